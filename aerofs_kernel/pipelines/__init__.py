@@ -1,0 +1,43 @@
+"""The pipeline registry: every pipeline by its public name."""
+
+from __future__ import annotations
+
+from aerofs_kernel.pipelines.base import OptionError, Pipeline, RunOutput
+
+_REGISTRY: dict[str, Pipeline] = {}
+
+
+def register(pipeline: Pipeline) -> Pipeline:
+    _REGISTRY[pipeline.name] = pipeline
+    return pipeline
+
+
+def _load() -> None:
+    # Imported here, not at the top, so each pipeline module can import this package.
+    import importlib
+
+    for module in ("csv_to_parquet", "exif", "word_count", "log_sessions"):
+        try:
+            importlib.import_module(f"aerofs_kernel.pipelines.{module}")
+        except ModuleNotFoundError as e:  # a pipeline still being written
+            if e.name != f"aerofs_kernel.pipelines.{module}":
+                raise
+
+
+def get_pipeline(name: str) -> Pipeline:
+    """The pipeline called ``name``; KeyError with the known names otherwise."""
+    if not _REGISTRY:
+        _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown pipeline {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_pipelines() -> list[Pipeline]:
+    if not _REGISTRY:
+        _load()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+__all__ = ["OptionError", "Pipeline", "RunOutput", "all_pipelines", "get_pipeline", "register"]

@@ -1,0 +1,170 @@
+"""The one definition of a pipeline, read by the API, the CLI, the widgets, the job server and the sidebar.
+
+A pipeline is a subclass of :class:`Pipeline` registered in :mod:`aerofs_kernel.pipelines`. It says:
+
+* what it is called and what its options are (``schema``: one JSON Schema, with defaults and
+  descriptions; ``src`` and ``dst`` are part of it);
+* how to run a batch of *local* inputs on the engine (:meth:`Pipeline.run`); sources and sinks
+  (globs, folders, ``s3://``) are resolved by :mod:`aerofs_kernel.sources` before it is called;
+* how to split a job into tasks (:meth:`Pipeline.plan`) and merge the tasks' partial results
+  (:meth:`Pipeline.merge`), so that a job server spreads one job over many workers.
+
+The interactive call, the CLI, the local worker pool and RQ workers all go through these methods:
+one code path per behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import jsonschema
+import pyarrow as pa
+
+from aerofs_kernel import _engine
+
+
+@dataclass
+class RunOutput:
+    """What one run (or one task, or a merge of tasks) produced.
+
+    ``summary`` and ``errors`` are JSON-able; ``tables`` maps a table name (``"table"``, ``"sessions"``)
+    to a pyarrow Table; ``outputs`` are the files written (final paths, committed). ``parts`` holds
+    pipeline-private intermediate data that :meth:`Pipeline.merge` needs (JSON-able), e.g. paths of
+    partial tables written to a work folder.
+    """
+
+    summary: dict[str, Any] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    parts: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_engine(cls, result: tuple[str, dict[str, pa.Table]]) -> RunOutput:
+        """Build from an engine call's ``(result_json, tables)``."""
+        import json
+
+        doc = json.loads(result[0])
+        return cls(
+            summary=doc.get("summary", {}),
+            outputs=list(doc.get("outputs", [])),
+            errors=list(doc.get("errors", [])),
+            tables=dict(result[1]),
+            parts={k: v for k, v in doc.items() if k not in ("summary", "outputs", "errors")},
+        )
+
+
+@dataclass(frozen=True)
+class OptionError:
+    """One validation problem: the JSON path of the offending value and what is wrong with it."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
+
+class Pipeline(ABC):
+    """Base class of every pipeline spec. Subclasses set the class attributes and implement ``run``."""
+
+    #: The public name (``csv-to-parquet``, ``exif``, ``word-count``, ``log-sessions``).
+    name: ClassVar[str]
+    #: A short human title for forms and the sidebar.
+    title: ClassVar[str]
+    #: One paragraph for ``--help``, forms and the OpenAPI document.
+    description: ClassVar[str]
+    #: JSON Schema (draft 2020-12) of the job parameters: ``src`` (required), ``dst`` and the options.
+    schema: ClassVar[dict[str, Any]]
+    #: File name suffixes this pipeline takes when ``src`` is a folder (``None``: every file).
+    input_suffixes: ClassVar[tuple[str, ...] | None] = None
+    #: Whether ``dst`` is required.
+    needs_dst: ClassVar[bool] = False
+
+    # -- options ---------------------------------------------------------------------------
+    def defaults(self) -> dict[str, Any]:
+        """The default value of every option that has one."""
+        return {
+            k: copy.deepcopy(v["default"]) for k, v in self.schema.get("properties", {}).items() if "default" in v
+        }
+
+    def validate(self, params: dict[str, Any]) -> list[OptionError]:
+        """Every problem with ``params`` (src/dst included), each with its JSON path. Empty when valid."""
+        validator = jsonschema.Draft202012Validator(self.schema)
+        problems = []
+        for err in sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path)):
+            path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
+            problems.append(OptionError(path=path, message=err.message))
+        return problems
+
+    def options(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Validated options with defaults filled in (``src``/``dst`` removed). Raises OptionsError."""
+        problems = self.validate(params)
+        if problems:
+            raise _engine.OptionsError(
+                f"{self.name}: invalid options: " + "; ".join(f"{p.path}: {p.message}" for p in problems)
+            )
+        merged = {**self.defaults(), **params}
+        merged.pop("src", None)
+        merged.pop("dst", None)
+        return merged
+
+    # -- running ---------------------------------------------------------------------------
+    @abstractmethod
+    def run(
+        self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
+    ) -> RunOutput:
+        """Run the engine on local ``inputs`` and write under the local ``dst`` (a folder or file path,
+        or None). Blocking; the engine releases the GIL, honours ``progress.cancel()`` and raises
+        KeyboardInterrupt on a kernel interrupt."""
+
+    def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
+        """Split ``inputs`` (path, size) into at most ``max_tasks`` batches of similar total size.
+
+        The default balances whole files; pipelines that can split one huge file by byte ranges
+        override it.
+        """
+        if not inputs:
+            return []
+        n = max(1, min(max_tasks, len(inputs)))
+        batches: list[list[str]] = [[] for _ in range(n)]
+        loads = [0] * n
+        for path, size in sorted(inputs, key=lambda x: -x[1]):
+            i = loads.index(min(loads))
+            batches[i].append(path)
+            loads[i] += max(size, 1)
+        return [sorted(b) for b in batches if b]
+
+    def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
+        """Combine the partial results of a job's tasks into the job's result.
+
+        The default concatenates outputs, errors and tables and sums numeric summary values;
+        pipelines whose results are not additive (word counts, sessions) override it.
+        """
+        merged = RunOutput()
+        for part in parts:
+            merged.outputs.extend(part.outputs)
+            merged.errors.extend(part.errors)
+            for k, v in part.summary.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    merged.summary[k] = merged.summary.get(k, 0) + v
+                else:
+                    merged.summary.setdefault(k, v)
+            for name, table in part.tables.items():
+                merged.tables[name] = (
+                    pa.concat_tables([merged.tables[name], table]) if name in merged.tables else table
+                )
+        return merged
+
+    # -- description -------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The pipeline as the REST API and the sidebar see it."""
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "schema": self.schema,
+        }

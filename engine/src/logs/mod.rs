@@ -1,0 +1,4 @@
+//! The `logs` pipeline (placeholder: being written).
+
+#[cfg(feature = "python")]
+pub(crate) mod python;

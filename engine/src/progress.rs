@@ -1,0 +1,116 @@
+//! Progress counters and the cancellation token of one run.
+//!
+//! The hot loops only do relaxed atomic adds and one relaxed load (the cancel check) per batch of
+//! work, so reading progress from Python (widgets, the CLI bar, workers) costs the run nothing.
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct Progress {
+    inputs_total: AtomicU64,
+    inputs_done: AtomicU64,
+    bytes_total: AtomicU64,
+    bytes_done: AtomicU64,
+    rows: AtomicU64,
+    errors: AtomicU64,
+    cancelled: AtomicBool,
+    current: Mutex<String>,
+}
+
+/// A point-in-time copy of the counters, as Python sees them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub inputs_total: u64,
+    pub inputs_done: u64,
+    pub bytes_total: u64,
+    pub bytes_done: u64,
+    pub rows: u64,
+    pub errors: u64,
+    pub current: String,
+    pub cancelled: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Declare the size of the run before it starts (inputs and their total size in bytes).
+    pub fn set_totals(&self, inputs: u64, bytes: u64) {
+        self.inputs_total.store(inputs, Relaxed);
+        self.bytes_total.store(bytes, Relaxed);
+    }
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes_done.fetch_add(n, Relaxed);
+    }
+    pub fn add_rows(&self, n: u64) {
+        self.rows.fetch_add(n, Relaxed);
+    }
+    pub fn add_error(&self) {
+        self.errors.fetch_add(1, Relaxed);
+    }
+    pub fn input_done(&self) {
+        self.inputs_done.fetch_add(1, Relaxed);
+    }
+    /// Name the input being worked on (shown by widgets); called once per input, not in hot loops.
+    pub fn set_current(&self, name: &str) {
+        if let Ok(mut c) = self.current.lock() {
+            c.clear();
+            c.push_str(name);
+        }
+    }
+
+    /// Ask the run to stop. Hot loops notice at their next [`Progress::check`].
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Relaxed);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Relaxed)
+    }
+    /// `Err(Cancelled)` once the run was cancelled: call it once per chunk / row batch / file.
+    #[inline]
+    pub fn check(&self) -> Result<()> {
+        if self.cancelled.load(Relaxed) {
+            Err(Error::cancelled())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            inputs_total: self.inputs_total.load(Relaxed),
+            inputs_done: self.inputs_done.load(Relaxed),
+            bytes_total: self.bytes_total.load(Relaxed),
+            bytes_done: self.bytes_done.load(Relaxed),
+            rows: self.rows.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            current: self.current.lock().map(|c| c.clone()).unwrap_or_default(),
+            cancelled: self.cancelled.load(Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_cancel() {
+        let p = Progress::new();
+        p.set_totals(2, 100);
+        p.add_bytes(40);
+        p.add_rows(3);
+        p.input_done();
+        p.set_current("a.csv");
+        assert!(p.check().is_ok());
+        p.cancel();
+        assert!(p.check().unwrap_err().is_cancelled());
+        let s = p.snapshot();
+        assert_eq!((s.inputs_done, s.bytes_done, s.rows, s.current.as_str()), (1, 40, 3, "a.csv"));
+        assert!(s.cancelled);
+    }
+}

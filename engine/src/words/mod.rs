@@ -1,0 +1,4 @@
+//! The `words` pipeline (placeholder: being written).
+
+#[cfg(feature = "python")]
+pub(crate) mod python;

@@ -1,0 +1,7 @@
+//! Python binding of this pipeline.
+
+use pyo3::prelude::*;
+
+pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}

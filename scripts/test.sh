@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, stopping at the first failure:
+#   lint (cargo fmt/clippy, ruff, mypy, eslint/prettier) → cargo test → jest → fuzz smoke runs →
+#   wheel check (fresh venv: import, server + lab extension enabled) → UI end-to-end (Galata in
+#   headless Chromium) → pytest (unit, integration against real PostgreSQL/Redis/S3, nbval notebooks).
+# pytest runs last so the final lines are its summary. `scripts/test.sh lint` runs the lint stage only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=$ROOT/.venv/bin:$PATH
+: "${CARGO_TARGET_DIR:=$HOME/.cache/aerofs/target}"
+export CARGO_TARGET_DIR
+stage() { printf '\n\033[1;34m=== %s ===\033[0m\n' "$*"; }
+
+lint() {
+  stage "cargo fmt --check"
+  cargo fmt --all -- --check
+  stage "cargo clippy -D warnings"
+  cargo clippy --workspace --all-targets --features python -q -- -D warnings
+  stage "ruff"
+  ruff check aerofs_kernel jobserver tests bench scripts
+  ruff format --check aerofs_kernel jobserver tests bench scripts
+  stage "mypy"
+  mypy
+  if [ -f labextension/package.json ]; then
+    stage "eslint + prettier (labextension)"
+    (cd labextension && npm run --silent lint:check)
+  fi
+}
+
+if [ "${1:-all}" = lint ]; then lint; exit 0; fi
+
+lint
+
+stage "cargo test"
+cargo test --workspace -q 2>&1 | grep -v "^running 0 tests" | grep -v "^$" | grep -v "0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out" || true
+cargo test --workspace -q >/dev/null 2>&1 || { echo "cargo test failed" >&2; cargo test --workspace -q; exit 1; }
+
+if [ -f labextension/package.json ]; then
+  stage "jest (labextension)"
+  (cd labextension && npm test --silent)
+fi
+
+if [ -x scripts/fuzz.sh ]; then
+  stage "fuzz smoke runs"
+  scripts/fuzz.sh smoke
+fi
+
+stage "wheel: fresh venv, import, extensions enabled"
+scripts/check-wheel.sh
+
+stage "services: PostgreSQL, Redis, S3 (loopback)"
+scripts/services.sh start
+trap 'scripts/services.sh stop' EXIT
+eval "$(scripts/services.sh env)"
+
+if [ -f labextension/ui-tests/package.json ]; then
+  stage "UI end-to-end (Galata, headless Chromium)"
+  scripts/ui-test.sh
+fi
+
+stage "pytest"
+pytest -p no:cacheprovider tests --nbval-lax notebooks
