@@ -12,7 +12,8 @@ export PATH=$ROOT/.venv/bin:$PATH
 export CARGO_TARGET_DIR
 log() { printf '\033[1m[build]\033[0m %s\n' "$*"; }
 LABEXT_NAME=aerofs-labextension
-DATA=build/wheel-data
+# maturin's data folder: its data/ subfolder is installed under sys.prefix (share/, etc/).
+DATA=build/wheel-data/data
 
 build_labextension() {
   [ -f labextension/package.json ] || return 0
@@ -34,12 +35,14 @@ server_config() {
 JSON
 }
 
+# The server-extension config goes into every build (develop included), the labextension into wheels.
+server_config "$DATA/etc/jupyter/jupyter_server_config.d"
+
 case "${1:-develop}" in
   develop)
     log "engine (maturin develop --release)"
     maturin develop --release --uv -q 2>&1 | grep -v "^📦\|^🔗\|^🐍\|^💻\|^🍹" || true
     test -n "$(ls aerofs_kernel/_engine*.so 2>/dev/null)" || { echo "engine build failed" >&2; exit 1; }
-    server_config .venv/etc/jupyter/jupyter_server_config.d
     if [ -f labextension/package.json ]; then
       if [ ! -f labextension/aerofs_labextension_build/package.json ] || [ -n "$(find labextension/src labextension/style labextension/package.json -newer labextension/aerofs_labextension_build/package.json 2>/dev/null | head -n1)" ]; then
         build_labextension
@@ -51,12 +54,11 @@ case "${1:-develop}" in
     ;;
   wheel)
     build_labextension
-    rm -rf "$DATA"
+    rm -rf "$DATA/share"
     if [ -d labextension/aerofs_labextension_build ]; then
       mkdir -p "$DATA/share/jupyter/labextensions"
       cp -r labextension/aerofs_labextension_build "$DATA/share/jupyter/labextensions/$LABEXT_NAME"
     fi
-    server_config "$DATA/etc/jupyter/jupyter_server_config.d"
     log "wheel (maturin build --release)"
     maturin build --release --out dist -q
     ls -1 dist/aerofs-*.whl

@@ -5,8 +5,11 @@ mod errors;
 mod progress;
 mod run;
 
+// Used by the pipeline bindings (`src/<pipeline>/python.rs`).
+#[allow(unused_imports)]
 pub(crate) use errors::to_pyerr;
 pub(crate) use progress::PyProgress;
+#[allow(unused_imports)]
 pub(crate) use run::{run_blocking, tables_to_py};
 
 use pyo3::prelude::*;

@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// How often the waiting Python thread looks for a pending KeyboardInterrupt.
@@ -25,24 +25,43 @@ pub(crate) fn run_blocking<T: Send>(
     progress: &Progress,
     work: impl FnOnce() -> Result<T> + Send,
 ) -> PyResult<T> {
-    let outcome = std::thread::scope(|scope| -> PyResult<std::thread::Result<Result<T>>> {
-        let (tx, rx) = mpsc::channel();
-        scope.spawn(move || {
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(work)));
-        });
+    // A mutex + condvar rather than a channel: the waiting closure handed to `py.detach` must be
+    // Sync, which an mpsc receiver is not.
+    let slot: (Mutex<Option<std::thread::Result<Result<T>>>>, Condvar) = (Mutex::new(None), Condvar::new());
+    let wait = |timeout: Option<Duration>| -> Option<std::thread::Result<Result<T>>> {
+        let (lock, cv) = &slot;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
-            match py.detach(|| rx.recv_timeout(SIGNAL_POLL)) {
-                Ok(done) => return Ok(done),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Err(interrupt) = py.check_signals() {
-                        progress.cancel();
-                        let _ = py.detach(|| rx.recv());
-                        return Err(interrupt);
+            if let Some(done) = guard.take() {
+                return Some(done);
+            }
+            match timeout {
+                Some(t) => {
+                    let (g, res) = cv.wait_timeout(guard, t).unwrap_or_else(|p| p.into_inner());
+                    guard = g;
+                    if res.timed_out() {
+                        return guard.take();
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Ok(Ok(Err(Error::internal("engine thread ended without a result"))))
-                }
+                None => guard = cv.wait(guard).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+    };
+    let outcome = std::thread::scope(|scope| -> PyResult<std::thread::Result<Result<T>>> {
+        scope.spawn(|| {
+            let done = catch_unwind(AssertUnwindSafe(work));
+            let (lock, cv) = &slot;
+            *lock.lock().unwrap_or_else(|p| p.into_inner()) = Some(done);
+            cv.notify_all();
+        });
+        loop {
+            if let Some(done) = py.detach(|| wait(Some(SIGNAL_POLL))) {
+                return Ok(done);
+            }
+            if let Err(interrupt) = py.check_signals() {
+                progress.cancel();
+                let _ = py.detach(|| wait(None));
+                return Err(interrupt);
             }
         }
     })?;
