@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Start or stop the real services the tests use, on loopback ports, with their data under .services/:
+# Start or stop the real services the tests use, on loopback ports:
 # PostgreSQL 15, Redis 7 (AOF on) and moto's S3 server. `eval "$(scripts/services.sh env)"` exports
 # the URLs the tests read. Idempotent: `start` leaves running services alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-SVC=$ROOT/.services
+# Data lives under /tmp (one folder per checkout): the `postgres` user must be able to reach it,
+# whatever the permissions of the folder the project was cloned into.
+SVC=${AEROFS_SERVICES_DIR:-/tmp/aerofs-services-$(echo "$ROOT" | sha256sum | cut -c1-12)}
 PG_PORT=${AEROFS_TEST_PG_PORT:-55432}
 REDIS_PORT=${AEROFS_TEST_REDIS_PORT:-56379}
 S3_PORT=${AEROFS_TEST_S3_PORT:-55000}
