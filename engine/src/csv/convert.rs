@@ -1,0 +1,773 @@
+//! The run: sample every input, unify the schemas, then stream record-aligned blocks through a
+//! rayon pool (tokenize, build Arrow arrays, encode the Parquet row group) and append the row groups
+//! in input order. One thread reads the next wave of blocks while the others parse the current one,
+//! so memory stays bounded by a few blocks whatever the input size.
+//!
+//! When a value does not fit a column's inferred type (the sample missed it), the column is widened
+//! and that input (or, for one merged output, every input) is converted again: output types are
+//! always right, and the redo is reported as drift.
+
+use crate::csv::build::{build_batch, OutCol, Plan};
+use crate::csv::infer::{infer_file, unify, Drift, FileInfo};
+use crate::csv::options::{Layout, Malformed, Options};
+use crate::csv::split::{count_byte, Block, BlockReader};
+use crate::csv::tokenize::{BadKind, BadRow, Fields};
+use crate::csv::types::ColType;
+use crate::csv::writer::{encode, writer_props, ParquetSink, PlainSink};
+use crate::error::{Error, OnError, Problem, Result};
+use crate::progress::Progress;
+use arrow::array::{Array, RecordBatch, UInt32Array};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter};
+use parquet::file::properties::WriterProperties;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Problems reported per input at most (the rest are counted).
+const MAX_PROBLEMS_PER_FILE: usize = 100;
+
+#[derive(Debug, Serialize, Default)]
+pub struct Summary {
+    pub files: u64,
+    pub rows: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub malformed_rows: u64,
+    pub failed_files: u64,
+    pub redone_inputs: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ColumnOut {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FileOut {
+    pub path: String,
+    pub rows: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// What a run returns (serialised as the result JSON).
+#[derive(Debug, Serialize)]
+pub struct RunResult {
+    pub summary: Summary,
+    pub outputs: Vec<String>,
+    pub errors: Vec<Problem>,
+    pub schema: Vec<ColumnOut>,
+    pub drift: Vec<Drift>,
+    pub files: Vec<FileOut>,
+}
+
+struct FileState {
+    info: Arc<FileInfo>,
+    plan: Arc<Plan>,
+    gen: u32,
+    failed: bool,
+    done: bool,
+    line: u64,
+    rows: u64,
+    problems: usize,
+    output: Option<String>,
+}
+
+struct Item {
+    file: usize,
+    gen: u32,
+    block: std::result::Result<Block, Error>,
+    plan: Arc<Plan>,
+    writers: Option<Vec<ArrowColumnWriter>>,
+}
+
+enum Outcome {
+    Ok {
+        rows: u64,
+        chunks: Option<Vec<ArrowColumnChunk>>,
+        batch: Option<RecordBatch>,
+        problems: Vec<(u64, String)>,
+        bad_rows: u64,
+        newlines: u64,
+        bytes: u64,
+    },
+    Widen {
+        col: usize,
+        to: ColType,
+    },
+    Fail(Error),
+    /// A malformed row under `malformed="fail"`; its line is relative to the block.
+    Malformed(Error),
+}
+
+/// Convert `inputs` per `opts`.
+pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<RunResult> {
+    let start = Instant::now();
+    if opts.layout == Layout::PerFile && opts.outputs.len() != inputs.len() {
+        return Err(Error::options(format!(
+            "csv-to-parquet: layout 'per_file' needs one output path per input ({} inputs, {} outputs)",
+            inputs.len(),
+            opts.outputs.len()
+        )));
+    }
+    let sizes: u64 = inputs.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
+    progress.set_totals(inputs.len() as u64, sizes);
+    let threads = if opts.threads == 0 { crate::parallel::default_threads() } else { opts.threads };
+    let mut result = crate::parallel::with_pool(threads, || Driver::new(inputs, opts, progress, threads)?.run())?;
+    result.summary.seconds = start.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// Sample every input in parallel; failures become problems (or the error under on_error=fail).
+pub fn sample_all(inputs: &[PathBuf], opts: &Options, sample_bytes: usize) -> Result<(Vec<Option<Arc<FileInfo>>>, Vec<Problem>)> {
+    let infos: Vec<Result<FileInfo>> = inputs.par_iter().map(|p| infer_file(p, opts, sample_bytes)).collect();
+    let mut out = Vec::with_capacity(infos.len());
+    let mut problems = Vec::new();
+    for (r, p) in infos.into_iter().zip(inputs) {
+        match r {
+            Ok(i) if i.names.is_empty() => {
+                let e = Error::input(p, None, None, "the input is empty (no header, no rows)");
+                if opts.on_error == OnError::Fail {
+                    return Err(e);
+                }
+                problems.push(e.to_problem());
+                out.push(None);
+            }
+            Ok(i) => out.push(Some(Arc::new(i))),
+            Err(e) => {
+                if opts.on_error == OnError::Fail {
+                    return Err(e.with_path(p));
+                }
+                problems.push(e.with_path(p).to_problem());
+                out.push(None);
+            }
+        }
+    }
+    Ok((out, problems))
+}
+
+/// The plan of one file given the (unified) columns.
+pub fn plan_for(info: &FileInfo, unified: &[(String, ColType)], layout: Layout, opts: &Options) -> Plan {
+    let by_name: HashMap<&str, ColType> = unified.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    let cols: Vec<OutCol> = if layout == Layout::PerFile {
+        info.names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| OutCol {
+                name: n.clone(),
+                src: Some(i),
+                ty: by_name.get(n.as_str()).copied().unwrap_or(info.types[i]),
+                forced: opts.columns.contains_key(n),
+            })
+            .collect()
+    } else {
+        unified
+            .iter()
+            .map(|(n, t)| OutCol {
+                name: n.clone(),
+                src: info.names.iter().position(|x| x == n),
+                ty: *t,
+                forced: opts.columns.contains_key(n),
+            })
+            .collect()
+    };
+    Plan::new(info.path.clone(), info.dialect, info.names.len(), cols, &opts.null_values)
+}
+
+enum Sinks {
+    PerFile(HashMap<usize, ParquetSink>),
+    Merged(Option<ParquetSink>),
+    Partitioned(BTreeMap<String, PlainSink>),
+}
+
+struct Driver<'a> {
+    opts: &'a Options,
+    progress: &'a Progress,
+    threads: usize,
+    props: Arc<WriterProperties>,
+    files: Vec<FileState>,
+    unified: Vec<(String, ColType)>,
+    drift: Vec<Drift>,
+    errors: Vec<Problem>,
+    queue: VecDeque<usize>,
+    reader: Option<(usize, u32, BlockReader)>,
+    sinks: Sinks,
+    summary: Summary,
+    outputs: Vec<String>,
+    part_id: String,
+}
+
+impl<'a> Driver<'a> {
+    fn new(inputs: &[PathBuf], opts: &'a Options, progress: &'a Progress, threads: usize) -> Result<Self> {
+        let (infos, errors) = sample_all(inputs, opts, opts.sample_bytes)?;
+        let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
+        let (unified, drift) = if opts.unify || opts.layout != Layout::PerFile {
+            unify(&ok, &opts.columns)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut files = Vec::new();
+        let mut queue = VecDeque::new();
+        for (i, info) in infos.iter().enumerate() {
+            let Some(info) = info else { continue };
+            let plan = Arc::new(plan_for(info, &unified, opts.layout, opts));
+            queue.push_back(files.len());
+            files.push(FileState {
+                info: info.clone(),
+                plan,
+                gen: 0,
+                failed: false,
+                done: false,
+                line: info.header_lines,
+                rows: 0,
+                problems: 0,
+                output: (opts.layout == Layout::PerFile).then(|| opts.outputs[i].clone()),
+            });
+        }
+        for p in &errors {
+            let _ = p;
+            progress.add_error();
+            progress.input_done();
+        }
+        let sinks = match opts.layout {
+            Layout::PerFile => Sinks::PerFile(HashMap::new()),
+            Layout::Merged => Sinks::Merged(None),
+            Layout::Partitioned => Sinks::Partitioned(BTreeMap::new()),
+        };
+        let part_id = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            inputs.hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
+        let summary = Summary { failed_files: errors.len() as u64, ..Default::default() };
+        Ok(Driver {
+            opts,
+            progress,
+            threads,
+            props: writer_props(opts)?,
+            files,
+            unified,
+            drift,
+            errors,
+            queue,
+            reader: None,
+            sinks,
+            summary,
+            outputs: Vec::new(),
+            part_id,
+        })
+    }
+
+    fn block_size(&self, f: &FileState) -> usize {
+        let by_rows = (f.info.row_bytes * self.opts.row_group_size as f64) as usize;
+        let bs = if by_rows > 0 { self.opts.block_size.min(by_rows) } else { self.opts.block_size };
+        bs.max(64 * 1024)
+    }
+
+    fn run(mut self) -> Result<RunResult> {
+        if let Layout::Partitioned = self.opts.layout {
+            for p in &self.opts.partition_by {
+                if !self.unified.iter().any(|(n, _)| n == p) {
+                    return Err(Error::options(format!("csv-to-parquet: partition column {p:?} is not in the inputs")));
+                }
+            }
+        }
+        let mut wave = self.read_wave();
+        while !wave.is_empty() {
+            self.progress.check()?;
+            self.attach_writers(&mut wave);
+            let opts = self.opts;
+            let progress = self.progress;
+            let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
+            let (next, results) = {
+                let files = &self.files;
+                let queue = &mut self.queue;
+                let reader = &mut self.reader;
+                let threads = self.threads;
+                rayon::join(
+                    || read_wave(files, queue, reader, &bs, threads),
+                    || wave.into_par_iter().map(|it| (it.file, it.gen, last_of(&it), process(it, opts, progress))).collect::<Vec<_>>(),
+                )
+            };
+            for (file, gen, last, outcome) in results {
+                self.apply(file, gen, last, outcome)?;
+            }
+            wave = next.into_iter().filter(|it| !self.files[it.file].failed && self.files[it.file].gen == it.gen).collect();
+            if wave.is_empty() && !self.queue.is_empty() || wave.is_empty() && self.reader.is_some() {
+                wave = self.read_wave();
+            }
+        }
+        self.progress.check()?;
+        self.finish()
+    }
+
+    fn read_wave(&mut self) -> Vec<Item> {
+        let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
+        read_wave(&self.files, &mut self.queue, &mut self.reader, &bs, self.threads)
+    }
+
+    fn attach_writers(&mut self, wave: &mut [Item]) {
+        for it in wave.iter_mut() {
+            if it.block.is_err() {
+                continue;
+            }
+            let st = &self.files[it.file];
+            let got = match &mut self.sinks {
+                Sinks::PerFile(m) => {
+                    if !m.contains_key(&it.file) {
+                        let dest = st.output.clone().unwrap_or_default();
+                        match ParquetSink::create(&dest, &st.plan.schema, &self.props) {
+                            Ok(s) => {
+                                m.insert(it.file, s);
+                            }
+                            Err(e) => {
+                                it.block = Err(e.with_path(&dest));
+                                continue;
+                            }
+                        }
+                    }
+                    m.get_mut(&it.file).expect("sink just made").column_writers()
+                }
+                Sinks::Merged(s) => {
+                    if s.is_none() {
+                        let dest = self.opts.dst.clone().unwrap_or_default();
+                        let schema = st.plan.schema.clone();
+                        match ParquetSink::create(&dest, &schema, &self.props) {
+                            Ok(x) => *s = Some(x),
+                            Err(e) => {
+                                it.block = Err(e.with_path(&dest));
+                                continue;
+                            }
+                        }
+                    }
+                    s.as_mut().expect("sink just made").column_writers()
+                }
+                Sinks::Partitioned(_) => continue,
+            };
+            match got {
+                Ok(w) => it.writers = Some(w),
+                Err(e) => it.block = Err(e),
+            }
+        }
+    }
+
+    fn apply(&mut self, file: usize, gen: u32, last: bool, outcome: Outcome) -> Result<()> {
+        if self.files[file].failed || self.files[file].gen != gen {
+            return Ok(());
+        }
+        match outcome {
+            Outcome::Ok { rows, chunks, batch, problems, bad_rows, newlines, bytes } => {
+                let st = &mut self.files[file];
+                let line0 = st.line;
+                st.line += newlines;
+                st.rows += rows;
+                self.summary.malformed_rows += bad_rows;
+                for (line, msg) in problems {
+                    if st.problems < MAX_PROBLEMS_PER_FILE {
+                        let e = Error::input(&st.info.path, Some(line0 + line + 1), None, msg);
+                        self.errors.push(e.to_problem());
+                    }
+                    st.problems += 1;
+                }
+                self.progress.add_rows(rows);
+                self.progress.add_bytes(bytes);
+                if let Some(chunks) = chunks {
+                    let sink = match &mut self.sinks {
+                        Sinks::PerFile(m) => m.get_mut(&file),
+                        Sinks::Merged(s) => s.as_mut(),
+                        Sinks::Partitioned(_) => None,
+                    };
+                    if let Some(sink) = sink {
+                        sink.append(chunks, rows)?;
+                    }
+                }
+                if let Some(batch) = batch {
+                    self.write_partitions(&batch)?;
+                }
+                if last {
+                    self.file_done(file)?;
+                }
+                Ok(())
+            }
+            Outcome::Widen { col, to } => self.widen(file, col, to),
+            Outcome::Fail(e) => self.fail(file, e),
+            Outcome::Malformed(mut e) => {
+                let base = self.files[file].line;
+                e.line = e.line.map(|l| base + l + 1);
+                self.fail(file, e)
+            }
+        }
+    }
+
+    fn file_done(&mut self, file: usize) -> Result<()> {
+        let st = &mut self.files[file];
+        st.done = true;
+        if st.problems > MAX_PROBLEMS_PER_FILE {
+            let msg = format!("{} more malformed rows not listed", st.problems - MAX_PROBLEMS_PER_FILE);
+            self.errors.push(Error::input(&st.info.path, None, None, msg).to_problem());
+        }
+        self.progress.input_done();
+        self.summary.bytes_in += st.info.size;
+        if let Sinks::PerFile(m) = &mut self.sinks {
+            if let Some(sink) = m.remove(&file) {
+                let (path, size) = sink.commit()?;
+                self.summary.bytes_out += size;
+                self.outputs.push(path.display().to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn widen(&mut self, file: usize, col: usize, to: ColType) -> Result<()> {
+        let st = &self.files[file];
+        let from = st.plan.cols[col].ty;
+        let name = st.plan.cols[col].name.clone();
+        if to == from {
+            return self.fail(file, Error::internal(format!("column {name:?} could not be widened from {}", from.name())));
+        }
+        self.summary.redone_inputs += 1;
+        let mut types = BTreeMap::new();
+        types.insert(from.name().to_string(), vec!["(sample of every input)".to_string()]);
+        types.insert(to.name().to_string(), vec![st.info.path.clone()]);
+        self.drift.push(Drift {
+            column: name.clone(),
+            types,
+            missing_in: Vec::new(),
+            resolved: to.name().to_string(),
+            how: "a value after the sample did not fit; widened and converted again".into(),
+        });
+        if self.opts.layout == Layout::PerFile {
+            let mut plan = plan_for(&st.info, &self.unified, Layout::PerFile, self.opts);
+            for (c, old) in plan.cols.iter_mut().zip(&st.plan.cols) {
+                c.ty = old.ty;
+            }
+            plan.cols[col].ty = to;
+            let plan = Plan::new(plan.path, plan.dialect, plan.ncols, plan.cols, &self.opts.null_values);
+            let st = &mut self.files[file];
+            st.plan = Arc::new(plan);
+            self.restart_file(file);
+            return Ok(());
+        }
+        for u in self.unified.iter_mut() {
+            if u.0 == name {
+                u.1 = to;
+            }
+        }
+        self.restart_all();
+        Ok(())
+    }
+
+    fn restart_file(&mut self, file: usize) {
+        let st = &mut self.files[file];
+        st.gen += 1;
+        st.line = st.info.header_lines;
+        st.rows = 0;
+        st.problems = 0;
+        if let Sinks::PerFile(m) = &mut self.sinks {
+            m.remove(&file);
+        }
+        if matches!(self.reader, Some((f, _, _)) if f == file) {
+            self.reader = None;
+        }
+        self.queue.push_front(file);
+    }
+
+    /// Merged and partitioned outputs: drop everything written and start again with the new schema.
+    fn restart_all(&mut self) {
+        self.sinks = match self.opts.layout {
+            Layout::Merged => Sinks::Merged(None),
+            _ => Sinks::Partitioned(BTreeMap::new()),
+        };
+        self.reader = None;
+        self.queue.clear();
+        let errors_before: usize = self.errors.iter().filter(|p| p.line.is_none()).count();
+        let _ = errors_before;
+        self.errors.retain(|p| p.line.is_none());
+        self.summary.malformed_rows = 0;
+        self.summary.bytes_in = 0;
+        for i in 0..self.files.len() {
+            let plan = Arc::new(plan_for(&self.files[i].info, &self.unified, self.opts.layout, self.opts));
+            let st = &mut self.files[i];
+            st.gen += 1;
+            st.plan = plan;
+            st.line = st.info.header_lines;
+            st.rows = 0;
+            st.problems = 0;
+            st.done = false;
+            if !st.failed {
+                self.queue.push_back(i);
+            }
+        }
+    }
+
+    fn fail(&mut self, file: usize, e: Error) -> Result<()> {
+        if e.is_cancelled() || self.opts.on_error == OnError::Fail {
+            return Err(e);
+        }
+        let st = &mut self.files[file];
+        let e = e.with_path(&st.info.path);
+        self.errors.push(e.to_problem());
+        self.progress.add_error();
+        self.progress.input_done();
+        self.summary.failed_files += 1;
+        st.failed = true;
+        if matches!(self.reader, Some((f, _, _)) if f == file) {
+            self.reader = None;
+        }
+        match self.opts.layout {
+            Layout::PerFile => {
+                if let Sinks::PerFile(m) = &mut self.sinks {
+                    m.remove(&file);
+                }
+            }
+            // Rows of the failed input may already be in the shared output: redo without it.
+            _ => {
+                if st.rows > 0 || st.done {
+                    self.restart_all();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_partitions(&mut self, batch: &RecordBatch) -> Result<()> {
+        let keys: Vec<usize> = self.opts.partition_by.iter().map(|p| batch.schema().index_of(p)).collect::<std::result::Result<_, _>>()?;
+        let strs: Vec<arrow::array::ArrayRef> = keys
+            .iter()
+            .map(|&k| arrow::compute::cast(batch.column(k), &arrow::datatypes::DataType::Utf8))
+            .collect::<std::result::Result<_, _>>()?;
+        let strs: Vec<&arrow::array::StringArray> = strs.iter().map(|a| a.as_any().downcast_ref().expect("cast to utf8")).collect();
+        let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut key = String::new();
+        for r in 0..batch.num_rows() {
+            key.clear();
+            for (i, s) in strs.iter().enumerate() {
+                if i > 0 {
+                    key.push('/');
+                }
+                key.push_str(&self.opts.partition_by[i]);
+                key.push('=');
+                if s.is_null(r) {
+                    key.push_str("__HIVE_DEFAULT_PARTITION__");
+                } else {
+                    hive_escape(s.value(r), &mut key);
+                }
+            }
+            match groups.get_mut(key.as_str()) {
+                Some(v) => v.push(r as u32),
+                None => {
+                    groups.insert(key.clone(), vec![r as u32]);
+                }
+            }
+        }
+        let keep: Vec<usize> = (0..batch.num_columns()).filter(|c| !keys.contains(c)).collect();
+        let projected = batch.project(&keep)?;
+        let dst = self.opts.dst.clone().unwrap_or_default();
+        let Sinks::Partitioned(sinks) = &mut self.sinks else { return Ok(()) };
+        for (dir, rows) in groups {
+            let idx = UInt32Array::from(rows);
+            let part = arrow::compute::take_record_batch(&projected, &idx)?;
+            if !sinks.contains_key(&dir) {
+                let dest = Path::new(&dst).join(&dir).join(format!("part-{}.parquet", self.part_id));
+                let s = PlainSink::create(&dest.display().to_string(), &projected.schema(), &self.props)?;
+                sinks.insert(dir.clone(), s);
+            }
+            sinks.get_mut(&dir).expect("sink just made").write(&part)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<RunResult> {
+        match std::mem::replace(&mut self.sinks, Sinks::Merged(None)) {
+            Sinks::Merged(Some(sink)) => {
+                let (path, size) = sink.commit()?;
+                self.summary.bytes_out += size;
+                self.outputs.push(path.display().to_string());
+            }
+            Sinks::Merged(None) if self.opts.layout == Layout::Merged && !self.files.is_empty() && self.files.iter().any(|f| !f.failed) => {}
+            Sinks::Partitioned(m) => {
+                for (_, s) in m {
+                    let (path, size) = s.commit()?;
+                    self.summary.bytes_out += size;
+                    self.outputs.push(path.display().to_string());
+                }
+            }
+            _ => {}
+        }
+        let ok: Vec<&FileState> = self.files.iter().filter(|f| !f.failed).collect();
+        self.summary.files = ok.len() as u64;
+        self.summary.rows = ok.iter().map(|f| f.rows).sum();
+        let schema = match self.files.iter().find(|f| !f.failed) {
+            Some(f) if self.opts.layout == Layout::PerFile => f.plan.cols.iter().map(|c| ColumnOut { name: c.name.clone(), ty: c.ty.name().into() }).collect(),
+            _ => self.unified.iter().map(|(n, t)| ColumnOut { name: n.clone(), ty: t.name().into() }).collect(),
+        };
+        let files = self
+            .files
+            .iter()
+            .filter(|f| !f.failed)
+            .map(|f| FileOut { path: f.info.path.clone(), rows: f.rows, output: f.output.clone() })
+            .collect();
+        Ok(RunResult { summary: self.summary, outputs: self.outputs, errors: self.errors, schema, drift: self.drift, files })
+    }
+}
+
+fn last_of(it: &Item) -> bool {
+    it.block.as_ref().map(|b| b.last).unwrap_or(true)
+}
+
+/// Percent-encode the characters Hive escapes in partition directory names.
+fn hive_escape(v: &str, out: &mut String) {
+    for ch in v.chars() {
+        if ch.is_control() || "\"#%'*/:=?\\{[]^".contains(ch) {
+            let mut buf = [0u8; 4];
+            for b in ch.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+}
+
+/// Read blocks until the wave holds about `threads` blocks' worth of bytes.
+fn read_wave(files: &[FileState], queue: &mut VecDeque<usize>, reader: &mut Option<(usize, u32, BlockReader)>, bs: &[usize], threads: usize) -> Vec<Item> {
+    let mut wave = Vec::new();
+    let mut bytes = 0usize;
+    let max_bytes = threads.max(1) * bs.iter().copied().max().unwrap_or(1 << 20);
+    while bytes < max_bytes && wave.len() < threads.max(1) * 4 {
+        if reader.is_none() {
+            let Some(f) = queue.pop_front() else { break };
+            let st = &files[f];
+            if st.failed {
+                continue;
+            }
+            let opened = crate::io::open_input(Path::new(&st.info.path))
+                .and_then(|src| BlockReader::new(src, st.info.data_start, st.info.dialect, bs[f], &st.info.path));
+            match opened {
+                Ok(r) => *reader = Some((f, st.gen, r)),
+                Err(e) => {
+                    wave.push(Item { file: f, gen: st.gen, block: Err(e), plan: st.plan.clone(), writers: None });
+                    continue;
+                }
+            }
+        }
+        let (f, gen, r) = reader.as_mut().expect("reader open");
+        let (f, gen) = (*f, *gen);
+        let plan = files[f].plan.clone();
+        match r.next_block() {
+            Ok(Some(b)) => {
+                bytes += b.data.len();
+                let last = b.last;
+                wave.push(Item { file: f, gen, block: Ok(b), plan, writers: None });
+                if last {
+                    *reader = None;
+                }
+            }
+            Ok(None) => {
+                wave.push(Item { file: f, gen, block: Ok(Block { data: Vec::new(), offset: 0, last: true }), plan, writers: None });
+                *reader = None;
+            }
+            Err(e) => {
+                wave.push(Item { file: f, gen, block: Err(e), plan, writers: None });
+                *reader = None;
+            }
+        }
+    }
+    wave
+}
+
+fn bad_message(b: &BadRow, ncols: usize) -> String {
+    match b.kind {
+        BadKind::Ragged { found } => format!("malformed row: {found} fields, expected {ncols}"),
+        BadKind::UnterminatedQuote => "malformed row: unterminated quote".into(),
+        BadKind::InvalidUtf8 { col } => format!("malformed row: invalid UTF-8 in field {}", col + 1),
+    }
+}
+
+/// Rows with invalid UTF-8 (only looked for when the block as a whole is not valid UTF-8).
+fn check_utf8(data: &[u8], f: &mut Fields) {
+    if std::str::from_utf8(data).is_ok() {
+        return;
+    }
+    let mut drop = Vec::new();
+    for r in 0..f.rows {
+        for c in 0..f.ncols {
+            let Some((s, e, _)) = f.get(r, c) else { continue };
+            if std::str::from_utf8(&data[s..e]).is_err() {
+                f.bad.push(BadRow { offset: f.row_offset(r) as u32, kind: BadKind::InvalidUtf8 { col: c } });
+                if f.fill {
+                    f.starts[r * f.ncols + c] = crate::csv::tokenize::MISSING;
+                } else {
+                    drop.push(r);
+                    break;
+                }
+            }
+        }
+    }
+    f.drop_rows(&drop);
+}
+
+/// Lines (0-based, within `data`) of the given byte offsets, in order.
+fn lines_of(data: &[u8], mut offsets: Vec<(usize, String)>) -> Vec<(u64, String)> {
+    offsets.sort_by_key(|o| o.0);
+    let mut out = Vec::with_capacity(offsets.len());
+    let (mut pos, mut line) = (0usize, 0u64);
+    for (off, msg) in offsets {
+        let off = off.min(data.len());
+        line += count_byte(&data[pos..off.max(pos)], b'\n') as u64;
+        pos = off.max(pos);
+        out.push((line, msg));
+    }
+    out
+}
+
+/// Parse and encode one block (on a worker thread).
+fn process(it: Item, opts: &Options, progress: &Progress) -> Outcome {
+    if let Err(e) = progress.check() {
+        return Outcome::Fail(e);
+    }
+    let block = match it.block {
+        Ok(b) => b,
+        Err(e) => return Outcome::Fail(e),
+    };
+    let plan = &it.plan;
+    let data = &block.data[..];
+    let mut f = Fields::new(plan.ncols, plan.dialect.fill);
+    plan.dialect.tokenize(data, &mut f);
+    if !plan.dialect.latin1 {
+        check_utf8(data, &mut f);
+    }
+    let bad_rows = f.bad.len() as u64;
+    let mut notes: Vec<(usize, String)> = f.bad.iter().take(MAX_PROBLEMS_PER_FILE).map(|b| (b.offset as usize, bad_message(b, plan.ncols))).collect();
+    if opts.malformed == Malformed::Fail && !notes.is_empty() {
+        let (line, msg) = lines_of(data, notes.drain(..1).collect()).remove(0);
+        let off = block.offset + f.bad[0].offset as u64;
+        // The block's first line is known only to the driver: the line here is within the block.
+        return Outcome::Malformed(Error::input(&plan.path, Some(line), Some(off), msg));
+    }
+    let (batch, cells) = match build_batch(data, &f, plan) {
+        Ok(x) => x,
+        Err(w) => return Outcome::Widen { col: w.col, to: w.to },
+    };
+    notes.extend(cells.into_iter().take(MAX_PROBLEMS_PER_FILE).map(|c| (c.offset, c.message)));
+    let rows = batch.num_rows() as u64;
+    let problems = lines_of(data, notes);
+    let newlines = count_byte(data, b'\n') as u64;
+    let (chunks, batch) = match it.writers {
+        Some(w) if rows > 0 => match encode(&batch, w) {
+            Ok(c) => (Some(c), None),
+            Err(e) => return Outcome::Fail(e),
+        },
+        Some(_) => (None, None),
+        None => (None, (rows > 0).then_some(batch)),
+    };
+    Outcome::Ok { rows, chunks, batch, problems, bad_rows, newlines, bytes: data.len() as u64 }
+}
+

@@ -1,0 +1,246 @@
+//! End-to-end tests of the pipeline: CSV files on disk in, Parquet read back with the parquet crate.
+
+use super::*;
+use crate::progress::Progress;
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+
+fn read_parquet(p: &Path) -> RecordBatch {
+    let f = std::fs::File::open(p).unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+    let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| {
+        let f = std::fs::File::open(p).unwrap();
+        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().schema().clone()
+    });
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
+fn convert(dir: &Path, files: &[(&str, &[u8])], extra: &str) -> (RunResult, Vec<PathBuf>) {
+    let mut inputs = Vec::new();
+    let mut outs = Vec::new();
+    for (name, bytes) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        outs.push(dir.join(format!("{name}.parquet")));
+        inputs.push(p);
+    }
+    let outputs: Vec<String> = outs.iter().map(|p| p.display().to_string()).collect();
+    let json = format!(r#"{{"outputs": {}{extra}}}"#, serde_json::to_string(&outputs).unwrap());
+    let opts = Options::from_json(&json).unwrap();
+    (run(&inputs, &opts, &Progress::new()).unwrap(), outs)
+}
+
+fn strings(b: &RecordBatch, c: usize) -> Vec<Option<String>> {
+    let a = arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap();
+    let a = a.as_string::<i32>();
+    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+}
+
+#[test]
+fn types_are_inferred_and_values_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"i,f,b,d,t,tz,s\n1,1.5,true,2024-01-02,2024-01-02 03:04:05,2024-01-02T03:04:05Z,\"a,\"\"b\"\"\nc\"\n,-2e3,FALSE,,,,\r\n";
+    let (r, outs) = convert(dir.path(), &[("a.csv", csv)], "");
+    assert_eq!(r.summary.rows, 2);
+    let b = read_parquet(&outs[0]);
+    let types: Vec<DataType> = b.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    assert_eq!(types[0], DataType::Int64);
+    assert_eq!(types[1], DataType::Float64);
+    assert_eq!(types[2], DataType::Boolean);
+    assert_eq!(types[3], DataType::Date32);
+    assert!(matches!(types[4], DataType::Timestamp(_, None)));
+    assert!(matches!(types[5], DataType::Timestamp(_, Some(_))));
+    assert_eq!(b.column(0).as_primitive::<Int64Type>().value(0), 1);
+    assert!(b.column(0).is_null(1));
+    assert_eq!(b.column(1).as_primitive::<Float64Type>().value(1), -2000.0);
+    assert_eq!(strings(&b, 6), vec![Some("a,\"b\"\nc".to_string()), None]);
+}
+
+#[test]
+fn malformed_rows_skip_fill_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv: &[u8] = b"a,b\n1,2\n3\n4,5,6\n7,8\n";
+    let (r, outs) = convert(dir.path(), &[("m.csv", csv)], "");
+    assert_eq!(r.summary.rows, 2);
+    assert_eq!(r.summary.malformed_rows, 2);
+    let lines: Vec<Option<u64>> = r.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![Some(3), Some(4)]);
+    assert_eq!(read_parquet(&outs[0]).num_rows(), 2);
+
+    let (r, outs) = convert(dir.path(), &[("m.csv", csv)], r#", "malformed": "null_fill""#);
+    assert_eq!(r.summary.rows, 4);
+    assert_eq!(strings(&read_parquet(&outs[0]), 1), vec![Some("2".into()), None, Some("5".into()), Some("8".into())]);
+
+    let (r, outs) = convert(dir.path(), &[("f.csv", csv), ("ok.csv", b"a,b\n1,2\n")], r#", "malformed": "fail""#);
+    assert_eq!(r.summary.files, 1);
+    assert_eq!(r.errors.len(), 1);
+    assert_eq!(r.errors[0].line, Some(3));
+    assert!(r.errors[0].path.ends_with("f.csv"));
+    assert!(!outs[0].exists(), "no partial output for the failed input");
+    assert!(outs[1].exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("aerofs-tmp")).collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn invalid_utf8_and_latin1() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv: &[u8] = b"name,n\ncaf\xe9,1\nok,2\n";
+    let (r, outs) = convert(dir.path(), &[("u.csv", csv)], "");
+    assert_eq!(r.summary.rows, 1);
+    assert_eq!(r.errors[0].line, Some(2));
+    assert!(r.errors[0].message.contains("UTF-8"));
+    assert_eq!(read_parquet(&outs[0]).num_rows(), 1);
+    let (_, outs) = convert(dir.path(), &[("l.csv", csv)], r#", "encoding": "latin1""#);
+    assert_eq!(strings(&read_parquet(&outs[0]), 0), vec![Some("café".into()), Some("ok".into())]);
+}
+
+#[test]
+fn quoted_newlines_across_many_small_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,text\n");
+    for i in 0..5000 {
+        csv.push_str(&format!("{i},\"line one, {i}\nline \"\"two\"\"\r\nthree\"\n"));
+    }
+    let (r, outs) = convert(dir.path(), &[("q.csv", csv.as_bytes())], r#", "block_size": 4096, "threads": 2"#);
+    assert_eq!(r.summary.rows, 5000);
+    let b = read_parquet(&outs[0]);
+    let ids = b.column(0).as_primitive::<Int64Type>();
+    assert!((0..5000).all(|i| ids.value(i) == i as i64));
+    assert_eq!(strings(&b, 1)[4999], Some("line one, 4999\nline \"two\"\r\nthree".into()));
+}
+
+#[test]
+fn late_values_widen_the_column_and_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("x\n");
+    for i in 0..3000 {
+        csv.push_str(&format!("{i}\n"));
+    }
+    csv.push_str("2.5\nhello\n");
+    let (r, outs) = convert(dir.path(), &[("w.csv", csv.as_bytes())], r#", "infer_rows": 100, "block_size": 2048"#);
+    assert_eq!(r.summary.rows, 3002);
+    let b = read_parquet(&outs[0]);
+    assert_eq!(b.schema().field(0).data_type(), &DataType::Utf8);
+    assert_eq!(strings(&b, 0)[3001], Some("hello".into()));
+    assert!(r.drift.iter().any(|d| d.column == "x" && d.resolved == "string"));
+}
+
+#[test]
+fn merged_unifies_and_reports_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    let b = dir.path().join("b.csv");
+    std::fs::write(&a, "k,v\n1,2\n").unwrap();
+    std::fs::write(&b, "k,v,extra\n3,2.5,x\n").unwrap();
+    let dst = dir.path().join("all.parquet");
+    let opts = Options::from_json(&format!(r#"{{"layout": "merged", "dst": {:?}}}"#, dst.display().to_string())).unwrap();
+    let r = run(&[a, b], &opts, &Progress::new()).unwrap();
+    let t = read_parquet(&dst);
+    assert_eq!(t.num_rows(), 2);
+    assert_eq!(t.schema().field(1).data_type(), &DataType::Float64);
+    assert_eq!(strings(&t, 2), vec![None, Some("x".into())]);
+    let v = r.drift.iter().find(|d| d.column == "v").unwrap();
+    assert_eq!(v.resolved, "float64");
+    assert!(r.drift.iter().any(|d| d.column == "extra" && d.missing_in.len() == 1));
+}
+
+#[test]
+fn partitioned_layout_is_hive_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    std::fs::write(&a, "country,n\nfr,1\nde,2\nfr,3\n,4\n").unwrap();
+    let dst = dir.path().join("ds");
+    let opts = Options::from_json(&format!(r#"{{"layout": "partitioned", "dst": {:?}, "partition_by": ["country"]}}"#, dst.display().to_string())).unwrap();
+    let r = run(&[a], &opts, &Progress::new()).unwrap();
+    assert_eq!(r.outputs.len(), 3);
+    let fr: Vec<_> = std::fs::read_dir(dst.join("country=fr")).unwrap().collect();
+    assert_eq!(fr.len(), 1);
+    let t = read_parquet(&fr[0].as_ref().unwrap().path());
+    assert_eq!(t.num_columns(), 1);
+    assert_eq!(strings(&t, 0), vec![Some("1".into()), Some("3".into())]);
+    assert!(dst.join("country=__HIVE_DEFAULT_PARTITION__").exists());
+}
+
+#[test]
+fn cancel_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.csv");
+    std::fs::write(&p, "a\n1\n").unwrap();
+    let out = dir.path().join("c.parquet");
+    let opts = Options::from_json(&format!(r#"{{"outputs": [{:?}]}}"#, out.display().to_string())).unwrap();
+    let progress = Progress::new();
+    progress.cancel();
+    assert!(run(&[p], &opts, &progress).unwrap_err().is_cancelled());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn compressed_inputs_and_options_errors() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("a.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(b"\xEF\xBB\xBFa;b\n1;x\n2;y\n").unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let out = dir.path().join("a.parquet");
+    let opts = Options::from_json(&format!(r#"{{"outputs": [{:?}]}}"#, out.display().to_string())).unwrap();
+    let r = run(&[gz], &opts, &Progress::new()).unwrap();
+    assert_eq!(r.summary.rows, 2);
+    let t = read_parquet(&out);
+    assert_eq!(t.schema().field(0).name(), "a");
+    assert!(Options::from_json(r#"{"bogus": 1}"#).unwrap_err().message.contains("bogus"));
+}
+
+fn cell() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        1 => Just(None),
+        3 => "[a-z ,\"\n\r;|é]{0,12}".prop_map(Some),
+        2 => any::<i32>().prop_map(|i| Some(i.to_string())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn any_table_round_trips_as_strings(rows in proptest::collection::vec(proptest::collection::vec(cell(), 3), 1..40), bs in 1024usize..4096) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("c1,c2,c3\n");
+        for r in &rows {
+            let line: Vec<String> = r.iter().map(|c| match c {
+                None => String::new(),
+                Some(s) => format!("\"{}\"", s.replace('"', "\"\"")),
+            }).collect();
+            csv.push_str(&line.join(","));
+            csv.push('\n');
+        }
+        let extra = format!(r#", "columns": {{"c1": "string", "c2": "string", "c3": "string"}}, "block_size": {bs}, "delimiter": ",""#);
+        let (r, outs) = convert(dir.path(), &[("p.csv", csv.as_bytes())], &extra);
+        prop_assert_eq!(r.summary.rows as usize, rows.len());
+        let b = read_parquet(&outs[0]);
+        for c in 0..3 {
+            let got = strings(&b, c);
+            let want: Vec<Option<String>> = rows.iter().map(|r| r[c].clone()).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn numbers_round_trip(ints in proptest::collection::vec(any::<i64>(), 1..50), floats in proptest::collection::vec(-1e300f64..1e300, 50)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("i,f\n");
+        for (k, i) in ints.iter().enumerate() {
+            csv.push_str(&format!("{i},{:?}\n", floats[k]));
+        }
+        let (_, outs) = convert(dir.path(), &[("n.csv", csv.as_bytes())], "");
+        let b = read_parquet(&outs[0]);
+        let gi: Vec<i64> = b.column(0).as_primitive::<Int64Type>().values().to_vec();
+        prop_assert_eq!(gi, ints.clone());
+        let gf: Vec<f64> = b.column(1).as_primitive::<Float64Type>().values().to_vec();
+        prop_assert_eq!(gf, floats[..ints.len()].to_vec());
+    }
+}

@@ -1,0 +1,356 @@
+//! Column types: what a value can be read as, how types widen, and the value parsers.
+//!
+//! Parsers work on bytes and allocate nothing. The lattice: `Null` is below everything;
+//! `Int64 -> Float64`; `Date -> Timestamp`; anything else that disagrees becomes `String`.
+
+use arrow::datatypes::{DataType, TimeUnit};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColType {
+    Null,
+    #[serde(alias = "boolean")]
+    Bool,
+    #[serde(alias = "int", alias = "integer", alias = "bigint")]
+    Int64,
+    #[serde(alias = "float", alias = "double")]
+    Float64,
+    Date,
+    #[serde(alias = "datetime")]
+    Timestamp,
+    TimestampTz,
+    #[serde(alias = "utf8", alias = "str", alias = "text", alias = "varchar")]
+    String,
+}
+
+impl ColType {
+    /// The narrowest type that holds values of both `self` and `other`.
+    pub fn join(self, other: ColType) -> ColType {
+        use ColType::*;
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Null, x) | (x, Null) => x,
+            (Int64, Float64) | (Float64, Int64) => Float64,
+            (Date, Timestamp) | (Timestamp, Date) => Timestamp,
+            _ => String,
+        }
+    }
+
+    /// The Arrow type a column of this type is written as (an all-null column is a string column).
+    pub fn arrow(self) -> DataType {
+        match self {
+            ColType::Null | ColType::String => DataType::Utf8,
+            ColType::Bool => DataType::Boolean,
+            ColType::Int64 => DataType::Int64,
+            ColType::Float64 => DataType::Float64,
+            ColType::Date => DataType::Date32,
+            ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            ColType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColType::Null => "null",
+            ColType::Bool => "bool",
+            ColType::Int64 => "int64",
+            ColType::Float64 => "float64",
+            ColType::Date => "date",
+            ColType::Timestamp => "timestamp",
+            ColType::TimestampTz => "timestamp_tz",
+            ColType::String => "string",
+        }
+    }
+}
+
+/// The narrowest type `v` (a non-null, unquoted value) parses as.
+pub fn classify(v: &[u8]) -> ColType {
+    let Some(&b0) = v.first() else { return ColType::Null };
+    if b0.is_ascii_digit() || b0 == b'-' || b0 == b'+' || b0 == b'.' {
+        if parse_i64(v).is_some() {
+            return ColType::Int64;
+        }
+        if parse_f64(v).is_some() {
+            return ColType::Float64;
+        }
+        if parse_date(v).is_some() {
+            return ColType::Date;
+        }
+        if let Some((_, tz)) = parse_timestamp(v) {
+            return if tz { ColType::TimestampTz } else { ColType::Timestamp };
+        }
+        return ColType::String;
+    }
+    if parse_bool(v).is_some() {
+        return ColType::Bool;
+    }
+    ColType::String
+}
+
+#[inline]
+pub fn parse_i64(v: &[u8]) -> Option<i64> {
+    let (neg, digits) = match v.first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + d as u64;
+    }
+    if neg {
+        if n > i64::MAX as u64 + 1 {
+            None
+        } else {
+            Some((n as i64).wrapping_neg())
+        }
+    } else if n > i64::MAX as u64 {
+        None
+    } else {
+        Some(n as i64)
+    }
+}
+
+/// Decimal floats (`1.5`, `-.5`, `3e-7`, `12`); also `nan`/`inf` spellings once a column is float.
+#[inline]
+pub fn parse_f64(v: &[u8]) -> Option<f64> {
+    if !float_syntax(v) {
+        return special_float(v);
+    }
+    // SAFETY-free: float_syntax admits ASCII only.
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+fn float_syntax(v: &[u8]) -> bool {
+    let mut i = 0;
+    if matches!(v.first(), Some(b'-' | b'+')) {
+        i = 1;
+    }
+    let int_start = i;
+    while i < v.len() && v[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut digits = i - int_start;
+    if i < v.len() && v[i] == b'.' {
+        i += 1;
+        let f = i;
+        while i < v.len() && v[i].is_ascii_digit() {
+            i += 1;
+        }
+        digits += i - f;
+    }
+    if digits == 0 {
+        return false;
+    }
+    if i < v.len() && (v[i] == b'e' || v[i] == b'E') {
+        i += 1;
+        if matches!(v.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        let e = i;
+        while i < v.len() && v[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == e {
+            return false;
+        }
+    }
+    i == v.len()
+}
+
+fn special_float(v: &[u8]) -> Option<f64> {
+    let (neg, rest) = match v.first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    let x = if rest.eq_ignore_ascii_case(b"nan") {
+        f64::NAN
+    } else if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        f64::INFINITY
+    } else {
+        return None;
+    };
+    Some(if neg { -x } else { x })
+}
+
+#[inline]
+pub fn parse_bool(v: &[u8]) -> Option<bool> {
+    if v.eq_ignore_ascii_case(b"true") {
+        Some(true)
+    } else if v.eq_ignore_ascii_case(b"false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[inline]
+fn num(v: &[u8]) -> Option<u32> {
+    let mut n = 0u32;
+    for &b in v {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + d as u32;
+    }
+    Some(n)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// `YYYY-MM-DD` as days since the epoch.
+#[inline]
+pub fn parse_date(v: &[u8]) -> Option<i32> {
+    if v.len() != 10 || v[4] != b'-' || v[7] != b'-' {
+        return None;
+    }
+    let y = num(&v[0..4])? as i64;
+    let m = num(&v[5..7])?;
+    let d = num(&v[8..10])?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) as i32)
+}
+
+/// `YYYY-MM-DD[( |T)HH:MM[:SS[.f{1,9}]]][Z|±HH[:MM]]` as microseconds since the epoch (UTC when a
+/// zone is given), and whether a zone was given. A bare date is midnight.
+pub fn parse_timestamp(v: &[u8]) -> Option<(i64, bool)> {
+    if v.len() < 10 {
+        return None;
+    }
+    let days = parse_date(&v[..10])? as i64;
+    let mut micros = days * 86_400_000_000;
+    let mut i = 10;
+    if i == v.len() {
+        return Some((micros, false));
+    }
+    if v[i] != b' ' && v[i] != b'T' {
+        return None;
+    }
+    i += 1;
+    if v.len() < i + 5 || v[i + 2] != b':' {
+        return None;
+    }
+    let h = num(&v[i..i + 2])?;
+    let mi = num(&v[i + 3..i + 5])?;
+    i += 5;
+    let mut s = 0;
+    if v.get(i) == Some(&b':') {
+        s = num(v.get(i + 1..i + 3)?)?;
+        i += 3;
+    }
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    micros += (h as i64 * 3600 + mi as i64 * 60 + s as i64) * 1_000_000;
+    if v.get(i) == Some(&b'.') {
+        i += 1;
+        let f0 = i;
+        while i < v.len() && v[i].is_ascii_digit() {
+            i += 1;
+        }
+        let digits = &v[f0..i];
+        if digits.is_empty() || digits.len() > 9 {
+            return None;
+        }
+        let mut frac = num(&digits[..digits.len().min(6)])? as i64;
+        for _ in digits.len()..6 {
+            frac *= 10;
+        }
+        micros += frac;
+    }
+    if i == v.len() {
+        return Some((micros, false));
+    }
+    let rest = &v[i..];
+    if rest == b"Z" || rest == b"z" {
+        return Some((micros, true));
+    }
+    let sign = match rest[0] {
+        b'+' => 1i64,
+        b'-' => -1,
+        _ => return None,
+    };
+    let z = &rest[1..];
+    let (zh, zm) = match z.len() {
+        2 => (num(z)?, 0),
+        4 => (num(&z[..2])?, num(&z[2..])?),
+        5 if z[2] == b':' => (num(&z[..2])?, num(&z[3..])?),
+        _ => return None,
+    };
+    if zh > 23 || zm > 59 {
+        return None;
+    }
+    Some((micros - sign * (zh as i64 * 3600 + zm as i64 * 60) * 1_000_000, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_values() {
+        assert_eq!(classify(b"42"), ColType::Int64);
+        assert_eq!(classify(b"-9223372036854775808"), ColType::Int64);
+        assert_eq!(classify(b"9223372036854775808"), ColType::Float64);
+        assert_eq!(classify(b"1.5e-3"), ColType::Float64);
+        assert_eq!(classify(b"."), ColType::String);
+        assert_eq!(classify(b"True"), ColType::Bool);
+        assert_eq!(classify(b"2024-02-29"), ColType::Date);
+        assert_eq!(classify(b"2023-02-29"), ColType::String);
+        assert_eq!(classify(b"2024-01-02 03:04:05.25"), ColType::Timestamp);
+        assert_eq!(classify(b"2024-01-02T03:04:05+02:00"), ColType::TimestampTz);
+        assert_eq!(classify(b"12 apples"), ColType::String);
+    }
+
+    #[test]
+    fn join_widens() {
+        assert_eq!(ColType::Int64.join(ColType::Float64), ColType::Float64);
+        assert_eq!(ColType::Null.join(ColType::Date), ColType::Date);
+        assert_eq!(ColType::Date.join(ColType::Timestamp), ColType::Timestamp);
+        assert_eq!(ColType::Bool.join(ColType::Int64), ColType::String);
+    }
+
+    #[test]
+    fn timestamps_match_chrono() {
+        use chrono::{NaiveDate, TimeZone, Utc};
+        let t = parse_timestamp(b"1969-12-31T23:59:59.999999").unwrap().0;
+        assert_eq!(t, -1);
+        let (t, tz) = parse_timestamp(b"2024-03-10 12:30:00-0130").unwrap();
+        assert!(tz);
+        let want = Utc.with_ymd_and_hms(2024, 3, 10, 14, 0, 0).unwrap().timestamp_micros();
+        assert_eq!(t, want);
+        let d = parse_date(b"1900-03-01").unwrap() as i64;
+        let want = NaiveDate::from_ymd_opt(1900, 3, 1).unwrap().signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
+        assert_eq!(d, want.num_days());
+    }
+}
