@@ -30,6 +30,26 @@ class Progress:
     def snapshot(self) -> dict[str, Any]: ...
 
 # --- csv-to-parquet ---
+def csv_to_parquet(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
+    """Convert CSV inputs (plain, .gz, .zst) to Parquet; returns ``(result_json, {})``.
+
+    ``options_json`` is the JSON object of the pipeline's options (see
+    ``aerofs_kernel/pipelines/csv_to_parquet.py``; unknown keys raise OptionsError) plus where to write:
+    layout ``per_file`` takes ``outputs``, a list of output paths, ``outputs[i]`` being the Parquet
+    file for ``inputs[i]`` (Python computes the mirrored tree); ``merged`` takes ``dst`` (the file) and
+    ``partitioned`` takes ``dst`` (the folder) and ``partition_by``.
+    The result JSON holds ``summary`` (files, rows, bytes_in, bytes_out, malformed_rows, failed_files,
+    redone_inputs, seconds), ``outputs``, ``errors`` (path, kind, message, line?, offset?), ``schema``
+    ([{name, type}]), ``drift`` ([{column, types: {type: [paths]}, missing_in, resolved, how}]) and
+    ``files`` ([{path, rows, output?}]). Raises InputError (.path/.line) only under
+    ``on_error="fail"``, Cancelled when ``progress`` is cancelled (no partial output is left).
+    """
+
+def preview_csv(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
+    """Sample every input (256 KiB each, in parallel) and return ``(result_json, {"sample": table})``:
+    ``summary`` (files, bytes_in, estimated_rows, estimated_bytes_out, estimated_seconds), ``schema``,
+    ``drift``, ``files`` ([{path, columns, estimated_rows, dialect}]) and ``errors``. Writes nothing."""
+
 # --- end csv-to-parquet ---
 
 # --- word-count ---
@@ -39,4 +59,7 @@ class Progress:
 # --- end log-sessions ---
 
 # --- exif ---
+def extract_exif(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
+    """EXIF of images (files, or folders walked for image suffixes): one row per image in
+    ``tables["table"]``; options: tags, include_thumbnails, follow_symlinks, threads, on_error, output."""
 # --- end exif ---

@@ -24,6 +24,8 @@ pub struct OutCol {
     pub src: Option<usize>,
     pub ty: ColType,
     pub forced: bool,
+    /// Dictionary-encode this column (its sample values repeat).
+    pub dictionary: bool,
 }
 
 /// How to turn one file's blocks into record batches.

@@ -164,6 +164,7 @@ pub fn plan_for(info: &FileInfo, unified: &[(String, ColType)], layout: Layout, 
                 src: Some(i),
                 ty: by_name.get(n.as_str()).copied().unwrap_or(info.types[i]),
                 forced: opts.columns.contains_key(n),
+                dictionary: info.repetitive[i],
             })
             .collect()
     } else {
@@ -174,6 +175,7 @@ pub fn plan_for(info: &FileInfo, unified: &[(String, ColType)], layout: Layout, 
                 src: info.names.iter().position(|x| x == n),
                 ty: *t,
                 forced: opts.columns.contains_key(n),
+                dictionary: info.names.iter().position(|x| x == n).map(|i| info.repetitive[i]).unwrap_or(true),
             })
             .collect()
     };
@@ -323,7 +325,7 @@ impl<'a> Driver<'a> {
                 Sinks::PerFile(m) => {
                     if !m.contains_key(&it.file) {
                         let dest = st.output.clone().unwrap_or_default();
-                        match ParquetSink::create(&dest, &st.plan.schema, &self.props) {
+                        match ParquetSink::create(&dest, &st.plan.schema, &plan_props(&self.props, &st.plan, self.opts)) {
                             Ok(s) => {
                                 m.insert(it.file, s);
                             }
@@ -339,7 +341,7 @@ impl<'a> Driver<'a> {
                     if s.is_none() {
                         let dest = self.opts.dst.clone().unwrap_or_default();
                         let schema = st.plan.schema.clone();
-                        match ParquetSink::create(&dest, &schema, &self.props) {
+                        match ParquetSink::create(&dest, &schema, &plan_props(&self.props, &st.plan, self.opts)) {
                             Ok(x) => *s = Some(x),
                             Err(e) => {
                                 it.block = Err(e.with_path(&dest));
@@ -616,6 +618,16 @@ impl<'a> Driver<'a> {
             .collect();
         Ok(RunResult { summary: self.summary, outputs: self.outputs, errors: self.errors, schema, drift: self.drift, files })
     }
+}
+
+/// The run's properties with dictionary encoding only where it pays: repetitive string columns.
+fn plan_props(base: &Arc<WriterProperties>, plan: &Plan, opts: &Options) -> Arc<WriterProperties> {
+    let mut b = (**base).clone().into_builder();
+    for c in &plan.cols {
+        let on = opts.dictionary && c.dictionary && matches!(c.ty, ColType::String | ColType::Null);
+        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c.name.as_str()), on);
+    }
+    Arc::new(b.build())
 }
 
 fn last_of(it: &Item) -> bool {

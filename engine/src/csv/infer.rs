@@ -30,6 +30,8 @@ pub struct FileInfo {
     /// Where the data rows start in `sample`, and where its last complete record ends.
     pub sample_data: (usize, usize),
     pub sample_is_all: bool,
+    /// Per column: whether its sample values repeat enough for dictionary encoding to pay.
+    pub repetitive: Vec<bool>,
 }
 
 /// Read up to `limit` decompressed bytes of `path`.
@@ -136,6 +138,7 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
             *t = *o;
         }
     }
+    let repetitive = (0..ncols).map(|c| is_repetitive(data, &fields, c, rows, &dialect)).collect();
     let used = if rows > 0 && rows < fields.rows { fields.row_offset(rows) } else { data.len() };
     let row_bytes = if rows > 0 { used as f64 / rows as f64 } else { 0.0 };
     let sample_is_all = all;
@@ -151,7 +154,22 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
         sample_data: (data_off, complete),
         sample,
         sample_is_all,
+        repetitive,
     })
+}
+
+/// Whether at most a third of the sampled values of column `c` are distinct.
+fn is_repetitive(data: &[u8], f: &Fields, c: usize, rows: usize, d: &Dialect) -> bool {
+    let mut seen: hashbrown::HashSet<&[u8]> = hashbrown::HashSet::new();
+    let mut n = 0usize;
+    let _ = d;
+    for r in 0..rows.min(4096) {
+        if let Some((s, e, _)) = f.get(r, c) {
+            seen.insert(&data[s..e]);
+            n += 1;
+        }
+    }
+    n == 0 || seen.len() * 3 <= n
 }
 
 /// Offset after the first record (after leading comment and blank lines).

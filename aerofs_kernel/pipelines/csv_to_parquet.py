@@ -1,0 +1,241 @@
+"""``csv-to-parquet``: CSV files (plain, ``.gz``, ``.zst``) to Parquet, on the Rust engine.
+
+Layouts: ``per_file`` (one Parquet per CSV, mirroring the input tree under ``dst``), ``merged``
+(one file ``dst``) and ``partitioned`` (a Hive-style dataset under ``dst``, split by
+``partition_by``). Types are inferred from a sample of each input and unified across inputs; a
+value met later that does not fit widens its column and the input is converted again, so the
+output types always hold every value. The result's ``parts`` carry ``schema``, ``drift`` (which
+inputs disagreed on which column, and how it was resolved) and ``files`` (rows per input).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import PurePath
+from typing import Any, ClassVar
+
+from aerofs_kernel import _engine
+from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+
+SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".psv", ".csv.gz", ".tsv.gz", ".txt.gz", ".csv.zst", ".tsv.zst", ".txt.zst")
+
+_CHAR = {"type": ["string", "null"], "minLength": 1, "maxLength": 1}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "csv-to-parquet",
+    "type": "object",
+    "required": ["src", "dst"],
+    "additionalProperties": False,
+    "properties": {
+        "src": {
+            "description": "CSV file, folder (searched recursively), glob or list of them; local or fsspec URL.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "dst": {
+            "type": "string",
+            "description": "per_file/partitioned: output folder (per_file with one input may name a .parquet "
+            "file); merged: the output file.",
+        },
+        "layout": {
+            "enum": ["per_file", "merged", "partitioned"],
+            "default": "per_file",
+            "description": "One Parquet per CSV (mirroring the tree), one merged file, or a Hive-style dataset.",
+        },
+        "partition_by": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Columns of the partitioned layout: files go to dst/col=value/part-<id>.parquet.",
+        },
+        "include": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Glob patterns (on the path relative to src) an input must match; empty: all.",
+        },
+        "exclude": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Glob patterns of inputs to leave out.",
+        },
+        "delimiter": {**_CHAR, "default": None, "description": "Field delimiter; null detects , tab ; |."},
+        "quote": {**_CHAR, "default": '"', "description": 'Quote character (null: no quoting). "" inside quotes is a quote.'},
+        "escape": {**_CHAR, "default": None, "description": "Escape character (e.g. backslash); null: none."},
+        "comment": {**_CHAR, "default": None, "description": "Lines starting with this character are skipped."},
+        "header": {"type": "boolean", "default": True, "description": "The first record holds the column names."},
+        "encoding": {
+            "enum": ["utf8", "latin1"],
+            "default": "utf8",
+            "description": "Text encoding; a UTF-8 byte order mark is always skipped.",
+        },
+        "null_values": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [""],
+            "description": 'Unquoted field values read as null (a quoted "" is an empty string).',
+        },
+        "columns": {
+            "type": "object",
+            "additionalProperties": {
+                "enum": ["string", "int64", "float64", "bool", "date", "timestamp", "timestamp_tz"]
+            },
+            "default": {},
+            "description": "Column name -> type, overriding inference; values that do not parse become null "
+            "and are reported.",
+        },
+        "infer_rows": {"type": "integer", "minimum": 1, "default": 10000, "description": "Rows sampled per input to infer types."},
+        "sample_bytes": {
+            "type": "integer",
+            "minimum": 1024,
+            "default": 1048576,
+            "description": "Bytes read per input for sniffing and inference.",
+        },
+        "unify": {
+            "type": "boolean",
+            "default": True,
+            "description": "Give same-named columns one type across inputs (int->float, anything->string).",
+        },
+        "malformed": {
+            "enum": ["skip", "fail", "null_fill"],
+            "default": "skip",
+            "description": "Ragged rows, broken quotes, invalid UTF-8: drop the row, fail the input, or keep it "
+            "with nulls. Each is reported with file and line.",
+        },
+        "on_error": {
+            "enum": ["skip", "fail"],
+            "default": "skip",
+            "description": "A failing input is reported and the run goes on (skip), or stops the run (fail).",
+        },
+        "compression": {"enum": ["zstd", "snappy", "lz4", "none"], "default": "zstd", "description": "Parquet codec."},
+        "compression_level": {
+            "type": ["integer", "null"],
+            "default": None,
+            "description": "zstd level (1-22); null: 3.",
+        },
+        "row_group_size": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 1048576,
+            "description": "Most rows per row group (row groups also end at each ~block_size of input).",
+        },
+        "block_size": {
+            "type": "integer",
+            "minimum": 1024,
+            "default": 16777216,
+            "description": "Bytes of CSV parsed per task; bounds memory (a few blocks are in flight).",
+        },
+        "dictionary": {"type": "boolean", "default": True, "description": "Dictionary-encode columns."},
+        "statistics": {"type": "boolean", "default": True, "description": "Write min/max/null-count statistics."},
+        "threads": {"type": "integer", "minimum": 0, "default": 0, "description": "Worker threads; 0: one per core."},
+    },
+}
+
+# Options that are the spec's own (resolved here in Python), not the engine's.
+_PY_ONLY = {"include", "exclude", "src", "dst"}
+
+
+def output_name(path: str) -> str:
+    """The Parquet file name of an input: its name with the CSV/compression suffixes replaced."""
+    name = PurePath(path).name
+    lower = name.lower()
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            return name[: -len(suffix)] + ".parquet"
+    return name + ".parquet"
+
+
+def output_paths(inputs: list[str], dst: str) -> list[str]:
+    """Per-file layout: each input's output under ``dst``, mirroring the tree below the inputs' common
+    folder. One input and a ``dst`` ending in ``.parquet``: that file."""
+    if len(inputs) == 1 and dst.lower().endswith(".parquet"):
+        return [dst]
+    parents = [os.path.dirname(os.path.abspath(p)) for p in inputs]
+    root = os.path.commonpath(parents) if parents else ""
+    out = []
+    for p in inputs:
+        rel = os.path.relpath(os.path.dirname(os.path.abspath(p)), root)
+        out.append(os.path.normpath(os.path.join(dst, rel, output_name(p))))
+    return out
+
+
+def _filtered(inputs: list[str], include: list[str], exclude: list[str]) -> list[str]:
+    if not include and not exclude:
+        return inputs
+    parents = [os.path.dirname(os.path.abspath(p)) for p in inputs]
+    root = os.path.commonpath(parents) if parents else ""
+    keep = []
+    for p in inputs:
+        rel = os.path.relpath(os.path.abspath(p), root)
+        name = os.path.basename(p)
+        if include and not any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in include):
+            continue
+        if any(fnmatch.fnmatch(rel, g) or fnmatch.fnmatch(name, g) for g in exclude):
+            continue
+        keep.append(p)
+    return keep
+
+
+def engine_options(options: dict[str, Any], inputs: list[str], dst: str | None) -> dict[str, Any]:
+    """The engine's options JSON object: the user's options minus the Python-only ones, plus the
+    output paths (``outputs[i]`` for ``inputs[i]`` in the per-file layout, ``dst`` otherwise)."""
+    eng = {k: v for k, v in options.items() if k not in _PY_ONLY}
+    layout = eng.get("layout", "per_file")
+    if layout == "per_file":
+        if dst is None:
+            raise _engine.OptionsError("csv-to-parquet: dst is required")
+        eng["outputs"] = output_paths(inputs, dst)
+    else:
+        eng["dst"] = dst
+    return eng
+
+
+class CsvToParquet(Pipeline):
+    name: ClassVar[str] = "csv-to-parquet"
+    title: ClassVar[str] = "CSV to Parquet"
+    description: ClassVar[str] = (
+        "Convert CSV files (plain, .gz, .zst) to Parquet: one file per CSV mirroring the tree, one merged "
+        "file, or a Hive-partitioned dataset. Dialect and types are detected; schemas are unified across "
+        "files with a drift report; malformed rows are skipped, kept with nulls, or fail the input."
+    )
+    schema: ClassVar[dict[str, Any]] = SCHEMA
+    input_suffixes: ClassVar[tuple[str, ...] | None] = SUFFIXES
+    needs_dst: ClassVar[bool] = True
+
+    def run(
+        self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
+    ) -> RunOutput:
+        inputs = _filtered(list(inputs), options.get("include", []), options.get("exclude", []))
+        eng = engine_options(options, inputs, dst)
+        return RunOutput.from_engine(_engine.csv_to_parquet(inputs, json.dumps(eng), progress))
+
+    def preview(
+        self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress | None = None
+    ) -> RunOutput:
+        """Schema, drift, sample rows (``tables["sample"]``) and estimates of rows, output bytes and
+        seconds, from a small sample of every input; writes nothing."""
+        inputs = _filtered(list(inputs), options.get("include", []), options.get("exclude", []))
+        eng = {k: v for k, v in options.items() if k not in _PY_ONLY}
+        return RunOutput.from_engine(_engine.preview_csv(inputs, json.dumps(eng), progress or _engine.Progress()))
+
+    def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
+        # One merged file is written by one task; the other layouts split by files.
+        if options.get("layout") == "merged":
+            return [sorted(p for p, _ in inputs)] if inputs else []
+        return super().plan(inputs, options, max_tasks)
+
+    def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
+        merged = super().merge(parts, dst, options)
+        merged.parts = {
+            "schema": next((p.parts.get("schema") for p in parts if p.parts.get("schema")), []),
+            "drift": [d for p in parts for d in p.parts.get("drift", [])],
+            "files": [f for p in parts for f in p.parts.get("files", [])],
+        }
+        return merged
+
+
+register(CsvToParquet())
