@@ -160,13 +160,17 @@ def warm(files: list[Path]) -> float:
     return time.perf_counter() - t0
 
 
-def bench_workload(name: str, files: list[Path], tools: list[str], repeat: int) -> dict[str, tuple[float, int, int]]:
+def bench_workload(
+    name: str, files: list[Path], tools: list[str], repeat: int
+) -> dict[str, tuple[float, int, int]]:
     size = sum(f.stat().st_size for f in files)
     warm(files)
     t0 = time.perf_counter()
     subprocess.run(["cat", *map(str, files)], stdout=subprocess.DEVNULL, check=True)
     cat_s = time.perf_counter() - t0
-    print(f"\n== {name}: {len(files)} file(s), {size / 1e6:.0f} MB; cat {size / 1e6 / cat_s:.0f} MB/s (I/O floor)")
+    print(
+        f"\n== {name}: {len(files)} file(s), {size / 1e6:.0f} MB; cat {size / 1e6 / cat_s:.0f} MB/s (I/O floor)"
+    )
     print(f"{'tool':<10}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'output MB':>11}")
     results: dict[str, tuple[float, int, int]] = {}
     for tool in tools:
@@ -184,7 +188,10 @@ def bench_workload(name: str, files: list[Path], tools: list[str], repeat: int) 
         assert best is not None
         results[tool] = best
         secs, rss, size_out = best
-        print(f"{tool:<10}{secs:>9.2f}{size / 1e6 / secs:>9.1f}{rss / 1e6:>13.0f}{size_out / 1e6:>11.1f}", flush=True)
+        print(
+            f"{tool:<10}{secs:>9.2f}{size / 1e6 / secs:>9.1f}{rss / 1e6:>13.0f}{size_out / 1e6:>11.1f}",
+            flush=True,
+        )
     peers = {k: v for k, v in results.items() if k != "aerofs"}
     if "aerofs" in results and peers:
         fastest = min(peers, key=lambda k: peers[k][0])

@@ -20,7 +20,19 @@ from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput
 
-SUFFIXES = (".csv", ".tsv", ".txt", ".tab", ".psv", ".csv.gz", ".tsv.gz", ".txt.gz", ".csv.zst", ".tsv.zst", ".txt.zst")
+SUFFIXES = (
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".tab",
+    ".psv",
+    ".csv.gz",
+    ".tsv.gz",
+    ".txt.gz",
+    ".csv.zst",
+    ".tsv.zst",
+    ".txt.zst",
+)
 
 _CHAR = {"type": ["string", "null"], "minLength": 1, "maxLength": 1}
 
@@ -64,10 +76,22 @@ SCHEMA: dict[str, Any] = {
             "description": "Glob patterns of inputs to leave out.",
         },
         "delimiter": {**_CHAR, "default": None, "description": "Field delimiter; null detects , tab ; |."},
-        "quote": {**_CHAR, "default": '"', "description": 'Quote character (null: no quoting). "" inside quotes is a quote.'},
+        "quote": {
+            **_CHAR,
+            "default": '"',
+            "description": 'Quote character (null: no quoting). "" inside quotes is a quote.',
+        },
         "escape": {**_CHAR, "default": None, "description": "Escape character (e.g. backslash); null: none."},
-        "comment": {**_CHAR, "default": None, "description": "Lines starting with this character are skipped."},
-        "header": {"type": "boolean", "default": True, "description": "The first record holds the column names."},
+        "comment": {
+            **_CHAR,
+            "default": None,
+            "description": "Lines starting with this character are skipped.",
+        },
+        "header": {
+            "type": "boolean",
+            "default": True,
+            "description": "The first record holds the column names.",
+        },
         "encoding": {
             "enum": ["utf8", "latin1"],
             "default": "utf8",
@@ -88,7 +112,12 @@ SCHEMA: dict[str, Any] = {
             "description": "Column name -> type, overriding inference; values that do not parse become null "
             "and are reported.",
         },
-        "infer_rows": {"type": "integer", "minimum": 1, "default": 10000, "description": "Rows sampled per input to infer types."},
+        "infer_rows": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 10000,
+            "description": "Rows sampled per input to infer types.",
+        },
         "sample_bytes": {
             "type": "integer",
             "minimum": 1024,
@@ -111,7 +140,11 @@ SCHEMA: dict[str, Any] = {
             "default": "skip",
             "description": "A failing input is reported and the run goes on (skip), or stops the run (fail).",
         },
-        "compression": {"enum": ["zstd", "snappy", "lz4", "none"], "default": "zstd", "description": "Parquet codec."},
+        "compression": {
+            "enum": ["zstd", "snappy", "lz4", "none"],
+            "default": "zstd",
+            "description": "Parquet codec.",
+        },
         "compression_level": {
             "type": ["integer", "null"],
             "default": None,
@@ -130,8 +163,17 @@ SCHEMA: dict[str, Any] = {
             "description": "Bytes of CSV parsed per task; bounds memory (a few blocks are in flight).",
         },
         "dictionary": {"type": "boolean", "default": True, "description": "Dictionary-encode columns."},
-        "statistics": {"type": "boolean", "default": True, "description": "Write min/max/null-count statistics."},
-        "threads": {"type": "integer", "minimum": 0, "default": 0, "description": "Worker threads; 0: one per core."},
+        "statistics": {
+            "type": "boolean",
+            "default": True,
+            "description": "Write min/max/null-count statistics.",
+        },
+        "threads": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Worker threads; 0: one per core.",
+        },
     },
 }
 
@@ -160,7 +202,14 @@ def output_paths(inputs: list[str], dst: str) -> list[str]:
     for p in inputs:
         rel = os.path.relpath(os.path.dirname(os.path.abspath(p)), root)
         out.append(os.path.normpath(os.path.join(dst, rel, output_name(p))))
-    return out
+    # Inputs that differ only by suffix (a.csv, a.csv.gz) keep their whole name: no output overwrites another.
+    counts: dict[str, int] = {}
+    for o in out:
+        counts[o] = counts.get(o, 0) + 1
+    return [
+        os.path.join(os.path.dirname(o), PurePath(p).name + ".parquet") if counts[o] > 1 else o
+        for o, p in zip(out, inputs, strict=True)
+    ]
 
 
 def _filtered(inputs: list[str], include: list[str], exclude: list[str]) -> list[str]:
@@ -220,7 +269,9 @@ class CsvToParquet(Pipeline):
         seconds, from a small sample of every input; writes nothing."""
         inputs = _filtered(list(inputs), options.get("include", []), options.get("exclude", []))
         eng = {k: v for k, v in options.items() if k not in _PY_ONLY}
-        return RunOutput.from_engine(_engine.preview_csv(inputs, json.dumps(eng), progress or _engine.Progress()))
+        return RunOutput.from_engine(
+            _engine.preview_csv(inputs, json.dumps(eng), progress or _engine.Progress())
+        )
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         # One merged file is written by one task; the other layouts split by files.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fuzzing the engine with cargo-fuzz (libFuzzer).
+#   scripts/fuzz.sh smoke           every target in engine/fuzz/fuzz_targets, a short fixed number of runs (CI)
+#   scripts/fuzz.sh TARGET [ARGS]   one target, as long as you like (e.g. -max_total_time=600)
+# cargo-fuzz needs nightly features: the nightly toolchain when installed, else stable with
+# RUSTC_BOOTSTRAP=1. cargo-fuzz itself is installed from crates.io when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${FUZZ_RUNS:-20000}"
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    CARGO=(cargo +nightly)
+else
+    export RUSTC_BOOTSTRAP=1
+    CARGO=(cargo)
+fi
+# The fuzz build has its own flags (sanitizer, coverage): keep it out of the shared target dir.
+export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${HOME}/.cache/aerofs/fuzz-target}"
+
+run_target() {
+    local target="$1"; shift
+    local corpus="engine/fuzz/corpus/$target"
+    mkdir -p "$corpus"
+    (cd engine && "${CARGO[@]}" fuzz run --fuzz-dir fuzz "$target" "$corpus" -- "$@")
+}
+
+case "${1:-smoke}" in
+    smoke)
+        status=0
+        for f in engine/fuzz/fuzz_targets/*.rs; do
+            t="$(basename "$f" .rs)"
+            echo "== fuzz $t: $RUNS runs"
+            run_target "$t" -runs="$RUNS" -max_len=4096 || status=1
+        done
+        exit $status
+        ;;
+    *)
+        t="$1"; shift
+        run_target "$t" "$@"
+        ;;
+esac
