@@ -116,7 +116,7 @@ def generate(path: Path, rows: int, start: int = 0) -> None:
 
 def ensure_data(small: bool) -> tuple[Path, list[Path]]:
     root = HERE / "data" / ("csv-small" if small else "csv")
-    rows_per_mb = 5200  # ~190 bytes per row
+    rows_per_mb = 6550  # ~153 bytes per row
     big = root / "big.csv"
     if not big.exists():
         print(f"generating {big} ...", flush=True)

@@ -14,8 +14,15 @@ use aerofs_engine::csv::Options;
 use libfuzzer_sys::fuzz_target;
 
 const DELIMS: [u8; 4] = [b',', b'\t', b';', b'|'];
-const TYPES: [ColType; 7] =
-    [ColType::String, ColType::Int64, ColType::Float64, ColType::Bool, ColType::Date, ColType::Timestamp, ColType::TimestampTz];
+const TYPES: [ColType; 7] = [
+    ColType::String,
+    ColType::Int64,
+    ColType::Float64,
+    ColType::Bool,
+    ColType::Date,
+    ColType::Timestamp,
+    ColType::TimestampTz,
+];
 
 fn rows(buf: &[u8], f: &Fields, d: &Dialect) -> Vec<Vec<Option<Vec<u8>>>> {
     let mut tmp = Vec::new();
@@ -66,7 +73,14 @@ fuzz_target!(|data: &[u8]| {
     // Blocks: only comparable when the input has no unterminated quote (then the reader's last block
     // holds the rest of the input, and both agree on dropping it).
     let block_size = 1024 + (ctl[2] as usize) * 7;
-    let mut reader = BlockReader::new(Box::new(std::io::Cursor::new(buf.to_vec())), 0, d, block_size, "fuzz.csv").expect("reader");
+    let mut reader = BlockReader::new(
+        Box::new(std::io::Cursor::new(buf.to_vec())),
+        0,
+        d,
+        block_size,
+        "fuzz.csv",
+    )
+    .expect("reader");
     let mut pieces = Vec::new();
     let mut total = 0usize;
     while let Some(b) = reader.next_block().expect("in-memory read") {
@@ -77,10 +91,19 @@ fuzz_target!(|data: &[u8]| {
         pieces.extend(rows(&b.data, &f, &d));
     }
     assert_eq!(total, buf.len(), "blocks cover the input exactly");
-    assert_eq!(pieces, whole, "block-wise tokenizing differs from whole-input tokenizing");
+    assert_eq!(
+        pieces, whole,
+        "block-wise tokenizing differs from whole-input tokenizing"
+    );
 
     let cols: Vec<OutCol> = (0..ncols)
-        .map(|c| OutCol { name: format!("c{c}"), src: Some(c), ty: TYPES[(ctl[2] as usize + c) % TYPES.len()], forced: ctl[1] & 2 != 0, dictionary: true })
+        .map(|c| OutCol {
+            name: format!("c{c}"),
+            src: Some(c),
+            ty: TYPES[(ctl[2] as usize + c) % TYPES.len()],
+            forced: ctl[1] & 2 != 0,
+            dictionary: true,
+        })
         .collect();
     if std::str::from_utf8(buf).is_ok() {
         let plan = Plan::new("fuzz.csv".into(), d, ncols, cols, &[String::new()]);

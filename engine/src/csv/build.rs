@@ -3,13 +3,15 @@
 
 use crate::csv::dialect::Dialect;
 use crate::csv::infer::NullTokens;
-use crate::csv::tokenize::Fields;
-use crate::csv::types::{parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, classify, ColType};
 use crate::csv::tokenize::unquote;
+use crate::csv::tokenize::Fields;
+use crate::csv::types::{
+    classify, parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, ColType,
+};
 use arrow::array::builder::{BooleanBufferBuilder, NullBufferBuilder};
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
+    StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -40,9 +42,25 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(path: String, dialect: Dialect, ncols: usize, cols: Vec<OutCol>, null_values: &[String]) -> Plan {
-        let fields: Vec<Field> = cols.iter().map(|c| Field::new(&c.name, c.ty.arrow(), true)).collect();
-        Plan { path, dialect, ncols, cols, schema: Arc::new(Schema::new(fields)), nulls: NullTokens::new(null_values) }
+    pub fn new(
+        path: String,
+        dialect: Dialect,
+        ncols: usize,
+        cols: Vec<OutCol>,
+        null_values: &[String],
+    ) -> Plan {
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|c| Field::new(&c.name, c.ty.arrow(), true))
+            .collect();
+        Plan {
+            path,
+            dialect,
+            ncols,
+            cols,
+            schema: Arc::new(Schema::new(fields)),
+            nulls: NullTokens::new(null_values),
+        }
     }
 }
 
@@ -86,7 +104,12 @@ impl<'a> Values<'a> {
                     }
                 }
                 Some((s, e, true)) => {
-                    unquote(&self.data[s..e], self.d.quote, self.d.escape, &mut self.scratch);
+                    unquote(
+                        &self.data[s..e],
+                        self.d.quote,
+                        self.d.escape,
+                        &mut self.scratch,
+                    );
                     Some(&self.scratch[..])
                 }
             };
@@ -134,7 +157,10 @@ fn typed<T: Copy + Default>(
         return Err(r);
     }
     for r in bad {
-        problems.push(CellProblem { offset: vals.f.row_offset(r), message: String::new() });
+        problems.push(CellProblem {
+            offset: vals.f.row_offset(r),
+            message: String::new(),
+        });
     }
     Ok((out, nb))
 }
@@ -187,9 +213,24 @@ fn all_null(ty: ColType, n: usize) -> ArrayRef {
 }
 
 /// Build one output column. Err: the row whose value did not fit an inferred type.
-fn build_col(data: &[u8], f: &Fields, plan: &Plan, oc: &OutCol, problems: &mut Vec<CellProblem>) -> Result<ArrayRef, usize> {
-    let Some(src) = oc.src else { return Ok(all_null(oc.ty, f.rows)) };
-    let mut vals = Values { data, f, c: src, d: &plan.dialect, nulls: &plan.nulls, scratch: Vec::new() };
+fn build_col(
+    data: &[u8],
+    f: &Fields,
+    plan: &Plan,
+    oc: &OutCol,
+    problems: &mut Vec<CellProblem>,
+) -> Result<ArrayRef, usize> {
+    let Some(src) = oc.src else {
+        return Ok(all_null(oc.ty, f.rows));
+    };
+    let mut vals = Values {
+        data,
+        f,
+        c: src,
+        d: &plan.dialect,
+        nulls: &plan.nulls,
+        scratch: Vec::new(),
+    };
     let forced = oc.forced;
     let before = problems.len();
     let arr: ArrayRef = match oc.ty {
@@ -208,7 +249,11 @@ fn build_col(data: &[u8], f: &Fields, plan: &Plan, oc: &OutCol, problems: &mut V
         }
         ColType::Timestamp | ColType::TimestampTz => {
             let want_tz = oc.ty == ColType::TimestampTz;
-            let p = |v: &[u8]| parse_timestamp(v).filter(|&(_, tz)| tz == want_tz || forced).map(|(t, _)| t);
+            let p = |v: &[u8]| {
+                parse_timestamp(v)
+                    .filter(|&(_, tz)| tz == want_tz || forced)
+                    .map(|(t, _)| t)
+            };
             let (v, mut nb) = typed(&mut vals, p, forced, problems)?;
             let a = TimestampMicrosecondArray::new(v.into(), nb.finish());
             Arc::new(if want_tz { a.with_timezone("UTC") } else { a })
@@ -223,7 +268,11 @@ fn build_col(data: &[u8], f: &Fields, plan: &Plan, oc: &OutCol, problems: &mut V
         }
     };
     for p in &mut problems[before..] {
-        p.message = format!("column {:?}: value is not a valid {}; stored as null", oc.name, oc.ty.name());
+        p.message = format!(
+            "column {:?}: value is not a valid {}; stored as null",
+            oc.name,
+            oc.ty.name()
+        );
     }
     Ok(arr)
 }
@@ -242,7 +291,11 @@ fn value_at(data: &[u8], f: &Fields, d: &Dialect, r: usize, c: usize) -> Vec<u8>
 }
 
 /// Build the record batch of a tokenized block.
-pub fn build_batch(data: &[u8], f: &Fields, plan: &Plan) -> Result<(RecordBatch, Vec<CellProblem>), Widen> {
+pub fn build_batch(
+    data: &[u8],
+    f: &Fields,
+    plan: &Plan,
+) -> Result<(RecordBatch, Vec<CellProblem>), Widen> {
     let mut problems = Vec::new();
     let mut cols = Vec::with_capacity(plan.cols.len());
     for (i, oc) in plan.cols.iter().enumerate() {
@@ -250,11 +303,15 @@ pub fn build_batch(data: &[u8], f: &Fields, plan: &Plan) -> Result<(RecordBatch,
             Ok(a) => cols.push(a),
             Err(r) => {
                 let v = value_at(data, f, &plan.dialect, r, oc.src.unwrap_or(0));
-                return Err(Widen { col: i, to: oc.ty.join(classify(&v)) });
+                return Err(Widen {
+                    col: i,
+                    to: oc.ty.join(classify(&v)),
+                });
             }
         }
     }
     let opts = RecordBatchOptions::new().with_row_count(Some(f.rows));
-    let batch = RecordBatch::try_new_with_options(plan.schema.clone(), cols, &opts).expect("columns match the plan's schema");
+    let batch = RecordBatch::try_new_with_options(plan.schema.clone(), cols, &opts)
+        .expect("columns match the plan's schema");
     Ok((batch, problems))
 }

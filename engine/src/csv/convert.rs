@@ -10,7 +10,7 @@
 use crate::csv::build::{build_batch, OutCol, Plan};
 use crate::csv::infer::{infer_file, unify, Drift, FileInfo};
 use crate::csv::options::{Layout, Malformed, Options};
-use crate::csv::split::{count_byte, Block, BlockReader};
+use crate::csv::split::{count_byte, recycle, Block, BlockReader, BufPool};
 use crate::csv::tokenize::{BadKind, BadRow, Fields};
 use crate::csv::types::ColType;
 use crate::csv::writer::{encode, writer_props, ParquetSink, PlainSink};
@@ -116,17 +116,33 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
             opts.outputs.len()
         )));
     }
-    let sizes: u64 = inputs.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
+    let sizes: u64 = inputs
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
     progress.set_totals(inputs.len() as u64, sizes);
-    let threads = if opts.threads == 0 { crate::parallel::default_threads() } else { opts.threads };
-    let mut result = crate::parallel::with_pool(threads, || Driver::new(inputs, opts, progress, threads)?.run())?;
+    let threads = if opts.threads == 0 {
+        crate::parallel::default_threads()
+    } else {
+        opts.threads
+    };
+    let mut result = crate::parallel::with_pool(threads, || {
+        Driver::new(inputs, opts, progress, threads)?.run()
+    })?;
     result.summary.seconds = start.elapsed().as_secs_f64();
     Ok(result)
 }
 
 /// Sample every input in parallel; failures become problems (or the error under on_error=fail).
-pub fn sample_all(inputs: &[PathBuf], opts: &Options, sample_bytes: usize) -> Result<(Vec<Option<Arc<FileInfo>>>, Vec<Problem>)> {
-    let infos: Vec<Result<FileInfo>> = inputs.par_iter().map(|p| infer_file(p, opts, sample_bytes)).collect();
+pub fn sample_all(
+    inputs: &[PathBuf],
+    opts: &Options,
+    sample_bytes: usize,
+) -> Result<(Vec<Option<Arc<FileInfo>>>, Vec<Problem>)> {
+    let infos: Vec<Result<FileInfo>> = inputs
+        .par_iter()
+        .map(|p| infer_file(p, opts, sample_bytes))
+        .collect();
     let mut out = Vec::with_capacity(infos.len());
     let mut problems = Vec::new();
     for (r, p) in infos.into_iter().zip(inputs) {
@@ -153,7 +169,12 @@ pub fn sample_all(inputs: &[PathBuf], opts: &Options, sample_bytes: usize) -> Re
 }
 
 /// The plan of one file given the (unified) columns.
-pub fn plan_for(info: &FileInfo, unified: &[(String, ColType)], layout: Layout, opts: &Options) -> Plan {
+pub fn plan_for(
+    info: &FileInfo,
+    unified: &[(String, ColType)],
+    layout: Layout,
+    opts: &Options,
+) -> Plan {
     let by_name: HashMap<&str, ColType> = unified.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     let cols: Vec<OutCol> = if layout == Layout::PerFile {
         info.names
@@ -175,11 +196,22 @@ pub fn plan_for(info: &FileInfo, unified: &[(String, ColType)], layout: Layout, 
                 src: info.names.iter().position(|x| x == n),
                 ty: *t,
                 forced: opts.columns.contains_key(n),
-                dictionary: info.names.iter().position(|x| x == n).map(|i| info.repetitive[i]).unwrap_or(true),
+                dictionary: info
+                    .names
+                    .iter()
+                    .position(|x| x == n)
+                    .map(|i| info.repetitive[i])
+                    .unwrap_or(true),
             })
             .collect()
     };
-    Plan::new(info.path.clone(), info.dialect, info.names.len(), cols, &opts.null_values)
+    Plan::new(
+        info.path.clone(),
+        info.dialect,
+        info.names.len(),
+        cols,
+        &opts.null_values,
+    )
 }
 
 enum Sinks {
@@ -203,10 +235,16 @@ struct Driver<'a> {
     summary: Summary,
     outputs: Vec<String>,
     part_id: String,
+    pool: BufPool,
 }
 
 impl<'a> Driver<'a> {
-    fn new(inputs: &[PathBuf], opts: &'a Options, progress: &'a Progress, threads: usize) -> Result<Self> {
+    fn new(
+        inputs: &[PathBuf],
+        opts: &'a Options,
+        progress: &'a Progress,
+        threads: usize,
+    ) -> Result<Self> {
         let (infos, errors) = sample_all(inputs, opts, opts.sample_bytes)?;
         let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
         let (unified, drift) = if opts.unify || opts.layout != Layout::PerFile {
@@ -248,7 +286,10 @@ impl<'a> Driver<'a> {
             inputs.hash(&mut h);
             format!("{:016x}", h.finish())
         };
-        let summary = Summary { failed_files: errors.len() as u64, ..Default::default() };
+        let summary = Summary {
+            failed_files: errors.len() as u64,
+            ..Default::default()
+        };
         Ok(Driver {
             opts,
             progress,
@@ -264,12 +305,17 @@ impl<'a> Driver<'a> {
             summary,
             outputs: Vec::new(),
             part_id,
+            pool: BufPool::default(),
         })
     }
 
     fn block_size(&self, f: &FileState) -> usize {
         let by_rows = (f.info.row_bytes * self.opts.row_group_size as f64) as usize;
-        let bs = if by_rows > 0 { self.opts.block_size.min(by_rows) } else { self.opts.block_size };
+        let bs = if by_rows > 0 {
+            self.opts.block_size.min(by_rows)
+        } else {
+            self.opts.block_size
+        };
         bs.max(64 * 1024)
     }
 
@@ -277,7 +323,9 @@ impl<'a> Driver<'a> {
         if let Layout::Partitioned = self.opts.layout {
             for p in &self.opts.partition_by {
                 if !self.unified.iter().any(|(n, _)| n == p) {
-                    return Err(Error::options(format!("csv-to-parquet: partition column {p:?} is not in the inputs")));
+                    return Err(Error::options(format!(
+                        "csv-to-parquet: partition column {p:?} is not in the inputs"
+                    )));
                 }
             }
         }
@@ -288,21 +336,37 @@ impl<'a> Driver<'a> {
             let opts = self.opts;
             let progress = self.progress;
             let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
+            let pool = &self.pool;
             let (next, results) = {
                 let files = &self.files;
                 let queue = &mut self.queue;
                 let reader = &mut self.reader;
                 let threads = self.threads;
                 rayon::join(
-                    || read_wave(files, queue, reader, &bs, threads),
-                    || wave.into_par_iter().map(|it| (it.file, it.gen, last_of(&it), process(it, opts, progress))).collect::<Vec<_>>(),
+                    || read_wave(files, queue, reader, &bs, threads, pool),
+                    || {
+                        wave.into_par_iter()
+                            .map(|it| {
+                                (
+                                    it.file,
+                                    it.gen,
+                                    last_of(&it),
+                                    process(it, opts, progress, pool),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    },
                 )
             };
             for (file, gen, last, outcome) in results {
                 self.apply(file, gen, last, outcome)?;
             }
-            wave = next.into_iter().filter(|it| !self.files[it.file].failed && self.files[it.file].gen == it.gen).collect();
-            if wave.is_empty() && !self.queue.is_empty() || wave.is_empty() && self.reader.is_some() {
+            wave = next
+                .into_iter()
+                .filter(|it| !self.files[it.file].failed && self.files[it.file].gen == it.gen)
+                .collect();
+            if wave.is_empty() && !self.queue.is_empty() || wave.is_empty() && self.reader.is_some()
+            {
                 wave = self.read_wave();
             }
         }
@@ -312,7 +376,14 @@ impl<'a> Driver<'a> {
 
     fn read_wave(&mut self) -> Vec<Item> {
         let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
-        read_wave(&self.files, &mut self.queue, &mut self.reader, &bs, self.threads)
+        read_wave(
+            &self.files,
+            &mut self.queue,
+            &mut self.reader,
+            &bs,
+            self.threads,
+            &self.pool,
+        )
     }
 
     fn attach_writers(&mut self, wave: &mut [Item]) {
@@ -325,7 +396,11 @@ impl<'a> Driver<'a> {
                 Sinks::PerFile(m) => {
                     if !m.contains_key(&it.file) {
                         let dest = st.output.clone().unwrap_or_default();
-                        match ParquetSink::create(&dest, &st.plan.schema, &plan_props(&self.props, &st.plan, self.opts)) {
+                        match ParquetSink::create(
+                            &dest,
+                            &st.plan.schema,
+                            &plan_props(&self.props, &st.plan, self.opts),
+                        ) {
                             Ok(s) => {
                                 m.insert(it.file, s);
                             }
@@ -335,13 +410,19 @@ impl<'a> Driver<'a> {
                             }
                         }
                     }
-                    m.get_mut(&it.file).expect("sink just made").column_writers()
+                    m.get_mut(&it.file)
+                        .expect("sink just made")
+                        .column_writers()
                 }
                 Sinks::Merged(s) => {
                     if s.is_none() {
                         let dest = self.opts.dst.clone().unwrap_or_default();
                         let schema = st.plan.schema.clone();
-                        match ParquetSink::create(&dest, &schema, &plan_props(&self.props, &st.plan, self.opts)) {
+                        match ParquetSink::create(
+                            &dest,
+                            &schema,
+                            &plan_props(&self.props, &st.plan, self.opts),
+                        ) {
                             Ok(x) => *s = Some(x),
                             Err(e) => {
                                 it.block = Err(e.with_path(&dest));
@@ -365,7 +446,15 @@ impl<'a> Driver<'a> {
             return Ok(());
         }
         match outcome {
-            Outcome::Ok { rows, chunks, batch, problems, bad_rows, newlines, bytes } => {
+            Outcome::Ok {
+                rows,
+                chunks,
+                batch,
+                problems,
+                bad_rows,
+                newlines,
+                bytes,
+            } => {
                 let st = &mut self.files[file];
                 let line0 = st.line;
                 st.line += newlines;
@@ -412,8 +501,12 @@ impl<'a> Driver<'a> {
         let st = &mut self.files[file];
         st.done = true;
         if st.problems > MAX_PROBLEMS_PER_FILE {
-            let msg = format!("{} more malformed rows not listed", st.problems - MAX_PROBLEMS_PER_FILE);
-            self.errors.push(Error::input(&st.info.path, None, None, msg).to_problem());
+            let msg = format!(
+                "{} more malformed rows not listed",
+                st.problems - MAX_PROBLEMS_PER_FILE
+            );
+            self.errors
+                .push(Error::input(&st.info.path, None, None, msg).to_problem());
         }
         self.progress.input_done();
         self.summary.bytes_in += st.info.size;
@@ -432,11 +525,20 @@ impl<'a> Driver<'a> {
         let from = st.plan.cols[col].ty;
         let name = st.plan.cols[col].name.clone();
         if to == from {
-            return self.fail(file, Error::internal(format!("column {name:?} could not be widened from {}", from.name())));
+            return self.fail(
+                file,
+                Error::internal(format!(
+                    "column {name:?} could not be widened from {}",
+                    from.name()
+                )),
+            );
         }
         self.summary.redone_inputs += 1;
         let mut types = BTreeMap::new();
-        types.insert(from.name().to_string(), vec!["(sample of every input)".to_string()]);
+        types.insert(
+            from.name().to_string(),
+            vec!["(sample of every input)".to_string()],
+        );
         types.insert(to.name().to_string(), vec![st.info.path.clone()]);
         self.drift.push(Drift {
             column: name.clone(),
@@ -451,7 +553,13 @@ impl<'a> Driver<'a> {
                 c.ty = old.ty;
             }
             plan.cols[col].ty = to;
-            let plan = Plan::new(plan.path, plan.dialect, plan.ncols, plan.cols, &self.opts.null_values);
+            let plan = Plan::new(
+                plan.path,
+                plan.dialect,
+                plan.ncols,
+                plan.cols,
+                &self.opts.null_values,
+            );
             let st = &mut self.files[file];
             st.plan = Arc::new(plan);
             self.restart_file(file);
@@ -495,7 +603,12 @@ impl<'a> Driver<'a> {
         self.summary.malformed_rows = 0;
         self.summary.bytes_in = 0;
         for i in 0..self.files.len() {
-            let plan = Arc::new(plan_for(&self.files[i].info, &self.unified, self.opts.layout, self.opts));
+            let plan = Arc::new(plan_for(
+                &self.files[i].info,
+                &self.unified,
+                self.opts.layout,
+                self.opts,
+            ));
             let st = &mut self.files[i];
             st.gen += 1;
             st.plan = plan;
@@ -540,12 +653,20 @@ impl<'a> Driver<'a> {
     }
 
     fn write_partitions(&mut self, batch: &RecordBatch) -> Result<()> {
-        let keys: Vec<usize> = self.opts.partition_by.iter().map(|p| batch.schema().index_of(p)).collect::<std::result::Result<_, _>>()?;
+        let keys: Vec<usize> = self
+            .opts
+            .partition_by
+            .iter()
+            .map(|p| batch.schema().index_of(p))
+            .collect::<std::result::Result<_, _>>()?;
         let strs: Vec<arrow::array::ArrayRef> = keys
             .iter()
             .map(|&k| arrow::compute::cast(batch.column(k), &arrow::datatypes::DataType::Utf8))
             .collect::<std::result::Result<_, _>>()?;
-        let strs: Vec<&arrow::array::StringArray> = strs.iter().map(|a| a.as_any().downcast_ref().expect("cast to utf8")).collect();
+        let strs: Vec<&arrow::array::StringArray> = strs
+            .iter()
+            .map(|a| a.as_any().downcast_ref().expect("cast to utf8"))
+            .collect();
         let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
         let mut key = String::new();
         for r in 0..batch.num_rows() {
@@ -569,16 +690,26 @@ impl<'a> Driver<'a> {
                 }
             }
         }
-        let keep: Vec<usize> = (0..batch.num_columns()).filter(|c| !keys.contains(c)).collect();
+        let keep: Vec<usize> = (0..batch.num_columns())
+            .filter(|c| !keys.contains(c))
+            .collect();
         let projected = batch.project(&keep)?;
         let dst = self.opts.dst.clone().unwrap_or_default();
-        let Sinks::Partitioned(sinks) = &mut self.sinks else { return Ok(()) };
+        let Sinks::Partitioned(sinks) = &mut self.sinks else {
+            return Ok(());
+        };
         for (dir, rows) in groups {
             let idx = UInt32Array::from(rows);
             let part = arrow::compute::take_record_batch(&projected, &idx)?;
             if !sinks.contains_key(&dir) {
-                let dest = Path::new(&dst).join(&dir).join(format!("part-{}.parquet", self.part_id));
-                let s = PlainSink::create(&dest.display().to_string(), &projected.schema(), &self.props)?;
+                let dest = Path::new(&dst)
+                    .join(&dir)
+                    .join(format!("part-{}.parquet", self.part_id));
+                let s = PlainSink::create(
+                    &dest.display().to_string(),
+                    &projected.schema(),
+                    &self.props,
+                )?;
                 sinks.insert(dir.clone(), s);
             }
             sinks.get_mut(&dir).expect("sink just made").write(&part)?;
@@ -593,7 +724,10 @@ impl<'a> Driver<'a> {
                 self.summary.bytes_out += size;
                 self.outputs.push(path.display().to_string());
             }
-            Sinks::Merged(None) if self.opts.layout == Layout::Merged && !self.files.is_empty() && self.files.iter().any(|f| !f.failed) => {}
+            Sinks::Merged(None)
+                if self.opts.layout == Layout::Merged
+                    && !self.files.is_empty()
+                    && self.files.iter().any(|f| !f.failed) => {}
             Sinks::Partitioned(m) => {
                 for (_, s) in m {
                     let (path, size) = s.commit()?;
@@ -607,16 +741,42 @@ impl<'a> Driver<'a> {
         self.summary.files = ok.len() as u64;
         self.summary.rows = ok.iter().map(|f| f.rows).sum();
         let schema = match self.files.iter().find(|f| !f.failed) {
-            Some(f) if self.opts.layout == Layout::PerFile => f.plan.cols.iter().map(|c| ColumnOut { name: c.name.clone(), ty: c.ty.name().into() }).collect(),
-            _ => self.unified.iter().map(|(n, t)| ColumnOut { name: n.clone(), ty: t.name().into() }).collect(),
+            Some(f) if self.opts.layout == Layout::PerFile => f
+                .plan
+                .cols
+                .iter()
+                .map(|c| ColumnOut {
+                    name: c.name.clone(),
+                    ty: c.ty.name().into(),
+                })
+                .collect(),
+            _ => self
+                .unified
+                .iter()
+                .map(|(n, t)| ColumnOut {
+                    name: n.clone(),
+                    ty: t.name().into(),
+                })
+                .collect(),
         };
         let files = self
             .files
             .iter()
             .filter(|f| !f.failed)
-            .map(|f| FileOut { path: f.info.path.clone(), rows: f.rows, output: f.output.clone() })
+            .map(|f| FileOut {
+                path: f.info.path.clone(),
+                rows: f.rows,
+                output: f.output.clone(),
+            })
             .collect();
-        Ok(RunResult { summary: self.summary, outputs: self.outputs, errors: self.errors, schema, drift: self.drift, files })
+        Ok(RunResult {
+            summary: self.summary,
+            outputs: self.outputs,
+            errors: self.errors,
+            schema,
+            drift: self.drift,
+            files,
+        })
     }
 }
 
@@ -625,7 +785,10 @@ fn plan_props(base: &Arc<WriterProperties>, plan: &Plan, opts: &Options) -> Arc<
     let mut b = (**base).clone().into_builder();
     for c in &plan.cols {
         let on = opts.dictionary && c.dictionary && matches!(c.ty, ColType::String | ColType::Null);
-        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(c.name.as_str()), on);
+        b = b.set_column_dictionary_enabled(
+            parquet::schema::types::ColumnPath::from(c.name.as_str()),
+            on,
+        );
     }
     Arc::new(b.build())
 }
@@ -649,7 +812,14 @@ fn hive_escape(v: &str, out: &mut String) {
 }
 
 /// Read blocks until the wave holds about `threads` blocks' worth of bytes.
-fn read_wave(files: &[FileState], queue: &mut VecDeque<usize>, reader: &mut Option<(usize, u32, BlockReader)>, bs: &[usize], threads: usize) -> Vec<Item> {
+fn read_wave(
+    files: &[FileState],
+    queue: &mut VecDeque<usize>,
+    reader: &mut Option<(usize, u32, BlockReader)>,
+    bs: &[usize],
+    threads: usize,
+    pool: &BufPool,
+) -> Vec<Item> {
     let mut wave = Vec::new();
     let mut bytes = 0usize;
     let max_bytes = threads.max(1) * bs.iter().copied().max().unwrap_or(1 << 20);
@@ -661,11 +831,26 @@ fn read_wave(files: &[FileState], queue: &mut VecDeque<usize>, reader: &mut Opti
                 continue;
             }
             let opened = crate::io::open_input(Path::new(&st.info.path))
-                .and_then(|src| BlockReader::new(src, st.info.data_start, st.info.dialect, bs[f], &st.info.path));
+                .and_then(|src| {
+                    BlockReader::new(
+                        src,
+                        st.info.data_start,
+                        st.info.dialect,
+                        bs[f],
+                        &st.info.path,
+                    )
+                })
+                .map(|r| r.with_pool(pool.clone()));
             match opened {
                 Ok(r) => *reader = Some((f, st.gen, r)),
                 Err(e) => {
-                    wave.push(Item { file: f, gen: st.gen, block: Err(e), plan: st.plan.clone(), writers: None });
+                    wave.push(Item {
+                        file: f,
+                        gen: st.gen,
+                        block: Err(e),
+                        plan: st.plan.clone(),
+                        writers: None,
+                    });
                     continue;
                 }
             }
@@ -677,17 +862,39 @@ fn read_wave(files: &[FileState], queue: &mut VecDeque<usize>, reader: &mut Opti
             Ok(Some(b)) => {
                 bytes += b.data.len();
                 let last = b.last;
-                wave.push(Item { file: f, gen, block: Ok(b), plan, writers: None });
+                wave.push(Item {
+                    file: f,
+                    gen,
+                    block: Ok(b),
+                    plan,
+                    writers: None,
+                });
                 if last {
                     *reader = None;
                 }
             }
             Ok(None) => {
-                wave.push(Item { file: f, gen, block: Ok(Block { data: Vec::new(), offset: 0, last: true }), plan, writers: None });
+                wave.push(Item {
+                    file: f,
+                    gen,
+                    block: Ok(Block {
+                        data: Vec::new(),
+                        offset: 0,
+                        last: true,
+                    }),
+                    plan,
+                    writers: None,
+                });
                 *reader = None;
             }
             Err(e) => {
-                wave.push(Item { file: f, gen, block: Err(e), plan, writers: None });
+                wave.push(Item {
+                    file: f,
+                    gen,
+                    block: Err(e),
+                    plan,
+                    writers: None,
+                });
                 *reader = None;
             }
         }
@@ -699,7 +906,9 @@ fn bad_message(b: &BadRow, ncols: usize) -> String {
     match b.kind {
         BadKind::Ragged { found } => format!("malformed row: {found} fields, expected {ncols}"),
         BadKind::UnterminatedQuote => "malformed row: unterminated quote".into(),
-        BadKind::InvalidUtf8 { col } => format!("malformed row: invalid UTF-8 in field {}", col + 1),
+        BadKind::InvalidUtf8 { col } => {
+            format!("malformed row: invalid UTF-8 in field {}", col + 1)
+        }
     }
 }
 
@@ -711,9 +920,14 @@ fn check_utf8(data: &[u8], f: &mut Fields) {
     let mut drop = Vec::new();
     for r in 0..f.rows {
         for c in 0..f.ncols {
-            let Some((s, e, _)) = f.get(r, c) else { continue };
+            let Some((s, e, _)) = f.get(r, c) else {
+                continue;
+            };
             if std::str::from_utf8(&data[s..e]).is_err() {
-                f.bad.push(BadRow { offset: f.row_offset(r) as u32, kind: BadKind::InvalidUtf8 { col: c } });
+                f.bad.push(BadRow {
+                    offset: f.row_offset(r) as u32,
+                    kind: BadKind::InvalidUtf8 { col: c },
+                });
                 if f.fill {
                     f.starts[r * f.ncols + c] = crate::csv::tokenize::MISSING;
                 } else {
@@ -741,7 +955,7 @@ fn lines_of(data: &[u8], mut offsets: Vec<(usize, String)>) -> Vec<(u64, String)
 }
 
 /// Parse and encode one block (on a worker thread).
-fn process(it: Item, opts: &Options, progress: &Progress) -> Outcome {
+fn process(it: Item, opts: &Options, progress: &Progress, pool: &BufPool) -> Outcome {
     if let Err(e) = progress.check() {
         return Outcome::Fail(e);
     }
@@ -751,28 +965,63 @@ fn process(it: Item, opts: &Options, progress: &Progress) -> Outcome {
     };
     let plan = &it.plan;
     let data = &block.data[..];
-    let mut f = Fields::new(plan.ncols, plan.dialect.fill);
-    plan.dialect.tokenize(data, &mut f);
+    // Each worker thread keeps its field arrays from block to block (no fresh pages per block).
+    thread_local! {
+        static FIELDS: std::cell::RefCell<Fields> = std::cell::RefCell::new(Fields::default());
+    }
+    let out = FIELDS.with(|cell| {
+        let mut f = cell.borrow_mut();
+        f.reset(plan.ncols, plan.dialect.fill);
+        process_fields(data, &mut f, &block, plan, it.writers, opts)
+    });
+    recycle(pool, block.data);
+    out
+}
+
+fn process_fields(
+    data: &[u8],
+    f: &mut Fields,
+    block: &Block,
+    plan: &Plan,
+    writers: Option<Vec<ArrowColumnWriter>>,
+    opts: &Options,
+) -> Outcome {
+    plan.dialect.tokenize(data, f);
     if !plan.dialect.latin1 {
-        check_utf8(data, &mut f);
+        check_utf8(data, f);
     }
     let bad_rows = f.bad.len() as u64;
-    let mut notes: Vec<(usize, String)> = f.bad.iter().take(MAX_PROBLEMS_PER_FILE).map(|b| (b.offset as usize, bad_message(b, plan.ncols))).collect();
+    let mut notes: Vec<(usize, String)> = f
+        .bad
+        .iter()
+        .take(MAX_PROBLEMS_PER_FILE)
+        .map(|b| (b.offset as usize, bad_message(b, plan.ncols)))
+        .collect();
     if opts.malformed == Malformed::Fail && !notes.is_empty() {
         let (line, msg) = lines_of(data, notes.drain(..1).collect()).remove(0);
         let off = block.offset + f.bad[0].offset as u64;
         // The block's first line is known only to the driver: the line here is within the block.
         return Outcome::Malformed(Error::input(&plan.path, Some(line), Some(off), msg));
     }
-    let (batch, cells) = match build_batch(data, &f, plan) {
+    let (batch, cells) = match build_batch(data, f, plan) {
         Ok(x) => x,
-        Err(w) => return Outcome::Widen { col: w.col, to: w.to },
+        Err(w) => {
+            return Outcome::Widen {
+                col: w.col,
+                to: w.to,
+            }
+        }
     };
-    notes.extend(cells.into_iter().take(MAX_PROBLEMS_PER_FILE).map(|c| (c.offset, c.message)));
+    notes.extend(
+        cells
+            .into_iter()
+            .take(MAX_PROBLEMS_PER_FILE)
+            .map(|c| (c.offset, c.message)),
+    );
     let rows = batch.num_rows() as u64;
     let problems = lines_of(data, notes);
     let newlines = count_byte(data, b'\n') as u64;
-    let (chunks, batch) = match it.writers {
+    let (chunks, batch) = match writers {
         Some(w) if rows > 0 => match encode(&batch, w) {
             Ok(c) => (Some(c), None),
             Err(e) => return Outcome::Fail(e),
@@ -780,6 +1029,13 @@ fn process(it: Item, opts: &Options, progress: &Progress) -> Outcome {
         Some(_) => (None, None),
         None => (None, (rows > 0).then_some(batch)),
     };
-    Outcome::Ok { rows, chunks, batch, problems, bad_rows, newlines, bytes: data.len() as u64 }
+    Outcome::Ok {
+        rows,
+        chunks,
+        batch,
+        problems,
+        bad_rows,
+        newlines,
+        bytes: data.len() as u64,
+    }
 }
-

@@ -47,7 +47,11 @@ impl Dialect {
         };
         if opts.delimiter.is_none() {
             let lower = path.to_ascii_lowercase();
-            let hint = if lower.contains(".tsv") || lower.contains(".tab") { b'\t' } else { b',' };
+            let hint = if lower.contains(".tsv") || lower.contains(".tab") {
+                b'\t'
+            } else {
+                b','
+            };
             d.delimiter = sniff_delimiter(&d, sample, hint);
         }
         d
@@ -67,7 +71,14 @@ impl Dialect {
         if self.simple_no_comment() {
             tokenize_fast(buf, self.delimiter, self.quote, out);
         } else {
-            tokenize_scalar(buf, self.delimiter, self.quote, self.escape, self.comment, out);
+            tokenize_scalar(
+                buf,
+                self.delimiter,
+                self.quote,
+                self.escape,
+                self.comment,
+                out,
+            );
         }
     }
 }
@@ -82,7 +93,10 @@ fn sniff_delimiter(base: &Dialect, sample: &[u8], hint: u8) -> u8 {
     let mut best = (hint, 0usize, 0usize);
     for &c in CANDIDATES.iter() {
         let mut f = Fields::new(0, false);
-        let d = Dialect { delimiter: c, ..*base };
+        let d = Dialect {
+            delimiter: c,
+            ..*base
+        };
         if d.simple_no_comment() {
             tokenize_fast(head, c, d.quote, &mut f);
         } else {
@@ -94,7 +108,9 @@ fn sniff_delimiter(base: &Dialect, sample: &[u8], hint: u8) -> u8 {
             counts.push(end - prev);
             prev = end;
         }
-        let Some(&first) = counts.first() else { continue };
+        let Some(&first) = counts.first() else {
+            continue;
+        };
         if first < 2 {
             continue;
         }
@@ -117,11 +133,26 @@ mod tests {
 
     #[test]
     fn sniffs_common_delimiters() {
-        assert_eq!(Dialect::for_sample(&opts(), b"a;b;c\n1;2,5;3\n4;5;6\n", "x.csv").delimiter, b';');
-        assert_eq!(Dialect::for_sample(&opts(), b"a\tb\n1\t2\n", "x.txt").delimiter, b'\t');
-        assert_eq!(Dialect::for_sample(&opts(), b"a|b|c\n\"x|y\"|2|3\n", "x").delimiter, b'|');
-        assert_eq!(Dialect::for_sample(&opts(), b"a,b\n1,2\n", "x").delimiter, b',');
+        assert_eq!(
+            Dialect::for_sample(&opts(), b"a;b;c\n1;2,5;3\n4;5;6\n", "x.csv").delimiter,
+            b';'
+        );
+        assert_eq!(
+            Dialect::for_sample(&opts(), b"a\tb\n1\t2\n", "x.txt").delimiter,
+            b'\t'
+        );
+        assert_eq!(
+            Dialect::for_sample(&opts(), b"a|b|c\n\"x|y\"|2|3\n", "x").delimiter,
+            b'|'
+        );
+        assert_eq!(
+            Dialect::for_sample(&opts(), b"a,b\n1,2\n", "x").delimiter,
+            b','
+        );
         // one column: the default stays
-        assert_eq!(Dialect::for_sample(&opts(), b"a\n1\n", "x.csv").delimiter, b',');
+        assert_eq!(
+            Dialect::for_sample(&opts(), b"a\n1\n", "x.csv").delimiter,
+            b','
+        );
     }
 }

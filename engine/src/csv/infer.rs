@@ -38,7 +38,9 @@ pub struct FileInfo {
 pub fn read_sample(path: &Path, limit: usize) -> Result<(Vec<u8>, bool)> {
     let src = crate::io::open_input(path)?;
     let mut buf = Vec::with_capacity(limit.min(1 << 24));
-    src.take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    src.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
     let all = buf.len() <= limit;
     buf.truncate(limit);
     Ok((buf, all))
@@ -58,7 +60,11 @@ fn column_names(raw: Vec<String>) -> Vec<String> {
     raw.into_iter()
         .enumerate()
         .map(|(i, n)| {
-            let base = if n.trim().is_empty() { format!("column_{}", i + 1) } else { n };
+            let base = if n.trim().is_empty() {
+                format!("column_{}", i + 1)
+            } else {
+                n
+            };
             let k = seen.entry(base.clone()).or_insert(0);
             *k += 1;
             if *k == 1 {
@@ -75,10 +81,18 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
     let display = path.display().to_string();
     let size = crate::io::file_size(path)?;
     let (mut sample, all) = read_sample(path, sample_bytes)?;
-    let bom = if sample.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let bom = if sample.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     sample.drain(..bom);
     let dialect = Dialect::for_sample(opts, &sample, &display);
-    let complete = if all { sample.len() } else { last_record_end(&sample, &dialect).unwrap_or(sample.len()) };
+    let complete = if all {
+        sample.len()
+    } else {
+        last_record_end(&sample, &dialect).unwrap_or(sample.len())
+    };
     let body = &sample[..complete];
 
     // The first record: header names (or just the column count).
@@ -89,7 +103,10 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
     let mut tmp = Vec::new();
     let raw_names: Vec<String> = (hs..he)
         .map(|i| {
-            let (s, e) = (head.starts[i] as usize, (head.ends[i] & !crate::csv::tokenize::QUOTED) as usize);
+            let (s, e) = (
+                head.starts[i] as usize,
+                (head.ends[i] & !crate::csv::tokenize::QUOTED) as usize,
+            );
             if head.ends[i] & crate::csv::tokenize::QUOTED != 0 {
                 unquote(&body[s..e], dialect.quote, dialect.escape, &mut tmp);
                 decode(&tmp, dialect.latin1)
@@ -117,7 +134,9 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
             if *t == ColType::String {
                 break;
             }
-            let Some((s, e, q)) = fields.get(r, c) else { continue };
+            let Some((s, e, q)) = fields.get(r, c) else {
+                continue;
+            };
             let v = if q {
                 unquote(&data[s..e], dialect.quote, dialect.escape, &mut tmp);
                 if tmp.is_empty() {
@@ -138,9 +157,19 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
             *t = *o;
         }
     }
-    let repetitive = (0..ncols).map(|c| is_repetitive(data, &fields, c, rows, &dialect)).collect();
-    let used = if rows > 0 && rows < fields.rows { fields.row_offset(rows) } else { data.len() };
-    let row_bytes = if rows > 0 { used as f64 / rows as f64 } else { 0.0 };
+    let repetitive = (0..ncols)
+        .map(|c| is_repetitive(data, &fields, c, rows, &dialect))
+        .collect();
+    let used = if rows > 0 && rows < fields.rows {
+        fields.row_offset(rows)
+    } else {
+        data.len()
+    };
+    let row_bytes = if rows > 0 {
+        used as f64 / rows as f64
+    } else {
+        0.0
+    };
     let sample_is_all = all;
     Ok(FileInfo {
         path: display,
@@ -233,9 +262,13 @@ pub struct Drift {
 }
 
 /// The unified schema: column names in order of first appearance and their joined types.
-pub fn unify(infos: &[&FileInfo], overrides: &BTreeMap<String, ColType>) -> (Vec<(String, ColType)>, Vec<Drift>) {
+pub fn unify(
+    infos: &[&FileInfo],
+    overrides: &BTreeMap<String, ColType>,
+) -> (Vec<(String, ColType)>, Vec<Drift>) {
     let mut order: Vec<String> = Vec::new();
-    let mut seen: BTreeMap<String, (ColType, BTreeMap<ColType, Vec<String>>, usize)> = BTreeMap::new();
+    let mut seen: BTreeMap<String, (ColType, BTreeMap<ColType, Vec<String>>, usize)> =
+        BTreeMap::new();
     for info in infos {
         for (n, &t) in info.names.iter().zip(&info.types) {
             let e = seen.entry(n.clone()).or_insert_with(|| {
@@ -270,7 +303,10 @@ pub fn unify(infos: &[&FileInfo], overrides: &BTreeMap<String, ColType>) -> (Vec
                 };
                 drift.push(Drift {
                     column: n.clone(),
-                    types: by_type.iter().map(|(k, v)| (k.name().to_string(), v.iter().take(20).cloned().collect())).collect(),
+                    types: by_type
+                        .iter()
+                        .map(|(k, v)| (k.name().to_string(), v.iter().take(20).cloned().collect()))
+                        .collect(),
                     missing_in: missing,
                     resolved: t.name().to_string(),
                     how,

@@ -69,6 +69,9 @@ fn default_row_group() -> usize {
 fn default_block() -> usize {
     16 << 20
 }
+fn default_page() -> usize {
+    1 << 20
+}
 fn default_sample() -> usize {
     1 << 20
 }
@@ -123,6 +126,9 @@ pub struct Options {
     pub row_group_size: usize,
     #[serde(default = "default_block")]
     pub block_size: usize,
+    /// Target size of a Parquet data page in bytes (larger pages compress better).
+    #[serde(default = "default_page")]
+    pub page_size: usize,
     #[serde(default = "default_true")]
     pub dictionary: bool,
     #[serde(default = "default_true")]
@@ -136,30 +142,50 @@ pub struct Options {
 
 impl Options {
     pub fn from_json(json: &str) -> Result<Self> {
-        let o: Options = serde_json::from_str(json).map_err(|e| Error::options(format!("csv-to-parquet: {e}")))?;
+        let o: Options = serde_json::from_str(json)
+            .map_err(|e| Error::options(format!("csv-to-parquet: {e}")))?;
         o.check()?;
         Ok(o)
     }
 
     fn check(&self) -> Result<()> {
-        for (name, v) in [("delimiter", &self.delimiter), ("quote", &self.quote), ("escape", &self.escape), ("comment", &self.comment)] {
+        for (name, v) in [
+            ("delimiter", &self.delimiter),
+            ("quote", &self.quote),
+            ("escape", &self.escape),
+            ("comment", &self.comment),
+        ] {
             if let Some(s) = v {
-                if s.len() != 1 || s.as_bytes()[0] == 0 || s.as_bytes()[0] == b'\n' || s.as_bytes()[0] == b'\r' {
-                    return Err(Error::options(format!("csv-to-parquet: {name} must be one ASCII character other than NUL, CR and LF, not {s:?}")));
+                if s.len() != 1
+                    || s.as_bytes()[0] == 0
+                    || s.as_bytes()[0] == b'\n'
+                    || s.as_bytes()[0] == b'\r'
+                {
+                    return Err(Error::options(format!(
+                        "csv-to-parquet: {name} must be one ASCII character other than NUL, CR and LF, not {s:?}"
+                    )));
                 }
             }
         }
         if self.delimiter.is_some() && self.delimiter == self.quote {
-            return Err(Error::options("csv-to-parquet: delimiter and quote must differ"));
+            return Err(Error::options(
+                "csv-to-parquet: delimiter and quote must differ",
+            ));
         }
         if self.row_group_size == 0 || self.block_size < 1024 {
-            return Err(Error::options("csv-to-parquet: row_group_size must be > 0 and block_size >= 1024"));
+            return Err(Error::options(
+                "csv-to-parquet: row_group_size must be > 0 and block_size >= 1024",
+            ));
         }
         if self.layout == Layout::Partitioned && self.partition_by.is_empty() {
-            return Err(Error::options("csv-to-parquet: layout 'partitioned' needs partition_by"));
+            return Err(Error::options(
+                "csv-to-parquet: layout 'partitioned' needs partition_by",
+            ));
         }
         if self.layout != Layout::PerFile && self.dst.is_none() {
-            return Err(Error::options("csv-to-parquet: layouts 'merged' and 'partitioned' need dst"));
+            return Err(Error::options(
+                "csv-to-parquet: layouts 'merged' and 'partitioned' need dst",
+            ));
         }
         Ok(())
     }

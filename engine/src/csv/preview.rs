@@ -79,18 +79,28 @@ fn bytes_per_row(batch: &RecordBatch, opts: &Options) -> Result<f64> {
         return Ok(0.0);
     }
     let props = writer_props(opts)?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some((*props).clone()))?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(Vec::new(), batch.schema(), Some((*props).clone()))?;
     w.write(batch)?;
     let bytes = w.into_inner()?;
     Ok(bytes.len() as f64 / batch.num_rows() as f64)
 }
 
 /// Preview `inputs`: returns the result and the sample rows (first readable input, unified schema).
-pub fn preview(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<(PreviewResult, Option<RecordBatch>)> {
+pub fn preview(
+    inputs: &[PathBuf],
+    opts: &Options,
+    progress: &Progress,
+) -> Result<(PreviewResult, Option<RecordBatch>)> {
     let sample_bytes = opts.sample_bytes.min(256 * 1024);
-    let threads = if opts.threads == 0 { crate::parallel::default_threads() } else { opts.threads };
+    let threads = if opts.threads == 0 {
+        crate::parallel::default_threads()
+    } else {
+        opts.threads
+    };
     progress.set_totals(inputs.len() as u64, 0);
-    let (infos, errors) = crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes))?;
+    let (infos, errors) =
+        crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes))?;
     progress.check()?;
     let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
     let (unified, drift) = unify(&ok, &opts.columns);
@@ -103,19 +113,33 @@ pub fn preview(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Resul
                 Some(b) => bytes_per_row(b, opts)?,
                 None => 0.0,
             };
-            (big.map(|b| b.slice(0, b.num_rows().min(rows_wanted))), per_row)
+            (
+                big.map(|b| b.slice(0, b.num_rows().min(rows_wanted))),
+                per_row,
+            )
         }
         None => (None, 0.0),
     };
     let files: Vec<PreviewFile> = ok
         .iter()
-        .map(|i| PreviewFile { path: i.path.clone(), columns: i.names.len(), estimated_rows: estimated_rows(i), dialect: i.dialect })
+        .map(|i| PreviewFile {
+            path: i.path.clone(),
+            columns: i.names.len(),
+            estimated_rows: estimated_rows(i),
+            dialect: i.dialect,
+        })
         .collect();
     let rows: u64 = files.iter().map(|f| f.estimated_rows).sum();
     let bytes_in: u64 = ok.iter().map(|i| i.size).sum();
     let raw: f64 = ok
         .iter()
-        .map(|i| if Compression::of(Path::new(&i.path)) == Compression::None { i.size as f64 } else { i.size as f64 * COMPRESSED_RATIO })
+        .map(|i| {
+            if Compression::of(Path::new(&i.path)) == Compression::None {
+                i.size as f64
+            } else {
+                i.size as f64 * COMPRESSED_RATIO
+            }
+        })
         .sum();
     for _ in &ok {
         progress.input_done();
@@ -129,7 +153,24 @@ pub fn preview(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Resul
     };
     let schema = unified
         .iter()
-        .map(|(n, t)| crate::csv::convert::ColumnOut { name: n.clone(), ty: if *t == ColType::Null { "string".into() } else { t.name().into() } })
+        .map(|(n, t)| crate::csv::convert::ColumnOut {
+            name: n.clone(),
+            ty: if *t == ColType::Null {
+                "string".into()
+            } else {
+                t.name().into()
+            },
+        })
         .collect();
-    Ok((PreviewResult { summary, outputs: Vec::new(), errors, schema, drift, files }, sample))
+    Ok((
+        PreviewResult {
+            summary,
+            outputs: Vec::new(),
+            errors,
+            schema,
+            drift,
+            files,
+        },
+        sample,
+    ))
 }

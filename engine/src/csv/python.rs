@@ -22,7 +22,9 @@ fn csv_to_parquet<'py>(
     let opts = Options::from_json(options_json).map_err(|e| to_pyerr(py, &e))?;
     let paths: Vec<PathBuf> = inputs.into_iter().map(PathBuf::from).collect();
     let p = progress.inner.clone();
-    let json = run_blocking(py, &progress.inner, move || to_json(&crate::csv::run(&paths, &opts, &p)?))?;
+    let json = run_blocking(py, &progress.inner, move || {
+        to_json(&crate::csv::run(&paths, &opts, &p)?)
+    })?;
     Ok((json, tables_to_py(py, Vec::new())?))
 }
 

@@ -20,13 +20,17 @@ use std::io::Read;
 /// Count of `b` in `buf` (vectorised by the compiler).
 #[inline]
 pub fn count_byte(buf: &[u8], b: u8) -> usize {
-    buf.chunks(1 << 16).map(|c| c.iter().map(|&x| (x == b) as usize).sum::<usize>()).sum()
+    buf.chunks(1 << 16)
+        .map(|c| c.iter().map(|&x| (x == b) as usize).sum::<usize>())
+        .sum()
 }
 
 /// The offset just after the last complete record of `buf` (which starts outside quotes).
 pub fn last_record_end(buf: &[u8], d: &Dialect) -> Option<usize> {
     if d.simple_no_comment() {
-        let Some(q) = d.quote else { return memrchr(b'\n', buf).map(|p| p + 1) };
+        let Some(q) = d.quote else {
+            return memrchr(b'\n', buf).map(|p| p + 1);
+        };
         let total = count_byte(buf, q) & 1;
         let mut after = 0usize;
         let mut end = buf.len();
@@ -82,8 +86,23 @@ pub struct Block {
     pub last: bool,
 }
 
+/// Spent block buffers, handed back by the workers so the reader refills warm memory instead of
+/// faulting in fresh pages for every block.
+pub type BufPool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+/// Return a spent buffer to the pool (a few are kept).
+pub fn recycle(pool: &BufPool, mut buf: Vec<u8>) {
+    buf.clear();
+    if let Ok(mut p) = pool.lock() {
+        if p.len() < 8 {
+            p.push(buf);
+        }
+    }
+}
+
 /// Reads an input as record-aligned blocks.
 pub struct BlockReader {
+    pool: Option<BufPool>,
     src: Box<dyn Read + Send>,
     dialect: Dialect,
     carry: Vec<u8>,
@@ -96,9 +115,17 @@ pub struct BlockReader {
 
 impl BlockReader {
     /// Start reading `src` after `skip` bytes (BOM, header).
-    pub fn new(mut src: Box<dyn Read + Send>, skip: u64, dialect: Dialect, block_size: usize, path: &str) -> Result<Self> {
-        let skipped = std::io::copy(&mut (&mut src).take(skip), &mut std::io::sink()).map_err(|e| Error::io(path, e))?;
+    pub fn new(
+        mut src: Box<dyn Read + Send>,
+        skip: u64,
+        dialect: Dialect,
+        block_size: usize,
+        path: &str,
+    ) -> Result<Self> {
+        let skipped = std::io::copy(&mut (&mut src).take(skip), &mut std::io::sink())
+            .map_err(|e| Error::io(path, e))?;
         Ok(BlockReader {
+            pool: None,
             src,
             dialect,
             carry: Vec::new(),
@@ -108,6 +135,20 @@ impl BlockReader {
             offset: skip,
             path: path.to_string(),
         })
+    }
+
+    /// Take spare buffers from `pool`.
+    pub fn with_pool(mut self, pool: BufPool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    fn fresh(&self) -> Vec<u8> {
+        let reused = self
+            .pool
+            .as_ref()
+            .and_then(|p| p.lock().ok().and_then(|mut v| v.pop()));
+        reused.unwrap_or_else(|| Vec::with_capacity(self.block_size))
     }
 
     fn fill(&mut self, target: usize) -> Result<()> {
@@ -140,19 +181,30 @@ impl BlockReader {
                 let data = std::mem::take(&mut self.carry);
                 let offset = self.offset;
                 self.offset += data.len() as u64;
-                return Ok(Some(Block { data, offset, last: true }));
+                return Ok(Some(Block {
+                    data,
+                    offset,
+                    last: true,
+                }));
             }
             if let Some(cut) = last_record_end(&self.carry, &self.dialect) {
-                let mut next = Vec::with_capacity(self.block_size);
+                let mut next = self.fresh();
                 next.extend_from_slice(&self.carry[cut..]);
                 let mut data = std::mem::replace(&mut self.carry, next);
                 data.truncate(cut);
                 let offset = self.offset;
                 self.offset += cut as u64;
-                return Ok(Some(Block { data, offset, last: false }));
+                return Ok(Some(Block {
+                    data,
+                    offset,
+                    last: false,
+                }));
             }
             if target >= self.max_record {
-                let msg = format!("a record is longer than {} MiB (an unterminated quote?)", self.max_record >> 20);
+                let msg = format!(
+                    "a record is longer than {} MiB (an unterminated quote?)",
+                    self.max_record >> 20
+                );
                 return Err(Error::input(&self.path, None, Some(self.offset), msg));
             }
             target *= 2;
@@ -166,7 +218,11 @@ mod tests {
     use crate::csv::options::Options;
 
     fn dialect() -> Dialect {
-        Dialect::for_sample(&Options::from_json(r#"{"delimiter": ","}"#).unwrap(), b"", "x")
+        Dialect::for_sample(
+            &Options::from_json(r#"{"delimiter": ","}"#).unwrap(),
+            b"",
+            "x",
+        )
     }
 
     #[test]
@@ -180,12 +236,23 @@ mod tests {
     #[test]
     fn blocks_hold_whole_records_whatever_the_block_size() {
         let d = dialect();
-        let text: String = (0..300).map(|i| format!("{i},\"multi\nline, {i}\"\n")).collect();
+        let text: String = (0..300)
+            .map(|i| format!("{i},\"multi\nline, {i}\"\n"))
+            .collect();
         for bs in [1024, 1500, 4096] {
-            let mut r = BlockReader::new(Box::new(std::io::Cursor::new(text.clone().into_bytes())), 0, d, bs, "t").unwrap();
+            let mut r = BlockReader::new(
+                Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+                0,
+                d,
+                bs,
+                "t",
+            )
+            .unwrap();
             let mut all = Vec::new();
             while let Some(b) = r.next_block().unwrap() {
-                assert!(b.last || (b.data.ends_with(b"\"\n") && count_byte(&b.data, b'"') % 2 == 0));
+                assert!(
+                    b.last || (b.data.ends_with(b"\"\n") && count_byte(&b.data, b'"') % 2 == 0)
+                );
                 assert_eq!(b.offset as usize, all.len());
                 all.extend_from_slice(&b.data);
             }

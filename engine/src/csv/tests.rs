@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 
 fn read_parquet(p: &Path) -> RecordBatch {
     let f = std::fs::File::open(p).unwrap();
-    let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
     let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
     let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| {
         let f = std::fs::File::open(p).unwrap();
-        ParquetRecordBatchReaderBuilder::try_new(f).unwrap().schema().clone()
+        ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .schema()
+            .clone()
     });
     arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
@@ -29,7 +35,10 @@ fn convert(dir: &Path, files: &[(&str, &[u8])], extra: &str) -> (RunResult, Vec<
         inputs.push(p);
     }
     let outputs: Vec<String> = outs.iter().map(|p| p.display().to_string()).collect();
-    let json = format!(r#"{{"outputs": {}{extra}}}"#, serde_json::to_string(&outputs).unwrap());
+    let json = format!(
+        r#"{{"outputs": {}{extra}}}"#,
+        serde_json::to_string(&outputs).unwrap()
+    );
     let opts = Options::from_json(&json).unwrap();
     (run(&inputs, &opts, &Progress::new()).unwrap(), outs)
 }
@@ -37,7 +46,9 @@ fn convert(dir: &Path, files: &[(&str, &[u8])], extra: &str) -> (RunResult, Vec<
 fn strings(b: &RecordBatch, c: usize) -> Vec<Option<String>> {
     let a = arrow::compute::cast(b.column(c), &DataType::Utf8).unwrap();
     let a = a.as_string::<i32>();
-    (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+        .collect()
 }
 
 #[test]
@@ -47,7 +58,12 @@ fn types_are_inferred_and_values_kept() {
     let (r, outs) = convert(dir.path(), &[("a.csv", csv)], "");
     assert_eq!(r.summary.rows, 2);
     let b = read_parquet(&outs[0]);
-    let types: Vec<DataType> = b.schema().fields().iter().map(|f| f.data_type().clone()).collect();
+    let types: Vec<DataType> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
     assert_eq!(types[0], DataType::Int64);
     assert_eq!(types[1], DataType::Float64);
     assert_eq!(types[2], DataType::Boolean);
@@ -71,18 +87,38 @@ fn malformed_rows_skip_fill_and_fail() {
     assert_eq!(lines, vec![Some(3), Some(4)]);
     assert_eq!(read_parquet(&outs[0]).num_rows(), 2);
 
-    let (r, outs) = convert(dir.path(), &[("m.csv", csv)], r#", "malformed": "null_fill""#);
+    let (r, outs) = convert(
+        dir.path(),
+        &[("m.csv", csv)],
+        r#", "malformed": "null_fill""#,
+    );
     assert_eq!(r.summary.rows, 4);
-    assert_eq!(strings(&read_parquet(&outs[0]), 1), vec![Some("2".into()), None, Some("5".into()), Some("8".into())]);
+    assert_eq!(
+        strings(&read_parquet(&outs[0]), 1),
+        vec![Some("2".into()), None, Some("5".into()), Some("8".into())]
+    );
 
-    let (r, outs) = convert(dir.path(), &[("f.csv", csv), ("ok.csv", b"a,b\n1,2\n")], r#", "malformed": "fail""#);
+    let (r, outs) = convert(
+        dir.path(),
+        &[("f.csv", csv), ("ok.csv", b"a,b\n1,2\n")],
+        r#", "malformed": "fail""#,
+    );
     assert_eq!(r.summary.files, 1);
     assert_eq!(r.errors.len(), 1);
     assert_eq!(r.errors[0].line, Some(3));
     assert!(r.errors[0].path.ends_with("f.csv"));
     assert!(!outs[0].exists(), "no partial output for the failed input");
     assert!(outs[1].exists());
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("aerofs-tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("aerofs-tmp")
+        })
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -96,7 +132,10 @@ fn invalid_utf8_and_latin1() {
     assert!(r.errors[0].message.contains("UTF-8"));
     assert_eq!(read_parquet(&outs[0]).num_rows(), 1);
     let (_, outs) = convert(dir.path(), &[("l.csv", csv)], r#", "encoding": "latin1""#);
-    assert_eq!(strings(&read_parquet(&outs[0]), 0), vec![Some("café".into()), Some("ok".into())]);
+    assert_eq!(
+        strings(&read_parquet(&outs[0]), 0),
+        vec![Some("café".into()), Some("ok".into())]
+    );
 }
 
 #[test]
@@ -104,14 +143,23 @@ fn quoted_newlines_across_many_small_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("id,text\n");
     for i in 0..5000 {
-        csv.push_str(&format!("{i},\"line one, {i}\nline \"\"two\"\"\r\nthree\"\n"));
+        csv.push_str(&format!(
+            "{i},\"line one, {i}\nline \"\"two\"\"\r\nthree\"\n"
+        ));
     }
-    let (r, outs) = convert(dir.path(), &[("q.csv", csv.as_bytes())], r#", "block_size": 4096, "threads": 2"#);
+    let (r, outs) = convert(
+        dir.path(),
+        &[("q.csv", csv.as_bytes())],
+        r#", "block_size": 4096, "threads": 2"#,
+    );
     assert_eq!(r.summary.rows, 5000);
     let b = read_parquet(&outs[0]);
     let ids = b.column(0).as_primitive::<Int64Type>();
     assert!((0..5000).all(|i| ids.value(i) == i as i64));
-    assert_eq!(strings(&b, 1)[4999], Some("line one, 4999\nline \"two\"\r\nthree".into()));
+    assert_eq!(
+        strings(&b, 1)[4999],
+        Some("line one, 4999\nline \"two\"\r\nthree".into())
+    );
 }
 
 #[test]
@@ -122,12 +170,19 @@ fn late_values_widen_the_column_and_are_reported() {
         csv.push_str(&format!("{i}\n"));
     }
     csv.push_str("2.5\nhello\n");
-    let (r, outs) = convert(dir.path(), &[("w.csv", csv.as_bytes())], r#", "infer_rows": 100, "block_size": 2048"#);
+    let (r, outs) = convert(
+        dir.path(),
+        &[("w.csv", csv.as_bytes())],
+        r#", "infer_rows": 100, "block_size": 2048"#,
+    );
     assert_eq!(r.summary.rows, 3002);
     let b = read_parquet(&outs[0]);
     assert_eq!(b.schema().field(0).data_type(), &DataType::Utf8);
     assert_eq!(strings(&b, 0)[3001], Some("hello".into()));
-    assert!(r.drift.iter().any(|d| d.column == "x" && d.resolved == "string"));
+    assert!(r
+        .drift
+        .iter()
+        .any(|d| d.column == "x" && d.resolved == "string"));
 }
 
 #[test]
@@ -138,7 +193,11 @@ fn merged_unifies_and_reports_drift() {
     std::fs::write(&a, "k,v\n1,2\n").unwrap();
     std::fs::write(&b, "k,v,extra\n3,2.5,x\n").unwrap();
     let dst = dir.path().join("all.parquet");
-    let opts = Options::from_json(&format!(r#"{{"layout": "merged", "dst": {:?}}}"#, dst.display().to_string())).unwrap();
+    let opts = Options::from_json(&format!(
+        r#"{{"layout": "merged", "dst": {:?}}}"#,
+        dst.display().to_string()
+    ))
+    .unwrap();
     let r = run(&[a, b], &opts, &Progress::new()).unwrap();
     let t = read_parquet(&dst);
     assert_eq!(t.num_rows(), 2);
@@ -146,7 +205,10 @@ fn merged_unifies_and_reports_drift() {
     assert_eq!(strings(&t, 2), vec![None, Some("x".into())]);
     let v = r.drift.iter().find(|d| d.column == "v").unwrap();
     assert_eq!(v.resolved, "float64");
-    assert!(r.drift.iter().any(|d| d.column == "extra" && d.missing_in.len() == 1));
+    assert!(r
+        .drift
+        .iter()
+        .any(|d| d.column == "extra" && d.missing_in.len() == 1));
 }
 
 #[test]
@@ -155,7 +217,11 @@ fn partitioned_layout_is_hive_style() {
     let a = dir.path().join("a.csv");
     std::fs::write(&a, "country,n\nfr,1\nde,2\nfr,3\n,4\n").unwrap();
     let dst = dir.path().join("ds");
-    let opts = Options::from_json(&format!(r#"{{"layout": "partitioned", "dst": {:?}, "partition_by": ["country"]}}"#, dst.display().to_string())).unwrap();
+    let opts = Options::from_json(&format!(
+        r#"{{"layout": "partitioned", "dst": {:?}, "partition_by": ["country"]}}"#,
+        dst.display().to_string()
+    ))
+    .unwrap();
     let r = run(&[a], &opts, &Progress::new()).unwrap();
     assert_eq!(r.outputs.len(), 3);
     let fr: Vec<_> = std::fs::read_dir(dst.join("country=fr")).unwrap().collect();
@@ -172,7 +238,11 @@ fn cancel_leaves_no_output() {
     let p = dir.path().join("c.csv");
     std::fs::write(&p, "a\n1\n").unwrap();
     let out = dir.path().join("c.parquet");
-    let opts = Options::from_json(&format!(r#"{{"outputs": [{:?}]}}"#, out.display().to_string())).unwrap();
+    let opts = Options::from_json(&format!(
+        r#"{{"outputs": [{:?}]}}"#,
+        out.display().to_string()
+    ))
+    .unwrap();
     let progress = Progress::new();
     progress.cancel();
     assert!(run(&[p], &opts, &progress).unwrap_err().is_cancelled());
@@ -188,12 +258,19 @@ fn compressed_inputs_and_options_errors() {
     enc.write_all(b"\xEF\xBB\xBFa;b\n1;x\n2;y\n").unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
     let out = dir.path().join("a.parquet");
-    let opts = Options::from_json(&format!(r#"{{"outputs": [{:?}]}}"#, out.display().to_string())).unwrap();
+    let opts = Options::from_json(&format!(
+        r#"{{"outputs": [{:?}]}}"#,
+        out.display().to_string()
+    ))
+    .unwrap();
     let r = run(&[gz], &opts, &Progress::new()).unwrap();
     assert_eq!(r.summary.rows, 2);
     let t = read_parquet(&out);
     assert_eq!(t.schema().field(0).name(), "a");
-    assert!(Options::from_json(r#"{"bogus": 1}"#).unwrap_err().message.contains("bogus"));
+    assert!(Options::from_json(r#"{"bogus": 1}"#)
+        .unwrap_err()
+        .message
+        .contains("bogus"));
 }
 
 fn cell() -> impl Strategy<Value = Option<String>> {

@@ -55,7 +55,23 @@ pub struct Fields {
 
 impl Fields {
     pub fn new(ncols: usize, fill: bool) -> Self {
-        Fields { ncols, fill, ..Default::default() }
+        Fields {
+            ncols,
+            fill,
+            ..Default::default()
+        }
+    }
+
+    /// Empty, for reuse with another block (keeps the allocations).
+    pub fn reset(&mut self, ncols: usize, fill: bool) {
+        self.starts.clear();
+        self.ends.clear();
+        self.row_ends.clear();
+        self.bad.clear();
+        self.rows = 0;
+        self.row0 = 0;
+        self.ncols = ncols;
+        self.fill = fill;
     }
 
     /// Byte range and quoted flag of field `c` of row `r`; `None` for a missing field.
@@ -96,7 +112,10 @@ impl Fields {
             self.rows += 1;
         } else {
             let offset = self.starts[self.row0];
-            self.bad.push(BadRow { offset, kind: BadKind::Ragged { found: n } });
+            self.bad.push(BadRow {
+                offset,
+                kind: BadKind::Ragged { found: n },
+            });
             if self.fill {
                 self.starts.resize(self.row0 + self.ncols, MISSING);
                 self.ends.resize(self.row0 + self.ncols, 0);
@@ -113,7 +132,10 @@ impl Fields {
     fn unterminated(&mut self, row_start: usize) {
         self.starts.truncate(self.row0);
         self.ends.truncate(self.row0);
-        self.bad.push(BadRow { offset: row_start as u32, kind: BadKind::UnterminatedQuote });
+        self.bad.push(BadRow {
+            offset: row_start as u32,
+            kind: BadKind::UnterminatedQuote,
+        });
     }
 
     /// Remove the rows whose index is in `drop` (sorted), e.g. rows with invalid UTF-8.
@@ -156,7 +178,11 @@ fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64) {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is part of the x86_64 baseline; loads are unaligned loads inside `chunk`.
     unsafe {
-        let (va, vb, vc) = (_mm_set1_epi8(a as i8), _mm_set1_epi8(b as i8), _mm_set1_epi8(c as i8));
+        let (va, vb, vc) = (
+            _mm_set1_epi8(a as i8),
+            _mm_set1_epi8(b as i8),
+            _mm_set1_epi8(c as i8),
+        );
         let (mut ma, mut mb, mut mc) = (0u64, 0u64, 0u64);
         for i in 0..4 {
             let v = _mm_loadu_si128(chunk.as_ptr().add(i * 16) as *const __m128i);
@@ -210,10 +236,18 @@ pub fn tokenize_fast(buf: &[u8], delim: u8, quote: Option<u8>, out: &mut Fields)
             let bit = s.trailing_zeros();
             let pos = base + bit as usize;
             let below = q & ((1u64 << bit) - 1);
-            let lq = if below != 0 { (base + 63 - below.leading_zeros() as usize) as isize } else { last_quote };
+            let lq = if below != 0 {
+                (base + 63 - below.leading_zeros() as usize) as isize
+            } else {
+                last_quote
+            };
             let quoted = lq >= field_start as isize;
             if (n >> bit) & 1 == 1 {
-                let end = if pos > field_start && buf[pos - 1] == b'\r' { pos - 1 } else { pos };
+                let end = if pos > field_start && buf[pos - 1] == b'\r' {
+                    pos - 1
+                } else {
+                    pos
+                };
                 out.push(field_start, end, quoted);
                 out.end_row(pos + 1);
             } else {
@@ -227,18 +261,33 @@ pub fn tokenize_fast(buf: &[u8], delim: u8, quote: Option<u8>, out: &mut Fields)
         }
         base += 64;
     }
-    let row_start = if out.starts.len() > out.row0 { out.starts[out.row0] as usize } else { field_start };
+    let row_start = if out.starts.len() > out.row0 {
+        out.starts[out.row0] as usize
+    } else {
+        field_start
+    };
     if inq_carry != 0 {
         out.unterminated(row_start);
     } else if field_start < len || out.starts.len() > out.row0 {
-        let end = if len > field_start && buf[len - 1] == b'\r' { len - 1 } else { len };
+        let end = if len > field_start && buf[len - 1] == b'\r' {
+            len - 1
+        } else {
+            len
+        };
         out.push(field_start, end, last_quote >= field_start as isize);
         out.end_row(len);
     }
 }
 
 /// The byte-at-a-time tokenizer: any dialect (escape character, comment lines).
-pub fn tokenize_scalar(buf: &[u8], delim: u8, quote: Option<u8>, escape: Option<u8>, comment: Option<u8>, out: &mut Fields) {
+pub fn tokenize_scalar(
+    buf: &[u8],
+    delim: u8,
+    quote: Option<u8>,
+    escape: Option<u8>,
+    comment: Option<u8>,
+    out: &mut Fields,
+) {
     let len = buf.len();
     let escape = if escape == quote { None } else { escape };
     out.row0 = out.starts.len();
@@ -272,7 +321,11 @@ pub fn tokenize_scalar(buf: &[u8], delim: u8, quote: Option<u8>, escape: Option<
                 quoted = false;
                 field_start = i + 1;
             } else if b == b'\n' {
-                let end = if i > field_start && buf[i - 1] == b'\r' { i - 1 } else { i };
+                let end = if i > field_start && buf[i - 1] == b'\r' {
+                    i - 1
+                } else {
+                    i
+                };
                 out.push(field_start, end, quoted);
                 out.end_row(i + 1);
                 quoted = false;
@@ -282,11 +335,19 @@ pub fn tokenize_scalar(buf: &[u8], delim: u8, quote: Option<u8>, escape: Option<
         }
         i += 1;
     }
-    let row_begin = if out.starts.len() > out.row0 { out.starts[out.row0] as usize } else { field_start };
+    let row_begin = if out.starts.len() > out.row0 {
+        out.starts[out.row0] as usize
+    } else {
+        field_start
+    };
     if inq {
         out.unterminated(row_begin);
     } else if field_start < len || out.starts.len() > out.row0 {
-        let end = if len > field_start && buf[len - 1] == b'\r' { len - 1 } else { len };
+        let end = if len > field_start && buf[len - 1] == b'\r' {
+            len - 1
+        } else {
+            len
+        };
         out.push(field_start, end.max(field_start), quoted);
         out.end_row(len);
     }
@@ -329,7 +390,12 @@ mod tests {
         tokenize_fast(buf, b',', Some(b'"'), &mut a);
         let mut b = Fields::new(ncols, false);
         tokenize_scalar(buf, b',', Some(b'"'), None, None, &mut b);
-        assert_eq!(a, b, "fast and scalar disagree on {:?}", String::from_utf8_lossy(buf));
+        assert_eq!(
+            a,
+            b,
+            "fast and scalar disagree on {:?}",
+            String::from_utf8_lossy(buf)
+        );
         a
     }
 
@@ -360,7 +426,11 @@ mod tests {
         let f = both(buf, 3);
         assert_eq!(
             values(buf, &f),
-            vec![vec!["a", "b,\nc", "d"], vec!["1", "say \"hi\"", ""], vec!["x", "y", "z"]]
+            vec![
+                vec!["a", "b,\nc", "d"],
+                vec!["1", "say \"hi\"", ""],
+                vec!["x", "y", "z"]
+            ]
         );
     }
 
@@ -379,7 +449,13 @@ mod tests {
         let f = both(buf, 3);
         assert_eq!(f.rows, 2);
         assert_eq!(f.bad.len(), 2);
-        assert_eq!(f.bad[0], BadRow { offset: 6, kind: BadKind::Ragged { found: 2 } });
+        assert_eq!(
+            f.bad[0],
+            BadRow {
+                offset: 6,
+                kind: BadKind::Ragged { found: 2 }
+            }
+        );
         let mut g = Fields::new(3, true);
         tokenize_fast(buf, b',', Some(b'"'), &mut g);
         assert_eq!(g.rows, 4);
@@ -392,7 +468,13 @@ mod tests {
         let buf = b"1,2\n3,\"4\n5,6\n";
         let f = both(buf, 2);
         assert_eq!(f.rows, 1);
-        assert_eq!(f.bad, vec![BadRow { offset: 4, kind: BadKind::UnterminatedQuote }]);
+        assert_eq!(
+            f.bad,
+            vec![BadRow {
+                offset: 4,
+                kind: BadKind::UnterminatedQuote
+            }]
+        );
     }
 
     #[test]

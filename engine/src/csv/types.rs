@@ -66,7 +66,9 @@ impl ColType {
 
 /// The narrowest type `v` (a non-null, unquoted value) parses as.
 pub fn classify(v: &[u8]) -> ColType {
-    let Some(&b0) = v.first() else { return ColType::Null };
+    let Some(&b0) = v.first() else {
+        return ColType::Null;
+    };
     if b0.is_ascii_digit() || b0 == b'-' || b0 == b'+' || b0 == b'.' {
         if parse_i64(v).is_some() {
             return ColType::Int64;
@@ -78,7 +80,11 @@ pub fn classify(v: &[u8]) -> ColType {
             return ColType::Date;
         }
         if let Some((_, tz)) = parse_timestamp(v) {
-            return if tz { ColType::TimestampTz } else { ColType::Timestamp };
+            return if tz {
+                ColType::TimestampTz
+            } else {
+                ColType::Timestamp
+            };
         }
         return ColType::String;
     }
@@ -310,7 +316,10 @@ pub fn parse_timestamp(v: &[u8]) -> Option<(i64, bool)> {
     if zh > 23 || zm > 59 {
         return None;
     }
-    Some((micros - sign * (zh as i64 * 3600 + zm as i64 * 60) * 1_000_000, true))
+    Some((
+        micros - sign * (zh as i64 * 3600 + zm as i64 * 60) * 1_000_000,
+        true,
+    ))
 }
 
 #[cfg(test)]
@@ -347,10 +356,15 @@ mod tests {
         assert_eq!(t, -1);
         let (t, tz) = parse_timestamp(b"2024-03-10 12:30:00-0130").unwrap();
         assert!(tz);
-        let want = Utc.with_ymd_and_hms(2024, 3, 10, 14, 0, 0).unwrap().timestamp_micros();
+        let want = Utc
+            .with_ymd_and_hms(2024, 3, 10, 14, 0, 0)
+            .unwrap()
+            .timestamp_micros();
         assert_eq!(t, want);
         let d = parse_date(b"1900-03-01").unwrap() as i64;
-        let want = NaiveDate::from_ymd_opt(1900, 3, 1).unwrap().signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
+        let want = NaiveDate::from_ymd_opt(1900, 3, 1)
+            .unwrap()
+            .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
         assert_eq!(d, want.num_days());
     }
 }

@@ -6,7 +6,9 @@ use crate::error::{Error, Result};
 use crate::io::AtomicFile;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
@@ -17,14 +19,19 @@ use std::sync::Arc;
 pub fn writer_props(o: &Options) -> Result<Arc<WriterProperties>> {
     let compression = match o.compression {
         Codec::Zstd => {
-            let level = ZstdLevel::try_new(o.compression_level.unwrap_or(3)).map_err(|e| Error::options(format!("compression_level: {e}")))?;
+            let level = ZstdLevel::try_new(o.compression_level.unwrap_or(3))
+                .map_err(|e| Error::options(format!("compression_level: {e}")))?;
             Compression::ZSTD(level)
         }
         Codec::Snappy => Compression::SNAPPY,
         Codec::Lz4 => Compression::LZ4_RAW,
         Codec::None => Compression::UNCOMPRESSED,
     };
-    let stats = if o.statistics { EnabledStatistics::Page } else { EnabledStatistics::None };
+    let stats = if o.statistics {
+        EnabledStatistics::Page
+    } else {
+        EnabledStatistics::None
+    };
     Ok(Arc::new(
         WriterProperties::builder()
             .set_writer_version(WriterVersion::PARQUET_1_0)
@@ -32,6 +39,7 @@ pub fn writer_props(o: &Options) -> Result<Arc<WriterProperties>> {
             .set_dictionary_enabled(o.dictionary)
             .set_statistics_enabled(stats)
             .set_max_row_group_row_count(Some(o.row_group_size))
+            .set_data_page_size_limit(o.page_size.max(4096))
             .set_created_by(format!("aerofs {}", env!("CARGO_PKG_VERSION")))
             .build(),
     ))
@@ -50,7 +58,12 @@ impl ParquetSink {
         let file = AtomicFile::create(dest)?;
         let w = ArrowWriter::try_new(file, schema.clone(), Some((**props).clone()))?;
         let (writer, factory) = w.into_serialized_writer()?;
-        Ok(ParquetSink { writer, factory, row_groups: 0, rows: 0 })
+        Ok(ParquetSink {
+            writer,
+            factory,
+            row_groups: 0,
+            rows: 0,
+        })
     }
 
     /// Column writers for the next row group, to be filled on a worker thread by [`encode`].
@@ -80,7 +93,10 @@ impl ParquetSink {
 }
 
 /// Encode `batch` as one row group's column chunks (runs on a worker thread).
-pub fn encode(batch: &RecordBatch, writers: Vec<ArrowColumnWriter>) -> Result<Vec<ArrowColumnChunk>> {
+pub fn encode(
+    batch: &RecordBatch,
+    writers: Vec<ArrowColumnWriter>,
+) -> Result<Vec<ArrowColumnChunk>> {
     let schema = batch.schema();
     let mut out = Vec::with_capacity(writers.len());
     for ((field, col), mut w) in schema.fields().iter().zip(batch.columns()).zip(writers) {
@@ -101,7 +117,10 @@ pub struct PlainSink {
 impl PlainSink {
     pub fn create(dest: &str, schema: &SchemaRef, props: &Arc<WriterProperties>) -> Result<Self> {
         let file = AtomicFile::create(dest)?;
-        Ok(PlainSink { writer: ArrowWriter::try_new(file, schema.clone(), Some((**props).clone()))?, rows: 0 })
+        Ok(PlainSink {
+            writer: ArrowWriter::try_new(file, schema.clone(), Some((**props).clone()))?,
+            rows: 0,
+        })
     }
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.writer.write(batch)?;
