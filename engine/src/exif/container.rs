@@ -225,7 +225,12 @@ fn png(src: &mut FileSource<'_>) -> PResult<Located> {
             }
             // After the pixels, hop over chunks with tiny reads (eXIf may legally follow IDAT).
             b"IDAT" => src.window = 64,
-            b"IEND" => break,
+            b"IEND" => {
+                if out.width.is_none() {
+                    return Err(ParseError::at(8, "corrupt PNG: no IHDR chunk"));
+                }
+                return Ok(out);
+            }
             _ => {}
         }
         if pos == 8 && &typ != b"IHDR" {
@@ -233,14 +238,23 @@ fn png(src: &mut FileSource<'_>) -> PResult<Located> {
         }
         pos = data_at + clen + 4; // + CRC
     }
-    if out.width.is_none() {
-        return Err(ParseError::at(8, "truncated PNG: no IHDR chunk"));
-    }
-    Ok(out)
+    Err(ParseError::at(
+        pos.min(len),
+        "truncated PNG: the file ends before its IEND chunk",
+    ))
 }
 
 fn webp(src: &mut FileSource<'_>) -> PResult<Located> {
-    let riff_end = (u64::from(le32(&src.read(4, 4)?.to_vec())) + 8).min(src.len());
+    let riff_end = u64::from(le32(&src.read(4, 4)?.to_vec())) + 8;
+    if riff_end > src.len() {
+        return Err(ParseError::at(
+            4,
+            format!(
+                "truncated WebP: RIFF size {riff_end} but the file has {} bytes",
+                src.len()
+            ),
+        ));
+    }
     let mut out = Located {
         format: "WEBP",
         width: None,

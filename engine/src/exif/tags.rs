@@ -378,8 +378,13 @@ pub fn format(ifd: Ifd, tag: u16, v: &Value, big_endian: bool) -> String {
             }
         }
         (Ifd::Exif, 0x9286) | (Ifd::Gps, 0x1b | 0x1c) => {
-            if let Value::Undefined(b) | Value::Ascii(b) = v {
-                return comment(b, big_endian);
+            match v {
+                Value::Undefined(b) | Value::Ascii(b) => return comment(b, big_endian),
+                // Some writers (Pillow in TIFF) store it as BYTE.
+                Value::Unsigned(x) => {
+                    return comment(&x.iter().map(|&a| a as u8).collect::<Vec<_>>(), big_endian)
+                }
+                _ => {}
             }
         }
         (Ifd::Ifd0, 0x9c9b..=0x9c9f) => {

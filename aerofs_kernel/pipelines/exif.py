@@ -1,0 +1,133 @@
+"""``exif``: EXIF metadata of photos into a table, one row per image, on the Rust engine.
+
+Reads only the metadata segments (JPEG APP1, PNG eXIf, WebP EXIF, HEIF/AVIF Exif item, TIFF and
+TIFF-based raws in place) and gives exiftool's ``-n`` values. Columns: ``path, file_size, format,
+width, height, Make, Model, LensModel, DateTimeOriginal`` (camera wall-clock time, no zone),
+``OffsetTimeOriginal`` (its offset text, where the file has one), ``DateTimeOriginalUTC`` (the same
+instant in UTC, only where the offset is known), ``ExposureTime, FNumber, ISO, FocalLength,
+FocalLengthIn35mmFormat, Flash, Orientation, GPSLatitude, GPSLongitude, GPSAltitude`` (signed
+degrees / metres), ``Software, ImageDescription, Artist, Copyright`` and ``tags`` (map of every other
+tag, by exiftool's name, to its value as text); ``thumbnail`` (bytes) with ``include_thumbnails``.
+Summary: ``files, images, with_exif, errors, symlinks_skipped, bytes_read, bytes_total, formats``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aerofs_kernel import _engine
+from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+
+SUFFIXES = (
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".tif", ".tiff", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
+    ".dng", ".nef", ".nrw", ".cr2", ".arw", ".sr2", ".orf", ".rw2", ".pef", ".srw", ".erf", ".3fr", ".iiq", ".mos",
+)  # fmt: skip
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "exif",
+    "type": "object",
+    "required": ["src"],
+    "additionalProperties": False,
+    "properties": {
+        "src": {
+            "description": "Image file, folder (searched recursively), glob or list of them; local or fsspec URL.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "dst": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "Where to write the table as Parquet: a .parquet file, or a folder (exif.parquet "
+            "inside). None: the table is only returned.",
+        },
+        "tags": {
+            "type": ["array", "null"],
+            "items": {"type": "string"},
+            "default": None,
+            "description": "exiftool tag names to keep in the `tags` column (e.g. ExifVersion, GPSTimeStamp); "
+            "null keeps every tag. The fixed columns are always filled.",
+        },
+        "include_thumbnails": {
+            "type": "boolean",
+            "default": False,
+            "description": "Add a `thumbnail` column with the embedded JPEG thumbnail's bytes (reads them).",
+        },
+        "follow_symlinks": {
+            "type": "boolean",
+            "default": True,
+            "description": "Follow symbolic links to files and folders (loops are cut); off: links are skipped "
+            "and counted in the summary's symlinks_skipped.",
+        },
+        "threads": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Worker threads; 0 uses one per core.",
+        },
+        "on_error": {
+            "enum": ["skip", "fail"],
+            "default": "skip",
+            "description": "A corrupt or unreadable file: record it in errors and go on (skip), or stop (fail).",
+        },
+    },
+}
+
+
+def output_path(dst: str) -> str:
+    """The Parquet file for ``dst``: itself when it ends in .parquet, else ``dst/exif.parquet``."""
+    return dst if dst.lower().endswith(".parquet") else os.path.join(dst, "exif.parquet")
+
+
+def _write_atomic(table: pa.Table, dest: str) -> str:
+    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    tmp = os.path.join(
+        os.path.dirname(os.path.abspath(dest)), f".{os.path.basename(dest)}.aerofs-tmp-{os.getpid()}"
+    )
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+class Exif(Pipeline):
+    name: ClassVar[str] = "exif"
+    title: ClassVar[str] = "EXIF metadata"
+    description: ClassVar[str] = (
+        "Extract EXIF metadata (camera, lens, exposure, capture time, GPS and every other tag) from photos "
+        "- JPEG, TIFF, PNG, WebP, HEIC/AVIF and TIFF-based raws - into one table row per image, reading only "
+        "the metadata segments. Values match exiftool -n."
+    )
+    schema: ClassVar[dict[str, Any]] = SCHEMA
+    input_suffixes: ClassVar[tuple[str, ...] | None] = SUFFIXES
+
+    def run(
+        self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
+    ) -> RunOutput:
+        eng = {k: v for k, v in options.items() if k not in ("src", "dst")}
+        if dst:
+            eng["output"] = output_path(dst)
+        return RunOutput.from_engine(_engine.extract_exif(list(inputs), json.dumps(eng), progress))
+
+    def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
+        merged = super().merge(parts, dst, options)
+        formats: dict[str, int] = {}
+        for part in parts:
+            for k, v in part.summary.get("formats", {}).items():
+                formats[k] = formats.get(k, 0) + v
+        merged.summary["formats"] = formats
+        # Tasks ran on slices of the inputs: the job's single output is the merged table.
+        if dst and "table" in merged.tables:
+            merged.outputs = [_write_atomic(merged.tables["table"], output_path(dst))]
+        return merged
+
+
+register(Exif())
