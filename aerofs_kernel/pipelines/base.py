@@ -16,6 +16,7 @@ one code path per behaviour.
 from __future__ import annotations
 
 import copy
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -83,12 +84,32 @@ class Pipeline(ABC):
     input_suffixes: ClassVar[tuple[str, ...] | None] = None
     #: Whether ``dst`` is required.
     needs_dst: ClassVar[bool] = False
+    #: Whether each task of a job writes its outputs straight under ``dst`` (csv-to-parquet), rather
+    #: than returning tables that :meth:`merge` writes once (exif, word-count, log-sessions).
+    #: ``None``: the same as ``needs_dst``.
+    task_writes_dst: ClassVar[bool | None] = None
+
+    def writes_in_tasks(self) -> bool:
+        return self.needs_dst if self.task_writes_dst is None else self.task_writes_dst
+
+    def task_dst(
+        self, dst: str | None, batch_root: str, job_root: str, options: dict[str, Any]
+    ) -> str | None:
+        """The ``dst`` a task passes to :meth:`run` when the task's inputs (common folder ``batch_root``)
+        are a slice of the job's (common folder ``job_root``). Per-file outputs mirror the job's tree,
+        so the default moves ``dst`` down by the batch's place in it (for the ``per_file`` layout)."""
+        if dst is None or options.get("layout", "per_file") != "per_file" or batch_root == job_root:
+            return dst
+        rel = os.path.relpath(batch_root, job_root)
+        return dst if rel.startswith("..") else os.path.join(dst, rel)
 
     # -- options ---------------------------------------------------------------------------
     def defaults(self) -> dict[str, Any]:
         """The default value of every option that has one."""
         return {
-            k: copy.deepcopy(v["default"]) for k, v in self.schema.get("properties", {}).items() if "default" in v
+            k: copy.deepcopy(v["default"])
+            for k, v in self.schema.get("properties", {}).items()
+            if "default" in v
         }
 
     def validate(self, params: dict[str, Any]) -> list[OptionError]:

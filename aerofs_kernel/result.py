@@ -1,0 +1,193 @@
+"""The result of a run: tables (pyarrow), summary, outputs, per-input errors and a rich display.
+
+The notebook display is self-contained HTML (summary, errors, a table preview and the pipeline's charts
+as inline SVG): no scripts, no network, so it renders the same in JupyterLab, Notebook 7, VS Code and
+nbconvert output.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class Result:
+    pipeline: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    parts: dict[str, Any] = field(default_factory=dict)
+    seconds: float | None = None
+
+    @property
+    def table(self) -> pa.Table | None:
+        """The main table: ``tables["table"]``, else the only table, else None (see ``.tables``)."""
+        if "table" in self.tables:
+            return self.tables["table"]
+        if len(self.tables) == 1:
+            return next(iter(self.tables.values()))
+        if "sessions" in self.tables:
+            return self.tables["sessions"]
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document: pipeline, summary, outputs, errors (plus seconds)."""
+        return {
+            "pipeline": self.pipeline,
+            "summary": self.summary,
+            "outputs": self.outputs,
+            "errors": self.errors,
+            "seconds": self.seconds,
+        }
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{k}: {v.num_rows} rows" for k, v in self.tables.items())
+        return (
+            f"<Result {self.pipeline}: {json.dumps(self.summary, default=str)[:300]}; "
+            f"{len(self.outputs)} outputs, {len(self.errors)} errors{'; ' + tables if tables else ''}>"
+        )
+
+    # -- display -----------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            "text/plain": repr(self),
+            "text/html": render_html(self),
+            "application/json": json.loads(json.dumps(self.to_dict(), default=str)),
+        }
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.3f}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
+    if isinstance(v, (dict, list)):
+        return html.escape(json.dumps(v, default=str)[:200])
+    return html.escape(str(v))
+
+
+def table_html(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
+    head = table.slice(0, rows).to_pylist()
+    cols = table.column_names
+    th = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    trs = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c)))[:80]}</td>" for c in cols) + "</tr>" for r in head
+    )
+    return (
+        f"<table class='aerofs-table'><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
+        f"<div style='color:#666'>{table.num_rows:,} rows × {table.num_columns} columns</div>"
+    )
+
+
+def bar_chart_svg(title: str, items: list[tuple[str, float]], width: int = 420) -> str:
+    """A horizontal bar chart as inline SVG."""
+    if not items:
+        return ""
+    top = max(v for _, v in items) or 1
+    bar_h, label_w = 16, 140
+    h = 24 + bar_h * len(items) + 4
+    rows = []
+    for n, (label, v) in enumerate(items):
+        y = 20 + n * bar_h
+        w = max(1, int((width - label_w - 60) * v / top))
+        rows.append(
+            f"<text x='{label_w - 4}' y='{y + 12}' text-anchor='end' font-size='11'>{html.escape(label[:22])}</text>"
+            f"<rect x='{label_w}' y='{y + 2}' width='{w}' height='{bar_h - 4}' fill='#4c78a8'/>"
+            f"<text x='{label_w + w + 4}' y='{y + 12}' font-size='11'>{_fmt(v)}</text>"
+        )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{h}' role='img'>"
+        f"<text x='0' y='13' font-size='12' font-weight='bold'>{html.escape(title)}</text>{''.join(rows)}</svg>"
+    )
+
+
+def charts(result: Result) -> list[str]:
+    """The pipeline's charts (inline SVG)."""
+    out = []
+    t = result.tables
+    try:
+        if result.pipeline == "word-count" and result.table is not None and result.table.num_rows:
+            tbl = result.table
+            names = tbl.column_names
+            if "word" in names and "count" in names:
+                import pyarrow.compute as pc
+
+                idx = pc.sort_indices(tbl["count"], sort_keys=[("", "descending")])[:15]
+                top = tbl.take(idx).to_pylist()
+                out.append(bar_chart_svg("Most frequent words", [(r["word"], r["count"]) for r in top]))
+        elif result.pipeline == "csv-to-parquet" and result.parts.get("files"):
+            files = sorted(result.parts["files"], key=lambda f: -f.get("rows", 0))[:15]
+            out.append(
+                bar_chart_svg(
+                    "Rows per file", [(str(f["path"]).rsplit("/", 1)[-1], f.get("rows", 0)) for f in files]
+                )
+            )
+        elif result.pipeline == "exif" and result.summary.get("formats"):
+            out.append(bar_chart_svg("Images by format", sorted(result.summary["formats"].items())))
+        elif result.pipeline == "log-sessions":
+            for key, title in (("top_pages", "Top pages"), ("status_codes", "Status codes")):
+                v = result.summary.get(key) or result.parts.get(key)
+                if isinstance(v, dict):
+                    out.append(bar_chart_svg(title, sorted(v.items(), key=lambda kv: -kv[1])[:15]))
+                elif isinstance(v, list) and v and isinstance(v[0], dict) and len(v[0]) >= 2:
+                    k0, k1 = list(v[0])[:2]
+                    out.append(bar_chart_svg(title, [(str(r[k0]), r[k1]) for r in v[:15]]))
+            if "sessions" in t and "requests" in t["sessions"].column_names:
+                pass
+    except Exception:  # a chart never breaks the display
+        pass
+    return [c for c in out if c]
+
+
+def render_html(result: Result) -> str:
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>"
+        for k, v in result.summary.items()
+    )
+    parts = [
+        "<div class='aerofs-result'>",
+        f"<h4>{html.escape(result.pipeline)}"
+        + (f" — {result.seconds:.2f} s" if result.seconds is not None else "")
+        + "</h4>",
+        f"<table class='aerofs-summary'>{rows}</table>",
+    ]
+    if result.outputs:
+        shown = "".join(f"<li><code>{html.escape(o)}</code></li>" for o in result.outputs[:10])
+        more = f"<li>… {len(result.outputs) - 10} more</li>" if len(result.outputs) > 10 else ""
+        parts.append(
+            f"<details><summary>{len(result.outputs)} outputs</summary><ul>{shown}{more}</ul></details>"
+        )
+    if result.errors:
+        errs = "".join(
+            f"<li><code>{html.escape(str(e.get('path')))}</code>"
+            + (f":{e['line']}" if e.get("line") else "")
+            + f" — {html.escape(str(e.get('kind', '')))}: {html.escape(str(e.get('message', '')))}</li>"
+            for e in result.errors[:20]
+        )
+        parts.append(
+            f"<details open><summary style='color:#b00'>{len(result.errors)} errors</summary><ul>{errs}</ul></details>"
+        )
+    for svg in charts(result):
+        parts.append(f"<div class='aerofs-chart'>{svg}</div>")
+    for name, table in result.tables.items():
+        parts.append(
+            f"<details{' open' if len(result.tables) == 1 else ''}><summary>{html.escape(name)}</summary>"
+        )
+        parts.append(table_html(table) + "</details>")
+    parts.append("</div>")
+    return "".join(parts)

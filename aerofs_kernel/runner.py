@@ -1,0 +1,284 @@
+"""The one code path every execution mode uses: the notebook call, the CLI, widgets, the local worker
+pool and RQ workers.
+
+* :func:`run_pipeline` — interactive/CLI: resolve ``src``, stage remote inputs, ``spec.run``, upload.
+* :func:`plan_job` / :func:`run_task` / :func:`merge_job` — a job split into tasks for workers.
+
+``params`` is ``{"src": ..., "dst": ..., **options}`` exactly as in REST ``POST jobs``; an optional
+``storage_options`` key (fsspec/s3fs options; never logged) is taken out before validation.
+Validation problems raise :class:`_engine.OptionsError` with each offending JSON path.
+
+Resumability: :func:`run_task` writes ``task-<index>.json`` under ``workdir`` last, atomically, after
+the task's outputs are committed; a retried job calling it again for a finished task (same inputs)
+returns that record without running. A retried task (no record yet) runs again and overwrites its
+own outputs (every output is written to a temporary name and renamed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aerofs_kernel import _engine
+from aerofs_kernel.pipelines import get_pipeline
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+from aerofs_kernel.result import Result
+from aerofs_kernel.sources import Input, Sink, is_remote, list_inputs, stage
+
+__all__ = ["Input", "merge_job", "plan_job", "resolve_inputs", "run_pipeline", "run_task", "validate_params"]
+
+
+def _spec(pipeline: str) -> Pipeline:
+    try:
+        return get_pipeline(pipeline)
+    except KeyError as e:
+        raise _engine.OptionsError(str(e.args[0])) from None
+
+
+def validate_params(
+    pipeline: str, params: dict[str, Any]
+) -> tuple[Pipeline, dict[str, Any], dict[str, Any] | None]:
+    """``(spec, options with defaults, storage_options)``; raises OptionsError naming each bad path."""
+    spec = _spec(pipeline)
+    params = dict(params)
+    storage_options = params.pop("storage_options", None)
+    if storage_options is not None and not isinstance(storage_options, dict):
+        raise _engine.OptionsError(f"{pipeline}: $.storage_options: must be an object")
+    if "src" not in params or params["src"] in (None, "", []):
+        raise _engine.OptionsError(f"{pipeline}: $.src: required")
+    if spec.needs_dst and not params.get("dst"):
+        raise _engine.OptionsError(f"{pipeline}: $.dst: required")
+    options = spec.options(params)
+    return spec, options, storage_options
+
+
+def resolve_inputs(pipeline: str, src: str | list[str], options: dict[str, Any]) -> list[Input]:
+    """Every input of ``src`` for ``pipeline`` (folders filtered by the pipeline's suffixes and the
+    ``include``/``exclude`` options); one listing per item. Raises OptionsError when nothing matches."""
+    spec = _spec(pipeline)
+    try:
+        found = list_inputs(
+            src,
+            suffixes=spec.input_suffixes,
+            include=options.get("include") or None,
+            exclude=options.get("exclude") or None,
+            storage_options=options.get("storage_options"),
+        )
+    except FileNotFoundError as e:
+        raise _engine.OptionsError(f"{pipeline}: $.src: {e}") from None
+    if not found:
+        raise _engine.OptionsError(f"{pipeline}: $.src: no input files found in {src!r}")
+    return found
+
+
+def _common_root(paths: list[str]) -> str:
+    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    return os.path.commonpath(parents) if parents else ""
+
+
+def _to_result(pipeline: str, out: RunOutput, seconds: float) -> Result:
+    return Result(
+        pipeline=pipeline,
+        summary=out.summary,
+        outputs=out.outputs,
+        errors=out.errors,
+        tables=out.tables,
+        parts=out.parts,
+        seconds=seconds,
+    )
+
+
+def run_pipeline(pipeline: str, params: dict[str, Any], progress: _engine.Progress | None = None) -> Result:
+    """Run ``pipeline`` here, blocking: resolve, stage remote inputs, run on the engine, upload to a
+    remote ``dst``. Raises OptionsError, Cancelled (``progress.cancel()``), KeyboardInterrupt."""
+    t0 = time.perf_counter()
+    spec, options, storage_options = validate_params(pipeline, params)
+    progress = progress or _engine.Progress()
+    inputs = resolve_inputs(pipeline, params["src"], {**options, "storage_options": storage_options})
+    stage_dir = None
+    try:
+        if any(i.local_path is None for i in inputs):
+            stage_dir = tempfile.mkdtemp(prefix="aerofs-in-")
+            stage(inputs, stage_dir, progress, storage_options)
+        with Sink(params.get("dst"), storage_options) as sink:
+            out = spec.run([i.local_path for i in inputs], sink.local, options, progress)  # type: ignore[misc]
+            if sink.remote:
+                out.outputs = sink.commit(out.outputs, progress)
+        if stage_dir:
+            out.errors = [_unstage_error(e, inputs) for e in out.errors]
+    finally:
+        if stage_dir:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+    return _to_result(pipeline, out, time.perf_counter() - t0)
+
+
+def _unstage_error(err: dict[str, Any], inputs: list[Input]) -> dict[str, Any]:
+    """Errors name the user's URL, not the staged copy."""
+    by_local = {i.local_path: i.url for i in inputs}
+    if err.get("path") in by_local:
+        return {**err, "path": by_local[err["path"]]}
+    return err
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+
+
+def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict[str, Any]]:
+    """Split a job into at most ``max_tasks`` JSON-able tasks: ``{"index", "inputs": [Input dicts],
+    "bytes", "root"}`` (``root``: the job-wide common folder, so per-file outputs mirror one tree)."""
+    spec, options, storage_options = validate_params(pipeline, params)
+    inputs = resolve_inputs(pipeline, params["src"], {**options, "storage_options": storage_options})
+    by_url = {i.url: i for i in inputs}
+    root = _rel_root([i.rel for i in inputs])
+    batches = spec.plan([(i.url, i.size) for i in inputs], options, max(1, int(max_tasks)))
+    return [
+        {
+            "index": n,
+            "inputs": [by_url[u].to_dict() for u in batch],
+            "bytes": sum(by_url[u].size for u in batch),
+            "files": len(batch),
+            "rel_root": root,
+        }
+        for n, batch in enumerate(batches)
+    ]
+
+
+def _rel_root(rels: list[str]) -> str:
+    """The common folder of relative posix paths ("" when they share none)."""
+    dirs = [posixpath.dirname(r) for r in rels]
+    if not dirs or any(d == "" for d in dirs):
+        return ""
+    return posixpath.commonpath(dirs)
+
+
+def _task_key(pipeline: str, params: dict[str, Any], task: dict[str, Any]) -> str:
+    doc = {
+        "pipeline": pipeline,
+        "params": {k: v for k, v in params.items() if k != "storage_options"},
+        "task": task,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _write_json_atomic(path: str, doc: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_table_atomic(table: pa.Table, path: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def run_task(
+    pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: _engine.Progress, workdir: str
+) -> dict[str, Any]:
+    """Run one task from :func:`plan_job`. Returns a JSON-able partial: ``{"index", "key", "summary",
+    "outputs", "errors", "parts", "tables": {name: parquet path under workdir}}``. Pipelines that write
+    per task (csv-to-parquet) write their outputs to ``dst`` here; the others leave their tables under
+    ``workdir`` for :func:`merge_job`. A finished task (record present, same key) is not run again."""
+    spec, options, storage_options = validate_params(pipeline, params)
+    os.makedirs(workdir, exist_ok=True)
+    index = int(task["index"])
+    key = _task_key(pipeline, params, task)
+    record = os.path.join(workdir, f"task-{index}.json")
+    if os.path.exists(record):
+        with open(record) as f:
+            done = json.load(f)
+        if done.get("key") == key and all(os.path.exists(p) for p in done.get("tables", {}).values()):
+            done["resumed"] = True
+            return done
+    inputs = [Input.from_dict(d) for d in task["inputs"]]
+    stage_dir = None
+    try:
+        if any(i.local_path is None for i in inputs):
+            stage_dir = os.path.join(workdir, f"stage-{index}")
+            shutil.rmtree(stage_dir, ignore_errors=True)
+            stage(inputs, stage_dir, progress, storage_options)
+        local = [i.local_path for i in inputs]
+        dst = params.get("dst") if spec.writes_in_tasks() else None
+        with Sink(dst, storage_options, workdir=workdir) as sink:
+            task_dst = sink.local
+            if task_dst is not None:
+                # Mirror the job's tree: per-file outputs sit where they would in a one-task run.
+                job_root = os.path.join("/", task.get("rel_root", ""))
+                batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
+                task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
+            out = spec.run(local, task_dst, options, progress)  # type: ignore[arg-type]
+            if sink.remote:
+                out.outputs = sink.commit(out.outputs, progress)
+        if stage_dir:
+            out.errors = [_unstage_error(e, inputs) for e in out.errors]
+    finally:
+        if stage_dir:
+            shutil.rmtree(stage_dir, ignore_errors=True)
+    tables = {}
+    for name, table in out.tables.items():
+        path = os.path.join(workdir, f"task-{index}-{name}.parquet")
+        _write_table_atomic(table, path)
+        tables[name] = path
+    partial = {
+        "index": index,
+        "key": key,
+        "summary": out.summary,
+        "outputs": out.outputs,
+        "errors": out.errors,
+        "parts": out.parts,
+        "tables": tables,
+    }
+    _write_json_atomic(record, partial)
+    return partial
+
+
+def merge_job(
+    pipeline: str, params: dict[str, Any], partials: list[dict[str, Any]], workdir: str
+) -> dict[str, Any]:
+    """Merge the tasks' partials with the pipeline's :meth:`~Pipeline.merge`, write the job's outputs to
+    ``dst`` (uploaded when remote) and return ``{"summary", "outputs", "errors", "parts"}``."""
+    spec, options, storage_options = validate_params(pipeline, params)
+    parts = [
+        RunOutput(
+            summary=p.get("summary", {}),
+            outputs=list(p.get("outputs", [])),
+            errors=list(p.get("errors", [])),
+            tables={name: pq.read_table(path) for name, path in p.get("tables", {}).items()},
+            parts=p.get("parts", {}),
+        )
+        for p in sorted(partials, key=lambda p: p.get("index", 0))
+    ]
+    dst = params.get("dst")
+    if spec.writes_in_tasks() or not dst:
+        merged = spec.merge(parts, None if spec.writes_in_tasks() else dst, options)
+    else:
+        os.makedirs(workdir, exist_ok=True)
+        with Sink(dst, storage_options, workdir=workdir) as sink:
+            merged = spec.merge(parts, sink.local, options)
+            if sink.remote:
+                # Task outputs already final (remote) stay as they are; merge-written local files upload.
+                local_out = [o for o in merged.outputs if not is_remote(o) and os.path.exists(o)]
+                uploaded = sink.commit(local_out)
+                merged.outputs = [o for o in merged.outputs if o not in local_out] + uploaded
+    return {
+        "summary": merged.summary,
+        "outputs": merged.outputs,
+        "errors": merged.errors,
+        "parts": merged.parts,
+    }
