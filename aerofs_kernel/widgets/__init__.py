@@ -1,0 +1,314 @@
+"""anywidget widgets: live progress, a job form per pipeline, a result view (one ESM file each).
+
+A widget's click reaches the kernel only when no cell is running, so runs started from a widget go on a
+background thread (:class:`BackgroundRun`) and the kernel stays free: the cancel button works. Progress
+is polled from the engine's counters by :class:`ProgressPoller` at most ``rate`` times a second.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anywidget
+import traitlets
+
+from aerofs_kernel import _engine
+
+_HERE = pathlib.Path(__file__).parent
+
+#: Most UI updates per second.
+MAX_UPDATES_PER_SECOND = 10
+
+
+class ProgressPoller(threading.Thread):
+    """Polls ``snapshot()`` (a Progress, or any callable returning a snapshot dict) and hands ``on_update``
+    a state dict with ``rate`` (bytes/s) and ``eta`` (s) added, at most ``max_rate`` times a second and
+    only when something changed. ``stop()`` ends it after one last update."""
+
+    def __init__(
+        self,
+        source: _engine.Progress | Callable[[], dict[str, Any]],
+        on_update: Callable[[dict[str, Any]], None],
+        max_rate: float = MAX_UPDATES_PER_SECOND,
+    ) -> None:
+        super().__init__(daemon=True, name="aerofs-progress")
+        self._snap = source.snapshot if hasattr(source, "snapshot") else source
+        self._on_update = on_update
+        self.interval = 1.0 / max_rate
+        self._stop_event = threading.Event()
+        self._t0 = time.monotonic()
+        self._last: dict[str, Any] | None = None
+        self.updates = 0
+        self._samples: list[tuple[float, int]] = []
+
+    def state(self) -> dict[str, Any]:
+        snap = dict(self._snap())
+        now = time.monotonic()
+        done = int(snap.get("bytes_done", 0))
+        self._samples.append((now, done))
+        # Rate over the last ~3 seconds (falls back to the run's average).
+        while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
+            self._samples.pop(0)
+        t_first, b_first = self._samples[0]
+        rate = (done - b_first) / (now - t_first) if now - t_first > 0.05 else 0.0
+        if rate <= 0 and now - self._t0 > 0:
+            rate = done / (now - self._t0)
+        total = int(snap.get("bytes_total", 0))
+        snap["rate"] = float(rate)
+        snap["eta"] = float((total - done) / rate) if rate > 0 and total >= done else None
+        snap["elapsed"] = now - self._t0
+        return snap
+
+    def _emit(self, force: bool = False) -> None:
+        st = self.state()
+        key = {k: v for k, v in st.items() if k not in ("rate", "eta", "elapsed")}
+        if force or key != self._last:
+            self._last = key
+            self.updates += 1
+            self._on_update(st)
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            try:
+                self._emit()
+            except Exception:  # a display problem never stops the run
+                pass
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout=2)
+        try:
+            self._emit(force=True)
+        except Exception:
+            pass
+
+
+class ProgressWidget(anywidget.AnyWidget):
+    """Bar, rate, ETA, current input, error count and a cancel button for one run or job."""
+
+    _esm = _HERE / "progress.js"
+    description = traitlets.Unicode("").tag(sync=True)
+    state = traitlets.Unicode("starting").tag(sync=True)
+    inputs_total = traitlets.Int(0).tag(sync=True)
+    inputs_done = traitlets.Int(0).tag(sync=True)
+    bytes_total = traitlets.Int(0).tag(sync=True)
+    bytes_done = traitlets.Int(0).tag(sync=True)
+    rows = traitlets.Int(0).tag(sync=True)
+    errors = traitlets.Int(0).tag(sync=True)
+    current = traitlets.Unicode("").tag(sync=True)
+    rate = traitlets.Float(0.0).tag(sync=True)
+    eta = traitlets.Float(None, allow_none=True).tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, description: str = "", on_cancel: Callable[[], None] | None = None, **kw: Any) -> None:
+        super().__init__(description=description, **kw)
+        self._on_cancel = on_cancel
+        self.on_msg(self._handle_msg)
+
+    def _handle_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            self.cancel()
+
+    def cancel(self) -> None:
+        if self._on_cancel is not None:
+            self._on_cancel()
+            self.message = "cancelling…"
+
+    def update(self, snap: dict[str, Any]) -> None:
+        with self.hold_sync():
+            for k in ("inputs_total", "inputs_done", "bytes_total", "bytes_done", "rows", "errors"):
+                if k in snap and snap[k] is not None:
+                    setattr(self, k, int(snap[k]))
+            if "current" in snap:
+                self.current = str(snap.get("current") or "")
+            if "rate" in snap:
+                self.rate = float(snap["rate"] or 0.0)
+            if "eta" in snap:
+                self.eta = None if snap["eta"] is None else float(snap["eta"])
+            if snap.get("state"):
+                self.state = str(snap["state"])
+
+
+class ResultWidget(anywidget.AnyWidget):
+    """The result view: summary, outputs, errors, charts and table previews (self-contained HTML)."""
+
+    _esm = _HERE / "result.js"
+    html = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, result: Any = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        if result is not None:
+            self.show(result)
+
+    def show(self, result: Any) -> None:
+        from aerofs_kernel.result import render_html
+
+        self.html = render_html(result)
+
+
+class BackgroundRun:
+    """Runs a pipeline on a background thread with a :class:`ProgressWidget` kept up to date.
+    ``cancel()`` (or the widget's button) stops it within about a second."""
+
+    def __init__(self, pipeline: str, params: dict[str, Any], widget: ProgressWidget | None = None) -> None:
+        from aerofs_kernel import runner
+
+        self.pipeline = pipeline
+        self.params = params
+        self.progress = _engine.Progress()
+        self.widget = widget or ProgressWidget(description=pipeline, on_cancel=self.cancel)
+        self.widget._on_cancel = self.cancel
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self._callbacks: list[Callable[[BackgroundRun], None]] = []
+        self._runner = runner
+        self._poller = ProgressPoller(self.progress, self.widget.update)
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"aerofs-run-{pipeline}")
+
+    def on_done(self, fn: Callable[[BackgroundRun], None]) -> None:
+        self._callbacks.append(fn)
+
+    def start(self) -> BackgroundRun:
+        self.widget.state = "running"
+        self._poller.start()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.result = self._runner.run_pipeline(self.pipeline, self.params, self.progress)
+            state = "succeeded"
+        except _engine.Cancelled as e:
+            self.error, state = e, "cancelled"
+        except BaseException as e:  # reported on the widget, kept for .wait()
+            self.error, state = e, "failed"
+        self._poller.stop()
+        self.widget.state = state
+        if self.error is not None and state == "failed":
+            self.widget.message = f"{type(self.error).__name__}: {self.error}"
+        elif state == "cancelled":
+            self.widget.message = "cancelled"
+        else:
+            self.widget.message = ""
+        self.done.set()
+        for fn in self._callbacks:
+            try:
+                fn(self)
+            except Exception:
+                pass
+
+    def cancel(self) -> None:
+        self.progress.cancel()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        self.done.wait(timeout)
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+    def _repr_mimebundle_(self, **kw: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kw)
+
+
+class JobForm(anywidget.AnyWidget):
+    """A form for one pipeline rendered from its JSON Schema; "run here" starts a :class:`BackgroundRun`,
+    "submit" hands the job to the job server. Problems (schema and paths) show under the fields."""
+
+    _esm = _HERE / "form.js"
+    pipeline = traitlets.Unicode("").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    schema = traitlets.Dict({}).tag(sync=True)
+    values = traitlets.Dict({}).tag(sync=True)
+    problems = traitlets.List([]).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, pipeline: str, **values: Any) -> None:
+        from aerofs_kernel.pipelines import get_pipeline
+
+        spec = get_pipeline(pipeline)
+        super().__init__(pipeline=pipeline, title=spec.title, schema=spec.schema, values={**spec.defaults(), **values})
+        self.run_: BackgroundRun | None = None
+        self.job: Any = None
+        import ipywidgets
+
+        self.output = ipywidgets.Output()
+        self.on_msg(self._handle_msg)
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if v is not None or k == "dst"}
+
+    def check(self) -> list[dict[str, str]]:
+        """Schema problems plus paths that do not exist (local sources)."""
+        from aerofs_kernel.pipelines import get_pipeline
+        from aerofs_kernel.sources import is_remote
+
+        params = self.params()
+        if params.get("dst") is None:
+            params.pop("dst", None)
+        problems = [p.to_dict() for p in get_pipeline(self.pipeline).validate(params)]
+        src = params.get("src")
+        for s in [src] if isinstance(src, str) else (src or []):
+            if isinstance(s, str) and not is_remote(s) and not any(c in s for c in "*?["):
+                if not pathlib.Path(s.removeprefix("file://")).expanduser().exists():
+                    problems.append({"path": "$.src", "message": f"no such file or folder: {s}"})
+        self.problems = problems
+        return problems
+
+    def _handle_msg(self, _w: Any, content: dict[str, Any], _b: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "run":
+            self.start(content.get("mode", "local"))
+
+    def start(self, mode: str = "local") -> Any:
+        if self.check():
+            self.status = "fix the problems above"
+            return None
+        params = self.params()
+        if params.get("dst") is None:
+            params.pop("dst", None)
+        if mode == "submit":
+            from aerofs_kernel.client import submit
+
+            try:
+                self.job = submit(self.pipeline, **params)
+            except Exception as e:
+                self.status = f"submit failed: {e}"
+                return None
+            self.status = f"submitted job {self.job.id}"
+            with self.output:
+                from IPython.display import display
+
+                display(self.job.widget())
+            return self.job
+        run = BackgroundRun(self.pipeline, params)
+        self.run_ = run
+        self.status = "running"
+
+        def finished(r: BackgroundRun) -> None:
+            self.status = r.widget.state
+            if r.result is not None:
+                with self.output:
+                    from IPython.display import display
+
+                    display(r.result)
+
+        run.on_done(finished)
+        with self.output:
+            from IPython.display import display
+
+            display(run.widget)
+        return run.start()
+
+    def _ipython_display_(self) -> None:
+        import ipywidgets
+        from IPython.display import display
+
+        display(ipywidgets.VBox([self, self.output]))
+
+
+__all__ = ["BackgroundRun", "JobForm", "ProgressPoller", "ProgressWidget", "ResultWidget"]
