@@ -7,7 +7,7 @@ import math
 import os
 import shutil
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def test_columns_equal_exiftool(corpus: Path, extracted: Any) -> None:
             if off:
                 sign = -1 if off[0] == "-" else 1
                 delta = timedelta(hours=int(off[1:3]), minutes=int(off[4:6])) * sign
-                assert row["DateTimeOriginalUTC"] == (local - delta).replace(tzinfo=timezone.utc), name
+                assert row["DateTimeOriginalUTC"] == (local - delta).replace(tzinfo=UTC), name
             else:
                 assert row["DateTimeOriginalUTC"] is None
         checked += 1
@@ -153,8 +153,8 @@ def test_reads_only_metadata(tmp_path: Path, corpus: Path) -> None:
     from PIL import Image
 
     big = tmp_path / "big.jpg"
-    Image.effect_noise((1500, 1500), 64).convert("RGB").save(big, exif=(corpus / "big_endian.jpg").read_bytes() and
-                                                            Image.open(corpus / "big_endian.jpg").info["exif"], quality=95)  # fmt: skip
+    exif = Image.open(corpus / "big_endian.jpg").info["exif"]
+    Image.effect_noise((1500, 1500), 64).convert("RGB").save(big, exif=exif, quality=95)
     doc, table = run([str(big)])
     assert table.num_rows == 1 and table.column("Make")[0].as_py() == "Canon"
     assert doc["summary"]["bytes_read"] < 64 * 1024 < big.stat().st_size

@@ -4,7 +4,7 @@
 //! headers, RIFF chunk headers, the ISOBMFF `meta` box. A TIFF-based file (TIFF, DNG and most raws)
 //! *is* the EXIF structure, so it is walked in place.
 
-use super::source::{FileSource, PResult, ParseError, Source};
+use super::source::{PResult, ParseError, Source};
 
 /// Where the TIFF structure with the EXIF lives.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ fn tiff_payload(mut data: Vec<u8>, mut base: u64) -> ExifBlock {
 
 /// Recognise the format from the first bytes and locate its EXIF. `ext` (lower case) only picks
 /// the name of a TIFF-based raw format, as exiftool does.
-pub fn locate(src: &mut FileSource<'_>, ext: &str) -> PResult<Located> {
+pub fn locate<S: Source>(src: &mut S, ext: &str) -> PResult<Located> {
     let len = src.len();
     if len == 0 {
         return Err(ParseError::at(0, "empty file"));
@@ -112,7 +112,7 @@ fn hex(b: &[u8]) -> String {
         .join(" ")
 }
 
-fn jpeg(src: &mut FileSource<'_>) -> PResult<Located> {
+fn jpeg<S: Source>(src: &mut S) -> PResult<Located> {
     let len = src.len();
     let mut out = Located {
         format: "JPEG",
@@ -190,7 +190,7 @@ fn jpeg(src: &mut FileSource<'_>) -> PResult<Located> {
     }
 }
 
-fn png(src: &mut FileSource<'_>) -> PResult<Located> {
+fn png<S: Source>(src: &mut S) -> PResult<Located> {
     let len = src.len();
     let mut out = Located {
         format: "PNG",
@@ -224,7 +224,7 @@ fn png(src: &mut FileSource<'_>) -> PResult<Located> {
                 out.exif = Some(tiff_payload(data, data_at));
             }
             // After the pixels, hop over chunks with tiny reads (eXIf may legally follow IDAT).
-            b"IDAT" => src.window = 64,
+            b"IDAT" => src.set_window(64),
             b"IEND" => {
                 if out.width.is_none() {
                     return Err(ParseError::at(8, "corrupt PNG: no IHDR chunk"));
@@ -244,7 +244,7 @@ fn png(src: &mut FileSource<'_>) -> PResult<Located> {
     ))
 }
 
-fn webp(src: &mut FileSource<'_>) -> PResult<Located> {
+fn webp<S: Source>(src: &mut S) -> PResult<Located> {
     let riff_end = u64::from(le32(&src.read(4, 4)?.to_vec())) + 8;
     if riff_end > src.len() {
         return Err(ParseError::at(
@@ -262,7 +262,7 @@ fn webp(src: &mut FileSource<'_>) -> PResult<Located> {
         exif: None,
     };
     let mut pos = 12u64;
-    src.window = 256; // chunk headers; the image chunk between them is never read
+    src.set_window(256); // chunk headers; the image chunk between them is never read
     while pos + 8 <= riff_end {
         let h = src.read(pos, 8)?.to_vec();
         let clen = u64::from(le32(&h[4..8]));
@@ -372,7 +372,7 @@ impl Cursor<'_> {
     }
 }
 
-fn isobmff(src: &mut FileSource<'_>, head: &[u8]) -> PResult<Located> {
+fn isobmff<S: Source>(src: &mut S, head: &[u8]) -> PResult<Located> {
     let brand = &head[8..12];
     let format = match brand {
         b"avif" | b"avis" => "AVIF",
@@ -389,7 +389,7 @@ fn isobmff(src: &mut FileSource<'_>, head: &[u8]) -> PResult<Located> {
         }
     };
     let len = src.len();
-    src.window = 512;
+    src.set_window(512);
     let mut pos = 0u64;
     let mut meta = None;
     while pos + 8 <= len {

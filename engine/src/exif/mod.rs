@@ -140,8 +140,8 @@ pub fn extract(path: &Path, opts: &Options) -> Result<(Record, u64)> {
 }
 
 /// The parse proper, on any file source (also the fuzz target's entry point).
-pub fn extract_from(
-    src: &mut FileSource<'_>,
+pub fn extract_from<S: Source>(
+    src: &mut S,
     ext: &str,
     opts: &Options,
 ) -> Result<Record, ParseError> {
@@ -188,7 +188,7 @@ fn first_u32(v: Option<&Value>) -> Option<u32> {
         .map(|x| x as u32)
 }
 
-fn thumbnail(t: &Tiff, block: &ExifBlock, src: &mut FileSource<'_>) -> Option<Vec<u8>> {
+fn thumbnail<S: Source>(t: &Tiff, block: &ExifBlock, src: &mut S) -> Option<Vec<u8>> {
     let off = tags::numbers(t.get(Ifd::Ifd1, 0x0201)?).first().copied()? as u64;
     let len = tags::numbers(t.get(Ifd::Ifd1, 0x0202)?).first().copied()? as usize;
     match block {

@@ -42,6 +42,8 @@ pub trait Source {
     fn file_base(&self) -> u64 {
         0
     }
+    /// Size of the next read from disk on a miss (a hint; in-memory sources ignore it).
+    fn set_window(&mut self, _bytes: usize) {}
 }
 
 /// The smallest read issued to the file: one page, so neighbouring small structures (IFD entries
@@ -133,6 +135,9 @@ impl Source for FileSource<'_> {
         self.windows.push((off, buf));
         let b = &self.windows.last().expect("just pushed").1;
         Ok(&b[..len])
+    }
+    fn set_window(&mut self, bytes: usize) {
+        self.window = bytes;
     }
 }
 
