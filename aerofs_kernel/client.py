@@ -14,8 +14,6 @@ import threading
 import time
 from typing import Any
 
-import httpx
-
 from aerofs_kernel import _engine
 
 API = "aerofs/api/"
@@ -72,6 +70,8 @@ class Client:
     """A thin REST client of the job server."""
 
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
+        import httpx
+
         base, tok = discover(url, token)
         self.base_url = base.rstrip("/") + "/"
         self._token = tok
@@ -82,6 +82,8 @@ class Client:
         return f"<aerofs Client {self.base_url}>"
 
     def request(self, method: str, path: str, **kw: Any) -> Any:
+        import httpx
+
         try:
             r = self._http.request(method, path, **kw)
         except httpx.HTTPError as e:

@@ -17,75 +17,9 @@ import anywidget
 import traitlets
 
 from aerofs_kernel import _engine
+from aerofs_kernel.progress import MAX_UPDATES_PER_SECOND, ProgressPoller
 
 _HERE = pathlib.Path(__file__).parent
-
-#: Most UI updates per second.
-MAX_UPDATES_PER_SECOND = 10
-
-
-class ProgressPoller(threading.Thread):
-    """Polls ``snapshot()`` (a Progress, or any callable returning a snapshot dict) and hands ``on_update``
-    a state dict with ``rate`` (bytes/s) and ``eta`` (s) added, at most ``max_rate`` times a second and
-    only when something changed. ``stop()`` ends it after one last update."""
-
-    def __init__(
-        self,
-        source: _engine.Progress | Callable[[], dict[str, Any]],
-        on_update: Callable[[dict[str, Any]], None],
-        max_rate: float = MAX_UPDATES_PER_SECOND,
-    ) -> None:
-        super().__init__(daemon=True, name="aerofs-progress")
-        self._snap = source.snapshot if hasattr(source, "snapshot") else source
-        self._on_update = on_update
-        self.interval = 1.0 / max_rate
-        self._stop_event = threading.Event()
-        self._t0 = time.monotonic()
-        self._last: dict[str, Any] | None = None
-        self.updates = 0
-        self._samples: list[tuple[float, int]] = []
-
-    def state(self) -> dict[str, Any]:
-        snap = dict(self._snap())
-        now = time.monotonic()
-        done = int(snap.get("bytes_done", 0))
-        self._samples.append((now, done))
-        # Rate over the last ~3 seconds (falls back to the run's average).
-        while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
-            self._samples.pop(0)
-        t_first, b_first = self._samples[0]
-        rate = (done - b_first) / (now - t_first) if now - t_first > 0.05 else 0.0
-        if rate <= 0 and now - self._t0 > 0:
-            rate = done / (now - self._t0)
-        total = int(snap.get("bytes_total", 0))
-        snap["rate"] = float(rate)
-        snap["eta"] = float((total - done) / rate) if rate > 0 and total >= done else None
-        snap["elapsed"] = now - self._t0
-        return snap
-
-    def _emit(self, force: bool = False) -> None:
-        st = self.state()
-        key = {k: v for k, v in st.items() if k not in ("rate", "eta", "elapsed")}
-        if force or key != self._last:
-            self._last = key
-            self.updates += 1
-            self._on_update(st)
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            try:
-                self._emit()
-            except Exception:  # a display problem never stops the run
-                pass
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=2)
-        try:
-            self._emit(force=True)
-        except Exception:
-            pass
 
 
 class ProgressWidget(anywidget.AnyWidget):
@@ -311,4 +245,4 @@ class JobForm(anywidget.AnyWidget):
         display(ipywidgets.VBox([self, self.output]))
 
 
-__all__ = ["BackgroundRun", "JobForm", "ProgressPoller", "ProgressWidget", "ResultWidget"]
+__all__ = ["MAX_UPDATES_PER_SECOND", "BackgroundRun", "JobForm", "ProgressPoller", "ProgressWidget", "ResultWidget"]
