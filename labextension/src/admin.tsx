@@ -4,19 +4,37 @@ import * as React from 'react';
 import { getStats } from './api';
 import { ErrorPanel, StateBadge } from './components';
 import { IAeroFSContext } from './context';
-import { durationSeconds, formatDuration, IJob, IStats, normalizeJob, srcDst } from './models';
+import {
+  durationSeconds,
+  formatDuration,
+  IJob,
+  IStats,
+  normalizeJob,
+  srcDst
+} from './models';
 
 /** Workers busy/idle, whatever shape the server reports them in. */
-export function workerCounts(s: IStats): { busy: number | null; idle: number | null } {
+export function workerCounts(s: IStats): {
+  busy: number | null;
+  idle: number | null;
+} {
   if (typeof s.workers === 'object' && s.workers) {
     const busy = s.workers.busy ?? null;
-    const idle = s.workers.idle ?? (s.workers.total !== undefined && busy !== null ? s.workers.total - busy : null);
+    const idle =
+      s.workers.idle ??
+      (s.workers.total !== undefined && busy !== null
+        ? s.workers.total - busy
+        : null);
     return { busy, idle };
   }
   return { busy: s.workers_busy ?? null, idle: s.workers_idle ?? null };
 }
 
-function Card(props: { label: string; value: string; hint?: string }): JSX.Element {
+function Card(props: {
+  label: string;
+  value: string;
+  hint?: string;
+}): JSX.Element {
   return (
     <div className="jp-AeroFS-card" role="group" aria-label={props.label}>
       <div className="jp-AeroFS-cardValue">{props.value}</div>
@@ -26,7 +44,10 @@ function Card(props: { label: string; value: string; hint?: string }): JSX.Eleme
   );
 }
 
-export function AdminView(props: { ctx: IAeroFSContext; onShowAll: () => void }): JSX.Element {
+export function AdminView(props: {
+  ctx: IAeroFSContext;
+  onShowAll: () => void;
+}): JSX.Element {
   const { ctx } = props;
   const [stats, setStats] = React.useState<IStats | null>(null);
   const [error, setError] = React.useState<unknown>(null);
@@ -68,7 +89,10 @@ export function AdminView(props: { ctx: IAeroFSContext; onShowAll: () => void })
     return <div className="jp-AeroFS-empty">Loading statistics…</div>;
   }
   const w = workerCounts(stats);
-  const rate = typeof stats.failure_rate === 'number' ? `${(stats.failure_rate * 100).toFixed(1)} %` : '—';
+  const rate =
+    typeof stats.failure_rate === 'number'
+      ? `${(stats.failure_rate * 100).toFixed(1)} %`
+      : '—';
   const longest: IJob[] = (stats.longest_running ?? []).map(normalizeJob);
   return (
     <div className="jp-AeroFS-admin">
@@ -78,7 +102,11 @@ export function AdminView(props: { ctx: IAeroFSContext; onShowAll: () => void })
         <Card label="Workers idle" value={String(w.idle ?? '—')} />
         <Card
           label="Jobs per minute"
-          value={typeof stats.jobs_per_minute === 'number' ? stats.jobs_per_minute.toFixed(1) : '—'}
+          value={
+            typeof stats.jobs_per_minute === 'number'
+              ? stats.jobs_per_minute.toFixed(1)
+              : '—'
+          }
         />
         <Card label="Failure rate" value={rate} />
       </div>
@@ -123,7 +151,11 @@ export function AdminView(props: { ctx: IAeroFSContext; onShowAll: () => void })
       ) : (
         <p className="jp-AeroFS-empty">Nothing is running.</p>
       )}
-      <button type="button" className="jp-AeroFS-button" onClick={props.onShowAll}>
+      <button
+        type="button"
+        className="jp-AeroFS-button"
+        onClick={props.onShowAll}
+      >
         Show every user's jobs
       </button>
     </div>

@@ -16,7 +16,7 @@ import { requestAPI, requestBlob, requestText } from './request';
 
 export async function listPipelines(): Promise<IPipeline[]> {
   const body = await requestAPI<any>('pipelines');
-  const list: any[] = Array.isArray(body) ? body : body?.pipelines ?? [];
+  const list: any[] = Array.isArray(body) ? body : (body?.pipelines ?? []);
   return list.map(p => ({
     name: p.name,
     title: p.title ?? p.name,
@@ -59,7 +59,9 @@ export async function retryJob(id: string): Promise<{ id: string }> {
 
 /** Logs as text; accepts plain text, `{logs: "..."}`, `{lines: [...]}` or a list of records. */
 export async function getLogs(id: string): Promise<string> {
-  const { text, contentType } = await requestText(`jobs/${encodeURIComponent(id)}/logs`);
+  const { text, contentType } = await requestText(
+    `jobs/${encodeURIComponent(id)}/logs`
+  );
   if (!contentType.includes('json')) {
     return text;
   }
@@ -78,7 +80,11 @@ export async function getLogs(id: string): Promise<string> {
       .map(l =>
         typeof l === 'string'
           ? l
-          : [l.time ?? l.at ?? l.ts ?? '', l.level ?? '', l.message ?? l.msg ?? JSON.stringify(l)]
+          : [
+              l.time ?? l.at ?? l.ts ?? '',
+              l.level ?? '',
+              l.message ?? l.msg ?? JSON.stringify(l)
+            ]
               .filter(Boolean)
               .join(' ')
       )
@@ -89,9 +95,11 @@ export async function getLogs(id: string): Promise<string> {
 
 export async function listOutputs(id: string): Promise<IOutput[]> {
   const body = await requestAPI<any>(`jobs/${encodeURIComponent(id)}/outputs`);
-  const list: any[] = Array.isArray(body) ? body : body?.outputs ?? [];
+  const list: any[] = Array.isArray(body) ? body : (body?.outputs ?? []);
   return list.map((o: any) =>
-    typeof o === 'string' ? { path: o, name: outputName(o) } : { ...o, path: outputPath(o) }
+    typeof o === 'string'
+      ? { path: o, name: outputName(o) }
+      : { ...o, path: outputPath(o) }
   );
 }
 
@@ -100,7 +108,11 @@ export async function listOutputs(id: string): Promise<IOutput[]> {
  * output's own `url` when the server gives one (relative to the API), else
  * `jobs/{id}/outputs/{index}`.
  */
-export async function downloadOutput(id: string, output: IOutput, index: number): Promise<Blob> {
+export async function downloadOutput(
+  id: string,
+  output: IOutput,
+  index: number
+): Promise<Blob> {
   const url =
     typeof output.url === 'string' && output.url
       ? output.url.replace(/^.*aerofs\/api\//, '')

@@ -57,11 +57,17 @@ function useForceUpdate(): () => void {
   return React.useCallback(() => set(x => x + 1), []);
 }
 
-function Sidebar(props: { ctx: IAeroFSContext; model: JobListModel }): JSX.Element {
+function Sidebar(props: {
+  ctx: IAeroFSContext;
+  model: JobListModel;
+}): JSX.Element {
   const { ctx, model } = props;
   const [tab, setTab] = React.useState<Tab>('jobs');
   const [isAdmin, setAdmin] = React.useState(false);
-  const [prefill, setPrefill] = React.useState<{ paths: string[]; n: number } | null>(null);
+  const [prefill, setPrefill] = React.useState<{
+    paths: string[];
+    n: number;
+  } | null>(null);
   const [live, setLive] = React.useState<ConnectionState>(ctx.stream.state);
 
   React.useEffect(() => {
@@ -89,7 +95,8 @@ function Sidebar(props: { ctx: IAeroFSContext; model: JobListModel }): JSX.Eleme
   const onTabKey = (e: React.KeyboardEvent) => {
     const i = tabs.findIndex(t => t[0] === tab);
     if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
-      const j = (i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length;
+      const j =
+        (i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length;
       setTab(tabs[j][0]);
       e.preventDefault();
     }
@@ -100,13 +107,26 @@ function Sidebar(props: { ctx: IAeroFSContext; model: JobListModel }): JSX.Eleme
         <h2>AeroFS</h2>
         <span
           className={`jp-AeroFS-live jp-AeroFS-live-${live}`}
-          title={live === 'open' ? 'Live updates connected' : 'Live updates disconnected; reconnecting'}
+          title={
+            live === 'open'
+              ? 'Live updates connected'
+              : 'Live updates disconnected; reconnecting'
+          }
           aria-live="polite"
         >
-          {live === 'open' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+          {live === 'open'
+            ? 'Live'
+            : live === 'connecting'
+              ? 'Connecting…'
+              : 'Reconnecting…'}
         </span>
       </header>
-      <div className="jp-AeroFS-tabs" role="tablist" aria-label="AeroFS views" onKeyDown={onTabKey}>
+      <div
+        className="jp-AeroFS-tabs"
+        role="tablist"
+        aria-label="AeroFS views"
+        onKeyDown={onTabKey}
+      >
         {tabs.map(([key, label]) => (
           <button
             key={key}
@@ -129,7 +149,9 @@ function Sidebar(props: { ctx: IAeroFSContext; model: JobListModel }): JSX.Eleme
         id={`aerofs-tabpanel-${tab}`}
         aria-labelledby={`aerofs-tab-${tab}`}
       >
-        {tab === 'jobs' && <JobsView ctx={ctx} model={model} isAdmin={isAdmin} />}
+        {tab === 'jobs' && (
+          <JobsView ctx={ctx} model={model} isAdmin={isAdmin} />
+        )}
         {tab === 'new' && (
           <NewJobView
             ctx={ctx}
@@ -153,7 +175,12 @@ function Sidebar(props: { ctx: IAeroFSContext; model: JobListModel }): JSX.Eleme
   );
 }
 
-const COLUMNS: Array<{ key: string; label: string; sort?: SortKey; admin?: boolean }> = [
+const COLUMNS: Array<{
+  key: string;
+  label: string;
+  sort?: SortKey;
+  admin?: boolean;
+}> = [
   { key: 'pipeline', label: 'Pipeline', sort: 'pipeline' },
   { key: 'paths', label: 'Source → destination' },
   { key: 'owner', label: 'Owner', sort: 'owner', admin: true },
@@ -165,7 +192,11 @@ const COLUMNS: Array<{ key: string; label: string; sort?: SortKey; admin?: boole
   { key: 'volume', label: 'Inputs / bytes / rows' }
 ];
 
-function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: boolean }): JSX.Element {
+function JobsView(props: {
+  ctx: IAeroFSContext;
+  model: JobListModel;
+  isAdmin: boolean;
+}): JSX.Element {
   const { ctx, model, isAdmin } = props;
   const update = useForceUpdate();
   const [pipelines, setPipelines] = React.useState<IPipeline[]>([]);
@@ -190,7 +221,10 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
   // Debounced text and owner filters.
   React.useEffect(() => {
     const t = setTimeout(() => {
-      if ((model.query.q ?? '') !== text || (model.query.owner ?? '') !== owner) {
+      if (
+        (model.query.q ?? '') !== text ||
+        (model.query.owner ?? '') !== owner
+      ) {
         void model.setQuery({ q: text, owner });
       }
     }, 300);
@@ -210,7 +244,10 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
   const q = model.query;
   const cols = COLUMNS.filter(c => !c.admin || isAdmin);
   const sortBy = (key: SortKey) => {
-    void model.setQuery({ sort: key, order: q.sort === key && q.order === 'desc' ? 'asc' : 'desc' });
+    void model.setQuery({
+      sort: key,
+      order: q.sort === key && q.order === 'desc' ? 'asc' : 'desc'
+    });
   };
   const first = model.total === 0 ? 0 : q.offset + 1;
   const last = Math.min(q.offset + model.jobs.length, model.total);
@@ -220,7 +257,9 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
 
   let body: JSX.Element;
   if (model.error && !model.jobs.length) {
-    body = <ErrorPanel error={model.error} onRetry={() => void model.refresh()} />;
+    body = (
+      <ErrorPanel error={model.error} onRetry={() => void model.refresh()} />
+    );
   } else if (!model.loaded) {
     body = <div className="jp-AeroFS-empty">Loading jobs…</div>;
   } else if (!model.jobs.length) {
@@ -243,15 +282,19 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
       <div className="jp-AeroFS-empty">
         <p>No jobs yet.</p>
         <p>
-          Start one from <em>New job</em>, or right-click a folder in the file browser and choose{' '}
-          <em>Process with AeroFS…</em>
+          Start one from <em>New job</em>, or right-click a folder in the file
+          browser and choose <em>Process with AeroFS…</em>
         </p>
       </div>
     );
   } else {
     body = (
       <div className="jp-AeroFS-tableWrap">
-        <table className="jp-AeroFS-table" aria-label="Jobs" aria-rowcount={model.total}>
+        <table
+          className="jp-AeroFS-table"
+          aria-label="Jobs"
+          aria-rowcount={model.total}
+        >
           <thead>
             <tr>
               {cols.map(c => (
@@ -259,13 +302,25 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
                   key={c.key}
                   scope="col"
                   aria-sort={
-                    c.sort && q.sort === c.sort ? (q.order === 'asc' ? 'ascending' : 'descending') : undefined
+                    c.sort && q.sort === c.sort
+                      ? q.order === 'asc'
+                        ? 'ascending'
+                        : 'descending'
+                      : undefined
                   }
                 >
                   {c.sort ? (
-                    <button type="button" className="jp-AeroFS-sort" onClick={() => sortBy(c.sort!)}>
+                    <button
+                      type="button"
+                      className="jp-AeroFS-sort"
+                      onClick={() => sortBy(c.sort!)}
+                    >
                       {c.label}
-                      {q.sort === c.sort ? (q.order === 'asc' ? ' ▲' : ' ▼') : ''}
+                      {q.sort === c.sort
+                        ? q.order === 'asc'
+                          ? ' ▲'
+                          : ' ▼'
+                        : ''}
                     </button>
                   ) : (
                     c.label
@@ -276,7 +331,12 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
           </thead>
           <tbody>
             {model.jobs.map(job => (
-              <JobRow key={job.id} job={job} isAdmin={isAdmin} onOpen={() => ctx.openJob(job.id)} />
+              <JobRow
+                key={job.id}
+                job={job}
+                isAdmin={isAdmin}
+                onOpen={() => ctx.openJob(job.id)}
+              />
             ))}
           </tbody>
         </table>
@@ -291,7 +351,11 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
           className="jp-mod-styled"
           aria-label="State"
           value={q.state?.[0] ?? ''}
-          onChange={e => void model.setQuery({ state: e.currentTarget.value ? [e.currentTarget.value] : [] })}
+          onChange={e =>
+            void model.setQuery({
+              state: e.currentTarget.value ? [e.currentTarget.value] : []
+            })
+          }
         >
           <option value="">All states</option>
           {JOB_STATES.map(s => (
@@ -304,7 +368,9 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
           className="jp-mod-styled"
           aria-label="Pipeline"
           value={q.pipeline ?? ''}
-          onChange={e => void model.setQuery({ pipeline: e.currentTarget.value })}
+          onChange={e =>
+            void model.setQuery({ pipeline: e.currentTarget.value })
+          }
         >
           <option value="">All pipelines</option>
           {pipelines.map(p => (
@@ -332,14 +398,18 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
           onChange={e => setText(e.currentTarget.value)}
         />
       </div>
-      {model.error && model.jobs.length > 0 && <ErrorPanel error={model.error} onRetry={() => void model.refresh()} />}
+      {model.error && model.jobs.length > 0 && (
+        <ErrorPanel error={model.error} onRetry={() => void model.refresh()} />
+      )}
       {body}
       <nav className="jp-AeroFS-pager" aria-label="Pages">
         <button
           type="button"
           className="jp-AeroFS-button jp-mod-small"
           disabled={q.offset === 0}
-          onClick={() => void model.setQuery({ offset: Math.max(0, q.offset - q.limit) })}
+          onClick={() =>
+            void model.setQuery({ offset: Math.max(0, q.offset - q.limit) })
+          }
           aria-label="Previous page"
         >
           ‹ Prev
@@ -360,7 +430,12 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
           className="jp-mod-styled"
           aria-label="Jobs per page"
           value={q.limit}
-          onChange={e => void model.setQuery({ limit: Number(e.currentTarget.value), offset: 0 })}
+          onChange={e =>
+            void model.setQuery({
+              limit: Number(e.currentTarget.value),
+              offset: 0
+            })
+          }
         >
           {[25, 50, 100, 200].map(n => (
             <option key={n} value={n}>
@@ -374,50 +449,49 @@ function JobsView(props: { ctx: IAeroFSContext; model: JobListModel; isAdmin: bo
 }
 
 /** One row; memoised so a live update re-renders only the job that changed. */
-const JobRow = React.memo(function JobRow(props: {
-  job: IJob;
-  isAdmin: boolean;
-  onOpen: () => void;
-}): JSX.Element {
-  const { job, isAdmin, onOpen } = props;
-  const { src, dst } = srcDst(job);
-  const v = volume(job);
-  return (
-    <tr
-      className="jp-AeroFS-row"
-      data-job-id={job.id}
-      data-state={job.state}
-      tabIndex={0}
-      aria-label={`Job ${job.id}, ${job.pipeline}, ${job.state}. Press Enter for details.`}
-      onClick={onOpen}
-      onKeyDown={e => {
-        if (e.key === 'Enter' || e.key === ' ') {
-          e.preventDefault();
-          onOpen();
-        }
-      }}
-    >
-      <td>{job.pipeline}</td>
-      <td className="jp-AeroFS-paths" title={`${src} → ${dst}`}>
-        {src} → {dst}
-      </td>
-      {isAdmin && <td>{job.owner}</td>}
-      <td className="jp-AeroFS-stateCell">
-        <StateBadge state={job.state} />
-        {!isTerminal(job.state) || job.state === 'SUCCEEDED' ? (
-          <ProgressBar job={job} label={`Job ${job.id} progress`} />
-        ) : null}
-      </td>
-      <td>{formatTime(job.created_at)}</td>
-      <td>{formatTime(job.started_at)}</td>
-      <td>{formatTime(job.finished_at)}</td>
-      <td>{formatDuration(durationSeconds(job))}</td>
-      <td>
-        {formatCount(v.inputs)} / {formatBytes(v.bytes)} / {formatCount(v.rows)}
-      </td>
-    </tr>
-  );
-});
+const JobRow = React.memo(
+  (props: { job: IJob; isAdmin: boolean; onOpen: () => void }): JSX.Element => {
+    const { job, isAdmin, onOpen } = props;
+    const { src, dst } = srcDst(job);
+    const v = volume(job);
+    return (
+      <tr
+        className="jp-AeroFS-row"
+        data-job-id={job.id}
+        data-state={job.state}
+        tabIndex={0}
+        aria-label={`Job ${job.id}, ${job.pipeline}, ${job.state}. Press Enter for details.`}
+        onClick={onOpen}
+        onKeyDown={e => {
+          if (e.key === 'Enter' || e.key === ' ') {
+            e.preventDefault();
+            onOpen();
+          }
+        }}
+      >
+        <td>{job.pipeline}</td>
+        <td className="jp-AeroFS-paths" title={`${src} → ${dst}`}>
+          {src} → {dst}
+        </td>
+        {isAdmin && <td>{job.owner}</td>}
+        <td className="jp-AeroFS-stateCell">
+          <StateBadge state={job.state} />
+          {!isTerminal(job.state) || job.state === 'SUCCEEDED' ? (
+            <ProgressBar job={job} label={`Job ${job.id} progress`} />
+          ) : null}
+        </td>
+        <td>{formatTime(job.created_at)}</td>
+        <td>{formatTime(job.started_at)}</td>
+        <td>{formatTime(job.finished_at)}</td>
+        <td>{formatDuration(durationSeconds(job))}</td>
+        <td>
+          {formatCount(v.inputs)} / {formatBytes(v.bytes)} /{' '}
+          {formatCount(v.rows)}
+        </td>
+      </tr>
+    );
+  }
+);
 
 function NewJobView(props: {
   ctx: IAeroFSContext;
@@ -431,7 +505,10 @@ function NewJobView(props: {
   const [values, setValues] = React.useState<FormValues>({});
   const [errors, setErrors] = React.useState<Record<string, string>>({});
   const [busy, setBusy] = React.useState(false);
-  const [submitted, setSubmitted] = React.useState<{ id: string; state: string } | null>(null);
+  const [submitted, setSubmitted] = React.useState<{
+    id: string;
+    state: string;
+  } | null>(null);
 
   const load = () => {
     setLoadError(null);
@@ -448,7 +525,10 @@ function NewJobView(props: {
   React.useEffect(load, []);
 
   const pipeline = pipelines?.find(p => p.name === name) ?? null;
-  const fields = React.useMemo(() => (pipeline ? fieldsFromSchema(pipeline.schema) : []), [pipeline]);
+  const fields = React.useMemo(
+    () => (pipeline ? fieldsFromSchema(pipeline.schema) : []),
+    [pipeline]
+  );
 
   // A new pipeline (or a "Process with AeroFS…" request) resets the values.
   React.useEffect(() => {
@@ -467,7 +547,11 @@ function NewJobView(props: {
     return <div className="jp-AeroFS-empty">Loading pipelines…</div>;
   }
   if (!pipelines.length) {
-    return <div className="jp-AeroFS-empty">The job server offers no pipeline. Check its configuration.</div>;
+    return (
+      <div className="jp-AeroFS-empty">
+        The job server offers no pipeline. Check its configuration.
+      </div>
+    );
   }
 
   const submit = async (e: React.FormEvent) => {
@@ -487,7 +571,10 @@ function NewJobView(props: {
       setSubmitted(res);
       props.onSubmitted(res.id);
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 400 || err.status === 422)) {
+      if (
+        err instanceof ApiError &&
+        (err.status === 400 || err.status === 422)
+      ) {
         setErrors(serverErrorsByField(err.body, fields));
       } else {
         setErrors({ '': (err as Error).message });
@@ -498,7 +585,12 @@ function NewJobView(props: {
   };
 
   return (
-    <form className="jp-AeroFS-form" onSubmit={submit} aria-label="New job" noValidate>
+    <form
+      className="jp-AeroFS-form"
+      onSubmit={submit}
+      aria-label="New job"
+      noValidate
+    >
       <div className="jp-AeroFS-field">
         <label htmlFor="aerofs-pipeline">Pipeline</label>
         <select
@@ -516,7 +608,9 @@ function NewJobView(props: {
             </option>
           ))}
         </select>
-        {pipeline?.description && <div className="jp-AeroFS-fieldDesc">{pipeline.description}</div>}
+        {pipeline?.description && (
+          <div className="jp-AeroFS-fieldDesc">{pipeline.description}</div>
+        )}
       </div>
       {errors[''] && (
         <div className="jp-AeroFS-fieldError" role="alert">
@@ -536,14 +630,22 @@ function NewJobView(props: {
         }}
       />
       <div className="jp-AeroFS-actions">
-        <button type="submit" className="jp-AeroFS-button jp-mod-accept" disabled={busy}>
+        <button
+          type="submit"
+          className="jp-AeroFS-button jp-mod-accept"
+          disabled={busy}
+        >
           {busy ? 'Submitting…' : 'Submit job'}
         </button>
       </div>
       {submitted && (
         <div className="jp-AeroFS-submitted" role="status">
           Job <code>{submitted.id}</code> submitted ({submitted.state}).{' '}
-          <button type="button" className="jp-AeroFS-link" onClick={() => ctx.openJob(submitted.id)}>
+          <button
+            type="button"
+            className="jp-AeroFS-link"
+            onClick={() => ctx.openJob(submitted.id)}
+          >
             Open its details
           </button>
         </div>

@@ -5,7 +5,14 @@
 import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { cancelJob, downloadOutput, getJob, getLogs, listOutputs, retryJob } from './api';
+import {
+  cancelJob,
+  downloadOutput,
+  getJob,
+  getLogs,
+  listOutputs,
+  retryJob
+} from './api';
 import { ErrorPanel, ProgressBar, StateBadge } from './components';
 import { IAeroFSContext } from './context';
 import { mergeJob } from './events';
@@ -158,12 +165,18 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
       setActionError((e as Error).message);
     }
   };
-  const p = typeof job.progress === 'object' && job.progress ? job.progress : {};
+  const p =
+    typeof job.progress === 'object' && job.progress ? job.progress : {};
   const outs: IOutput[] =
-    outputs ?? (job.outputs ?? []).map(o => (typeof o === 'string' ? { path: o } : o));
+    outputs ??
+    (job.outputs ?? []).map(o => (typeof o === 'string' ? { path: o } : o));
 
   return (
-    <div className="jp-AeroFS-detailInner" data-job-id={job.id} data-state={job.state}>
+    <div
+      className="jp-AeroFS-detailInner"
+      data-job-id={job.id}
+      data-state={job.state}
+    >
       <header className="jp-AeroFS-detailHeader">
         <h2>
           {job.pipeline} <small>job {job.id}</small>
@@ -208,12 +221,14 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
         <p className="jp-AeroFS-counters">
           {p.inputs_total !== undefined && (
             <span>
-              inputs {formatCount(p.inputs_done ?? 0)}/{formatCount(p.inputs_total)} ·{' '}
+              inputs {formatCount(p.inputs_done ?? 0)}/
+              {formatCount(p.inputs_total)} ·{' '}
             </span>
           )}
           {p.bytes_total !== undefined && (
             <span>
-              {formatBytes(p.bytes_done ?? 0)}/{formatBytes(p.bytes_total)} ·{' '}
+              {formatBytes(p.bytes_done ?? 0)}/{formatBytes(p.bytes_total)}{' '}
+              ·{' '}
             </span>
           )}
           {p.rows !== undefined && <span>{formatCount(p.rows)} rows · </span>}
@@ -227,7 +242,8 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
         <ol className="jp-AeroFS-timeline">
           {timeline(job).map((t, i) => (
             <li key={i}>
-              <StateBadge state={t.state} /> <time dateTime={t.at}>{formatTime(t.at)}</time>
+              <StateBadge state={t.state} />{' '}
+              <time dateTime={t.at}>{formatTime(t.at)}</time>
               {t.message && <span> — {t.message}</span>}
             </li>
           ))}
@@ -251,12 +267,19 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
               {outs.map((o, i) => (
                 <li key={o.path} data-output={o.path}>
                   <code title={o.path}>{outputName(o)}</code>
-                  {typeof o.size === 'number' && <span> ({formatBytes(o.size)})</span>}{' '}
+                  {typeof o.size === 'number' && (
+                    <span> ({formatBytes(o.size)})</span>
+                  )}{' '}
                   <button
                     type="button"
                     className="jp-AeroFS-button jp-mod-small"
                     onClick={() =>
-                      void act(async () => ctx.saveBlob(await downloadOutput(job.id, o, i), outputName(o)))
+                      void act(async () =>
+                        ctx.saveBlob(
+                          await downloadOutput(job.id, o, i),
+                          outputName(o)
+                        )
+                      )
                     }
                   >
                     Download
@@ -267,7 +290,9 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
                     onClick={() =>
                       void ctx.revealPath(o.path).then(ok => {
                         if (!ok) {
-                          setActionError(`${o.path} is outside the Jupyter root; the file browser cannot show it.`);
+                          setActionError(
+                            `${o.path} is outside the Jupyter root; the file browser cannot show it.`
+                          );
                         }
                       })
                     }
@@ -277,14 +302,18 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
                   <button
                     type="button"
                     className="jp-AeroFS-button jp-mod-small"
-                    onClick={() => void act(() => ctx.openNotebook(o.path, 'pyarrow'))}
+                    onClick={() =>
+                      void act(() => ctx.openNotebook(o.path, 'pyarrow'))
+                    }
                   >
                     Notebook (pyarrow)
                   </button>{' '}
                   <button
                     type="button"
                     className="jp-AeroFS-button jp-mod-small"
-                    onClick={() => void act(() => ctx.openNotebook(o.path, 'duckdb'))}
+                    onClick={() =>
+                      void act(() => ctx.openNotebook(o.path, 'duckdb'))
+                    }
                   >
                     Notebook (DuckDB)
                   </button>
@@ -297,7 +326,9 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
         </section>
       )}
       <section aria-label="Errors">
-        <h3>Errors per input {job.errors?.length ? `(${job.errors.length})` : ''}</h3>
+        <h3>
+          Errors per input {job.errors?.length ? `(${job.errors.length})` : ''}
+        </h3>
         {job.errors?.length ? (
           <table className="jp-AeroFS-table">
             <thead>
@@ -313,8 +344,12 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
                 <tr key={i}>
                   <td>{e.path ?? '—'}</td>
                   <td>
-                    {e.line !== undefined && e.line !== null ? `line ${e.line}` : ''}
-                    {e.offset !== undefined && e.offset !== null ? ` byte ${e.offset}` : ''}
+                    {e.line !== undefined && e.line !== null
+                      ? `line ${e.line}`
+                      : ''}
+                    {e.offset !== undefined && e.offset !== null
+                      ? ` byte ${e.offset}`
+                      : ''}
                   </td>
                   <td>{e.kind ?? ''}</td>
                   <td>{e.message}</td>
@@ -335,7 +370,8 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
           aria-live="off"
           onScroll={e => {
             const el = e.currentTarget;
-            follow.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
+            follow.current =
+              el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
           }}
         >
           {logs || (done ? 'No log lines.' : 'Waiting for log lines…')}
@@ -351,7 +387,13 @@ function KeyValues(props: { data: Record<string, unknown> }): JSX.Element {
       {Object.entries(props.data).map(([k, v]) => (
         <React.Fragment key={k}>
           <dt>{k}</dt>
-          <dd>{typeof v === 'object' ? JSON.stringify(v) : typeof v === 'number' ? formatCount(v) : String(v)}</dd>
+          <dd>
+            {typeof v === 'object'
+              ? JSON.stringify(v)
+              : typeof v === 'number'
+                ? formatCount(v)
+                : String(v)}
+          </dd>
         </React.Fragment>
       ))}
     </dl>

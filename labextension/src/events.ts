@@ -23,7 +23,11 @@ export function parseEvents(data: string): IJobUpdate[] {
   } catch {
     return [];
   }
-  const list: any[] = Array.isArray(msg) ? msg : Array.isArray(msg?.events) ? msg.events : [msg];
+  const list: any[] = Array.isArray(msg)
+    ? msg
+    : Array.isArray(msg?.events)
+      ? msg.events
+      : [msg];
   const out: IJobUpdate[] = [];
   for (const m of list) {
     if (!m || typeof m !== 'object') {
@@ -53,9 +57,15 @@ export function parseEvents(data: string): IJobUpdate[] {
 export function mergeJob(old: IJob, update: Partial<IJob>): IJob {
   const merged = { ...old, ...update } as IJob;
   const finished = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
-  if (finished.includes(old.state) && update.state && !finished.includes(update.state)) {
+  if (
+    finished.includes(old.state) &&
+    update.state &&
+    !finished.includes(update.state)
+  ) {
     // A retry is a new attempt: it has a higher attempt count.
-    if (!(typeof update.attempts === 'number' && update.attempts > old.attempts)) {
+    if (!(
+      typeof update.attempts === 'number' && update.attempts > old.attempts
+    )) {
       merged.state = old.state;
       merged.finished_at = old.finished_at;
     }

@@ -8,7 +8,11 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { PageConfig, PathExt } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
@@ -22,7 +26,10 @@ import { EventStream } from './events';
 import { browserPath, notebookCode } from './models';
 import { openEventSocket } from './request';
 
-export const aerofsIcon = new LabIcon({ name: 'aerofs:icon', svgstr: aerofsSvg });
+export const aerofsIcon = new LabIcon({
+  name: 'aerofs:icon',
+  svgstr: aerofsSvg
+});
 
 namespace CommandIDs {
   export const openSidebar = 'aerofs:open-dashboard';
@@ -45,7 +52,8 @@ function toServerPath(path: string): string {
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'aerofs-labextension:plugin',
-  description: 'AeroFS: live job dashboard, job forms, job detail and admin view.',
+  description:
+    'AeroFS: live job dashboard, job forms, job detail and admin view.',
   autoStart: true,
   requires: [ILabShell],
   optional: [ICommandPalette, ILauncher, ILayoutRestorer, IDefaultFileBrowser],
@@ -59,7 +67,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const stream = new EventStream(since => openEventSocket(since));
     const newJobListeners = new Set<(paths: string[]) => void>();
-    const tracker = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({ namespace: 'aerofs-job' });
+    const tracker = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({
+      namespace: 'aerofs-job'
+    });
 
     const ctx: IAeroFSContext = {
       stream,
@@ -74,7 +84,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
       openNotebook: async (path, engine) => {
         const contents = app.serviceManager.contents;
-        const model = await contents.newUntitled({ type: 'notebook', path: '' });
+        const model = await contents.newUntitled({
+          type: 'notebook',
+          path: ''
+        });
         const source = notebookCode(path, engine);
         await contents.save(model.path, {
           type: 'notebook',
@@ -83,7 +96,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
             nbformat: 4,
             nbformat_minor: 5,
             metadata: {
-              kernelspec: { name: 'python3', display_name: 'Python 3 (ipykernel)', language: 'python' }
+              kernelspec: {
+                name: 'python3',
+                display_name: 'Python 3 (ipykernel)',
+                language: 'python'
+              }
             },
             cells: [
               {
@@ -91,7 +108,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
                 metadata: {},
                 source: `Output of an AeroFS job: \`${path}\``
               },
-              { cell_type: 'code', metadata: {}, source, outputs: [], execution_count: null }
+              {
+                cell_type: 'code',
+                metadata: {},
+                source,
+                outputs: [],
+                execution_count: null
+              }
             ]
           }
         });
@@ -184,7 +207,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.processWith, {
       label: 'Process with AeroFS…',
-      caption: 'Open the AeroFS job form with this file or folder as the source',
+      caption:
+        'Open the AeroFS job form with this file or folder as the source',
       icon: aerofsIcon,
       execute: () => {
         shell.activateById(sidebar.id);
@@ -199,11 +223,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     if (palette) {
       for (const command of [CommandIDs.openSidebar, CommandIDs.newJob]) {
-        palette.addItem({ command, category: 'AeroFS', args: { isPalette: true } });
+        palette.addItem({
+          command,
+          category: 'AeroFS',
+          args: { isPalette: true }
+        });
       }
     }
     if (launcher) {
-      launcher.add({ command: CommandIDs.newJob, category: 'Other', rank: 1, args: { isLauncher: true } });
+      launcher.add({
+        command: CommandIDs.newJob,
+        category: 'Other',
+        rank: 1,
+        args: { isLauncher: true }
+      });
     }
   }
 };
@@ -213,9 +246,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
  * accept its `application/x-jupyter-icontents` payload (a list of paths) on
  * any path field of the sidebar.
  */
-function installDropTarget(node: HTMLElement, toServer: (p: string) => string): void {
+function installDropTarget(
+  node: HTMLElement,
+  toServer: (p: string) => string
+): void {
   const MIME = 'application/x-jupyter-icontents';
-  const fieldOf = (ev: Event) => (ev.target as HTMLElement | null)?.closest?.('.jp-AeroFS-pathField');
+  const fieldOf = (ev: Event) =>
+    (ev.target as HTMLElement | null)?.closest?.('.jp-AeroFS-pathField');
   const accept = (ev: any) => {
     if (!ev.mimeData?.hasData?.(MIME) || !fieldOf(ev)) {
       return false;
@@ -244,18 +281,26 @@ function installDropTarget(node: HTMLElement, toServer: (p: string) => string): 
     const field = fieldOf(ev);
     field?.classList.remove('jp-mod-dropTarget');
     const data = ev.mimeData.getData(MIME);
-    const paths: string[] = (Array.isArray(data) ? data : [data]).filter(Boolean).map(String);
+    const paths: string[] = (Array.isArray(data) ? data : [data])
+      .filter(Boolean)
+      .map(String);
     const input = field?.querySelector('input');
     if (input && paths.length) {
       ev.dropAction = ev.proposedAction;
-      setReactInputValue(input as HTMLInputElement, paths.map(p => toServer(PathExt.normalize(p))).join('\n'));
+      setReactInputValue(
+        input as HTMLInputElement,
+        paths.map(p => toServer(PathExt.normalize(p))).join('\n')
+      );
     }
   });
 }
 
 /** Set an input's value so React's onChange sees it. */
 function setReactInputValue(input: HTMLInputElement, value: string): void {
-  const setter = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value')?.set;
+  const setter = Object.getOwnPropertyDescriptor(
+    HTMLInputElement.prototype,
+    'value'
+  )?.set;
   setter?.call(input, value);
   input.dispatchEvent(new Event('input', { bubbles: true }));
 }

@@ -206,7 +206,9 @@ export function isTerminal(state: string): boolean {
 }
 
 /** Progress as a number in [0, 1], or null when nothing is known yet. */
-export function progressFraction(job: Pick<IJob, 'state' | 'progress'>): number | null {
+export function progressFraction(
+  job: Pick<IJob, 'state' | 'progress'>
+): number | null {
   if (job.state === 'SUCCEEDED') {
     return 1;
   }
@@ -239,7 +241,10 @@ function toMillis(t: string | null | undefined): number | null {
 }
 
 /** Seconds between start and finish (or now, while running). */
-export function durationSeconds(job: IJob, now: number = Date.now()): number | null {
+export function durationSeconds(
+  job: IJob,
+  now: number = Date.now()
+): number | null {
   const start = toMillis(job.started_at);
   if (start === null) {
     return null;
@@ -316,8 +321,13 @@ export function srcDst(job: IJob): { src: string; dst: string } {
 }
 
 /** Inputs / bytes / rows for the table, from live progress or the summary. */
-export function volume(job: IJob): { inputs: number | null; bytes: number | null; rows: number | null } {
-  const p = typeof job.progress === 'object' && job.progress ? job.progress : {};
+export function volume(job: IJob): {
+  inputs: number | null;
+  bytes: number | null;
+  rows: number | null;
+} {
+  const p =
+    typeof job.progress === 'object' && job.progress ? job.progress : {};
   const s = job.summary ?? {};
   const pick = (...xs: unknown[]): number | null => {
     for (const x of xs) {
@@ -368,7 +378,10 @@ export function browserPath(path: string, serverRoot: string): string | null {
 }
 
 /** Python for a new notebook that loads an output with pyarrow or DuckDB. */
-export function notebookCode(path: string, engine: 'pyarrow' | 'duckdb'): string {
+export function notebookCode(
+  path: string,
+  engine: 'pyarrow' | 'duckdb'
+): string {
   const lit = JSON.stringify(path);
   const lower = path.toLowerCase();
   if (engine === 'duckdb') {
@@ -377,7 +390,10 @@ export function notebookCode(path: string, engine: 'pyarrow' | 'duckdb'): string
       : lower.endsWith('.json')
         ? 'read_json_auto'
         : 'read_parquet';
-    const target = lower.endsWith('.parquet') || reader !== 'read_parquet' ? path : path.replace(/\/?$/, '/**/*.parquet');
+    const target =
+      lower.endsWith('.parquet') || reader !== 'read_parquet'
+        ? path
+        : path.replace(/\/?$/, '/**/*.parquet');
     return `import duckdb\n\ncon = duckdb.connect()\nrel = con.sql("SELECT * FROM ${reader}(${JSON.stringify(target).replace(/"/g, "'")})")\nrel.limit(20)`;
   }
   if (lower.endsWith('.json')) {

@@ -34,7 +34,14 @@ export interface IField {
 /** Mime type the file browser uses when dragging items. */
 export const CONTENTS_MIME = 'application/x-jupyter-icontents';
 
-const PATH_NAMES = new Set(['src', 'dst', 'source', 'destination', 'input', 'output']);
+const PATH_NAMES = new Set([
+  'src',
+  'dst',
+  'source',
+  'destination',
+  'input',
+  'output'
+]);
 
 function primaryType(s: IJSONSchema): string | undefined {
   if (Array.isArray(s.type)) {
@@ -48,7 +55,12 @@ function primaryType(s: IJSONSchema): string | undefined {
 }
 
 function isPathSchema(name: string, s: IJSONSchema): boolean {
-  if (s.format && ['path', 'uri', 'uri-reference', 'file-path', 'directory'].includes(s.format)) {
+  if (
+    s.format &&
+    ['path', 'uri', 'uri-reference', 'file-path', 'directory'].includes(
+      s.format
+    )
+  ) {
     return true;
   }
   return PATH_NAMES.has(name);
@@ -79,14 +91,22 @@ export function fieldsFromSchema(schema: IJSONSchema, prefix = ''): IField[] {
     if (s.enum) {
       fields.push({ ...base, kind: 'enum', options: s.enum });
     } else if (t === 'object' && s.properties) {
-      fields.push({ ...base, kind: 'object', children: fieldsFromSchema(s, path) });
+      fields.push({
+        ...base,
+        kind: 'object',
+        children: fieldsFromSchema(s, path)
+      });
     } else if (t === 'object') {
       fields.push({ ...base, kind: 'json' });
     } else if (t === 'array') {
       const itemT = s.items ? primaryType(s.items) : 'string';
       if (isPathSchema(name, s) || isPathSchema(name, s.items ?? {})) {
         fields.push({ ...base, kind: 'path' });
-      } else if (itemT === 'string' || itemT === 'number' || itemT === 'integer') {
+      } else if (
+        itemT === 'string' ||
+        itemT === 'number' ||
+        itemT === 'integer'
+      ) {
         fields.push({ ...base, kind: 'list' });
       } else {
         fields.push({ ...base, kind: 'json' });
@@ -110,7 +130,10 @@ export function fieldsFromSchema(schema: IJSONSchema, prefix = ''): IField[] {
 export type FormValues = Record<string, unknown>;
 
 /** Initial values: the schema's defaults, then any values given (e.g. a path). */
-export function initialValues(fields: IField[], given: Record<string, unknown> = {}): FormValues {
+export function initialValues(
+  fields: IField[],
+  given: Record<string, unknown> = {}
+): FormValues {
   const out: FormValues = {};
   const walk = (fs: IField[]) => {
     for (const f of fs) {
@@ -157,9 +180,15 @@ export function buildParams(
         continue;
       }
       const raw = values[f.path];
-      const empty = raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '');
+      const empty =
+        raw === undefined ||
+        raw === null ||
+        (typeof raw === 'string' && raw.trim() === '');
       if (f.kind === 'boolean') {
-        if (raw !== undefined && (raw !== (f.schema.default ?? false) || f.required)) {
+        if (
+          raw !== undefined &&
+          (raw !== (f.schema.default ?? false) || f.required)
+        ) {
           obj[f.name] = Boolean(raw);
         }
         continue;
@@ -175,11 +204,21 @@ export function buildParams(
         case 'integer':
         case 'number': {
           const n = Number(text);
-          if (!Number.isFinite(n) || (f.kind === 'integer' && !Number.isInteger(n))) {
-            errors[f.path] = `${f.label} must be ${f.kind === 'integer' ? 'a whole number' : 'a number'}.`;
-          } else if (typeof f.schema.minimum === 'number' && n < f.schema.minimum) {
+          if (
+            !Number.isFinite(n) ||
+            (f.kind === 'integer' && !Number.isInteger(n))
+          ) {
+            errors[f.path] =
+              `${f.label} must be ${f.kind === 'integer' ? 'a whole number' : 'a number'}.`;
+          } else if (
+            typeof f.schema.minimum === 'number' &&
+            n < f.schema.minimum
+          ) {
             errors[f.path] = `${f.label} must be at least ${f.schema.minimum}.`;
-          } else if (typeof f.schema.maximum === 'number' && n > f.schema.maximum) {
+          } else if (
+            typeof f.schema.maximum === 'number' &&
+            n > f.schema.maximum
+          ) {
             errors[f.path] = `${f.label} must be at most ${f.schema.maximum}.`;
           } else {
             obj[f.name] = n;
@@ -233,7 +272,10 @@ export function buildParams(
  * or ["params", "src"]), `{errors: {"src": "..."}}` and `{message}`; errors
  * that match no field go under "" (shown above the form).
  */
-export function serverErrorsByField(body: any, fields: IField[]): Record<string, string> {
+export function serverErrorsByField(
+  body: any,
+  fields: IField[]
+): Record<string, string> {
   const known = new Set<string>();
   const walk = (fs: IField[]) =>
     fs.forEach(f => {
@@ -272,7 +314,10 @@ export function serverErrorsByField(body: any, fields: IField[]): Record<string,
       if (typeof e === 'string') {
         add('', e);
       } else {
-        add(e.path ?? e.loc ?? e.field ?? e.instancePath ?? '', String(e.message ?? e.msg ?? e));
+        add(
+          e.path ?? e.loc ?? e.field ?? e.instancePath ?? '',
+          String(e.message ?? e.msg ?? e)
+        );
       }
     }
   } else if (errs && typeof errs === 'object') {
@@ -287,7 +332,10 @@ export function serverErrorsByField(body: any, fields: IField[]): Record<string,
 }
 
 /** Paths carried by a drag from the file browser (or plain text). */
-export function droppedPaths(data: { getData(type: string): string; types?: readonly string[] }): string[] {
+export function droppedPaths(data: {
+  getData(type: string): string;
+  types?: readonly string[];
+}): string[] {
   const text = data.getData('text/plain') || data.getData('text/uri-list');
   return text
     .split(/\r?\n/)
@@ -314,7 +362,10 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
   const id = `${props.idPrefix ?? 'aerofs-field'}-${f.path.replace(/\./g, '-')}`;
   const error = props.errors[f.path];
   const value = props.values[f.path];
-  const describedBy = [f.description ? `${id}-desc` : '', error ? `${id}-err` : '']
+  const describedBy = [
+    f.description ? `${id}-desc` : '',
+    error ? `${id}-err` : ''
+  ]
     .filter(Boolean)
     .join(' ');
   const common = {
@@ -328,7 +379,9 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
     return (
       <fieldset key={f.path} className="jp-AeroFS-fieldset">
         <legend>{f.label}</legend>
-        {f.description && <p className="jp-AeroFS-fieldDesc">{f.description}</p>}
+        {f.description && (
+          <p className="jp-AeroFS-fieldDesc">{f.description}</p>
+        )}
         {(f.children ?? []).map(c => renderField(c, props))}
       </fieldset>
     );
@@ -372,7 +425,9 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
           step={f.kind === 'integer' ? 1 : 'any'}
           min={f.schema.minimum}
           max={f.schema.maximum}
-          placeholder={f.schema.default !== undefined ? String(f.schema.default) : ''}
+          placeholder={
+            f.schema.default !== undefined ? String(f.schema.default) : ''
+          }
           value={String(value ?? '')}
           onChange={e => props.onChange(f.path, e.currentTarget.value)}
         />
@@ -386,7 +441,9 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
             e.preventDefault();
             e.currentTarget.classList.add('jp-mod-dropTarget');
           }}
-          onDragLeave={e => e.currentTarget.classList.remove('jp-mod-dropTarget')}
+          onDragLeave={e =>
+            e.currentTarget.classList.remove('jp-mod-dropTarget')
+          }
           onDrop={e => {
             e.preventDefault();
             e.currentTarget.classList.remove('jp-mod-dropTarget');
@@ -431,7 +488,11 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
             f.kind === 'list'
               ? 'comma-separated'
               : f.schema.default !== undefined
-                ? String(f.kind === 'json' ? JSON.stringify(f.schema.default) : f.schema.default)
+                ? String(
+                    f.kind === 'json'
+                      ? JSON.stringify(f.schema.default)
+                      : f.schema.default
+                  )
                 : ''
           }
           value={String(value ?? '')}
@@ -440,10 +501,18 @@ function renderField(f: IField, props: ISchemaFormProps): JSX.Element {
       );
   }
   return (
-    <div key={f.path} className={`jp-AeroFS-field${error ? ' jp-mod-error' : ''}`}>
+    <div
+      key={f.path}
+      className={`jp-AeroFS-field${error ? ' jp-mod-error' : ''}`}
+    >
       <label htmlFor={id}>
         {f.label}
-        {f.required && <span className="jp-AeroFS-required" aria-hidden="true"> *</span>}
+        {f.required && (
+          <span className="jp-AeroFS-required" aria-hidden="true">
+            {' '}
+            *
+          </span>
+        )}
       </label>
       {input}
       {f.description && (

@@ -21,7 +21,12 @@ export function matchesQuery(job: IJob, query: IJobQuery): boolean {
   }
   const q = query.q?.trim().toLowerCase();
   if (q) {
-    const hay = [job.id, job.pipeline, job.owner, JSON.stringify(job.params ?? {})]
+    const hay = [
+      job.id,
+      job.pipeline,
+      job.owner,
+      JSON.stringify(job.params ?? {})
+    ]
       .join(' ')
       .toLowerCase();
     if (!hay.includes(q)) {
@@ -61,13 +66,21 @@ export class JobListModel {
 
   /** Change filters/sort/page and fetch. Filter changes go back to page one. */
   async setQuery(patch: Partial<IJobQuery>): Promise<void> {
-    const filterChanged = ['state', 'pipeline', 'owner', 'q', 'sort', 'order'].some(
-      k => k in patch && (patch as any)[k] !== (this._query as any)[k]
-    );
+    const filterChanged = [
+      'state',
+      'pipeline',
+      'owner',
+      'q',
+      'sort',
+      'order'
+    ].some(k => k in patch && (patch as any)[k] !== (this._query as any)[k]);
     this._query = {
       ...this._query,
       ...patch,
-      offset: filterChanged && !('offset' in patch) ? 0 : patch.offset ?? this._query.offset
+      offset:
+        filterChanged && !('offset' in patch)
+          ? 0
+          : (patch.offset ?? this._query.offset)
     };
     await this.refresh();
   }
@@ -104,7 +117,8 @@ export class JobListModel {
    */
   applyUpdates(updates: IJobUpdate[]): void {
     const q = this._query;
-    const newestFirst = q.sort === 'created_at' && q.order === 'desc' && q.offset === 0;
+    const newestFirst =
+      q.sort === 'created_at' && q.order === 'desc' && q.offset === 0;
     let added = 0;
     const jobs = applyUpdates(this._page.jobs, updates, job => {
       if (this._seen.has(job.id) || !matchesQuery(job, q)) {
