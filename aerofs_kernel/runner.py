@@ -80,9 +80,10 @@ def resolve_inputs(pipeline: str, src: str | list[str], options: dict[str, Any])
     return found
 
 
-def _common_root(paths: list[str]) -> str:
-    parents = [os.path.dirname(os.path.abspath(p)) for p in paths]
-    return os.path.commonpath(parents) if parents else ""
+def _run_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``include``/``exclude`` were applied by :func:`resolve_inputs` relative to ``src``; a spec must not
+    apply them again relative to a different root."""
+    return {**options, **{k: [] for k in ("include", "exclude") if k in options}}
 
 
 def _to_result(pipeline: str, out: RunOutput, seconds: float) -> Result:
@@ -110,7 +111,7 @@ def run_pipeline(pipeline: str, params: dict[str, Any], progress: _engine.Progre
             stage_dir = tempfile.mkdtemp(prefix="aerofs-in-")
             stage(inputs, stage_dir, progress, storage_options)
         with Sink(params.get("dst"), storage_options) as sink:
-            out = spec.run([i.local_path for i in inputs], sink.local, options, progress)  # type: ignore[misc]
+            out = spec.run([i.local_path for i in inputs], sink.local, _run_options(options), progress)  # type: ignore[misc]
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
         if stage_dir:
@@ -222,7 +223,7 @@ def run_task(
                 job_root = os.path.join("/", task.get("rel_root", ""))
                 batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
                 task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
-            out = spec.run(local, task_dst, options, progress)  # type: ignore[arg-type]
+            out = spec.run(local, task_dst, _run_options(options), progress)  # type: ignore[arg-type]
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
         if stage_dir:
