@@ -170,14 +170,15 @@ fn jpeg<S: Source>(src: &mut S) -> PResult<Located> {
             ));
         }
         match marker {
-            0xe1 if out.exif.is_none() && data_len >= 14 => {
-                if src.read(data_at, 6)? == b"Exif\0\0" {
-                    let data = src.read(data_at + 6, (data_len - 6) as usize)?.to_vec();
-                    out.exif = Some(ExifBlock::Bytes {
-                        data,
-                        base: data_at + 6,
-                    });
-                }
+            0xe1 if out.exif.is_none()
+                && data_len >= 14
+                && src.read(data_at, 6)? == b"Exif\0\0" =>
+            {
+                let data = src.read(data_at + 6, (data_len - 6) as usize)?.to_vec();
+                out.exif = Some(ExifBlock::Bytes {
+                    data,
+                    base: data_at + 6,
+                });
             }
             0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) && data_len >= 5 => {
                 let f = src.read(data_at, 5)?;
@@ -245,7 +246,7 @@ fn png<S: Source>(src: &mut S) -> PResult<Located> {
 }
 
 fn webp<S: Source>(src: &mut S) -> PResult<Located> {
-    let riff_end = u64::from(le32(&src.read(4, 4)?.to_vec())) + 8;
+    let riff_end = u64::from(le32(src.read(4, 4)?)) + 8;
     if riff_end > src.len() {
         return Err(ParseError::at(
             4,

@@ -36,6 +36,9 @@ pub type PResult<T> = Result<T, ParseError>;
 pub trait Source {
     /// Total length in bytes.
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// `len` bytes at `off`; an error when any of them lies past the end.
     fn read(&mut self, off: u64, len: usize) -> PResult<&[u8]>;
     /// Where byte 0 of this source sits in the file (for offsets reported to users).
