@@ -32,6 +32,8 @@ from fsspec.callbacks import Callback
 from aerofs_kernel import _engine
 
 _GLOB_CHARS = set("*?[")
+#: Multipart part size of uploads (None: s3fs's default, 50 MiB; S3 needs at least 5 MiB).
+UPLOAD_CHUNKSIZE: int | None = None
 #: Objects staged at once (each is itself fetched in concurrent ranged parts by s3fs).
 STAGE_CONCURRENCY = 8
 
@@ -250,7 +252,8 @@ class Sink:
         for out in outputs:
             url = self.remote_url(out)
             _, rpath = filesystem(url, self.storage_options)
-            fs.put_file(out, rpath, callback=_CancelCallback(progress))
+            kw = {"chunksize": UPLOAD_CHUNKSIZE} if UPLOAD_CHUNKSIZE and "s3" in str(fs.protocol) else {}
+            fs.put_file(out, rpath, callback=_CancelCallback(progress), **kw)
             urls.append(url)
         return urls
 

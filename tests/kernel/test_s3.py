@@ -1,0 +1,113 @@
+"""Round trips against the loopback S3 server (moto): read from it, write to it, interrupted uploads."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import aerofs_kernel as aero
+from aerofs_kernel import _engine, runner, sources
+
+pytestmark = pytest.mark.integration
+
+
+def test_csv_round_trip_s3_to_s3(csv_tree: Path, s3_bucket: tuple[Any, str]) -> None:
+    fs, bucket = s3_bucket
+    fs.put(str(csv_tree) + "/", f"{bucket}/in/", recursive=True)
+    r = aero.csv_to_parquet(f"s3://{bucket}/in/", f"s3://{bucket}/out/", show_progress=False)
+    assert sorted(r.outputs) == [f"s3://{bucket}/out/{n}" for n in ("one.parquet", "sub/bad.parquet", "sub/two.parquet")]
+    # Errors name the user's URL, not a staged copy.
+    assert [e["path"] for e in r.errors] == [f"s3://{bucket}/in/sub/bad.csv"]
+    fs.invalidate_cache()
+    with fs.open(f"{bucket}/out/one.parquet", "rb") as f:
+        assert pq.read_table(io.BytesIO(f.read())).column("name").to_pylist() == ["ada", "bob"]
+    assert not [p for p in fs.find(bucket) if "/." in p]  # no temporaries uploaded
+
+
+def test_s3_in_local_out_and_job_path(csv_tree: Path, s3_bucket: tuple[Any, str], tmp_path: Path) -> None:
+    fs, bucket = s3_bucket
+    fs.put(str(csv_tree) + "/", f"{bucket}/in/", recursive=True)
+    params = {"src": f"s3://{bucket}/in/", "dst": str(tmp_path / "o")}
+    tasks = runner.plan_job("csv-to-parquet", params, 2)
+    assert all(i["local_path"] is None for t in tasks for i in t["inputs"])
+    partials = [runner.run_task("csv-to-parquet", params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks]
+    merged = runner.merge_job("csv-to-parquet", params, partials, str(tmp_path / "w"))
+    assert sorted(Path(p).relative_to(tmp_path / "o").as_posix() for p in merged["outputs"]) == [
+        "one.parquet",
+        "sub/bad.parquet",
+        "sub/two.parquet",
+    ]
+    assert not list((tmp_path / "w").glob("stage-*"))  # staged copies removed
+
+
+def test_exif_table_written_to_s3(tmp_path: Path, s3_bucket: tuple[Any, str]) -> None:
+    piexif = pytest.importorskip("piexif")
+    from PIL import Image
+
+    fs, bucket = s3_bucket
+    img = tmp_path / "a.jpg"
+    Image.new("RGB", (4, 4)).save(img, exif=piexif.dump({"0th": {piexif.ImageIFD.Make: b"Fuji"}}))
+    fs.put_file(str(img), f"{bucket}/photos/a.jpg")
+    r = aero.extract_exif(f"s3://{bucket}/photos/", f"s3://{bucket}/meta/exif.parquet", show_progress=False)
+    assert r.outputs == [f"s3://{bucket}/meta/exif.parquet"]
+    assert r.table.column("Make").to_pylist() == ["Fuji"]
+    fs.invalidate_cache()
+    assert fs.exists(f"{bucket}/meta/exif.parquet")
+
+
+class _CancelAfter:
+    """A stand-in progress whose ``cancelled`` turns true after ``n`` looks (i.e. mid-upload)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    @property
+    def cancelled(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_interrupted_multipart_upload_leaves_nothing(tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: Any) -> None:
+    fs, bucket = s3_bucket
+    monkeypatch.setattr(sources, "UPLOAD_CHUNKSIZE", 5 << 20)
+    sink = sources.Sink(f"s3://{bucket}/out/")
+    assert sink.local is not None
+    big = Path(sink.local) / "big.bin"
+    big.write_bytes(os.urandom(16 << 20))  # 4 parts of 5 MiB: a multipart upload
+    with pytest.raises(_engine.Cancelled):
+        sink.commit([str(big)], _CancelAfter(1))  # type: ignore[arg-type]
+    fs.invalidate_cache()
+    assert not fs.exists(f"{bucket}/out/big.bin")
+    uploads = fs.call_s3("list_multipart_uploads", Bucket=bucket)
+    assert not uploads.get("Uploads"), "the multipart upload was not aborted"
+    # Uninterrupted, the same upload completes and is whole.
+    (url,) = sink.commit([str(big)])
+    fs.invalidate_cache()
+    assert url == f"s3://{bucket}/out/big.bin" and fs.size(f"{bucket}/out/big.bin") == 16 << 20
+    sink.cleanup()
+    assert not Path(sink.local).exists()
+
+
+def test_listing_is_one_paginated_call_not_a_stat_per_object(s3_bucket: tuple[Any, str], monkeypatch: Any) -> None:
+    fs, bucket = s3_bucket
+    n = 1200  # more than one page (1000 keys)
+    fs.pipe({f"{bucket}/many/{i:05}.csv": b"a\n1\n" for i in range(n)})
+    import s3fs
+
+    calls: list[str] = []
+    orig = s3fs.S3FileSystem._call_s3
+
+    async def counting(self: Any, method: str, *a: Any, **kw: Any) -> Any:
+        calls.append(method)
+        return await orig(self, method, *a, **kw)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counting)
+    found = sources.list_inputs(f"s3://{bucket}/many/", suffixes=(".csv",))
+    assert len(found) == n and all(i.size == 4 for i in found)
+    assert calls.count("head_object") <= 1
+    assert len(calls) <= 6, calls  # a couple of list pages (+ the root's info), not 1200 requests
