@@ -33,6 +33,7 @@ def run(
     poller = ProgressPoller(progress, display.update)
     poller.start()
     state, message = "failed", ""
+    result = None
     try:
         result = run_pipeline(pipeline, params, progress)
         state = "succeeded"
@@ -46,6 +47,9 @@ def run(
         raise
     finally:
         poller.stop()
+        if result is not None and result.errors:
+            snap = poller.state()
+            display.update({**snap, "errors": max(int(snap.get("errors", 0)), len(result.errors))})
         display.finish(state, message)
 
 

@@ -123,6 +123,9 @@ class BackgroundRun:
         except BaseException as e:  # reported on the widget, kept for .wait()
             self.error, state = e, "failed"
         self._poller.stop()
+        if self.result is not None:
+            # The final count of per-input problems (malformed rows included), from the result.
+            self.widget.errors = max(self.widget.errors, len(self.result.errors))
         self.widget.state = state
         if self.error is not None and state == "failed":
             self.widget.message = f"{type(self.error).__name__}: {self.error}"

@@ -1,0 +1,94 @@
+"""The widgets' models: traits, the progress thread's throttling, cancel, the form's checks and run."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+import aerofs_kernel as aero
+from aerofs_kernel.progress import MAX_UPDATES_PER_SECOND, ProgressPoller
+from aerofs_kernel.widgets import BackgroundRun, JobForm, ProgressWidget, ResultWidget
+
+
+def test_poller_throttles_to_ten_updates_a_second() -> None:
+    counter = itertools.count()
+    # A source that changes on every look: without throttling it would update thousands of times.
+    source = lambda: {"bytes_done": next(counter), "bytes_total": 10**9, "inputs_done": 0}  # noqa: E731
+    seen: list[dict[str, Any]] = []
+    poller = ProgressPoller(source, seen.append)
+    poller.start()
+    time.sleep(1.05)
+    poller.stop()
+    assert 5 <= len(seen) <= MAX_UPDATES_PER_SECOND + 2, len(seen)
+    assert seen[-1]["rate"] > 0 and seen[-1]["eta"] is not None
+
+
+def test_poller_skips_unchanged_snapshots() -> None:
+    seen: list[dict[str, Any]] = []
+    poller = ProgressPoller(lambda: {"bytes_done": 5, "bytes_total": 10}, seen.append)
+    poller.start()
+    time.sleep(0.5)
+    poller.stop()
+    assert 1 <= len(seen) <= 2  # the first look, and the forced last one
+
+
+def test_progress_widget_traits_and_cancel() -> None:
+    progress = aero.Progress()
+    w = ProgressWidget(description="csv-to-parquet", on_cancel=progress.cancel)
+    w.update({"inputs_total": 4, "inputs_done": 1, "bytes_total": 100, "bytes_done": 25, "rows": 7,
+              "errors": 2, "current": "/data/a.csv", "rate": 12.5, "eta": 6.0})  # fmt: skip
+    assert (w.inputs_done, w.bytes_done, w.errors, w.current, w.rate, w.eta) == (1, 25, 2, "/data/a.csv", 12.5, 6.0)
+    state = w.get_state()
+    assert state["bytes_total"] == 100 and state["description"] == "csv-to-parquet"
+    assert "export default" in Path(w._esm).read_text() if isinstance(w._esm, Path) else "export default" in str(w._esm)
+    w._handle_msg(w, {"type": "cancel"}, [])
+    assert progress.cancelled and w.message.startswith("cancelling")
+
+
+def test_background_run_keeps_the_widget_live_and_returns_the_result(csv_tree: Path, tmp_path: Path) -> None:
+    run = BackgroundRun("csv-to-parquet", {"src": str(csv_tree), "dst": str(tmp_path / "o")}).start()
+    result = run.wait(30)
+    assert run.widget.state == "succeeded"
+    assert run.widget.inputs_total == 3 and run.widget.inputs_done == 3 and run.widget.errors == 1
+    assert result.summary["files"] == 3
+    view = ResultWidget(result)
+    assert "csv-to-parquet" in view.html and "bad.csv" in view.html
+
+
+def test_background_run_failure_is_shown(tmp_path: Path) -> None:
+    run = BackgroundRun("csv-to-parquet", {"src": str(tmp_path / "missing"), "dst": str(tmp_path / "o")}).start()
+    run.done.wait(10)
+    assert run.widget.state == "failed" and "no such file" in run.widget.message
+
+
+def test_job_form_from_schema_checks_paths_and_runs_here(csv_tree: Path, tmp_path: Path) -> None:
+    form = JobForm("csv-to-parquet", src=str(tmp_path / "nowhere"), dst=str(tmp_path / "o"))
+    assert set(form.schema["properties"]) >= {"src", "dst", "layout"}
+    assert form.values["layout"] == "per_file"  # defaults from the schema
+    assert form.start("local") is None
+    assert any(p["path"] == "$.src" and "no such file" in p["message"] for p in form.problems)
+    form.values = {**form.values, "layout": "diagonal"}
+    form.check()
+    assert any(p["path"] == "$.layout" for p in form.problems)
+    form.values = {**form.values, "src": str(csv_tree), "layout": "merged", "dst": str(tmp_path / "m.parquet")}
+    form._handle_msg(form, {"type": "run", "mode": "local"}, [])  # what "Run here" sends
+    run = form.run_
+    assert run is not None
+    run.wait(30)
+    assert form.problems == [] and form.status == "succeeded"
+    assert pq.read_table(tmp_path / "m.parquet").num_rows == 4
+
+
+def test_job_form_submit_without_server_says_why(csv_tree: Path, tmp_path: Path, monkeypatch: Any) -> None:
+    import aerofs_kernel.client as client
+
+    for k in ("AEROFS_SERVER_URL", "JUPYTER_SERVER_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(client, "_from_runtime_files", lambda: None)
+    form = JobForm("csv-to-parquet", src=str(csv_tree), dst=str(tmp_path / "o"))
+    assert form.start("submit") is None
+    assert form.status.startswith("submit failed") and "no job server" in form.status
