@@ -1,0 +1,105 @@
+"""The CLI through Typer's runner and as a real subprocess: options from the schema, exit codes, --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from aerofs_kernel import cli
+from aerofs_kernel.pipelines import get_pipeline
+
+runner = CliRunner()
+
+
+def test_parse_options_from_schema() -> None:
+    schema = get_pipeline("csv-to-parquet").schema
+    opts = cli.parse_options(
+        schema,
+        ["--layout", "partitioned", "--partition-by", "year", "--partition-by", "month", "--no-header",
+         "--row-group-size=1000", "--columns", "a=int64,b=string", "--delimiter", ";", "--compression-level", "null"],
+    )  # fmt: skip
+    assert opts == {
+        "layout": "partitioned",
+        "partition_by": ["year", "month"],
+        "header": False,
+        "row_group_size": 1000,
+        "columns": {"a": "int64", "b": "string"},
+        "delimiter": ";",
+        "compression_level": None,
+    }
+    with pytest.raises(cli.UsageError, match="unknown option --nope"):
+        cli.parse_options(schema, ["--nope", "1"])
+    with pytest.raises(cli.UsageError, match="needs a value"):
+        cli.parse_options(schema, ["--layout"])
+
+
+def test_run_json_and_exit_codes(csv_tree: Path, tmp_path: Path) -> None:
+    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "a"), "--json"])
+    assert r.exit_code == cli.EXIT_PARTIAL, r.output  # finished, with the bad row reported
+    doc = json.loads(r.stdout)
+    assert set(doc) >= {"pipeline", "summary", "outputs", "errors"} and doc["pipeline"] == "csv-to-parquet"
+    assert {"files", "rows", "bytes_in", "bytes_out"} <= set(doc["summary"])
+    assert doc["errors"][0]["line"] == 3
+    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "b"), "--exclude", "bad*", "--json"])
+    assert r.exit_code == cli.EXIT_OK and json.loads(r.stdout)["errors"] == []
+    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "c"), "--layout", "x"])
+    assert r.exit_code == cli.EXIT_USAGE and "$.layout" in r.output
+    r = runner.invoke(cli.app, ["run", "nope", str(csv_tree)])
+    assert r.exit_code == cli.EXIT_USAGE and "unknown pipeline" in r.output
+    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(tmp_path / "missing"), str(tmp_path / "d")])
+    assert r.exit_code == cli.EXIT_USAGE and "no such file" in r.output
+    # on_error=fail with a malformed row: the run stops, exit 1, nothing half-written.
+    r = runner.invoke(
+        cli.app, ["run", "csv-to-parquet", str(csv_tree / "sub" / "bad.csv"), str(tmp_path / "e"),
+                  "--malformed", "fail", "--on-error", "fail", "--json"],
+    )  # fmt: skip
+    assert r.exit_code == cli.EXIT_FAILED, r.output
+    assert "bad.csv" in r.output
+    assert not list((tmp_path / "e").rglob("*.parquet")) if (tmp_path / "e").exists() else True
+
+
+def test_pipelines_and_help() -> None:
+    r = runner.invoke(cli.app, ["pipelines", "--json"])
+    assert r.exit_code == 0
+    names = {p["name"] for p in json.loads(r.stdout)}
+    assert {"csv-to-parquet", "exif"} <= names
+    r = runner.invoke(cli.app, ["pipelines", "csv-to-parquet"])
+    assert "--partition-by" in r.stdout and "default" in r.stdout
+    r = runner.invoke(cli.app, ["--help"])
+    assert r.exit_code == 0 and "Examples" in r.stdout and "Exit codes" in r.stdout
+
+
+def test_job_commands_without_server(monkeypatch: Any) -> None:
+    import aerofs_kernel.client as client
+
+    for k in ("AEROFS_SERVER_URL", "JUPYTER_SERVER_URL", "JUPYTERHUB_SERVICE_PREFIX"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(client, "_from_runtime_files", lambda: None)
+    r = runner.invoke(cli.app, ["jobs", "list"])
+    assert r.exit_code == cli.EXIT_SERVER and "no job server" in r.output
+    r = runner.invoke(cli.app, ["jobs", "show", "1", "--url", "http://127.0.0.1:9"])
+    assert r.exit_code == cli.EXIT_SERVER and "cannot reach" in r.output
+
+
+def test_real_subprocess(csv_tree: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "aerofs"
+    env = {**os.environ, "COLUMNS": "120"}
+    p = subprocess.run(
+        [str(exe), "run", "csv-to-parquet", str(csv_tree / "one.csv"), str(tmp_path / "one.parquet"), "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["outputs"] == [str(tmp_path / "one.parquet")]
+    assert pq.read_table(tmp_path / "one.parquet").num_rows == 2
+    p = subprocess.run([str(exe), "run", "csv-to-parquet", str(csv_tree), str(tmp_path / "x"), "--bogus", "1"],
+                       capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert p.returncode == 2 and "unknown option --bogus" in p.stderr
