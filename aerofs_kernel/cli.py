@@ -108,6 +108,29 @@ def _convert(name: str, prop: dict[str, Any], raw: str) -> Any:
     raise UsageError(f"--{name}: cannot read {raw!r} as {'/'.join(sorted(t for t in types if t))}")
 
 
+def split_args(schema: dict[str, Any], words: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Positional words (SRC, DST) and options, in any order: ``--name value`` takes the next word
+    (booleans and ``--name=value`` do not)."""
+    props = schema.get("properties", {})
+    positional: list[str] = []
+    opt_words: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w.startswith("--") and len(w) > 2:
+            key = w[2:].split("=", 1)[0].replace("-", "_")
+            base = key[3:] if key.startswith("no_") and key not in props and key[3:] in props else key
+            takes_value = "=" not in w and not ("boolean" in _types(props.get(base, {})) or base != key)
+            opt_words.append(w)
+            if takes_value and i + 1 < len(words):
+                opt_words.append(words[i + 1])
+                i += 1
+        else:
+            positional.append(w)
+        i += 1
+    return positional, parse_options(schema, opt_words)
+
+
 def parse_options(schema: dict[str, Any], args: list[str]) -> dict[str, Any]:
     """``--opt value`` arguments -> options dict, read against the pipeline's JSON Schema."""
     props = {k: v for k, v in schema.get("properties", {}).items() if k not in ("src", "dst")}
@@ -130,7 +153,7 @@ def parse_options(schema: dict[str, Any], args: list[str]) -> dict[str, Any]:
         else:
             prop = props[name]
         types = _types(prop)
-        if "boolean" in types and not eq and (negated or i + 1 >= len(args) or args[i + 1].startswith("--")):
+        if "boolean" in types and not eq:
             out[name] = not negated
             i += 1
             continue
@@ -150,6 +173,16 @@ def parse_options(schema: dict[str, Any], args: list[str]) -> dict[str, Any]:
         else:
             out[name] = v
     return out
+
+
+def _positional(pipeline: str, words: list[str]) -> tuple[str, str | None, dict[str, Any]]:
+    spec = _spec(pipeline)
+    positional, options = split_args(spec.schema, words)
+    if not positional:
+        raise UsageError("SRC is missing")
+    if len(positional) > 2:
+        raise UsageError(f"expected SRC [DST], got {len(positional)} words: {' '.join(positional)}")
+    return positional[0], (positional[1] if len(positional) > 1 else None), options
 
 
 def _spec(pipeline: str) -> Any:
@@ -194,10 +227,9 @@ def _print_result(doc: dict[str, Any], as_json: bool) -> None:
 
 @app.command(context_settings=_EXTRA, epilog=EXAMPLES)
 def run(
-    ctx: typer.Context,
     pipeline: str = typer.Argument(..., help="csv-to-parquet, exif, word-count or log-sessions"),
-    src: str = typer.Argument(..., help="file, folder, glob or URL (s3://bucket/prefix/)"),
-    dst: str = typer.Argument(None, help="where to write (required by csv-to-parquet)"),
+    words: list[str] = typer.Argument(None, metavar="SRC [DST] [--option VALUE ...]",
+                                      help="SRC: file, folder, glob or URL (s3://bucket/prefix/); DST: where to write"),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="print one JSON object: pipeline, summary, outputs, errors"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
@@ -207,8 +239,7 @@ def run(
     from aerofs_kernel.api import run as api_run
 
     try:
-        spec = _spec(pipeline)
-        options = parse_options(spec.schema, list(ctx.args))
+        src, dst, options = _positional(pipeline, words or [])
     except UsageError as e:
         _fail(EXIT_USAGE, str(e), as_json, pipeline)
     show = False if (quiet or as_json or not sys.stderr.isatty()) else "rich"
@@ -253,10 +284,8 @@ def _job_exit(doc: dict[str, Any]) -> int:
 
 @app.command(context_settings=_EXTRA, epilog=EXAMPLES)
 def submit(
-    ctx: typer.Context,
     pipeline: str = typer.Argument(...),
-    src: str = typer.Argument(...),
-    dst: str = typer.Argument(None),
+    words: list[str] = typer.Argument(None, metavar="SRC [DST] [--option VALUE ...]"),
     wait: bool = typer.Option(False, "--wait", help="wait for the job to end; exit code from its state"),
     as_json: bool = typer.Option(False, "--json"),
     url: str = _URL,
@@ -268,8 +297,7 @@ def submit(
     from aerofs_kernel.client import submit as client_submit
 
     try:
-        spec = _spec(pipeline)
-        options = parse_options(spec.schema, list(ctx.args))
+        src, dst, options = _positional(pipeline, words or [])
     except UsageError as e:
         _fail(EXIT_USAGE, str(e), as_json, pipeline)
     try:

@@ -103,3 +103,15 @@ def test_real_subprocess(csv_tree: Path, tmp_path: Path) -> None:
     p = subprocess.run([str(exe), "run", "csv-to-parquet", str(csv_tree), str(tmp_path / "x"), "--bogus", "1"],
                        capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert p.returncode == 2 and "unknown option --bogus" in p.stderr
+
+
+def test_options_before_and_between_positionals(csv_tree: Path, tmp_path: Path) -> None:
+    dst = tmp_path / "m.parquet"
+    r = runner.invoke(
+        cli.app, ["run", "csv-to-parquet", "--layout", "merged", str(csv_tree), "--exclude", "bad*", str(dst), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["outputs"] == [str(dst)]
+    assert sorted(pq.read_table(dst).column("id").to_pylist()) == [1, 2, 3]
+    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), "a", "b"])
+    assert r.exit_code == cli.EXIT_USAGE and "expected SRC [DST]" in r.output
