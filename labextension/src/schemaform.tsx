@@ -129,6 +129,23 @@ export function fieldsFromSchema(schema: IJSONSchema, prefix = ''): IField[] {
 /** Form values keyed by dotted path; raw strings for text inputs. */
 export type FormValues = Record<string, unknown>;
 
+/** How a field's default shows in its input ('' when it has none). */
+export function defaultText(f: IField): string {
+  const d = f.schema.default;
+  if (d === undefined || d === null) {
+    return '';
+  }
+  if (f.kind === 'list' || (f.kind === 'path' && Array.isArray(d))) {
+    return Array.isArray(d)
+      ? d.join(f.kind === 'path' ? '\n' : ', ')
+      : String(d);
+  }
+  if (f.kind === 'json') {
+    return JSON.stringify(d);
+  }
+  return String(d);
+}
+
 /** Initial values: the schema's defaults, then any values given (e.g. a path). */
 export function initialValues(
   fields: IField[],
@@ -200,6 +217,9 @@ export function buildParams(
         continue;
       }
       const text = String(raw).trim();
+      if (!f.required && text === defaultText(f).trim()) {
+        continue; // unchanged: the server applies its default
+      }
       switch (f.kind) {
         case 'integer':
         case 'number': {
@@ -353,9 +373,30 @@ export interface ISchemaFormProps {
   idPrefix?: string;
 }
 
-/** Renders fields; the parent owns values and errors. */
+/**
+ * Renders fields; the parent owns values and errors. Required fields and
+ * paths come first; the other options sit under a disclosure that opens by
+ * itself when one of them has an error.
+ */
 export function SchemaForm(props: ISchemaFormProps): JSX.Element {
-  return <>{props.fields.map(f => renderField(f, props))}</>;
+  const main = props.fields.filter(f => f.required || f.kind === 'path');
+  const rest = props.fields.filter(f => !main.includes(f));
+  const restHasError = rest.some(f =>
+    Object.keys(props.errors).some(
+      k => k === f.path || k.startsWith(`${f.path}.`)
+    )
+  );
+  return (
+    <>
+      {main.map(f => renderField(f, props))}
+      {rest.length > 0 && (
+        <details className="jp-AeroFS-options" open={restHasError || undefined}>
+          <summary>Options ({rest.length})</summary>
+          {rest.map(f => renderField(f, props))}
+        </details>
+      )}
+    </>
+  );
 }
 
 function renderField(f: IField, props: ISchemaFormProps): JSX.Element {

@@ -113,13 +113,83 @@ describe('buildParams', () => {
     expect(params).toEqual({
       src: 'data/csv',
       dst: 'out',
-      compression: 'zstd',
-      delimiter: ',',
       row_group_size: 1000,
       sample_fraction: 0.5,
       null_values: ['NA', '-'],
       partition: { by: ['year', 'month'] },
       column_types: { id: 'int64' }
+    });
+  });
+
+  it('leaves out options left at their default, and sends changed ones', () => {
+    const values = { ...initialValues(fields), src: 'a', dst: 'b' };
+    expect(buildParams(fields, values).params).toEqual({ src: 'a', dst: 'b' });
+    const changed = buildParams(fields, {
+      ...values,
+      compression: 'gzip',
+      delimiter: ';',
+      row_group_size: '122880'
+    });
+    expect(changed.params).toEqual({
+      src: 'a',
+      dst: 'b',
+      compression: 'gzip',
+      delimiter: ';'
+    });
+  });
+
+  it('reads a src that may be a string or a list (anyOf), as the real pipelines declare it', () => {
+    const real = fieldsFromSchema({
+      type: 'object',
+      required: ['src'],
+      properties: {
+        src: {
+          anyOf: [
+            { type: 'string' },
+            { type: 'array', items: { type: 'string' } }
+          ]
+        },
+        layout: { enum: ['per_file', 'merged'], default: 'per_file' },
+        tags: {
+          type: ['array', 'null'],
+          items: { type: 'string' },
+          default: null
+        },
+        delimiter: { type: ['string', 'null'], default: null },
+        columns: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          default: {}
+        }
+      }
+    });
+    expect(real.map(f => f.kind)).toEqual([
+      'path',
+      'enum',
+      'list',
+      'string',
+      'json'
+    ]);
+    const v = initialValues(real);
+    expect(v).toEqual({
+      src: '',
+      layout: 'per_file',
+      tags: '',
+      delimiter: '',
+      columns: '{}'
+    });
+    expect(buildParams(real, { ...v, src: '/d/a.csv' }).params).toEqual({
+      src: '/d/a.csv'
+    });
+    expect(
+      buildParams(real, {
+        ...v,
+        src: '/d/a.csv\n/d/b.csv',
+        tags: 'Make, Model'
+      }).params
+    ).toEqual({
+      src: ['/d/a.csv', '/d/b.csv'],
+      tags: ['Make', 'Model']
     });
   });
 
@@ -309,5 +379,13 @@ describe('<SchemaForm>', () => {
         ?.textContent
     ).toBe('too small');
     expect(container.querySelectorAll('[role="alert"]')).toHaveLength(2);
+    // An error inside the options opens them.
+    expect(
+      (
+        container.querySelector(
+          'details.jp-AeroFS-options'
+        ) as HTMLDetailsElement
+      ).open
+    ).toBe(true);
   });
 });
