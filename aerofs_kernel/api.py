@@ -6,8 +6,8 @@ from typing import Any
 
 from aerofs_kernel import _engine
 from aerofs_kernel.display import make_display
-from aerofs_kernel.result import Result
 from aerofs_kernel.progress import ProgressPoller
+from aerofs_kernel.result import Result
 
 
 def run(

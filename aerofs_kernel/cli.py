@@ -222,15 +222,22 @@ def _print_result(doc: dict[str, Any], as_json: bool) -> None:
             console.print(f"  ... {len(outs) - 20} more")
     for e in (doc.get("errors") or [])[:50]:
         where = f"{e.get('path')}" + (f":{e['line']}" if e.get("line") else "")
-        console.print(f"[red]error[/red] {where}: {e.get('kind', '')}: {e.get('message', '')}", highlight=False)
+        console.print(
+            f"[red]error[/red] {where}: {e.get('kind', '')}: {e.get('message', '')}", highlight=False
+        )
 
 
 @app.command(context_settings=_EXTRA, epilog=EXAMPLES)
 def run(
     pipeline: str = typer.Argument(..., help="csv-to-parquet, exif, word-count or log-sessions"),
-    words: list[str] = typer.Argument(None, metavar="SRC [DST] [--option VALUE ...]",
-                                      help="SRC: file, folder, glob or URL (s3://bucket/prefix/); DST: where to write"),  # fmt: skip
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object: pipeline, summary, outputs, errors"),
+    words: list[str] = typer.Argument(
+        None,
+        metavar="SRC [DST] [--option VALUE ...]",
+        help="SRC: file, folder, glob or URL (s3://bucket/prefix/); DST: where to write",
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="print one JSON object: pipeline, summary, outputs, errors"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Run PIPELINE on SRC in this process with a progress bar. Pipeline options: --name value (see
@@ -361,39 +368,53 @@ def _job_command(action: str, job_id: str, url: str | None, token: str | None, a
             typer.echo(json.dumps(doc, default=str, indent=None if as_json else 2))
         elif action == "cancel":
             doc = c.cancel(job_id) or {}
-            typer.echo(json.dumps(doc, default=str) if as_json else f"{job_id}: {doc.get('state', 'cancel requested')}")
+            typer.echo(
+                json.dumps(doc, default=str)
+                if as_json
+                else f"{job_id}: {doc.get('state', 'cancel requested')}"
+            )
         elif action == "logs":
             text = c.logs(job_id)
             typer.echo(json.dumps({"id": job_id, "logs": text}) if as_json else text)
         elif action == "wait":
             job = c.handle(job_id).wait()
             doc = job._doc
-            _print_result({k: doc.get(k) for k in ("id", "pipeline", "state", "summary", "outputs", "errors")}, as_json)
+            _print_result(
+                {k: doc.get(k) for k in ("id", "pipeline", "state", "summary", "outputs", "errors")}, as_json
+            )
             raise typer.Exit(_job_exit(doc))
     except JobServerError as e:
         _fail(EXIT_SERVER, str(e), as_json)
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN) -> None:
+def jobs_show(
+    job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN
+) -> None:
     """Everything about one job."""
     _job_command("show", job_id, url, token, as_json)
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN) -> None:
+def jobs_cancel(
+    job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN
+) -> None:
     """Cancel a job."""
     _job_command("cancel", job_id, url, token, as_json)
 
 
 @jobs_app.command("logs")
-def jobs_logs(job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN) -> None:
+def jobs_logs(
+    job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN
+) -> None:
     """A job's log."""
     _job_command("logs", job_id, url, token, as_json)
 
 
 @jobs_app.command("wait")
-def jobs_wait(job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN) -> None:
+def jobs_wait(
+    job_id: str, as_json: bool = typer.Option(False, "--json"), url: str = _URL, token: str = _TOKEN
+) -> None:
     """Wait for a job to end; exit code from its state (0 SUCCEEDED, 1 FAILED, 130 CANCELLED)."""
     _job_command("wait", job_id, url, token, as_json)
 
@@ -420,7 +441,9 @@ def pipelines(
             for k, p in s.schema.get("properties", {}).items():
                 flag = k if k in ("src", "dst") else "--" + k.replace("_", "-")
                 default = f" [default: {json.dumps(p['default'])}]" if "default" in p else ""
-                typer.echo(f"  {flag}{' (required)' if k in req else ''}: {p.get('description', '')}{default}")
+                typer.echo(
+                    f"  {flag}{' (required)' if k in req else ''}: {p.get('description', '')}{default}"
+                )
         typer.echo("")
 
 

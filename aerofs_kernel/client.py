@@ -52,7 +52,12 @@ def discover(url: str | None = None, token: str | None = None) -> tuple[str, str
     if env.get("AEROFS_SERVER_URL"):
         return env["AEROFS_SERVER_URL"], token or env.get("AEROFS_TOKEN", "")
     if env.get("JUPYTER_SERVER_URL"):
-        tok = token or env.get("JUPYTER_TOKEN") or env.get("JPY_API_TOKEN") or env.get("JUPYTERHUB_API_TOKEN", "")
+        tok = (
+            token
+            or env.get("JUPYTER_TOKEN")
+            or env.get("JPY_API_TOKEN")
+            or env.get("JUPYTERHUB_API_TOKEN", "")
+        )
         return env["JUPYTER_SERVER_URL"], tok
     if env.get("JUPYTERHUB_SERVICE_PREFIX") and env.get("JUPYTERHUB_API_TOKEN"):
         base = env.get("JUPYTERHUB_BASE_URL", "http://127.0.0.1:8000/").rstrip("/")
@@ -230,8 +235,8 @@ class JobHandle:
                     import pyarrow.parquet as pq
 
                     name = os.path.basename(out)[: -len(".parquet")]
-                    tables["table" if len(res.outputs) == 1 or name in ("exif", "words") else name] = pq.read_table(
-                        out
+                    tables["table" if len(res.outputs) == 1 or name in ("exif", "words") else name] = (
+                        pq.read_table(out)
                     )
             res.tables = tables
         return res
@@ -243,7 +248,7 @@ class JobHandle:
         return snap
 
     def widget(self) -> Any:
-        """A live :class:`~aerofs_kernel.widgets.ProgressWidget` of this job (polled ~2×/s until it ends;
+        """A live :class:`~aerofs_kernel.widgets.ProgressWidget` of this job (polled ~2 times a second until it ends;
         its cancel button cancels the job)."""
         from aerofs_kernel.widgets import ProgressWidget
 
@@ -271,14 +276,20 @@ class JobHandle:
 
 
 def submit(
-    pipeline: str, src: Any = None, dst: str | None = None, *, url: str | None = None, token: str | None = None, **options: Any
+    pipeline: str,
+    src: Any = None,
+    dst: str | None = None,
+    *,
+    url: str | None = None,
+    token: str | None = None,
+    **options: Any,
 ) -> JobHandle:
     """Hand a job to the job server; returns its :class:`JobHandle` at once (HTTP 202)."""
     params: dict[str, Any] = {"src": src, **options}
     if dst is not None:
         params["dst"] = dst
     if isinstance(src, str) and "://" not in src:
-        params["src"] = os.path.abspath(src) if not any(c in src for c in "*?[") else os.path.abspath(src)
+        params["src"] = os.path.abspath(src)
     if isinstance(src, list):
         params["src"] = [s if "://" in s else os.path.abspath(s) for s in src]
     if dst is not None and "://" not in dst:

@@ -25,10 +25,37 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = (
-    "the quick brown fox jumps over the lazy dog while data flows from files into tables and parquet "
-    "engines count words sessions and photos in the notebook every morning"
-).split()
+WORDS = [
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "the",
+    "lazy",
+    "dog",
+    "while",
+    "data",
+    "flows",
+    "from",
+    "files",
+    "into",
+    "tables",
+    "and",
+    "parquet",
+    "engines",
+    "count",
+    "words",
+    "sessions",
+    "and",
+    "photos",
+    "in",
+    "the",
+    "notebook",
+    "every",
+    "morning",
+]
 
 
 def make_sample_data(root: Path, seed: int = 7) -> dict[str, Path]:
@@ -44,7 +71,9 @@ def make_sample_data(root: Path, seed: int = 7) -> dict[str, Path]:
             for i in range(200):
                 day = dt.date(year, month, 1 + i % 28)
                 region = rnd.choice(["north", "south", "east", "west"])
-                lines.append(f"{year * 10000 + month * 1000 + i},{day},{region},{rnd.uniform(1, 500):.2f},{rnd.random() < 0.9}")
+                lines.append(
+                    f"{year * 10000 + month * 1000 + i},{day},{region},{rnd.uniform(1, 500):.2f},{rnd.random() < 0.9}"
+                )
             if (year, month) == (2025, 3):
                 lines.insert(50, '999,2025-03-01,"unterminated,1.0,true')
             (csv_dir / str(year) / f"sales-{year}-{month:02}.csv").write_text("\n".join(lines) + "\n")
@@ -55,9 +84,13 @@ def make_sample_data(root: Path, seed: int = 7) -> dict[str, Path]:
             "\n".join(" ".join(words[i : i + 12]).capitalize() + "." for i in range(0, len(words), 12))
         )
     # An Apache combined access log: a few visitors, pauses longer than 30 minutes start new sessions.
-    agents = ["Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "Mozilla/5.0 (Macintosh) Safari/605.1.15", "curl/8.4.0"]
+    agents = [
+        "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+        "Mozilla/5.0 (Macintosh) Safari/605.1.15",
+        "curl/8.4.0",
+    ]
     pages = ["/", "/products", "/products/42", "/cart", "/checkout", "/about", "/static/app.js"]
-    t0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC)
     events = []
     for visitor in range(12):
         ip, ua = f"10.0.{visitor // 4}.{visitor}", agents[visitor % 3]
@@ -96,7 +129,12 @@ def make_sample_data(root: Path, seed: int = 7) -> dict[str, Path]:
             Image.new("RGB", (64, 48), (40 * n, 120, 200)).save(photo_dir / f"IMG_{n:04}.jpg", exif=exif)
     except ImportError:
         print("(Pillow/piexif missing: no sample photos)", file=sys.stderr)
-    return {"csv-to-parquet": csv_dir, "word-count": text_dir, "log-sessions": log_dir / "access.log", "exif": photo_dir}
+    return {
+        "csv-to-parquet": csv_dir,
+        "word-count": text_dir,
+        "log-sessions": log_dir / "access.log",
+        "exif": photo_dir,
+    }
 
 
 def _free_port() -> int:
@@ -123,8 +161,8 @@ def start_server(workdir: Path, token: str) -> tuple[subprocess.Popen[bytes], st
     ]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    log = open(workdir / "server.log", "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(workdir / "server.log", "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     return proc, url
 
 
@@ -137,7 +175,9 @@ def wait_ready(proc: subprocess.Popen[bytes], url: str, token: str, log: Path, t
         if proc.poll() is not None:
             raise SystemExit(f"demo: the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            r = httpx.get(url + "aerofs/api/pipelines", headers={"Authorization": f"token {token}"}, timeout=2)
+            r = httpx.get(
+                url + "aerofs/api/pipelines", headers={"Authorization": f"token {token}"}, timeout=2
+            )
             if r.status_code == 200:
                 return
             last = f"HTTP {r.status_code}"
@@ -163,7 +203,9 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aerofs_kernel.demo", description=__doc__.split("\n")[0])
     ap.add_argument("--data-only", action="store_true", help="only write the sample data")
-    ap.add_argument("--data-dir", default="sample-data", help="where the sample data goes (default: sample-data)")
+    ap.add_argument(
+        "--data-dir", default="sample-data", help="where the sample data goes (default: sample-data)"
+    )
     ap.add_argument("--timeout", type=float, default=300, help="seconds to wait for each job")
     args = ap.parse_args(argv)
 

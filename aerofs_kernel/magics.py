@@ -32,7 +32,9 @@ def _split(line: str) -> tuple[list[str], list[str]]:
     return words, []
 
 
-def _params(pipeline: str, positional: list[str], opts: list[str], body: dict[str, Any] | None = None) -> dict[str, Any]:
+def _params(
+    pipeline: str, positional: list[str], opts: list[str], body: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from aerofs_kernel.cli import UsageError, parse_options
     from aerofs_kernel.pipelines import get_pipeline
 
@@ -90,7 +92,7 @@ class AerofsMagics(Magics):
             print(f"%aerofs: {e}")
             return None
 
-    @cell_magic("aerofs")
+    @cell_magic("aerofs")  # type: ignore[arg-type]
     def aerofs_cell(self, line: str, cell: str) -> Any:
         """%%aerofs [submit] PIPELINE [SRC] [DST] — options as YAML in the body."""
         import yaml
@@ -108,7 +110,9 @@ class AerofsMagics(Magics):
             if not positional:
                 raise UsageError("%%aerofs [submit] PIPELINE [SRC] [DST]")
             pipeline = positional[0]
-            params = _params(pipeline, positional[1:], opts, {k.replace("-", "_"): v for k, v in (body or {}).items()})
+            params = _params(
+                pipeline, positional[1:], opts, {k.replace("-", "_"): v for k, v in (body or {}).items()}
+            )
         except (UsageError, yaml.YAMLError) as e:
             print(f"%%aerofs: {e}")
             return None
@@ -141,9 +145,14 @@ class AerofsMagics(Magics):
         jobs = Client().jobs()
         rows = "".join(
             "<tr>"
-            + "".join(f"<td>{html.escape(str(j.get(k, '')))}</td>" for k in ("id", "pipeline", "state", "created_at"))
+            + "".join(
+                f"<td>{html.escape(str(j.get(k, '')))}</td>"
+                for k in ("id", "pipeline", "state", "created_at")
+            )
             + "</tr>"
             for j in jobs
         )
-        display(HTML(f"<table><tr><th>id</th><th>pipeline</th><th>state</th><th>created</th></tr>{rows}</table>"))
+        display(
+            HTML(f"<table><tr><th>id</th><th>pipeline</th><th>state</th><th>created</th></tr>{rows}</table>")
+        )
         return None

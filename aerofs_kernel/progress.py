@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -62,16 +63,12 @@ class ProgressPoller(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
-            try:
+            with contextlib.suppress(Exception):  # a display problem never stops the run
                 self._emit()
-            except Exception:  # a display problem never stops the run
-                pass
 
     def stop(self) -> None:
         self._stop_event.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout=2)
-        try:
+        with contextlib.suppress(Exception):
             self._emit(force=True)
-        except Exception:
-            pass

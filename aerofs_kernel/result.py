@@ -90,7 +90,7 @@ def table_html(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
     )
     return (
         f"<table class='aerofs-table'><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-        f"<div style='color:#666'>{table.num_rows:,} rows × {table.num_columns} columns</div>"
+        f"<div style='color:#666'>{table.num_rows:,} rows x {table.num_columns} columns</div>"
     )
 
 

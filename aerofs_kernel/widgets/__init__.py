@@ -7,9 +7,9 @@ is polled from the engine's counters by :class:`ProgressPoller` at most ``rate``
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -135,10 +135,8 @@ class BackgroundRun:
             self.widget.message = ""
         self.done.set()
         for fn in self._callbacks:
-            try:
+            with contextlib.suppress(Exception):
                 fn(self)
-            except Exception:
-                pass
 
     def cancel(self) -> None:
         self.progress.cancel()
@@ -162,14 +160,16 @@ class JobForm(anywidget.AnyWidget):
     title = traitlets.Unicode("").tag(sync=True)
     schema = traitlets.Dict({}).tag(sync=True)
     values = traitlets.Dict({}).tag(sync=True)
-    problems = traitlets.List([]).tag(sync=True)
+    problems: traitlets.List[Any] = traitlets.List([]).tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, pipeline: str, **values: Any) -> None:
         from aerofs_kernel.pipelines import get_pipeline
 
         spec = get_pipeline(pipeline)
-        super().__init__(pipeline=pipeline, title=spec.title, schema=spec.schema, values={**spec.defaults(), **values})
+        super().__init__(
+            pipeline=pipeline, title=spec.title, schema=spec.schema, values={**spec.defaults(), **values}
+        )
         self.run_: BackgroundRun | None = None
         self.job: Any = None
         import ipywidgets
@@ -191,9 +191,13 @@ class JobForm(anywidget.AnyWidget):
         problems = [p.to_dict() for p in get_pipeline(self.pipeline).validate(params)]
         src = params.get("src")
         for s in [src] if isinstance(src, str) else (src or []):
-            if isinstance(s, str) and not is_remote(s) and not any(c in s for c in "*?["):
-                if not pathlib.Path(s.removeprefix("file://")).expanduser().exists():
-                    problems.append({"path": "$.src", "message": f"no such file or folder: {s}"})
+            if (
+                isinstance(s, str)
+                and not is_remote(s)
+                and not any(c in s for c in "*?[")
+                and not pathlib.Path(s.removeprefix("file://")).expanduser().exists()
+            ):
+                problems.append({"path": "$.src", "message": f"no such file or folder: {s}"})
         self.problems = problems
         return problems
 
@@ -248,4 +252,11 @@ class JobForm(anywidget.AnyWidget):
         display(ipywidgets.VBox([self, self.output]))
 
 
-__all__ = ["MAX_UPDATES_PER_SECOND", "BackgroundRun", "JobForm", "ProgressPoller", "ProgressWidget", "ResultWidget"]
+__all__ = [
+    "MAX_UPDATES_PER_SECOND",
+    "BackgroundRun",
+    "JobForm",
+    "ProgressPoller",
+    "ProgressWidget",
+    "ResultWidget",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ def register_pipeline() -> Iterator[Any]:
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
     endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
     if not endpoint:
-        pytest.fail("AEROFS_TEST_S3_ENDPOINT is not set: eval \"$(scripts/services.sh env)\"")
+        pytest.fail('AEROFS_TEST_S3_ENDPOINT is not set: eval "$(scripts/services.sh env)"')
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
@@ -98,7 +99,5 @@ def s3_bucket(s3_endpoint: str) -> Iterator[tuple[Any, str]]:
     bucket = f"aerofs-kernel-{uuid.uuid4().hex[:10]}"
     fs.mkdir(bucket)
     yield fs, bucket
-    try:
+    with contextlib.suppress(Exception):
         fs.rm(bucket, recursive=True)
-    except Exception:
-        pass

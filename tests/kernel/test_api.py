@@ -21,7 +21,11 @@ def test_csv_to_parquet_folder_mirrors_tree_and_reports_bad_input(csv_tree: Path
         "sub/two.parquet",
     ]
     assert r.summary["files"] == 3
-    assert pq.read_table(out / "one.parquet").to_pydict() == {"id": [1, 2], "name": ["ada", "bob"], "score": [3.5, 4.0]}
+    assert pq.read_table(out / "one.parquet").to_pydict() == {
+        "id": [1, 2],
+        "name": ["ada", "bob"],
+        "score": [3.5, 4.0],
+    }
     assert pq.read_table(out / "sub" / "two.parquet").column("name").to_pylist() == ["cy"]
     # The malformed row is reported with file and line; the good row of that file is kept.
     (err,) = r.errors
@@ -44,7 +48,10 @@ def test_glob_file_url_and_include_exclude(csv_tree: Path, tmp_path: Path) -> No
 def test_list_of_sources_and_merged_layout(csv_tree: Path, tmp_path: Path) -> None:
     dst = tmp_path / "all.parquet"
     r = aero.csv_to_parquet(
-        [str(csv_tree / "one.csv"), str(csv_tree / "sub" / "two.csv")], str(dst), layout="merged", show_progress=False
+        [str(csv_tree / "one.csv"), str(csv_tree / "sub" / "two.csv")],
+        str(dst),
+        layout="merged",
+        show_progress=False,
     )
     assert r.outputs == [str(dst)]
     assert sorted(pq.read_table(dst).column("id").to_pylist()) == [1, 2, 3]
@@ -79,13 +86,18 @@ def test_extract_exif_table(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, make in enumerate(["Canon", "Nikon"]):
-        exif = piexif.dump({"0th": {piexif.ImageIFD.Make: make.encode(), piexif.ImageIFD.Model: f"M{i}".encode()}})
+        exif = piexif.dump(
+            {"0th": {piexif.ImageIFD.Make: make.encode(), piexif.ImageIFD.Model: f"M{i}".encode()}}
+        )
         Image.new("RGB", (8 + i, 6), (i * 50, 0, 0)).save(photos / f"p{i}.jpg", exif=exif)
     (photos / "readme.txt").write_text("not an image")
     r = aero.extract_exif(str(photos), str(tmp_path / "exif.parquet"), show_progress=False)
     t = r.table
     assert t is not None and t.num_rows == 2
-    by_path = {Path(p).name: m for p, m in zip(t.column("path").to_pylist(), t.column("Make").to_pylist(), strict=True)}
+    by_path = {
+        Path(p).name: m
+        for p, m in zip(t.column("path").to_pylist(), t.column("Make").to_pylist(), strict=True)
+    }
     assert by_path == {"p0.jpg": "Canon", "p1.jpg": "Nikon"}
     assert pq.read_table(tmp_path / "exif.parquet").num_rows == 2
     assert r.summary["images"] == 2

@@ -27,7 +27,9 @@ def test_cancel_from_another_thread_within_a_second(many_big: Path, tmp_path: Pa
 
     threading.Thread(target=cancel_later, daemon=True).start()
     with pytest.raises(aero.Cancelled):
-        aero.csv_to_parquet(str(many_big), str(out), threads=1, block_size=1 << 20, progress=progress, show_progress=False)
+        aero.csv_to_parquet(
+            str(many_big), str(out), threads=1, block_size=1 << 20, progress=progress, show_progress=False
+        )
     stopped = time.monotonic() - cancelled_at[0]
     snap = progress.snapshot()
     assert snap["bytes_done"] < snap["bytes_total"], "the run finished before the cancel: input too small"
@@ -40,7 +42,8 @@ def test_cancel_from_another_thread_within_a_second(many_big: Path, tmp_path: Pa
 
 def test_background_run_cancel_button(many_big: Path, tmp_path: Path) -> None:
     run = BackgroundRun(
-        "csv-to-parquet", {"src": str(many_big), "dst": str(tmp_path / "o"), "threads": 1, "block_size": 1 << 20}
+        "csv-to-parquet",
+        {"src": str(many_big), "dst": str(tmp_path / "o"), "threads": 1, "block_size": 1 << 20},
     ).start()
     deadline = time.monotonic() + 30
     while run.progress.snapshot()["bytes_done"] == 0 and time.monotonic() < deadline:

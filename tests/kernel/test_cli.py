@@ -48,7 +48,9 @@ def test_run_json_and_exit_codes(csv_tree: Path, tmp_path: Path) -> None:
     assert set(doc) >= {"pipeline", "summary", "outputs", "errors"} and doc["pipeline"] == "csv-to-parquet"
     assert {"files", "rows", "bytes_in", "bytes_out"} <= set(doc["summary"])
     assert doc["errors"][0]["line"] == 3
-    r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "b"), "--exclude", "bad*", "--json"])
+    r = runner.invoke(
+        cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "b"), "--exclude", "bad*", "--json"]
+    )
     assert r.exit_code == cli.EXIT_OK and json.loads(r.stdout)["errors"] == []
     r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), str(tmp_path / "c"), "--layout", "x"])
     assert r.exit_code == cli.EXIT_USAGE and "$.layout" in r.output
@@ -108,7 +110,18 @@ def test_real_subprocess(csv_tree: Path, tmp_path: Path) -> None:
 def test_options_before_and_between_positionals(csv_tree: Path, tmp_path: Path) -> None:
     dst = tmp_path / "m.parquet"
     r = runner.invoke(
-        cli.app, ["run", "csv-to-parquet", "--layout", "merged", str(csv_tree), "--exclude", "bad*", str(dst), "--json"]
+        cli.app,
+        [
+            "run",
+            "csv-to-parquet",
+            "--layout",
+            "merged",
+            str(csv_tree),
+            "--exclude",
+            "bad*",
+            str(dst),
+            "--json",
+        ],
     )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["outputs"] == [str(dst)]

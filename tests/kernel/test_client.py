@@ -56,7 +56,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, _State]]:
             route = path[len("/base/aerofs/api/") :]
             if method == "POST" and route == "jobs":
                 if body["params"].get("layout") == "bad":
-                    return self._send(400, {"message": "invalid", "errors": [{"path": "$.layout", "message": "no"}]})
+                    return self._send(
+                        400, {"message": "invalid", "errors": [{"path": "$.layout", "message": "no"}]}
+                    )
                 jid = str(len(state.jobs) + 1)
                 state.jobs[jid] = {"id": jid, "pipeline": body["pipeline"], "params": body["params"], "state": "QUEUED",
                                    "progress": {"bytes_done": 0, "bytes_total": 100}, "summary": None,
@@ -80,7 +82,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, _State]]:
                 job["state"] = "CANCELLED"
                 return self._send(202, {"id": job["id"], "state": "CANCELLED"})
             if method == "GET" and parts[2:] == ["logs"]:
-                return self._send(200, {"logs": [{"at": "t0", "level": "INFO", "message": "started"}, "plain line"]})
+                return self._send(
+                    200, {"logs": [{"at": "t0", "level": "INFO", "message": "started"}, "plain line"]}
+                )
             return self._send(404, {"message": "no route"})
 
         def do_GET(self) -> None:
@@ -101,7 +105,13 @@ def server(tmp_path: Path) -> Iterator[tuple[str, _State]]:
 
 
 def test_discover_order(monkeypatch: Any) -> None:
-    for k in ("AEROFS_SERVER_URL", "AEROFS_TOKEN", "JUPYTER_SERVER_URL", "JUPYTER_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"):
+    for k in (
+        "AEROFS_SERVER_URL",
+        "AEROFS_TOKEN",
+        "JUPYTER_SERVER_URL",
+        "JUPYTER_TOKEN",
+        "JUPYTERHUB_SERVICE_PREFIX",
+    ):
         monkeypatch.delenv(k, raising=False)
     monkeypatch.setattr(client_mod, "_from_runtime_files", lambda: ("http://runtime/", "rt"))
     assert discover() == ("http://runtime/", "rt")
@@ -120,9 +130,12 @@ def test_submit_wait_result(server: tuple[str, _State], tmp_path: Path) -> None:
     pq.write_table(pa.table({"path": ["a.jpg"], "Make": ["Canon"]}), out)
     state.outputs = [str(out)]
     job = aero.submit("exif", src="photos", dst=str(out), url=url, token=TOKEN, threads=2)
-    method, path, headers, body = state.requests[-1]
+    method, path, _headers, body = state.requests[-1]
     assert (method, path) == ("POST", "/base/aerofs/api/jobs")
-    assert body == {"pipeline": "exif", "params": {"src": str(Path("photos").resolve()), "dst": str(out), "threads": 2}}
+    assert body == {
+        "pipeline": "exif",
+        "params": {"src": str(Path("photos").resolve()), "dst": str(out), "threads": 2},
+    }
     assert TOKEN not in repr(job.client) and TOKEN not in repr(job)
     assert job.status in ("RUNNING", "SUCCEEDED")
     res = job.result(timeout=10)
@@ -133,7 +146,7 @@ def test_submit_wait_result(server: tuple[str, _State], tmp_path: Path) -> None:
 
 
 def test_cancel_errors_and_auth(server: tuple[str, _State]) -> None:
-    url, state = server
+    url, _state = server
     c = Client(url, TOKEN)
     job = c.submit("exif", {"src": "/x"})
     job.cancel()

@@ -40,7 +40,9 @@ def test_line_magic_expands_variables(ip: InteractiveShell, csv_tree: Path, tmp_
 
 def test_cell_magic_takes_yaml_options(ip: InteractiveShell, csv_tree: Path, tmp_path: Path) -> None:
     dst = tmp_path / "merged.parquet"
-    r = ip.run_cell(f"%%aerofs csv-to-parquet\nsrc: {csv_tree}\ndst: {dst}\nlayout: merged\nexclude: ['bad*']\n")
+    r = ip.run_cell(
+        f"%%aerofs csv-to-parquet\nsrc: {csv_tree}\ndst: {dst}\nlayout: merged\nexclude: ['bad*']\n"
+    )
     assert r.success, r.error_in_exec
     assert sorted(pq.read_table(dst).column("id").to_pylist()) == [1, 2, 3]
 

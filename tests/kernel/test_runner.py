@@ -71,7 +71,11 @@ class _Upper(Pipeline):
         "type": "object",
         "required": ["src"],
         "additionalProperties": False,
-        "properties": {"src": {}, "dst": {"type": ["string", "null"]}, "suffix": {"type": "string", "default": "!"}},
+        "properties": {
+            "src": {},
+            "dst": {"type": ["string", "null"]},
+            "suffix": {"type": "string", "default": "!"},
+        },
     }
     input_suffixes = (".txt",)
 
@@ -102,4 +106,6 @@ def test_tables_travel_through_workdir_and_merge_writes_dst(tmp_path: Path, regi
     partials, merged = _job("test-upper", params, tmp_path / "w", 3)
     assert len(partials) == 3 and all(Path(p).exists() for part in partials for p in part["tables"].values())
     assert merged["summary"] == {"lines": 5} and merged["outputs"] == [str(tmp_path / "up.parquet")]
-    assert sorted(pq.read_table(tmp_path / "up.parquet").column("line").to_pylist()) == [f"LINE {i}?" for i in range(5)]
+    assert sorted(pq.read_table(tmp_path / "up.parquet").column("line").to_pylist()) == [
+        f"LINE {i}?" for i in range(5)
+    ]

@@ -20,7 +20,9 @@ def test_csv_round_trip_s3_to_s3(csv_tree: Path, s3_bucket: tuple[Any, str]) -> 
     fs, bucket = s3_bucket
     fs.put(str(csv_tree) + "/", f"{bucket}/in/", recursive=True)
     r = aero.csv_to_parquet(f"s3://{bucket}/in/", f"s3://{bucket}/out/", show_progress=False)
-    assert sorted(r.outputs) == [f"s3://{bucket}/out/{n}" for n in ("one.parquet", "sub/bad.parquet", "sub/two.parquet")]
+    assert sorted(r.outputs) == [
+        f"s3://{bucket}/out/{n}" for n in ("one.parquet", "sub/bad.parquet", "sub/two.parquet")
+    ]
     # Errors name the user's URL, not a staged copy.
     assert [e["path"] for e in r.errors] == [f"s3://{bucket}/in/sub/bad.csv"]
     fs.invalidate_cache()
@@ -35,7 +37,9 @@ def test_s3_in_local_out_and_job_path(csv_tree: Path, s3_bucket: tuple[Any, str]
     params = {"src": f"s3://{bucket}/in/", "dst": str(tmp_path / "o")}
     tasks = runner.plan_job("csv-to-parquet", params, 2)
     assert all(i["local_path"] is None for t in tasks for i in t["inputs"])
-    partials = [runner.run_task("csv-to-parquet", params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks]
+    partials = [
+        runner.run_task("csv-to-parquet", params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks
+    ]
     merged = runner.merge_job("csv-to-parquet", params, partials, str(tmp_path / "w"))
     assert sorted(Path(p).relative_to(tmp_path / "o").as_posix() for p in merged["outputs"]) == [
         "one.parquet",
@@ -72,7 +76,9 @@ class _CancelAfter:
         return self.n < 0
 
 
-def test_interrupted_multipart_upload_leaves_nothing(tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: Any) -> None:
+def test_interrupted_multipart_upload_leaves_nothing(
+    tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: Any
+) -> None:
     fs, bucket = s3_bucket
     monkeypatch.setattr(sources, "UPLOAD_CHUNKSIZE", 5 << 20)
     sink = sources.Sink(f"s3://{bucket}/out/")
@@ -93,7 +99,9 @@ def test_interrupted_multipart_upload_leaves_nothing(tmp_path: Path, s3_bucket: 
     assert not Path(sink.local).exists()
 
 
-def test_listing_is_one_paginated_call_not_a_stat_per_object(s3_bucket: tuple[Any, str], monkeypatch: Any) -> None:
+def test_listing_is_one_paginated_call_not_a_stat_per_object(
+    s3_bucket: tuple[Any, str], monkeypatch: Any
+) -> None:
     fs, bucket = s3_bucket
     n = 1200  # more than one page (1000 keys)
     fs.pipe({f"{bucket}/many/{i:05}.csv": b"a\n1\n" for i in range(n)})

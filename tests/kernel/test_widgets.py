@@ -41,10 +41,21 @@ def test_progress_widget_traits_and_cancel() -> None:
     w = ProgressWidget(description="csv-to-parquet", on_cancel=progress.cancel)
     w.update({"inputs_total": 4, "inputs_done": 1, "bytes_total": 100, "bytes_done": 25, "rows": 7,
               "errors": 2, "current": "/data/a.csv", "rate": 12.5, "eta": 6.0})  # fmt: skip
-    assert (w.inputs_done, w.bytes_done, w.errors, w.current, w.rate, w.eta) == (1, 25, 2, "/data/a.csv", 12.5, 6.0)
+    assert (w.inputs_done, w.bytes_done, w.errors, w.current, w.rate, w.eta) == (
+        1,
+        25,
+        2,
+        "/data/a.csv",
+        12.5,
+        6.0,
+    )
     state = w.get_state()
     assert state["bytes_total"] == 100 and state["description"] == "csv-to-parquet"
-    assert "export default" in Path(w._esm).read_text() if isinstance(w._esm, Path) else "export default" in str(w._esm)
+    assert (
+        "export default" in Path(w._esm).read_text()
+        if isinstance(w._esm, Path)
+        else "export default" in str(w._esm)
+    )
     w._handle_msg(w, {"type": "cancel"}, [])
     assert progress.cancelled and w.message.startswith("cancelling")
 
@@ -60,7 +71,9 @@ def test_background_run_keeps_the_widget_live_and_returns_the_result(csv_tree: P
 
 
 def test_background_run_failure_is_shown(tmp_path: Path) -> None:
-    run = BackgroundRun("csv-to-parquet", {"src": str(tmp_path / "missing"), "dst": str(tmp_path / "o")}).start()
+    run = BackgroundRun(
+        "csv-to-parquet", {"src": str(tmp_path / "missing"), "dst": str(tmp_path / "o")}
+    ).start()
     run.done.wait(10)
     assert run.widget.state == "failed" and "no such file" in run.widget.message
 
@@ -74,7 +87,12 @@ def test_job_form_from_schema_checks_paths_and_runs_here(csv_tree: Path, tmp_pat
     form.values = {**form.values, "layout": "diagonal"}
     form.check()
     assert any(p["path"] == "$.layout" for p in form.problems)
-    form.values = {**form.values, "src": str(csv_tree), "layout": "merged", "dst": str(tmp_path / "m.parquet")}
+    form.values = {
+        **form.values,
+        "src": str(csv_tree),
+        "layout": "merged",
+        "dst": str(tmp_path / "m.parquet"),
+    }
     form._handle_msg(form, {"type": "run", "mode": "local"}, [])  # what "Run here" sends
     run = form.run_
     assert run is not None
