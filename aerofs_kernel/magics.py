@@ -8,7 +8,8 @@
 * ``%%aerofs PIPELINE [SRC] [DST]`` with options as YAML in the cell body (``src``/``dst`` may be there).
 
 Options are read against the pipeline's JSON Schema (the same parser as the CLI); ``$name`` and
-``{expr}`` are expanded by IPython as in any line magic.
+``{expr}`` are expanded by IPython as in any line magic (in the ``%%aerofs`` body too). Usage errors
+raise IPython's UsageError (shown without a traceback; the cell fails).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import html
 import shlex
 from typing import Any
 
+from IPython.core.error import UsageError as IPyUsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import HTML, display
 
@@ -89,8 +91,7 @@ class AerofsMagics(Magics):
                 return self._submit(rest[0], _params(rest[0], rest[1:], opts))
             return self._run(cmd, _params(cmd, rest, opts))
         except UsageError as e:
-            print(f"%aerofs: {e}")
-            return None
+            raise IPyUsageError(f"%aerofs: {e}") from None
 
     @cell_magic("aerofs")  # type: ignore[arg-type]
     def aerofs_cell(self, line: str, cell: str) -> Any:
@@ -101,6 +102,8 @@ class AerofsMagics(Magics):
 
         positional, opts = _split(line)
         try:
+            if self.shell is not None:
+                cell = self.shell.var_expand(cell, depth=2)
             body = yaml.safe_load(cell) if cell.strip() else {}
             if body is not None and not isinstance(body, dict):
                 raise UsageError("the cell body must be a YAML mapping of options")
@@ -114,8 +117,7 @@ class AerofsMagics(Magics):
                 pipeline, positional[1:], opts, {k.replace("-", "_"): v for k, v in (body or {}).items()}
             )
         except (UsageError, yaml.YAMLError) as e:
-            print(f"%%aerofs: {e}")
-            return None
+            raise IPyUsageError(f"%%aerofs: {e}") from None
         return self._submit(pipeline, params) if submit else self._run(pipeline, params)
 
     # -- actions ----------------------------------------------------------------------------

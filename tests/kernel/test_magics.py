@@ -45,14 +45,20 @@ def test_cell_magic_takes_yaml_options(ip: InteractiveShell, csv_tree: Path, tmp
     )
     assert r.success, r.error_in_exec
     assert sorted(pq.read_table(dst).column("id").to_pylist()) == [1, 2, 3]
+    # Variables expand in the body as in a line magic.
+    ip.user_ns["where"] = str(tmp_path / "v.parquet")
+    r = ip.run_cell(f"%%aerofs csv-to-parquet {csv_tree / 'one.csv'}\ndst: $where\n")
+    assert r.success, r.error_in_exec
+    assert r.result.outputs == [str(tmp_path / "v.parquet")]
 
 
-def test_bad_usage_is_reported_not_raised(ip: InteractiveShell, csv_tree: Path, capsys: Any) -> None:
+def test_bad_usage_fails_the_cell_with_a_usage_error(ip: InteractiveShell, csv_tree: Path) -> None:
+    from IPython.core.error import UsageError
+
     r = ip.run_cell(f"%aerofs csv-to-parquet {csv_tree} /tmp/x --frobnicate 3")
-    assert r.success and r.result is None
-    assert "unknown option --frobnicate" in capsys.readouterr().out
+    assert isinstance(r.error_in_exec, UsageError) and "unknown option --frobnicate" in str(r.error_in_exec)
     r = ip.run_cell("%%aerofs csv-to-parquet\n- not\n- a mapping\n")
-    assert r.result is None and "YAML mapping" in capsys.readouterr().out
+    assert isinstance(r.error_in_exec, UsageError) and "YAML mapping" in str(r.error_in_exec)
     # Engine-side validation errors are real exceptions in the cell.
     r = ip.run_cell(f"%aerofs csv-to-parquet {csv_tree} /tmp/x --layout sideways")
     assert not r.success and "layout" in str(r.error_in_exec)
