@@ -204,9 +204,20 @@ def stage(
                 os.remove(part)
         inp.local_path = local
 
-    with ThreadPoolExecutor(max_workers=min(STAGE_CONCURRENCY, len(todo))) as ex:
-        for f in [ex.submit(fetch, i) for i in todo]:
+    ex = ThreadPoolExecutor(max_workers=min(STAGE_CONCURRENCY, len(todo)), thread_name_prefix="aerofs-stage")
+    futures = [ex.submit(fetch, i) for i in todo]
+    try:
+        for f in futures:
             f.result()
+    except BaseException:
+        # Ctrl-C or one failed object: stop the others at their next part instead of waiting for them.
+        if progress is not None:
+            progress.cancel()
+        for f in futures:
+            f.cancel()
+        raise
+    finally:
+        ex.shutdown(wait=True)
     return inputs
 
 

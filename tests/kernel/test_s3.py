@@ -119,3 +119,20 @@ def test_listing_is_one_paginated_call_not_a_stat_per_object(
     assert len(found) == n and all(i.size == 4 for i in found)
     assert calls.count("head_object") <= 1
     assert len(calls) <= 6, calls  # a couple of list pages (+ the root's info), not 1200 requests
+
+
+def test_cancel_while_staging_remote_inputs(tmp_path: Path, s3_bucket: tuple[Any, str]) -> None:
+    fs, bucket = s3_bucket
+    fs.pipe({f"{bucket}/big/{i}.csv": b"a,b\n" + b"1,2\n" * (1 << 20) for i in range(3)})  # 3 x 4 MiB
+    inputs = sources.list_inputs(f"s3://{bucket}/big/", suffixes=(".csv",))
+    progress = _engine.Progress()
+    progress.cancel()
+    with pytest.raises(_engine.Cancelled):
+        sources.stage(inputs, str(tmp_path / "stage"), progress)
+    assert not [p for p in (tmp_path / "stage").rglob("*") if p.is_file()]
+    # Not cancelled: every object arrives whole, in the mirrored tree.
+    staged = sources.stage(
+        sources.list_inputs(f"s3://{bucket}/big/"), str(tmp_path / "stage2"), _engine.Progress()
+    )
+    assert sorted(Path(i.local_path).name for i in staged) == ["0.csv", "1.csv", "2.csv"]
+    assert all(Path(i.local_path).stat().st_size == 4 + 4 * (1 << 20) for i in staged)
