@@ -141,20 +141,66 @@ class AerofsMagics(Magics):
             self.shell.user_ns["_aerofs_job"] = job
         return job
 
-    def _jobs(self) -> Any:
-        from aerofs_kernel.client import Client
+    def _jobs(self, refresh: float = 2.0, max_seconds: float = 3600.0) -> Any:
+        """Your jobs as a table that refreshes every ``refresh`` s while any is unfinished (in a
+        notebook); returns the widget (or the HTML outside a kernel)."""
+        import threading
+        import time
 
-        jobs = Client().jobs()
-        rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(str(j.get(k, '')))}</td>"
-                for k in ("id", "pipeline", "state", "created_at")
+        from aerofs_kernel.client import TERMINAL, Client
+        from aerofs_kernel.display import in_notebook
+
+        client = Client()
+
+        def table() -> tuple[str, bool]:
+            jobs = client.jobs()
+            rows = "".join(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (
+                        j.get("id"),
+                        j.get("pipeline"),
+                        j.get("state"),
+                        _pct(j.get("progress")),
+                        j.get("created_at", ""),
+                    )
+                )
+                + "</tr>"
+                for j in jobs
             )
-            + "</tr>"
-            for j in jobs
-        )
-        display(
-            HTML(f"<table><tr><th>id</th><th>pipeline</th><th>state</th><th>created</th></tr>{rows}</table>")
-        )
-        return None
+            head = "<tr><th>id</th><th>pipeline</th><th>state</th><th>progress</th><th>created</th></tr>"
+            return f"<table class='aerofs-jobs'>{head}{rows}</table>", any(
+                j.get("state") not in TERMINAL for j in jobs
+            )
+
+        text, live = table()
+        if not in_notebook():
+            out = HTML(text)
+            display(out)
+            return out
+        from aerofs_kernel.widgets import ResultWidget
+
+        widget = ResultWidget()
+        widget.html = text
+
+        def loop() -> None:
+            deadline, more = time.monotonic() + max_seconds, live
+            while more and time.monotonic() < deadline:
+                time.sleep(refresh)
+                try:
+                    widget.html, more = table()
+                except Exception:
+                    return
+
+        threading.Thread(target=loop, daemon=True, name="aerofs-jobs").start()
+        display(widget)
+        return widget
+
+
+def _pct(progress: Any) -> str:
+    if isinstance(progress, dict) and progress.get("bytes_total"):
+        return f"{100 * progress.get('bytes_done', 0) / progress['bytes_total']:.0f}%"
+    if isinstance(progress, (int, float)):
+        return f"{100 * progress:.0f}%"
+    return ""

@@ -183,3 +183,24 @@ def test_cli_against_the_server(server: tuple[str, _State], monkeypatch: Any) ->
     assert r.exit_code == cli.EXIT_SERVER
     r = CliRunner().invoke(cli.app, ["submit", "exif", "/photos", "--wait", "--json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["state"] == "SUCCEEDED"
+
+
+def test_magics_submit_and_jobs(server: tuple[str, _State], monkeypatch: Any, tmp_path: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    url, state = server
+    monkeypatch.setenv("AEROFS_SERVER_URL", url)
+    monkeypatch.setenv("AEROFS_TOKEN", TOKEN)
+    ip = InteractiveShell.instance()
+    try:
+        ip.run_cell("%load_ext aerofs_kernel")
+        r = ip.run_cell(f"%aerofs submit exif {tmp_path} --threads 2")
+        assert r.success, r.error_in_exec
+        job = ip.user_ns["_aerofs_job"]
+        assert state.jobs[job.id]["params"] == {"src": str(tmp_path), "threads": 2}
+        r = ip.run_cell(f"%%aerofs submit exif {tmp_path}\non_error: fail\n")
+        assert r.success and state.jobs[r.result.id]["params"]["on_error"] == "fail"
+        r = ip.run_cell("%aerofs jobs")
+        assert r.success and "exif" in r.result.data and job.id in r.result.data
+    finally:
+        InteractiveShell.clear_instance()
