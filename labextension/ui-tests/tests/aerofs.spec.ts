@@ -89,7 +89,7 @@ test.describe('with the job server', () => {
     // A marker that a page reload would wipe out.
     await page.evaluate(() => ((window as any).__aerofsNoReload = true));
 
-    await page.getByRole('tab', { name: 'New job' }).click();
+    await page.getByRole('tab', { name: 'New job', exact: true }).click();
     await page.selectOption('#aerofs-pipeline', 'csv-to-parquet');
     await expect(page.locator('#aerofs-field-src')).toBeVisible();
 
@@ -119,7 +119,7 @@ test.describe('with the job server', () => {
     const id = ((await submitted.locator('code').textContent()) ?? '').trim();
     expect(id).not.toBe('');
 
-    await page.getByRole('tab', { name: 'Jobs' }).click();
+    await page.getByRole('tab', { name: 'Jobs', exact: true }).click();
     const row = page.locator(`tr[data-job-id="${id}"]`);
     await expect(row).toBeVisible();
     await expect(row).toHaveAttribute('data-state', 'SUCCEEDED', {

@@ -1,0 +1,344 @@
+/**
+ * The sidebar against a scripted API (Playwright routes for REST and the
+ * WebSocket): live updates pushed at a known moment, a reconnect that
+ * catches up from the last event id, 10,000 jobs paged server-side, the
+ * admin view and server validation messages by field. Runs with or without
+ * the real job server (the routes answer before it).
+ */
+import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const SHOTS = path.resolve(__dirname, '..', 'test-results', 'screenshots');
+const N = 10000;
+const T0 = Date.parse('2026-11-28T09:00:00Z');
+
+function job(i: number): any {
+  const states = ['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+  const pipelines = ['csv-to-parquet', 'exif', 'word-count', 'log-sessions'];
+  const created = new Date(T0 + i * 60000).toISOString();
+  return {
+    id: String(i),
+    pipeline: pipelines[i % 4],
+    params: { src: `/data/in/batch-${i}/`, dst: `/data/out/batch-${i}/` },
+    owner: ['ana', 'bo', 'chen'][i % 3],
+    state: states[i % 5],
+    progress: { fraction: 1 },
+    created_at: created,
+    started_at: new Date(T0 + i * 60000 + 2000).toISOString(),
+    finished_at: new Date(
+      T0 + i * 60000 + 2000 + (i % 50) * 1000
+    ).toISOString(),
+    attempts: 1,
+    summary: {
+      files: (i % 9) + 1,
+      bytes_in: 1_000_000 * ((i % 90) + 1),
+      rows: 25_000 * ((i % 40) + 1)
+    },
+    outputs: [],
+    errors: []
+  };
+}
+
+const SCHEMA = {
+  type: 'object',
+  required: ['src', 'dst'],
+  properties: {
+    src: {
+      anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+      description: 'CSV files'
+    },
+    dst: { type: 'string', description: 'Output folder' },
+    compression: { enum: ['zstd', 'snappy', 'lz4', 'none'], default: 'zstd' },
+    row_group_size: { type: 'integer', minimum: 1, default: 1048576 }
+  }
+};
+
+interface IScript {
+  jobs: any[];
+  queries: URLSearchParams[];
+  sockets: Array<{
+    url: string;
+    send: (m: unknown) => void;
+    close: () => void;
+  }>;
+  posted: any[];
+}
+
+async function script(page: IJupyterLabPageFixture): Promise<IScript> {
+  const s: IScript = {
+    jobs: Array.from({ length: N }, (_, i) => job(i)),
+    queries: [],
+    sockets: [],
+    posted: []
+  };
+  await page.route('**/aerofs/api/**', async route => {
+    const url = new URL(route.request().url());
+    const p = url.pathname.replace(/^.*aerofs\/api\//, '');
+    const method = route.request().method();
+    const json = (body: unknown, status = 200) =>
+      route.fulfill({
+        status,
+        contentType: 'application/json',
+        body: JSON.stringify(body)
+      });
+    if (p === 'pipelines') {
+      return json({
+        pipelines: [
+          {
+            name: 'csv-to-parquet',
+            title: 'CSV to Parquet',
+            description: 'Convert',
+            schema: SCHEMA
+          }
+        ]
+      });
+    }
+    if (p === 'stats') {
+      return json({
+        queue_length: 4,
+        workers: { busy: 2, idle: 1 },
+        jobs_per_minute: 12.5,
+        failure_rate: 0.2,
+        longest_running: [
+          { ...job(9999), id: 'long-1', state: 'RUNNING', finished_at: null }
+        ]
+      });
+    }
+    if (p === 'jobs' && method === 'POST') {
+      const body = route.request().postDataJSON();
+      s.posted.push(body);
+      if (!body.params.dst.startsWith('/')) {
+        return json(
+          {
+            message: 'invalid params',
+            errors: [
+              { path: 'params.dst', message: 'must be an absolute path' }
+            ]
+          },
+          400
+        );
+      }
+      return json({ id: 'new-1', state: 'PENDING' }, 202);
+    }
+    if (p === 'jobs') {
+      const q = url.searchParams;
+      s.queries.push(q);
+      let list = s.jobs.filter(
+        j =>
+          (!q.getAll('state').length || q.getAll('state').includes(j.state)) &&
+          (!q.get('pipeline') || j.pipeline === q.get('pipeline')) &&
+          (!q.get('q') || JSON.stringify(j).includes(q.get('q')!))
+      );
+      const key = q.get('sort') ?? 'created_at';
+      const dir = q.get('order') === 'asc' ? 1 : -1;
+      list = list
+        .slice()
+        .sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
+      const offset = Number(q.get('offset') ?? 0);
+      const limit = Number(q.get('limit') ?? 50);
+      return json({
+        jobs: list.slice(offset, offset + limit),
+        total: list.length
+      });
+    }
+    return json({ message: 'not found' }, 404);
+  });
+  await page.routeWebSocket(/aerofs\/api\/events/, ws => {
+    s.sockets.push({
+      url: ws.url(),
+      send: m => ws.send(JSON.stringify(m)),
+      close: () => ws.close()
+    });
+  });
+  return s;
+}
+
+async function openSidebar(page: IJupyterLabPageFixture): Promise<void> {
+  await page.sidebar.openTab('aerofs-sidebar');
+  await expect(page.locator('#aerofs-sidebar')).toBeVisible();
+}
+
+test('pages 10,000 jobs server-side, sorts, filters and shows live updates', async ({
+  page
+}) => {
+  const s = await script(page);
+  await page.goto();
+  await openSidebar(page);
+  const rows = page.locator('#aerofs-sidebar tbody tr');
+  await expect(rows).toHaveCount(50);
+  await expect(page.locator('.jp-AeroFS-pager')).toContainText(
+    '1–50 of 10,000'
+  );
+  await expect(rows.first()).toHaveAttribute('data-job-id', String(N - 1)); // newest first
+
+  // Paging is one request per page, whatever the total.
+  const before = s.queries.length;
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await expect(page.locator('.jp-AeroFS-pager')).toContainText(
+    '51–100 of 10,000'
+  );
+  expect(s.queries.length).toBe(before + 1);
+  expect(s.queries[s.queries.length - 1].get('offset')).toBe('50');
+
+  // 200 rows per page render quickly.
+  const t = Date.now();
+  await page.getByLabel('Jobs per page').selectOption('200');
+  await expect(rows).toHaveCount(200);
+  const ms = Date.now() - t;
+  console.log(`200 of 10,000 jobs rendered in ${ms} ms`);
+  expect(ms).toBeLessThan(5000);
+
+  // Filters and sorting go to the server.
+  await page.getByLabel('State').selectOption('FAILED');
+  await expect(page.locator('.jp-AeroFS-pager')).toContainText('of 2,000');
+  await expect(rows.first()).toHaveAttribute('data-state', 'FAILED');
+  await page.locator('.jp-AeroFS-sort', { hasText: 'Submitted' }).click();
+  await expect(rows.first()).toHaveAttribute('data-job-id', '3');
+  await page.getByLabel('State').selectOption('');
+  await page.locator('.jp-AeroFS-sort', { hasText: 'Submitted' }).click();
+  await expect(rows.first()).toHaveAttribute('data-job-id', String(N - 1));
+
+  // Live: a new job appears on top and moves to SUCCEEDED, with no request.
+  await expect.poll(() => s.sockets.length).toBeGreaterThan(0);
+  await expect(page.locator('.jp-AeroFS-live')).toHaveText('Live');
+  const ws = s.sockets[s.sockets.length - 1];
+  // What the server pushes, it also answers afterwards (a refetch sees the same state).
+  const push = (sock: { send: (m: unknown) => void }, m: any) => {
+    const patch = m.job ?? { ...m, id: m.job_id };
+    const i = s.jobs.findIndex(j => j.id === patch.id);
+    if (i >= 0) {
+      s.jobs[i] = { ...s.jobs[i], ...patch };
+    } else {
+      s.jobs.push({ ...patch });
+    }
+    sock.send(m);
+  };
+  const requests = s.queries.length;
+  const fresh: any = {
+    ...job(N),
+    id: 'live-1',
+    state: 'PENDING',
+    started_at: null,
+    finished_at: null,
+    progress: null,
+    summary: null
+  };
+  push(ws, { event_id: 101, job: fresh });
+  const live = page.locator('tr[data-job-id="live-1"]');
+  await expect(live).toHaveAttribute('data-state', 'PENDING');
+  await expect(page.locator('.jp-AeroFS-pager')).toContainText('of 10,001');
+  push(ws, {
+    event_id: 102,
+    job_id: 'live-1',
+    state: 'RUNNING',
+    started_at: new Date().toISOString(),
+    progress: { bytes_done: 30, bytes_total: 100 }
+  });
+  await expect(live).toHaveAttribute('data-state', 'RUNNING');
+  await expect(live.getByRole('progressbar')).toHaveAttribute(
+    'aria-valuenow',
+    '30'
+  );
+  push(ws, {
+    event_id: 103,
+    job_id: 'live-1',
+    progress: { bytes_done: 75, bytes_total: 100 }
+  });
+  await expect(live.getByRole('progressbar')).toHaveAttribute(
+    'aria-valuenow',
+    '75'
+  );
+  expect(s.queries.length).toBe(requests);
+
+  // The socket drops: the sidebar says so, reconnects with since=<last event id>, and refetches.
+  ws.close();
+  await expect(page.locator('.jp-AeroFS-live')).not.toHaveText('Live');
+  await expect
+    .poll(() => s.sockets.length, { timeout: 15000 })
+    .toBeGreaterThan(1);
+  expect(
+    new URL(s.sockets[s.sockets.length - 1].url).searchParams.get('since')
+  ).toBe('103');
+  await expect(page.locator('.jp-AeroFS-live')).toHaveText('Live');
+  push(s.sockets[s.sockets.length - 1], {
+    event_id: 104,
+    job_id: 'live-1',
+    state: 'SUCCEEDED',
+    finished_at: new Date().toISOString(),
+    summary: { files: 3, bytes_in: 4_200_000, rows: 120_000 }
+  });
+  await expect(live).toHaveAttribute('data-state', 'SUCCEEDED');
+  await expect(live).toContainText('4.2 MB');
+
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page
+    .locator('#aerofs-sidebar')
+    .screenshot({ path: path.join(SHOTS, 'sidebar-scripted.png') });
+});
+
+test('admin view: queue, workers, throughput, failure rate, longest runs', async ({
+  page
+}) => {
+  await script(page);
+  await page.goto();
+  await openSidebar(page);
+  await page.getByRole('tab', { name: 'Admin', exact: true }).click();
+  const admin = page.locator('.jp-AeroFS-admin');
+  await expect(
+    admin.getByRole('group', { name: 'Queue length' })
+  ).toContainText('4');
+  await expect(
+    admin.getByRole('group', { name: 'Workers busy' })
+  ).toContainText('2');
+  await expect(
+    admin.getByRole('group', { name: 'Workers idle' })
+  ).toContainText('1');
+  await expect(
+    admin.getByRole('group', { name: 'Jobs per minute' })
+  ).toContainText('12.5');
+  await expect(
+    admin.getByRole('group', { name: 'Failure rate' })
+  ).toContainText('20.0 %');
+  await expect(admin.locator('tbody tr')).toContainText(['long-1']);
+  // The owner column shows for administrators.
+  await page.getByRole('tab', { name: 'Jobs', exact: true }).click();
+  await expect(
+    page.locator('#aerofs-sidebar th', { hasText: 'Owner' })
+  ).toBeVisible();
+  // Keyboard: arrows move between the tabs.
+  await page.getByRole('tab', { name: 'Jobs', exact: true }).focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(
+    page.getByRole('tab', { name: 'New job', exact: true })
+  ).toHaveAttribute('aria-selected', 'true');
+});
+
+test('shows the server validation message next to its field', async ({
+  page
+}) => {
+  const s = await script(page);
+  await page.goto();
+  await openSidebar(page);
+  await page.getByRole('tab', { name: 'New job', exact: true }).click();
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await expect(page.locator('#aerofs-field-src-err')).toHaveText(/required/);
+  expect(s.posted).toHaveLength(0);
+  await page.locator('#aerofs-field-src').fill('/data/in');
+  await page.locator('#aerofs-field-dst').fill('relative/out');
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await expect(page.locator('#aerofs-field-dst-err')).toHaveText(
+    'must be an absolute path'
+  );
+  await expect(page.locator('#aerofs-field-dst')).toHaveAttribute(
+    'aria-invalid',
+    'true'
+  );
+  expect(s.posted[0]).toEqual({
+    pipeline: 'csv-to-parquet',
+    params: { src: '/data/in', dst: 'relative/out' }
+  });
+  await page.locator('#aerofs-field-dst').fill('/data/out');
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await expect(page.locator('.jp-AeroFS-submitted')).toContainText('new-1');
+});
