@@ -136,3 +136,37 @@ def test_cancel_while_staging_remote_inputs(tmp_path: Path, s3_bucket: tuple[Any
     )
     assert sorted(Path(i.local_path).name for i in staged) == ["0.csv", "1.csv", "2.csv"]
     assert all(Path(i.local_path).stat().st_size == 4 + 4 * (1 << 20) for i in staged)
+
+
+def test_job_path_writes_to_s3(csv_tree: Path, tmp_path: Path, s3_bucket: tuple[Any, str]) -> None:
+    piexif = pytest.importorskip("piexif")
+    from PIL import Image
+
+    fs, bucket = s3_bucket
+    # csv-to-parquet: each task uploads its own outputs.
+    params = {"src": str(csv_tree), "dst": f"s3://{bucket}/pq/"}
+    tasks = runner.plan_job("csv-to-parquet", params, 2)
+    partials = [
+        runner.run_task("csv-to-parquet", params, t, _engine.Progress(), str(tmp_path / "w1")) for t in tasks
+    ]
+    merged = runner.merge_job("csv-to-parquet", params, partials, str(tmp_path / "w1"))
+    assert sorted(merged["outputs"]) == [
+        f"s3://{bucket}/pq/{n}" for n in ("one.parquet", "sub/bad.parquet", "sub/two.parquet")
+    ]
+    # exif: tasks keep tables in the workdir; the merge writes one object.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        Image.new("RGB", (4, 4)).save(
+            photos / f"{i}.jpg", exif=piexif.dump({"0th": {piexif.ImageIFD.Make: b"M%d" % i}})
+        )
+    params = {"src": str(photos), "dst": f"s3://{bucket}/meta/exif.parquet"}
+    tasks = runner.plan_job("exif", params, 3)
+    assert len(tasks) == 3
+    partials = [runner.run_task("exif", params, t, _engine.Progress(), str(tmp_path / "w2")) for t in tasks]
+    assert all(p["outputs"] == [] for p in partials)
+    merged = runner.merge_job("exif", params, partials, str(tmp_path / "w2"))
+    assert merged["outputs"] == [f"s3://{bucket}/meta/exif.parquet"] and merged["summary"]["images"] == 3
+    fs.invalidate_cache()
+    with fs.open(f"{bucket}/meta/exif.parquet", "rb") as f:
+        assert sorted(pq.read_table(io.BytesIO(f.read())).column("Make").to_pylist()) == ["M0", "M1", "M2"]
