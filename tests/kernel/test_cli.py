@@ -128,3 +128,12 @@ def test_options_before_and_between_positionals(csv_tree: Path, tmp_path: Path) 
     assert sorted(pq.read_table(dst).column("id").to_pylist()) == [1, 2, 3]
     r = runner.invoke(cli.app, ["run", "csv-to-parquet", str(csv_tree), "a", "b"])
     assert r.exit_code == cli.EXIT_USAGE and "expected SRC [DST]" in r.output
+
+
+def test_worker_delegates_or_says_why() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("jobserver.worker") is not None:
+        pytest.skip("jobserver.worker exists: its own suite tests it")
+    r = runner.invoke(cli.app, ["worker"])
+    assert r.exit_code == cli.EXIT_FAILED and "worker is not available" in r.output
