@@ -42,9 +42,9 @@ class ProgressWidget(anywidget.AnyWidget):
     def __init__(self, description: str = "", on_cancel: Callable[[], None] | None = None, **kw: Any) -> None:
         super().__init__(description=description, **kw)
         self._on_cancel = on_cancel
-        self.on_msg(self._handle_msg)
+        self.on_msg(self._on_custom)
 
-    def _handle_msg(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+    def _on_custom(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":
             self.cancel()
 
@@ -175,7 +175,7 @@ class JobForm(anywidget.AnyWidget):
         import ipywidgets
 
         self.output = ipywidgets.Output()
-        self.on_msg(self._handle_msg)
+        self.on_msg(self._on_custom)
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.values.items() if v is not None or k == "dst"}
@@ -201,7 +201,7 @@ class JobForm(anywidget.AnyWidget):
         self.problems = problems
         return problems
 
-    def _handle_msg(self, _w: Any, content: dict[str, Any], _b: Any) -> None:
+    def _on_custom(self, _w: Any, content: dict[str, Any], _b: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "run":
             self.start(content.get("mode", "local"))
 

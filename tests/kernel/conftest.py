@@ -101,3 +101,14 @@ def s3_bucket(s3_endpoint: str) -> Iterator[tuple[Any, str]]:
     yield fs, bucket
     with contextlib.suppress(Exception):
         fs.rm(bucket, recursive=True)
+
+
+def _frontend_msg(widget: Any, content: dict[str, Any]) -> None:
+    """Deliver ``content`` to ``widget`` as a frontend's ``model.send(content)`` arrives: a comm message
+    with method "custom", through ipywidgets' own message handler."""
+    widget._handle_msg({"content": {"data": {"method": "custom", "content": content}}, "buffers": []})
+
+
+@pytest.fixture
+def frontend_msg() -> Any:
+    return _frontend_msg

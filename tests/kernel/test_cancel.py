@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_cancel_from_another_thread_within_a_second(many_big: Path, tmp_path: Pa
     assert not [p for p in out.rglob("*") if p.name.startswith(".")] if out.exists() else True
 
 
-def test_background_run_cancel_button(many_big: Path, tmp_path: Path) -> None:
+def test_background_run_cancel_button(many_big: Path, tmp_path: Path, frontend_msg: Any) -> None:
     run = BackgroundRun(
         "csv-to-parquet",
         {"src": str(many_big), "dst": str(tmp_path / "o"), "threads": 1, "block_size": 1 << 20},
@@ -50,7 +51,7 @@ def test_background_run_cancel_button(many_big: Path, tmp_path: Path) -> None:
         time.sleep(0.01)
     assert not run.done.is_set()
     t0 = time.monotonic()
-    run.widget._handle_msg(run.widget, {"type": "cancel"}, [])  # what the button sends
+    frontend_msg(run.widget, {"type": "cancel"})  # what the button sends
     assert run.done.wait(5)
     assert time.monotonic() - t0 < 1.0
     assert run.widget.state == "cancelled"

@@ -36,7 +36,7 @@ def test_poller_skips_unchanged_snapshots() -> None:
     assert 1 <= len(seen) <= 2  # the first look, and the forced last one
 
 
-def test_progress_widget_traits_and_cancel() -> None:
+def test_progress_widget_traits_and_cancel(frontend_msg: Any) -> None:
     progress = aero.Progress()
     w = ProgressWidget(description="csv-to-parquet", on_cancel=progress.cancel)
     w.update({"inputs_total": 4, "inputs_done": 1, "bytes_total": 100, "bytes_done": 25, "rows": 7,
@@ -56,7 +56,7 @@ def test_progress_widget_traits_and_cancel() -> None:
         if isinstance(w._esm, Path)
         else "export default" in str(w._esm)
     )
-    w._handle_msg(w, {"type": "cancel"}, [])
+    frontend_msg(w, {"type": "cancel"})
     assert progress.cancelled and w.message.startswith("cancelling")
 
 
@@ -78,7 +78,9 @@ def test_background_run_failure_is_shown(tmp_path: Path) -> None:
     assert run.widget.state == "failed" and "no such file" in run.widget.message
 
 
-def test_job_form_from_schema_checks_paths_and_runs_here(csv_tree: Path, tmp_path: Path) -> None:
+def test_job_form_from_schema_checks_paths_and_runs_here(
+    csv_tree: Path, tmp_path: Path, frontend_msg: Any
+) -> None:
     form = JobForm("csv-to-parquet", src=str(tmp_path / "nowhere"), dst=str(tmp_path / "o"))
     assert set(form.schema["properties"]) >= {"src", "dst", "layout"}
     assert form.values["layout"] == "per_file"  # defaults from the schema
@@ -93,7 +95,7 @@ def test_job_form_from_schema_checks_paths_and_runs_here(csv_tree: Path, tmp_pat
         "layout": "merged",
         "dst": str(tmp_path / "m.parquet"),
     }
-    form._handle_msg(form, {"type": "run", "mode": "local"}, [])  # what "Run here" sends
+    frontend_msg(form, {"type": "run", "mode": "local"})  # what "Run here" sends
     run = form.run_
     assert run is not None
     run.wait(30)
