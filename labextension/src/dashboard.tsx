@@ -301,6 +301,7 @@ function JobsView(props: {
                 <th
                   key={c.key}
                   scope="col"
+                  className={`jp-AeroFS-col-${c.key}`}
                   aria-sort={
                     c.sort && q.sort === c.sort
                       ? q.order === 'asc'
@@ -469,22 +470,33 @@ const JobRow = React.memo(
           }
         }}
       >
-        <td>{job.pipeline}</td>
-        <td className="jp-AeroFS-paths" title={`${src} → ${dst}`}>
+        <td className="jp-AeroFS-col-pipeline">{job.pipeline}</td>
+        <td
+          className="jp-AeroFS-paths jp-AeroFS-col-paths"
+          title={`${src} → ${dst}`}
+        >
           {src} → {dst}
         </td>
-        {isAdmin && <td>{job.owner}</td>}
-        <td className="jp-AeroFS-stateCell">
+        {isAdmin && <td className="jp-AeroFS-col-owner">{job.owner}</td>}
+        <td className="jp-AeroFS-stateCell jp-AeroFS-col-state">
           <StateBadge state={job.state} />
-          {!isTerminal(job.state) || job.state === 'SUCCEEDED' ? (
+          {!isTerminal(job.state) ? (
             <ProgressBar job={job} label={`Job ${job.id} progress`} />
           ) : null}
         </td>
-        <td>{formatTime(job.created_at)}</td>
-        <td>{formatTime(job.started_at)}</td>
-        <td>{formatTime(job.finished_at)}</td>
-        <td>{formatDuration(durationSeconds(job))}</td>
-        <td>
+        <td className="jp-AeroFS-col-created_at">
+          {formatTime(job.created_at)}
+        </td>
+        <td className="jp-AeroFS-col-started_at">
+          {formatTime(job.started_at)}
+        </td>
+        <td className="jp-AeroFS-col-finished_at">
+          {formatTime(job.finished_at)}
+        </td>
+        <td className="jp-AeroFS-col-duration">
+          {formatDuration(durationSeconds(job))}
+        </td>
+        <td className="jp-AeroFS-col-volume">
           {formatCount(v.inputs)} / {formatBytes(v.bytes)} /{' '}
           {formatCount(v.rows)}
         </td>

@@ -154,6 +154,23 @@ async function script(page: IJupyterLabPageFixture): Promise<IScript> {
   return s;
 }
 
+async function widenLeftPanel(
+  page: IJupyterLabPageFixture,
+  by: number
+): Promise<void> {
+  const handle = page
+    .locator('#jp-main-split-panel > .lm-SplitPanel-handle')
+    .first();
+  const box = await handle.boundingBox();
+  if (!box) {
+    return;
+  }
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + by, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+}
+
 async function openSidebar(page: IJupyterLabPageFixture): Promise<void> {
   await page.sidebar.openTab('aerofs-sidebar');
   await expect(page.locator('#aerofs-sidebar')).toBeVisible();
@@ -165,6 +182,14 @@ test('pages 10,000 jobs server-side, sorts, filters and shows live updates', asy
   const s = await script(page);
   await page.goto();
   await openSidebar(page);
+  // Narrow, the sidebar shows fewer columns; widened, all of them.
+  await expect(
+    page.locator('#aerofs-sidebar th.jp-AeroFS-col-created_at')
+  ).toBeHidden();
+  await widenLeftPanel(page, 800);
+  await expect(
+    page.locator('#aerofs-sidebar th.jp-AeroFS-col-started_at')
+  ).toBeVisible();
   const rows = page.locator('#aerofs-sidebar tbody tr');
   await expect(rows).toHaveCount(50);
   await expect(page.locator('.jp-AeroFS-pager')).toContainText(
@@ -271,6 +296,7 @@ test('pages 10,000 jobs server-side, sorts, filters and shows live updates', asy
   await expect(live).toHaveAttribute('data-state', 'SUCCEEDED');
   await expect(live).toContainText('4.2 MB');
 
+  await page.getByLabel('Jobs per page').selectOption('25');
   fs.mkdirSync(SHOTS, { recursive: true });
   await page
     .locator('#aerofs-sidebar')
@@ -302,6 +328,7 @@ test('admin view: queue, workers, throughput, failure rate, longest runs', async
   ).toContainText('20.0 %');
   await expect(admin.locator('tbody tr')).toContainText(['long-1']);
   // The owner column shows for administrators.
+  await widenLeftPanel(page, 800);
   await page.getByRole('tab', { name: 'Jobs', exact: true }).click();
   await expect(
     page.locator('#aerofs-sidebar th', { hasText: 'Owner' })
