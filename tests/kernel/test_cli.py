@@ -137,3 +137,31 @@ def test_worker_delegates_or_says_why() -> None:
         pytest.skip("jobserver.worker exists: its own suite tests it")
     r = runner.invoke(cli.app, ["worker"])
     assert r.exit_code == cli.EXIT_FAILED and "worker is not available" in r.output
+
+
+def test_ctrl_c_stops_a_run_with_exit_130_and_no_partial_file(many_big: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    exe = Path(sys.executable).parent / "aerofs"
+    p = subprocess.Popen(
+        [str(exe), "run", "csv-to-parquet", str(many_big), str(out), "--threads", "1", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not out.exists() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    stdout, stderr = p.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert p.returncode == cli.EXIT_INTERRUPTED, stderr
+    assert json.loads(stdout)["error"] == "interrupted"
+    assert took < 1.5, took
+    finished = sorted(out.rglob("*"))
+    assert all(f.suffix == ".parquet" and not f.name.startswith(".") for f in finished), finished
+    assert len(finished) < 20
+    for f in finished:  # whatever is there is complete
+        assert pq.read_table(f).num_rows == 1_500_000
