@@ -34,6 +34,9 @@ from aerofs_kernel import _engine
 _GLOB_CHARS = set("*?[")
 #: Multipart part size of uploads (None: s3fs's default, 50 MiB; S3 needs at least 5 MiB).
 UPLOAD_CHUNKSIZE: int | None = None
+#: Ranged reads of one large object: part size and parts in flight (s3fs concurrent download).
+STAGE_PART_SIZE = 16 << 20
+STAGE_PART_CONCURRENCY = 4
 #: Objects staged at once (each is itself fetched in concurrent ranged parts by s3fs).
 STAGE_CONCURRENCY = 8
 
@@ -230,7 +233,10 @@ def stage(
         os.makedirs(os.path.dirname(local), exist_ok=True)
         part = os.path.join(os.path.dirname(local), f".{os.path.basename(local)}.part")
         try:
-            fs.get_file(path, part, callback=_CancelCallback(progress))
+            kw: dict[str, Any] = {}
+            if "s3" in str(fs.protocol):
+                kw = {"chunksize": STAGE_PART_SIZE, "max_concurrency": STAGE_PART_CONCURRENCY}
+            fs.get_file(path, part, callback=_CancelCallback(progress), **kw)
             os.replace(part, local)
         finally:
             if os.path.exists(part):
