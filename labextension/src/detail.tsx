@@ -78,7 +78,15 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
   const load = React.useCallback(() => {
     getJob(jobId).then(
       j => {
-        setJob(j);
+        // An answer older than a terminal event never moves the job back.
+        setJob(old =>
+          old &&
+          isTerminal(old.state) &&
+          !isTerminal(j.state) &&
+          j.attempts <= old.attempts
+            ? old
+            : j
+        );
         setError(null);
       },
       e => setError(e)

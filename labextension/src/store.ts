@@ -88,13 +88,20 @@ export class JobListModel {
   async refresh(): Promise<void> {
     const seq = ++this._seq;
     this._loading = true;
+    // Events that arrive while the request is in flight are newer than its
+    // answer: keep them and apply them again on top of it.
+    this._inFlight = [];
     this._emit();
     try {
       const page = await this.fetchPage(this._query);
       if (seq !== this._seq) {
         return; // a newer request superseded this one
       }
-      this._page = page;
+      const since = this._inFlight ?? [];
+      this._inFlight = null;
+      this._page = since.length
+        ? { jobs: applyUpdates(page.jobs, since), total: page.total }
+        : page;
       this._error = null;
     } catch (e) {
       if (seq !== this._seq) {
@@ -116,6 +123,7 @@ export class JobListModel {
    * matches the filters; otherwise only the total moves.
    */
   applyUpdates(updates: IJobUpdate[]): void {
+    this._inFlight?.push(...updates);
     const q = this._query;
     const newestFirst =
       q.sort === 'created_at' && q.order === 'desc' && q.offset === 0;
@@ -151,6 +159,7 @@ export class JobListModel {
   private _loaded = false;
   private _error: Error | null = null;
   private _seq = 0;
+  private _inFlight: IJobUpdate[] | null = null;
   private _seen = new Set<string>();
   private _listeners = new Set<() => void>();
 }

@@ -62,6 +62,22 @@ describe('JobListModel', () => {
     expect(m.total).toBe(2);
   });
 
+  it('does not let a page fetched before an event undo that event', async () => {
+    let release: (p: IJobPage) => void = () => undefined;
+    const m = new JobListModel(() => new Promise<IJobPage>(r => (release = r)));
+    const loading = m.refresh();
+    // The answer was computed while the job was RUNNING; SUCCEEDED arrives first.
+    m.applyUpdates([
+      { eventId: 9, job: { id: 'j1', state: 'SUCCEEDED', attempts: 1 } }
+    ]);
+    release({
+      jobs: [normalizeJob({ id: 'j1', state: 'RUNNING', attempts: 1 })],
+      total: 1
+    });
+    await loading;
+    expect(m.jobs[0].state).toBe('SUCCEEDED');
+  });
+
   it('keeps the error and the last page when the server fails', async () => {
     let fail = false;
     const m = new JobListModel(async () => {

@@ -176,13 +176,11 @@ test.describe('with the job server', () => {
     const { id } = await response.json();
 
     await openSidebar(page);
-    await page.evaluate(
-      jobId =>
-        (window as any).jupyterapp.commands.execute('aerofs:open-job', {
-          id: jobId
-        }),
-      String(id)
-    );
+    await page.evaluate(async jobId => {
+      await (window as any).jupyterapp.commands.execute('aerofs:open-job', {
+        id: jobId
+      });
+    }, String(id));
     const detail = page.locator(`.jp-AeroFS-detailInner[data-job-id="${id}"]`);
     await expect(detail).toHaveAttribute('data-state', 'RUNNING', {
       timeout: 60000

@@ -63,6 +63,8 @@ interface IScript {
     close: () => void;
   }>;
   posted: any[];
+  cancelled: string[];
+  logs: string[];
 }
 
 async function script(page: IJupyterLabPageFixture): Promise<IScript> {
@@ -70,7 +72,9 @@ async function script(page: IJupyterLabPageFixture): Promise<IScript> {
     jobs: Array.from({ length: N }, (_, i) => job(i)),
     queries: [],
     sockets: [],
-    posted: []
+    posted: [],
+    cancelled: [],
+    logs: []
   };
   await page.route('**/aerofs/api/**', async route => {
     const url = new URL(route.request().url());
@@ -104,6 +108,40 @@ async function script(page: IJupyterLabPageFixture): Promise<IScript> {
           { ...job(9999), id: 'long-1', state: 'RUNNING', finished_at: null }
         ]
       });
+    }
+    const m = /^jobs\/([^/]+)(?:\/(logs|outputs|retry)(?:\/(\d+))?)?$/.exec(p);
+    if (m) {
+      const j = s.jobs.find(x => x.id === m[1]);
+      if (!j) {
+        return json({ message: `no job ${m[1]}` }, 404);
+      }
+      if (!m[2] && method === 'DELETE') {
+        s.cancelled.push(j.id);
+        return json({ id: j.id, state: j.state }, 202);
+      }
+      if (m[2] === 'retry') {
+        return json({ id: j.id, state: 'QUEUED' }, 202);
+      }
+      if (m[2] === 'logs') {
+        return route.fulfill({
+          status: 200,
+          contentType: 'text/plain',
+          body: s.logs.join('\n')
+        });
+      }
+      if (m[2] === 'outputs' && m[3] !== undefined) {
+        return route.fulfill({
+          status: 200,
+          contentType: 'application/octet-stream',
+          body: Buffer.from('PAR1-scripted-PAR1')
+        });
+      }
+      if (m[2] === 'outputs') {
+        return json({
+          outputs: (j.outputs ?? []).map((o: string) => ({ path: o, size: 18 }))
+        });
+      }
+      return json(j);
     }
     if (p === 'jobs' && method === 'POST') {
       const body = route.request().postDataJSON();
@@ -368,4 +406,150 @@ test('shows the server validation message next to its field', async ({
   await page.locator('#aerofs-field-dst').fill('/data/out');
   await page.getByRole('button', { name: 'Submit job' }).click();
   await expect(page.locator('.jp-AeroFS-submitted')).toContainText('new-1');
+});
+
+test('job detail: timeline, live progress, errors, streaming logs, outputs, cancel', async ({
+  page
+}) => {
+  const s = await script(page);
+  const started = new Date(Date.now() - 5000).toISOString();
+  s.jobs.push({
+    ...job(1),
+    id: 'run-1',
+    pipeline: 'csv-to-parquet',
+    state: 'RUNNING',
+    started_at: started,
+    finished_at: null,
+    summary: null,
+    outputs: [],
+    progress: {
+      inputs_done: 1,
+      inputs_total: 4,
+      bytes_done: 100,
+      bytes_total: 400,
+      rows: 5000
+    },
+    errors: [
+      {
+        path: '/data/in/bad.csv',
+        kind: 'input',
+        message: 'unterminated quote',
+        line: 17,
+        offset: 1234
+      }
+    ]
+  });
+  s.logs.push('started 4 inputs');
+  await page.goto();
+  await openSidebar(page);
+  await expect.poll(() => s.sockets.length).toBeGreaterThan(0);
+  await page.evaluate(async () => {
+    await (window as any).jupyterapp.commands.execute('aerofs:open-job', {
+      id: 'run-1'
+    });
+  });
+  const detail = page.locator('.jp-AeroFS-detailInner[data-job-id="run-1"]');
+  await expect(detail).toHaveAttribute('data-state', 'RUNNING');
+  await expect(detail.getByRole('progressbar')).toHaveAttribute(
+    'aria-valuenow',
+    '25'
+  );
+  await expect(detail.locator('.jp-AeroFS-counters')).toContainText(
+    'inputs 1/4'
+  );
+  await expect(detail.locator('section[aria-label="Errors"]')).toContainText(
+    'unterminated quote'
+  );
+  await expect(detail.locator('section[aria-label="Errors"]')).toContainText(
+    'line 17 byte 1234'
+  );
+  await expect(detail.locator('.jp-AeroFS-logs')).toContainText(
+    'started 4 inputs'
+  );
+  // Logs stream while the job runs.
+  s.logs.push('input 2/4 done');
+  await expect(detail.locator('.jp-AeroFS-logs')).toContainText(
+    'input 2/4 done',
+    { timeout: 10000 }
+  );
+  // Live progress from the socket.
+  const ws = s.sockets[s.sockets.length - 1];
+  ws.send({
+    event_id: 7,
+    job_id: 'run-1',
+    progress: {
+      inputs_done: 3,
+      inputs_total: 4,
+      bytes_done: 300,
+      bytes_total: 400
+    }
+  });
+  await expect(detail.getByRole('progressbar')).toHaveAttribute(
+    'aria-valuenow',
+    '75'
+  );
+  await page.screenshot({
+    path: path.join(SHOTS, 'job-detail-running-scripted.png')
+  });
+
+  // Cancel: the request goes out; the server's event makes it CANCELLED.
+  await detail.getByRole('button', { name: 'Cancel job' }).click();
+  await expect.poll(() => s.cancelled).toEqual(['run-1']);
+  const i = s.jobs.findIndex(x => x.id === 'run-1');
+  s.jobs[i] = {
+    ...s.jobs[i],
+    state: 'CANCELLED',
+    finished_at: new Date().toISOString(),
+    outputs: ['/data/out/a.parquet']
+  };
+  ws.send({
+    event_id: 8,
+    job_id: 'run-1',
+    state: 'CANCELLED',
+    finished_at: s.jobs[i].finished_at
+  });
+  await expect(detail).toHaveAttribute('data-state', 'CANCELLED');
+  await expect(detail.getByRole('button', { name: 'Cancel job' })).toHaveCount(
+    0
+  );
+  await expect(detail.getByRole('button', { name: 'Retry' })).toBeVisible();
+  await expect(detail.locator('.jp-AeroFS-timeline li')).toHaveCount(3);
+  await expect(detail.locator('.jp-AeroFS-timeline')).toContainText(
+    'CANCELLED'
+  );
+
+  // Outputs: download goes through the authenticated request module.
+  const out = detail.locator('.jp-AeroFS-outputs li').first();
+  await expect(out).toContainText('a.parquet');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    out.getByRole('button', { name: 'Download' }).click()
+  ]);
+  expect(download.suggestedFilename()).toBe('a.parquet');
+  expect(fs.readFileSync(await download.path()).toString()).toBe(
+    'PAR1-scripted-PAR1'
+  );
+  // Outside the Jupyter root, Reveal says why it cannot.
+  await out.getByRole('button', { name: 'Reveal' }).click();
+  await expect(detail.getByRole('alert')).toContainText(
+    'outside the Jupyter root'
+  );
+});
+
+test('follows the dark theme', async ({ page }) => {
+  await script(page);
+  await page.goto();
+  await openSidebar(page);
+  const bg = () =>
+    page
+      .locator('#aerofs-sidebar')
+      .evaluate(el => getComputedStyle(el).backgroundColor);
+  const light = await bg();
+  await page.theme.setDarkTheme();
+  await expect.poll(bg).not.toBe(light);
+  await widenLeftPanel(page, 800);
+  await page
+    .locator('#aerofs-sidebar')
+    .screenshot({ path: path.join(SHOTS, 'sidebar-dark-scripted.png') });
+  await page.theme.setLightTheme();
 });
