@@ -1,0 +1,438 @@
+"""The job store: jobs, tasks, events (append-only), logs, outputs. One SQL dialect-neutral
+implementation; back ends supply a connection, a transaction and the migration lock."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import resources
+from typing import Any, Iterator
+
+from jobserver.redact import redact, redact_params
+
+STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+JSON_COLS = ("params", "progress", "summary", "outputs", "errors")
+JOB_COLS = (
+    "id, pipeline, params, owner, state, progress, created_at, started_at, finished_at, attempts, "
+    "summary, outputs, errors, error, correlation_id, cancel_requested"
+)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def migrations() -> list[tuple[int, str]]:
+    """``[(version, sql)]`` from ``jobserver/migrations/NNNN_*.sql`` in order."""
+    out = []
+    for f in resources.files("jobserver.migrations").iterdir():
+        if f.name.endswith(".sql") and f.name[:4].isdigit():
+            out.append((int(f.name[:4]), f.read_text()))
+    return sorted(out)
+
+
+def _row_job(row: dict[str, Any]) -> dict[str, Any]:
+    job = dict(row)
+    for k in JSON_COLS:
+        job[k] = json.loads(job[k]) if job.get(k) else None
+    job["cancel_requested"] = job.get("cancel_requested") == 1  # 2 marks "merge claimed"
+    return job
+
+
+class Store(ABC):
+    """Synchronous, thread-safe store. SQL uses ``?`` placeholders (translated by back ends)."""
+
+    @abstractmethod
+    @contextmanager
+    def tx(self) -> Iterator[Any]:
+        """A transaction; yields a cursor-like object with ``execute(sql, args)``, ``fetchone``,
+        ``fetchall`` (rows as dicts)."""
+
+    @abstractmethod
+    def migrate(self) -> int:
+        """Apply pending migrations under the back end's exclusive lock; returns the version."""
+
+    def close(self) -> None:  # pragma: no cover - back ends override
+        pass
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
+        with self.tx() as c:
+            c.execute(sql, args)
+            return c.fetchone()
+
+    def _all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
+        with self.tx() as c:
+            c.execute(sql, args)
+            return c.fetchall()
+
+    @staticmethod
+    def _event(c: Any, job_id: str, owner: str, type_: str, data: dict[str, Any]) -> None:
+        c.execute(
+            "INSERT INTO events (job_id, owner, type, data, at) VALUES (?, ?, ?, ?, ?)",
+            (job_id, owner, type_, json.dumps(data, default=str), now_iso()),
+        )
+
+    def schema_version(self) -> int:
+        row = self._one("SELECT MAX(version) AS v FROM schema_version")
+        return int(row["v"] or 0) if row else 0
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def create_job(
+        self,
+        pipeline: str,
+        params: dict[str, Any],
+        owner: str,
+        idempotency_key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """``(job, created)``; an existing job with the same owner and key is returned as is."""
+        if idempotency_key:
+            row = self._one(
+                f"SELECT {JOB_COLS} FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key)
+            )
+            if row:
+                return _row_job(row), False
+        job_id = uuid.uuid4().hex
+        at = now_iso()
+        clean = redact_params(params)
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO jobs (id, pipeline, params, owner, state, created_at, attempts, "
+                "idempotency_key, correlation_id) VALUES (?, ?, ?, ?, 'PENDING', ?, 0, ?, ?)",
+                (job_id, pipeline, json.dumps(clean), owner, at, idempotency_key, correlation_id or job_id),
+            )
+            self._event(c, job_id, owner, "state", {"state": "PENDING"})
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
+                (job_id, at, f"submitted by {owner} (correlation id {correlation_id or job_id})"),
+            )
+        job = self.get_job(job_id)
+        assert job is not None
+        return job, True
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        row = self._one(f"SELECT {JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
+        return _row_job(row) if row else None
+
+    def list_jobs(
+        self,
+        owner: str | None = None,
+        states: list[str] | None = None,
+        pipeline: str | None = None,
+        text: str | None = None,
+        sort: str = "created_at",
+        order: str = "desc",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, args = [], []
+        if owner:
+            where.append("owner = ?")
+            args.append(owner)
+        if states:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            args.extend(states)
+        if pipeline:
+            where.append("pipeline = ?")
+            args.append(pipeline)
+        if text:
+            where.append("(LOWER(id) LIKE ? OR LOWER(pipeline) LIKE ? OR LOWER(params) LIKE ? OR LOWER(owner) LIKE ?)")
+            args.extend([f"%{text.lower()}%"] * 4)
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        col = sort if sort in ("created_at", "started_at", "finished_at", "pipeline", "state", "owner") else "created_at"
+        direction = "ASC" if order == "asc" else "DESC"
+        with self.tx() as c:
+            c.execute(f"SELECT COUNT(*) AS n FROM jobs {cond}", tuple(args))
+            total = int(c.fetchone()["n"])
+            c.execute(
+                f"SELECT {JOB_COLS} FROM jobs {cond} ORDER BY {col} {direction}, id {direction} LIMIT ? OFFSET ?",
+                (*args, int(limit), int(offset)),
+            )
+            rows = c.fetchall()
+        return [_row_job(r) for r in rows], total
+
+    def set_job_state(self, job_id: str, state: str, error: str | None = None, **fields: Any) -> dict | None:
+        """Move a job to ``state`` (a terminal job never moves); records an event."""
+        assert state in STATES
+        sets, args = ["state = ?"], [state]
+        if state == "RUNNING":
+            sets.append("started_at = COALESCE(started_at, ?)")
+            args.append(now_iso())
+        if state in TERMINAL:
+            sets.append("finished_at = ?")
+            args.append(now_iso())
+        if error is not None:
+            sets.append("error = ?")
+            args.append(redact(error))
+        for k, v in fields.items():
+            sets.append(f"{k} = ?")
+            args.append(json.dumps(v, default=str) if k in JSON_COLS else v)
+        with self.tx() as c:
+            c.execute(
+                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                (*args, job_id),
+            )
+            if c.rowcount != 1:
+                return None
+            c.execute("SELECT owner FROM jobs WHERE id = ?", (job_id,))
+            owner = c.fetchone()["owner"]
+            data: dict[str, Any] = {"state": state}
+            if error:
+                data["error"] = redact(error)
+            self._event(c, job_id, owner, "state", data)
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
+                (job_id, now_iso(), "ERROR" if state == "FAILED" else "INFO",
+                 f"state {state}" + (f": {redact(error)}" if error else "")),
+            )
+        return self.get_job(job_id)
+
+    def cancel_job(self, job_id: str) -> dict | None:
+        with self.tx() as c:
+            c.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (job_id,))
+            c.execute("UPDATE tasks SET state = 'CANCELLED' WHERE job_id = ? AND state = 'QUEUED'", (job_id,))
+        return self.set_job_state(job_id, "CANCELLED", error="cancelled by request") or self.get_job(job_id)
+
+    def retry_job(self, job_id: str) -> dict | None:
+        """A finished job (FAILED/CANCELLED) starts again from PENDING; finished tasks resume."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE jobs SET state = 'PENDING', finished_at = NULL, error = NULL, cancel_requested = 0, "
+                "summary = NULL, outputs = NULL, errors = NULL WHERE id = ? AND state IN ('FAILED', 'CANCELLED')",
+                (job_id,),
+            )
+            if c.rowcount != 1:
+                return None
+            c.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
+            c.execute("SELECT owner FROM jobs WHERE id = ?", (job_id,))
+            self._event(c, job_id, c.fetchone()["owner"], "state", {"state": "PENDING", "retry": True})
+        return self.get_job(job_id)
+
+    # -- planning and tasks ---------------------------------------------------------------------
+    def claim_pending_job(self) -> dict | None:
+        """Take one PENDING job to plan (moves it to QUEUED with no tasks yet: the planner adds them)."""
+        with self.tx() as c:
+            c.execute(self._lock_one("SELECT id FROM jobs WHERE state = 'PENDING' ORDER BY created_at LIMIT 1"))
+            row = c.fetchone()
+            if not row:
+                return None
+            c.execute("UPDATE jobs SET state = 'QUEUED' WHERE id = ? AND state = 'PENDING'", (row["id"],))
+            if c.rowcount != 1:
+                return None
+            c.execute("SELECT owner FROM jobs WHERE id = ?", (row["id"],))
+            self._event(c, row["id"], c.fetchone()["owner"], "state", {"state": "QUEUED"})
+        return self.get_job(row["id"])
+
+    def add_tasks(self, job_id: str, specs: list[dict[str, Any]]) -> None:
+        with self.tx() as c:
+            for i, spec in enumerate(specs):
+                c.execute(
+                    "INSERT INTO tasks (job_id, idx, state, attempts, spec) VALUES (?, ?, 'QUEUED', 0, ?)",
+                    (job_id, i, json.dumps(spec, default=str)),
+                )
+
+    def _lock_one(self, sql: str) -> str:
+        return sql
+
+    def claim_task(self, worker: str) -> dict | None:
+        """Take the oldest QUEUED task of a live job: RUNNING, attempts+1, heartbeat now."""
+        with self.tx() as c:
+            c.execute(self._lock_one(
+                "SELECT t.job_id, t.idx FROM tasks t JOIN jobs j ON j.id = t.job_id "
+                "WHERE t.state = 'QUEUED' AND j.state IN ('QUEUED', 'RUNNING') ORDER BY j.created_at, t.idx LIMIT 1"
+            ))
+            row = c.fetchone()
+            if not row:
+                return None
+            c.execute(
+                "UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, worker = ?, heartbeat = ? "
+                "WHERE job_id = ? AND idx = ? AND state = 'QUEUED'",
+                (worker, time.time(), row["job_id"], row["idx"]),
+            )
+            if c.rowcount != 1:
+                return None
+            c.execute("SELECT * FROM tasks WHERE job_id = ? AND idx = ?", (row["job_id"], row["idx"]))
+            task = dict(c.fetchone())
+            c.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (row["job_id"],))
+        task["spec"] = json.loads(task["spec"])
+        job = self.get_job(task["job_id"])
+        if job and job["state"] == "QUEUED":
+            self.set_job_state(job["id"], "RUNNING")
+        return task
+
+    def heartbeat(self, job_id: str, idx: int, worker: str, progress: dict[str, Any] | None) -> bool:
+        """Refresh a running task's heartbeat and progress; False if the task is no longer ours."""
+        with self.tx() as c:
+            c.execute(
+                "UPDATE tasks SET heartbeat = ?, progress = ? WHERE job_id = ? AND idx = ? AND worker = ? "
+                "AND state = 'RUNNING'",
+                (time.time(), json.dumps(progress), job_id, idx, worker),
+            )
+            return c.rowcount == 1
+
+    def job_progress(self, job_id: str) -> dict[str, Any]:
+        """The aggregate of the tasks' progress (sums) plus ``fraction`` and task counts."""
+        rows = self._all("SELECT state, progress, spec FROM tasks WHERE job_id = ?", (job_id,))
+        agg: dict[str, Any] = {"inputs_total": 0, "inputs_done": 0, "bytes_total": 0, "bytes_done": 0,
+                               "rows": 0, "errors": 0, "tasks_total": len(rows), "tasks_done": 0}
+        for r in rows:
+            p = json.loads(r["progress"]) if r["progress"] else {}
+            spec = json.loads(r["spec"])
+            done = r["state"] == "SUCCEEDED"
+            agg["tasks_done"] += done
+            for k in ("inputs_done", "bytes_done", "rows", "errors"):
+                agg[k] += int(p.get(k) or 0)
+            agg["inputs_total"] += int(p.get("inputs_total") or spec.get("files") or len(spec.get("inputs", [])) or 0)
+            agg["bytes_total"] += int(p.get("bytes_total") or spec.get("bytes") or 0)
+        if agg["bytes_total"]:
+            agg["fraction"] = min(1.0, agg["bytes_done"] / agg["bytes_total"])
+        elif agg["tasks_total"]:
+            agg["fraction"] = agg["tasks_done"] / agg["tasks_total"]
+        else:
+            agg["fraction"] = 0.0
+        return agg
+
+    def publish_progress(self, job_id: str) -> None:
+        prog = self.job_progress(job_id)
+        with self.tx() as c:
+            c.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(prog), job_id))
+            c.execute("SELECT owner, state FROM jobs WHERE id = ?", (job_id,))
+            row = c.fetchone()
+            self._event(c, job_id, row["owner"], "progress", {"state": row["state"], "progress": prog})
+
+    def finish_task(self, job_id: str, idx: int, worker: str, result: dict[str, Any]) -> bool:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE tasks SET state = 'SUCCEEDED', result = ?, heartbeat = ? WHERE job_id = ? AND idx = ? "
+                "AND worker = ? AND state = 'RUNNING'",
+                (json.dumps(result, default=str), time.time(), job_id, idx, worker),
+            )
+            return c.rowcount == 1
+
+    def fail_task(self, job_id: str, idx: int, worker: str | None, error: str, max_attempts: int) -> str:
+        """Requeue (attempts left) or fail the task and its job; returns the task's new state."""
+        error = redact(error)
+        with self.tx() as c:
+            c.execute("SELECT attempts, state, worker FROM tasks WHERE job_id = ? AND idx = ?", (job_id, idx))
+            row = c.fetchone()
+            if not row or row["state"] != "RUNNING" or (worker and row["worker"] != worker):
+                return row["state"] if row else "GONE"
+            new = "QUEUED" if int(row["attempts"]) < max_attempts else "FAILED"
+            c.execute(
+                "UPDATE tasks SET state = ?, error = ?, worker = NULL WHERE job_id = ? AND idx = ?",
+                (new, error, job_id, idx),
+            )
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'WARNING', ?)",
+                (job_id, now_iso(), f"task {idx} attempt {row['attempts']} failed: {error}"
+                 + ("; requeued" if new == "QUEUED" else "; no attempts left")),
+            )
+        if new == "FAILED":
+            self.set_job_state(job_id, "FAILED", error=f"task {idx} failed after {max_attempts} attempts: {error}")
+        return new
+
+    def tasks(self, job_id: str) -> list[dict[str, Any]]:
+        rows = self._all("SELECT * FROM tasks WHERE job_id = ? ORDER BY idx", (job_id,))
+        for r in rows:
+            for k in ("spec", "result", "progress"):
+                r[k] = json.loads(r[k]) if r.get(k) else None
+        return rows
+
+    def claim_merge(self, job_id: str) -> bool:
+        """True for exactly one caller once every task succeeded (the job gets ``progress.merging``)."""
+        with self.tx() as c:
+            c.execute(
+                "SELECT COUNT(*) AS n, SUM(CASE WHEN state = 'SUCCEEDED' THEN 1 ELSE 0 END) AS ok "
+                "FROM tasks WHERE job_id = ?", (job_id,)
+            )
+            row = c.fetchone()
+            if int(row["n"]) == 0 or int(row["ok"] or 0) != int(row["n"]):
+                return False
+            c.execute(
+                "UPDATE jobs SET cancel_requested = 2 WHERE id = ? AND cancel_requested = 0 AND state = 'RUNNING'",
+                (job_id,),
+            )
+            return c.rowcount == 1
+
+    def reap(self, stale_seconds: float, max_attempts: int) -> list[tuple[str, int]]:
+        """Tasks whose worker stopped heartbeating: requeued (or failed when out of attempts)."""
+        rows = self._all(
+            "SELECT job_id, idx, worker FROM tasks WHERE state = 'RUNNING' AND heartbeat < ?",
+            (time.time() - stale_seconds,),
+        )
+        out = []
+        for r in rows:
+            self.fail_task(r["job_id"], r["idx"], r["worker"],
+                           f"worker {r['worker']} stopped (no heartbeat for {stale_seconds:g} s)", max_attempts)
+            out.append((r["job_id"], r["idx"]))
+        # A merge whose worker died: let it be claimed again.
+        return out
+
+    # -- events, logs, outputs ------------------------------------------------------------------
+    def events_since(self, since: int, owner: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        if owner:
+            rows = self._all(
+                "SELECT * FROM events WHERE id > ? AND owner = ? ORDER BY id LIMIT ?", (since, owner, limit)
+            )
+        else:
+            rows = self._all("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (since, limit))
+        return [{**r, "data": json.loads(r["data"])} for r in rows]
+
+    def last_event_id(self) -> int:
+        row = self._one("SELECT MAX(id) AS m FROM events")
+        return int(row["m"] or 0) if row else 0
+
+    def add_log(self, job_id: str, message: str, level: str = "INFO") -> None:
+        with self.tx() as c:
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
+                (job_id, now_iso(), level, redact(message)),
+            )
+
+    def logs(self, job_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT at, level, message FROM logs WHERE job_id = ? ORDER BY id", (job_id,))
+
+    def add_outputs(self, job_id: str, outputs: list[tuple[str, int | None]]) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+            for path, size in outputs:
+                c.execute("INSERT INTO outputs (job_id, path, size) VALUES (?, ?, ?)", (job_id, path, size))
+
+    def outputs(self, job_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT path, size FROM outputs WHERE job_id = ? ORDER BY path", (job_id,))
+
+    # -- stats ----------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self.tx() as c:
+            c.execute("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            by_state = {r["state"]: int(r["n"]) for r in c.fetchall()}
+            c.execute("SELECT COUNT(*) AS n FROM tasks WHERE state = 'QUEUED'")
+            queued_tasks = int(c.fetchone()["n"])
+            c.execute("SELECT COUNT(DISTINCT worker) AS n FROM tasks WHERE state = 'RUNNING'")
+            busy = int(c.fetchone()["n"])
+            c.execute("SELECT finished_at, state FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1000")
+            finished = c.fetchall()
+            c.execute("SELECT id, owner, pipeline, started_at FROM jobs WHERE state = 'RUNNING' ORDER BY started_at LIMIT 1")
+            longest = c.fetchone()
+        cutoff = datetime.now(timezone.utc).timestamp() - 600
+        recent = [r for r in finished if _ts(r["finished_at"]) >= cutoff]
+        failed = sum(1 for r in recent if r["state"] == "FAILED")
+        return {
+            "jobs_by_state": by_state,
+            "queue_length": by_state.get("PENDING", 0) + queued_tasks,
+            "queued_tasks": queued_tasks,
+            "workers_busy": busy,
+            "jobs_per_minute": round(len(recent) / 10.0, 3),
+            "failure_rate": round(failed / len(recent), 4) if recent else 0.0,
+            "longest_running": dict(longest) if longest else None,
+        }
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
