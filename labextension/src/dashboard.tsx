@@ -188,7 +188,7 @@ const COLUMNS: Array<{
   { key: 'created_at', label: 'Submitted', sort: 'created_at' },
   { key: 'started_at', label: 'Started', sort: 'started_at' },
   { key: 'finished_at', label: 'Finished', sort: 'finished_at' },
-  { key: 'duration', label: 'Duration', sort: 'duration' },
+  { key: 'duration', label: 'Duration' },
   { key: 'volume', label: 'Inputs / bytes / rows' }
 ];
 

@@ -33,13 +33,26 @@ export function parseEvents(data: string): IJobUpdate[] {
     if (!m || typeof m !== 'object') {
       continue;
     }
-    const eventId = m.event_id ?? m.seq ?? (m.job ? m.id : null) ?? null;
+    const eventId =
+      m.event_id ??
+      m.seq ??
+      (m.job || m.job_id !== undefined ? m.id : null) ??
+      null;
     let job: any = null;
     if (m.job && typeof m.job === 'object' && m.job.id !== undefined) {
       job = { ...m.job };
     } else if (m.job_id !== undefined) {
-      const { job_id, event_id, seq, type, ...rest } = m; // eslint-disable-line @typescript-eslint/no-unused-vars
-      job = { ...rest, id: job_id };
+      // A flat event row: {id, job_id, type, data: {...}, at}.
+      const { job_id, event_id, seq, type, data, at, id, ...rest } = m; // eslint-disable-line @typescript-eslint/no-unused-vars
+      job = { ...rest };
+      if (data && typeof data === 'object') {
+        if (type === 'progress' && !('progress' in data)) {
+          job.progress = data;
+        } else if (type !== 'log') {
+          Object.assign(job, data);
+        }
+      }
+      job.id = job_id;
     }
     if (!job) {
       continue;

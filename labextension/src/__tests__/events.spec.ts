@@ -37,6 +37,43 @@ describe('parseEvents', () => {
     expect(u.job).toEqual({ id: 'j1', progress: 0.1 });
   });
 
+  it('reads event rows {id, job_id, type, data, at} as the store keeps them', () => {
+    const [state] = parseEvents(
+      JSON.stringify({
+        id: 57,
+        job_id: 'j9',
+        owner: 'ana',
+        type: 'state',
+        data: { state: 'running' },
+        at: 'x'
+      })
+    );
+    expect(state.eventId).toBe(57);
+    expect(state.job).toEqual({ id: 'j9', owner: 'ana', state: 'RUNNING' });
+    const [progress] = parseEvents(
+      JSON.stringify({
+        id: 58,
+        job_id: 'j9',
+        type: 'progress',
+        data: { bytes_done: 5, bytes_total: 10 }
+      })
+    );
+    expect(progress.job).toEqual({
+      id: 'j9',
+      progress: { bytes_done: 5, bytes_total: 10 }
+    });
+    const [log] = parseEvents(
+      JSON.stringify({
+        id: 59,
+        job_id: 'j9',
+        type: 'log',
+        data: { state: 'FAILED' }
+      })
+    );
+    expect(log.eventId).toBe(59);
+    expect(log.job).toEqual({ id: 'j9' });
+  });
+
   it('reads lists and {events: [...]}, ignores keep-alives and garbage', () => {
     expect(
       parseEvents(JSON.stringify([{ job_id: 1 }, { job_id: 2 }])).map(
