@@ -1,0 +1,213 @@
+"""The Jupyter server extension ``aerofs``: configuration (traitlets + environment), the job
+service (store, local worker pool, event bus) and the routes under ``aerofs/api/``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import PeriodicCallback
+from traitlets import Bool, Float, Int, List, Unicode, default
+
+from jobserver import auth
+from jobserver.events import EventBus
+from jobserver.logging import log_event
+from jobserver.redact import redact
+from jobserver.store import Store, open_store
+
+
+class JobService:
+    """What the handlers use: the store, validation, the event bus, the local pool."""
+
+    def __init__(self, app: "AerofsApp", store: Store) -> None:
+        self.app = app
+        self.store = store
+        self.admin_users = set(app.admin_users)
+        self.admin_group = app.admin_group
+        self.metrics_auth = app.metrics_auth
+        self.bus = EventBus(store, app.event_poll_interval)
+        self.pool: list[subprocess.Popen[bytes]] = []
+        self._reaper = PeriodicCallback(self.maintain, 1000)
+        self.base_url = "/"
+        self.submitted_count: dict[tuple[str, str], int] = {}
+
+    # -- pipelines and validation ---------------------------------------------------------------
+    def _registry(self) -> Any:
+        from jobserver.worker import load_runner
+
+        runner = load_runner(self.app.runner_module or None)
+        if hasattr(runner, "all_pipelines"):
+            return runner
+        from aerofs_kernel import pipelines
+
+        return pipelines
+
+    def pipelines(self) -> list[Any]:
+        return list(self._registry().all_pipelines())
+
+    def validate(self, pipeline: Any, params: Any, user: str) -> list[dict[str, str]]:
+        if not isinstance(pipeline, str) or not pipeline:
+            return [{"path": "$.pipeline", "message": "required: the name of a pipeline"}]
+        if not isinstance(params, dict):
+            return [{"path": "$.params", "message": "must be an object"}]
+        try:
+            spec = self._registry().get_pipeline(pipeline)
+        except KeyError:
+            names = ", ".join(p.name for p in self.pipelines())
+            return [{"path": "$.pipeline", "message": f"unknown pipeline {pipeline!r} (known: {names})"}]
+        clean = {k: v for k, v in params.items() if k != "storage_options"}
+        errors = [{"path": e.path, "message": redact(e.message)} for e in spec.validate(clean)]
+        errors += auth.check_roots(params, list(self.app.allowed_roots), user)
+        return errors
+
+    def submitted(self, job: dict[str, Any], created: bool) -> None:
+        if created:
+            key = (job["pipeline"], job["owner"])
+            self.submitted_count[key] = self.submitted_count.get(key, 0) + 1
+            log_event("job.submitted", job_id=job["id"], pipeline=job["pipeline"], owner=job["owner"],
+                      correlation_id=job.get("correlation_id"))
+
+    def api_url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + "/aerofs/api/" + path
+
+    def stats(self) -> dict[str, Any]:
+        s = self.store.stats()
+        workers = len(self.pool) if self.pool else self.app.workers
+        s["workers_total"] = workers
+        s["workers_idle"] = max(0, workers - s["workers_busy"])
+        return s
+
+    # -- the local pool -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.bus.start()
+        self._reaper.start()
+        if self.app.local_pool:
+            for i in range(self.app.workers):
+                self.pool.append(self._spawn(i))
+
+    def _spawn(self, i: int) -> subprocess.Popen[bytes]:
+        cmd = [
+            sys.executable, "-m", "jobserver.worker",
+            "--database-url", self.app.database_url_resolved,
+            "--workdir", os.path.join(self.app.data_dir_resolved, "work"),
+            "--name", f"local-{os.getpid()}-{i}",
+            "--max-attempts", str(self.app.max_attempts),
+            "--task-timeout", str(self.app.task_timeout),
+            "--stale-after", str(self.app.stale_after),
+            "--max-tasks", str(self.app.max_tasks),
+        ]  # fmt: skip
+        if self.app.runner_module:
+            cmd += ["--runner", self.app.runner_module]
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env={**os.environ})
+
+    def maintain(self) -> None:
+        """Every second: requeue abandoned tasks, restart local workers that died."""
+        try:
+            self.store.reap(self.app.stale_after, self.app.max_attempts)
+        except Exception as e:  # noqa: BLE001
+            log_event("reaper.error", error=redact(str(e)))
+        for i, p in enumerate(self.pool):
+            if p.poll() is not None:
+                log_event("pool.restart", worker=i, exit_code=p.returncode)
+                self.pool[i] = self._spawn(i)
+
+    def stop(self) -> None:
+        self.bus.stop()
+        self._reaper.stop()
+        for p in self.pool:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.pool:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.pool = []
+
+
+class AerofsApp(ExtensionApp):
+    name = "aerofs"
+    extension_url = "/aerofs/api/pipelines"
+    load_other_extensions = True
+
+    database_url = Unicode("", help="SQLAlchemy-style URL of the job store (env AEROFS_DATABASE_URL); "
+                                    "empty: SQLite in the Jupyter data dir").tag(config=True)
+    redis_url = Unicode("", help="Redis URL for team mode (env AEROFS_REDIS_URL)").tag(config=True)
+    data_dir = Unicode("", help="where the embedded store and work files live (env AEROFS_DATA_DIR)").tag(config=True)
+    admin_users = List(Unicode(), help="user names with admin rights (env AEROFS_ADMIN_USERS, comma separated)").tag(config=True)
+    admin_group = Unicode(auth.ADMIN_GROUP, help="JupyterHub group granting admin").tag(config=True)
+    allowed_roots = List(Unicode(), help="path/S3 prefixes users may read and write, with {username} "
+                                         "(env AEROFS_ALLOWED_ROOTS, comma separated); empty: no limit").tag(config=True)
+    max_attempts = Int(3, help="attempts per task before the job fails (env AEROFS_MAX_ATTEMPTS)").tag(config=True)
+    task_timeout = Float(3600.0, help="seconds before a task is stopped (env AEROFS_TASK_TIMEOUT)").tag(config=True)
+    stale_after = Float(3.0, help="seconds without a heartbeat before a task is requeued").tag(config=True)
+    max_tasks = Int(4, help="tasks a job is split into at most").tag(config=True)
+    workers = Int(2, help="local pool size (env AEROFS_WORKERS)").tag(config=True)
+    local_pool = Bool(True, help="start the local worker pool (off when workers run elsewhere)").tag(config=True)
+    runner_module = Unicode("", help="module with plan_job/run_task/merge_job (tests)").tag(config=True)
+    metrics_auth = Bool(True, help="require authentication for aerofs/metrics").tag(config=True)
+    event_poll_interval = Float(0.2, help="seconds between event-table polls").tag(config=True)
+
+    @default("database_url")
+    def _db_default(self) -> str:
+        return os.environ.get("AEROFS_DATABASE_URL", "")
+
+    @default("redis_url")
+    def _redis_default(self) -> str:
+        return os.environ.get("AEROFS_REDIS_URL", "")
+
+    @default("data_dir")
+    def _dd_default(self) -> str:
+        return os.environ.get("AEROFS_DATA_DIR", "")
+
+    @default("admin_users")
+    def _admins_default(self) -> list[str]:
+        return [u.strip() for u in os.environ.get("AEROFS_ADMIN_USERS", "").split(",") if u.strip()]
+
+    @default("allowed_roots")
+    def _roots_default(self) -> list[str]:
+        return [u.strip() for u in os.environ.get("AEROFS_ALLOWED_ROOTS", "").split(",") if u.strip()]
+
+    @default("max_attempts")
+    def _ma_default(self) -> int:
+        return int(os.environ.get("AEROFS_MAX_ATTEMPTS", "3"))
+
+    @default("task_timeout")
+    def _tt_default(self) -> float:
+        return float(os.environ.get("AEROFS_TASK_TIMEOUT", "3600"))
+
+    @default("workers")
+    def _w_default(self) -> int:
+        return int(os.environ.get("AEROFS_WORKERS", "2"))
+
+    @property
+    def data_dir_resolved(self) -> str:
+        return self.data_dir or os.path.join(jupyter_data_dir(), "aerofs")
+
+    @property
+    def database_url_resolved(self) -> str:
+        return self.database_url or "sqlite:///" + os.path.join(self.data_dir_resolved, "jobs.db")
+
+    def initialize_settings(self) -> None:
+        store = open_store(self.database_url_resolved)
+        version = store.migrate()
+        self.service = JobService(self, store)
+        self.service.base_url = self.serverapp.base_url if self.serverapp else "/"
+        self.settings["aerofs_jobserver"] = self.service
+        self.log.info("aerofs job server: store %s (schema %d), %s", redact(self.database_url_resolved), version,
+                      f"local pool of {self.workers}" if self.local_pool else "external workers")
+        self.service.start()
+
+    def initialize_handlers(self) -> None:
+        from jobserver.handlers import routes
+
+        self.handlers.extend(routes("/aerofs"))
+
+    async def stop_extension(self) -> None:
+        svc = getattr(self, "service", None)
+        if svc is not None:
+            svc.stop()
