@@ -104,19 +104,18 @@ export async function listOutputs(id: string): Promise<IOutput[]> {
 }
 
 /**
- * Download one output through the authenticated connection. Uses the
- * output's own `url` when the server gives one (relative to the API), else
- * `jobs/{id}/outputs/{index}`.
+ * Download one output through the authenticated connection:
+ * `jobs/{id}/outputs?path=<output path>` (or the output's own `url`, when
+ * the server gives one).
  */
 export async function downloadOutput(
   id: string,
-  output: IOutput,
-  index: number
+  output: IOutput
 ): Promise<Blob> {
   const url =
     typeof output.url === 'string' && output.url
       ? output.url.replace(/^.*aerofs\/api\//, '')
-      : `jobs/${encodeURIComponent(id)}/outputs/${index}`;
+      : `jobs/${encodeURIComponent(id)}/outputs?path=${encodeURIComponent(output.path)}`;
   return requestBlob(url);
 }
 

@@ -272,7 +272,7 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
           <h3>Outputs</h3>
           {outs.length ? (
             <ul className="jp-AeroFS-outputs">
-              {outs.map((o, i) => (
+              {outs.map(o => (
                 <li key={o.path} data-output={o.path}>
                   <code title={o.path}>{outputName(o)}</code>
                   {typeof o.size === 'number' && (
@@ -284,7 +284,7 @@ function JobDetail(props: { ctx: IAeroFSContext; jobId: string }): JSX.Element {
                     onClick={() =>
                       void act(async () =>
                         ctx.saveBlob(
-                          await downloadOutput(job.id, o, i),
+                          await downloadOutput(job.id, o),
                           outputName(o)
                         )
                       )

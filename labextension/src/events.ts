@@ -52,6 +52,10 @@ export function parseEvents(data: string): IJobUpdate[] {
           Object.assign(job, data);
         }
       }
+      if (type === 'log') {
+        // A log line says nothing about the job's fields.
+        job = { id: job_id };
+      }
       job.id = job_id;
     }
     if (!job) {
@@ -64,6 +68,23 @@ export function parseEvents(data: string): IJobUpdate[] {
     out.push({ eventId, job });
   }
   return out;
+}
+
+/** The `last_event_id` of the server's greeting, or null for other messages. */
+export function helloEventId(data: string): number | string | null {
+  if (!data.includes('hello')) {
+    return null;
+  }
+  try {
+    const m = JSON.parse(data);
+    return m?.type === 'hello' &&
+      m.last_event_id !== undefined &&
+      m.last_event_id !== null
+      ? m.last_event_id
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Merge an update into a job; a stale update never moves a finished job back. */
@@ -196,7 +217,14 @@ export class EventStream {
       }
     };
     socket.onmessage = (ev: { data: unknown }) => {
-      const updates = parseEvents(String(ev.data));
+      const text = String(ev.data);
+      const hello = helloEventId(text);
+      if (hello !== null) {
+        // Where the server's log stands (after any replay): resume from here.
+        this._lastEventId = hello;
+        return;
+      }
+      const updates = parseEvents(text);
       if (!updates.length) {
         return;
       }

@@ -220,6 +220,17 @@ describe('EventStream', () => {
     expect(got[got.length - 1]).toBe('j:SUCCEEDED');
   });
 
+  it("resumes from the greeting's last_event_id when no event came yet", () => {
+    const { stream, sockets, timers } = setup();
+    stream.connect();
+    sockets[0].onopen({});
+    sockets[0].send({ type: 'hello', last_event_id: 500 });
+    expect(stream.lastEventId).toBe(500);
+    sockets[0].onclose({});
+    timers[0].fn();
+    expect(sockets[1].since).toBe(500);
+  });
+
   it('backs off longer while the server stays away, and resets once connected', () => {
     const { stream, sockets, timers } = setup();
     stream.connect();

@@ -129,7 +129,10 @@ async function script(page: IJupyterLabPageFixture): Promise<IScript> {
           body: s.logs.join('\n')
         });
       }
-      if (m[2] === 'outputs' && m[3] !== undefined) {
+      if (m[2] === 'outputs' && url.searchParams.get('path')) {
+        if (url.searchParams.get('path') !== '/data/out/a.parquet') {
+          return json({ message: 'not an output of this job' }, 404);
+        }
         return route.fulfill({
           status: 200,
           contentType: 'application/octet-stream',
