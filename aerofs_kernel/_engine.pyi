@@ -53,6 +53,13 @@ def preview_csv(inputs: list[str], options_json: str, progress: Progress) -> tup
 # --- end csv-to-parquet ---
 
 # --- word-count ---
+def word_count(
+    inputs: list[str], options_json: str, progress: Progress
+) -> tuple[str, dict[str, pa.Table]]:
+    """Count words of text files (gz/zst too). Options: unicode, stop_words, min_length, top, threads,
+    chunk_size, output (.parquet/.csv), byte_ranges (one [start, end] or null per input), on_error.
+    Tables: ``table`` (word, count) ordered by count desc then word. Summary: files, total_words,
+    distinct_words, rows, bytes, errors, per_file."""
 # --- end word-count ---
 
 # --- log-sessions ---

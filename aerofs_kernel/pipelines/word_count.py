@@ -1,0 +1,218 @@
+"""``word-count``: a (word, count) table of text files, on the Rust engine.
+
+Default rules are the classic word-count benchmark's (split on ASCII whitespace, ASCII lowercase,
+punctuation kept); ``unicode`` counts runs of letters/digits with Unicode lowercasing. The table is
+ordered by count (descending) then word. Summary: ``files, total_words, distinct_words, rows, bytes,
+errors, per_file`` (words per input). A job may split one huge uncompressed file into byte ranges
+(:meth:`WordCount.plan`); a word belongs to the range it starts in, and :meth:`WordCount.merge` adds
+the partial counts, so the result equals one pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from aerofs_kernel import _engine
+from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+
+#: Marker a plan appends to an input to make it a byte range of that file: ``path#bytes=START-END``.
+RANGE_MARK = "#bytes="
+#: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
+SPLIT_BYTES = 256 << 20
+COMPRESSED = (".gz", ".zst", ".zstd")
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "word-count",
+    "type": "object",
+    "required": ["src"],
+    "additionalProperties": False,
+    "properties": {
+        "src": {
+            "description": "Text file, folder (searched recursively), glob or list of them; .gz/.zst are "
+            "decompressed. Local or fsspec URL.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "dst": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "Where to write the (word, count) table: a .parquet or .csv file, or a folder "
+            "(word_count.parquet inside). None: the table is only returned.",
+        },
+        "unicode": {
+            "type": "boolean",
+            "default": False,
+            "description": "Words are runs of Unicode letters/digits, lowercased with Unicode rules. Off: "
+            "the classic rules (split on ASCII whitespace, ASCII lowercase, punctuation kept).",
+        },
+        "stop_words": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Words to leave out of the table (compared after lowercasing). They still count "
+            "in total_words.",
+        },
+        "min_length": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Leave out words shorter than this many characters.",
+        },
+        "top": {
+            "type": ["integer", "null"],
+            "minimum": 1,
+            "default": None,
+            "description": "Keep only the N most frequent words; null keeps all.",
+        },
+        "format": {
+            "enum": ["parquet", "csv"],
+            "default": "parquet",
+            "description": "Output format when dst is a folder (a dst ending in .csv/.parquet decides itself).",
+        },
+        "threads": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 0,
+            "description": "Worker threads; 0 uses one per core.",
+        },
+        "chunk_size": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 8388608,
+            "description": "Bytes per parallel chunk of a file (cut at whitespace). Mostly for tests.",
+        },
+        "on_error": {
+            "enum": ["skip", "fail"],
+            "default": "skip",
+            "description": "An unreadable or non-UTF-8 file: record it in errors and go on (skip), or stop.",
+        },
+    },
+}
+
+
+def output_path(dst: str, fmt: str = "parquet") -> str:
+    """The table file for ``dst``: itself when it ends in .parquet/.csv, else ``dst/word_count.<fmt>``."""
+    if dst.lower().endswith((".parquet", ".csv")):
+        return dst
+    return os.path.join(dst, f"word_count.{'csv' if fmt == 'csv' else 'parquet'}")
+
+
+def split_range(item: str) -> tuple[str, list[int] | None]:
+    """``path#bytes=S-E`` -> (path, [S, E]); a plain path -> (path, None)."""
+    head, sep, tail = item.rpartition(RANGE_MARK)
+    if sep and tail.count("-") == 1:
+        s, e = tail.split("-")
+        if s.isdigit() and e.isdigit():
+            return head, [int(s), int(e)]
+    return item, None
+
+
+def sort_table(table: pa.Table) -> pa.Table:
+    return table.sort_by([("count", "descending"), ("word", "ascending")])
+
+
+def _write_atomic(table: pa.Table, dest: str) -> str:
+    folder = os.path.dirname(os.path.abspath(dest))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(dest)}.aerofs-tmp-{os.getpid()}")
+    try:
+        if dest.lower().endswith(".csv"):
+            pacsv.write_csv(table, tmp)
+        else:
+            pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return dest
+
+
+class WordCount(Pipeline):
+    name: ClassVar[str] = "word-count"
+    title: ClassVar[str] = "Word count"
+    description: ClassVar[str] = (
+        "Count the words of text files into a (word, count) table, most frequent first - the classic "
+        "word-count rules by default, or Unicode words - with stop words, minimum length and top N."
+    )
+    schema: ClassVar[dict[str, Any]] = SCHEMA
+    input_suffixes: ClassVar[tuple[str, ...] | None] = None
+
+    def run(
+        self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
+    ) -> RunOutput:
+        eng = {k: v for k, v in options.items() if k not in ("src", "dst", "format")}
+        paths, ranges = [], []
+        for item in inputs:
+            p, r = split_range(item)
+            paths.append(p)
+            ranges.append(r)
+        if any(r is not None for r in ranges):
+            eng["byte_ranges"] = ranges
+            # A slice of a file: keep every word so that merge() can add counts exactly.
+            eng.pop("top", None)
+        if dst:
+            eng["output"] = output_path(dst, options.get("format", "parquet"))
+        return RunOutput.from_engine(_engine.word_count(paths, json.dumps(eng), progress))
+
+    def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
+        """Whole files, except that an uncompressed file bigger than ``SPLIT_BYTES`` (and than its share
+        of the tasks) is cut into byte ranges ``path#bytes=S-E``."""
+        total = sum(max(s, 1) for _, s in inputs)
+        share = max(SPLIT_BYTES, total // max(1, max_tasks))
+        items: list[tuple[str, int]] = []
+        for path, size in inputs:
+            if size > share and not path.lower().endswith(COMPRESSED):
+                n = min(max_tasks, -(-size // share))
+                step = -(-size // n)
+                for s in range(0, size, step):
+                    items.append((f"{path}{RANGE_MARK}{s}-{min(size, s + step)}", min(step, size - s)))
+            else:
+                items.append((path, size))
+        return super().plan(items, options, max_tasks)
+
+    def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
+        merged = RunOutput()
+        per_file: dict[str, int] = {}
+        tables = []
+        for part in parts:
+            merged.errors.extend(part.errors)
+            for k, v in part.summary.get("per_file", {}).items():
+                per_file[k] = per_file.get(k, 0) + v
+            if "table" in part.tables:
+                tables.append(part.tables["table"])
+        if tables:
+            t = pa.concat_tables(tables).group_by("word").aggregate([("count", "sum")])
+            t = t.rename_columns(["word", "count"]).cast(
+                pa.schema([("word", pa.string(), False), ("count", pa.uint64(), False)])
+            )
+        else:
+            t = pa.table({"word": pa.array([], pa.string()), "count": pa.array([], pa.uint64())})
+        t = sort_table(t)
+        distinct = t.num_rows  # words after stop words/min length, before top
+        if options.get("top"):
+            t = t.slice(0, int(options["top"]))
+        merged.tables["table"] = t
+        merged.summary = {
+            "files": len(per_file),
+            "total_words": sum(p.summary.get("total_words", 0) for p in parts),
+            "distinct_words": distinct,
+            "rows": t.num_rows,
+            "bytes": sum(p.summary.get("bytes", 0) for p in parts),
+            "errors": len(merged.errors),
+            "per_file": per_file,
+        }
+        if dst:
+            merged.outputs = [_write_atomic(t, output_path(dst, options.get("format", "parquet")))]
+        _ = pc  # compute kernels are used through Table.group_by
+        return merged
+
+
+register(WordCount())
