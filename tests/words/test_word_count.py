@@ -6,6 +6,7 @@ import gzip
 import os
 import re
 from collections import Counter
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -114,7 +115,7 @@ def test_order_options_outputs_and_errors(tmp_path):
     assert out.outputs == [str(dst / "word_count.parquet")]
     assert pq.read_table(out.outputs[0]).to_pylist() == out.tables["table"].to_pylist()
     csv = run([str(a)], dst=str(tmp_path / "t.csv"))
-    assert open(csv.outputs[0]).read().splitlines()[:2] == ["word,count", "the,3"]
+    assert Path(csv.outputs[0]).read_text().splitlines()[:2] == ["word,count", "the,3"]
     assert not [f for f in os.listdir(tmp_path) if "tmp" in f]
 
 
