@@ -162,7 +162,17 @@ SCHEMA: dict[str, Any] = {
             "default": 16777216,
             "description": "Bytes of CSV parsed per task; bounds memory (a few blocks are in flight).",
         },
-        "dictionary": {"type": "boolean", "default": True, "description": "Dictionary-encode columns."},
+        "page_size": {
+            "type": "integer",
+            "minimum": 4096,
+            "default": 1048576,
+            "description": "Target Parquet data page size in bytes (larger pages compress a little better).",
+        },
+        "dictionary": {
+            "type": "boolean",
+            "default": True,
+            "description": "Dictionary-encode string columns whose sampled values repeat.",
+        },
         "statistics": {
             "type": "boolean",
             "default": True,

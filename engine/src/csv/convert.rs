@@ -133,12 +133,11 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
     Ok(result)
 }
 
+/// Each input's sample (None for an input that could not be read) and the problems met.
+pub type Sampled = (Vec<Option<Arc<FileInfo>>>, Vec<Problem>);
+
 /// Sample every input in parallel; failures become problems (or the error under on_error=fail).
-pub fn sample_all(
-    inputs: &[PathBuf],
-    opts: &Options,
-    sample_bytes: usize,
-) -> Result<(Vec<Option<Arc<FileInfo>>>, Vec<Problem>)> {
+pub fn sample_all(inputs: &[PathBuf], opts: &Options, sample_bytes: usize) -> Result<Sampled> {
     let infos: Vec<Result<FileInfo>> = inputs
         .par_iter()
         .map(|p| infer_file(p, opts, sample_bytes))
@@ -216,7 +215,7 @@ pub fn plan_for(
 
 enum Sinks {
     PerFile(HashMap<usize, ParquetSink>),
-    Merged(Option<ParquetSink>),
+    Merged(Option<Box<ParquetSink>>),
     Partitioned(BTreeMap<String, PlainSink>),
 }
 
@@ -393,27 +392,20 @@ impl<'a> Driver<'a> {
             }
             let st = &self.files[it.file];
             let got = match &mut self.sinks {
-                Sinks::PerFile(m) => {
-                    if !m.contains_key(&it.file) {
+                Sinks::PerFile(m) => match m.entry(it.file) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut().column_writers(),
+                    std::collections::hash_map::Entry::Vacant(v) => {
                         let dest = st.output.clone().unwrap_or_default();
-                        match ParquetSink::create(
-                            &dest,
-                            &st.plan.schema,
-                            &plan_props(&self.props, &st.plan, self.opts),
-                        ) {
-                            Ok(s) => {
-                                m.insert(it.file, s);
-                            }
+                        let props = plan_props(&self.props, &st.plan, self.opts);
+                        match ParquetSink::create(&dest, &st.plan.schema, &props) {
+                            Ok(s) => v.insert(s).column_writers(),
                             Err(e) => {
                                 it.block = Err(e.with_path(&dest));
                                 continue;
                             }
                         }
                     }
-                    m.get_mut(&it.file)
-                        .expect("sink just made")
-                        .column_writers()
-                }
+                },
                 Sinks::Merged(s) => {
                     if s.is_none() {
                         let dest = self.opts.dst.clone().unwrap_or_default();
@@ -423,7 +415,7 @@ impl<'a> Driver<'a> {
                             &schema,
                             &plan_props(&self.props, &st.plan, self.opts),
                         ) {
-                            Ok(x) => *s = Some(x),
+                            Ok(x) => *s = Some(Box::new(x)),
                             Err(e) => {
                                 it.block = Err(e.with_path(&dest));
                                 continue;
@@ -472,7 +464,7 @@ impl<'a> Driver<'a> {
                 if let Some(chunks) = chunks {
                     let sink = match &mut self.sinks {
                         Sinks::PerFile(m) => m.get_mut(&file),
-                        Sinks::Merged(s) => s.as_mut(),
+                        Sinks::Merged(s) => s.as_deref_mut(),
                         Sinks::Partitioned(_) => None,
                     };
                     if let Some(sink) = sink {
@@ -822,8 +814,9 @@ fn read_wave(
 ) -> Vec<Item> {
     let mut wave = Vec::new();
     let mut bytes = 0usize;
-    let max_bytes = threads.max(1) * bs.iter().copied().max().unwrap_or(1 << 20);
-    while bytes < max_bytes && wave.len() < threads.max(1) * 4 {
+    // Two blocks per thread: the slowest block of a wave then idles a thread for less of it.
+    let max_bytes = 2 * threads.max(1) * bs.iter().copied().max().unwrap_or(1 << 20);
+    while bytes < max_bytes && wave.len() < threads.max(1) * 8 {
         if reader.is_none() {
             let Some(f) = queue.pop_front() else { break };
             let st = &files[f];

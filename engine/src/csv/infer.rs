@@ -267,8 +267,9 @@ pub fn unify(
     overrides: &BTreeMap<String, ColType>,
 ) -> (Vec<(String, ColType)>, Vec<Drift>) {
     let mut order: Vec<String> = Vec::new();
-    let mut seen: BTreeMap<String, (ColType, BTreeMap<ColType, Vec<String>>, usize)> =
-        BTreeMap::new();
+    // name -> (joined type, files by inferred type, files having it)
+    type Seen = (ColType, BTreeMap<ColType, Vec<String>>, usize);
+    let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
     for info in infos {
         for (n, &t) in info.names.iter().zip(&info.types) {
             let e = seen.entry(n.clone()).or_insert_with(|| {

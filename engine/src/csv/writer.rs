@@ -28,7 +28,7 @@ pub fn writer_props(o: &Options) -> Result<Arc<WriterProperties>> {
         Codec::None => Compression::UNCOMPRESSED,
     };
     let stats = if o.statistics {
-        EnabledStatistics::Page
+        EnabledStatistics::Chunk
     } else {
         EnabledStatistics::None
     };
