@@ -63,6 +63,13 @@ def word_count(
 # --- end word-count ---
 
 # --- log-sessions ---
+def log_sessions(
+    inputs: list[str], options_json: str, progress: Progress
+) -> tuple[str, dict[str, pa.Table]]:
+    """Sessions of Apache/Nginx access logs (Common/Combined, .gz/.zst). Options: session_key (ip_ua|ip),
+    timeout_minutes, asset_extensions, log_format, threads, chunk_size, unparsed_samples, top,
+    output_dir (sessions.parquet + summary.json), on_error. Tables: ``sessions``. Summary: requests,
+    sessions, unique_visitors, bytes, unparsed_lines, bounce_rate, durations, tops, traffic."""
 # --- end log-sessions ---
 
 # --- exif ---

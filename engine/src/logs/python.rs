@@ -1,7 +1,39 @@
-//! Python binding of this pipeline.
+//! Python binding: `log_sessions` (see `aerofs_kernel/_engine.pyi`).
 
+use crate::error::Error;
+use crate::logs::Options;
+use crate::python::{run_blocking, tables_to_py, to_pyerr, PyProgress};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub(crate) fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+/// Sessions and summary of access logs: `(result_json, {"sessions": table})`.
+#[pyfunction]
+fn log_sessions<'py>(
+    py: Python<'py>,
+    inputs: Vec<String>,
+    options_json: &str,
+    progress: &PyProgress,
+) -> PyResult<(String, Bound<'py, PyDict>)> {
+    let opts: Options = serde_json::from_str(if options_json.trim().is_empty() {
+        "{}"
+    } else {
+        options_json
+    })
+    .map_err(|e| to_pyerr(py, &Error::options(format!("log-sessions: {e}"))))?;
+    let p = progress.inner.clone();
+    let (json, schema, batches) = run_blocking(py, &progress.inner, move || {
+        let r = crate::logs::run(&inputs, &opts, &p)?;
+        let json =
+            serde_json::json!({"summary": r.summary, "outputs": r.outputs, "errors": r.errors});
+        Ok((json.to_string(), r.schema, r.batches))
+    })?;
+    Ok((
+        json,
+        tables_to_py(py, vec![("sessions".to_string(), schema, batches)])?,
+    ))
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(log_sessions, m)?)?;
     Ok(())
 }
