@@ -202,9 +202,17 @@ fn thumbnail<S: Source>(t: &Tiff, block: &ExifBlock, src: &mut S) -> Option<Vec<
 
 /// "YYYY:MM:DD HH:MM:SS" → microseconds since the epoch (no zone).
 fn parse_datetime(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let date = chrono::NaiveDate::parse_from_str(s.get(..10)?, "%Y:%m:%d").ok()?;
-    let time = chrono::NaiveTime::parse_from_str(s.get(11..19)?, "%H:%M:%S").ok()?;
+    let b = s.trim().as_bytes();
+    if b.len() < 19 || b[4] != b':' || b[7] != b':' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + u32::from(c - b'0'))
+        })
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(n(0..4)? as i32, n(5..7)?, n(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_opt(n(11..13)?, n(14..16)?, n(17..19)?)?;
     Some(date.and_time(time).and_utc().timestamp_micros())
 }
 
@@ -295,7 +303,7 @@ fn fill(rec: &mut Record, t: &Tiff, base: u64, opts: &Options) {
                 continue;
             }
         }
-        if rec.tags.iter().any(|(k, _)| k == name) {
+        if rec.tags.iter().any(|(k, _)| *k == name) {
             continue; // first one wins (IFD0 before the sub-IFDs, as exiftool shows it)
         }
         let value = if e.ifd == Ifd::Ifd1 && e.tag == 0x0201 {
@@ -306,7 +314,7 @@ fn fill(rec: &mut Record, t: &Tiff, base: u64, opts: &Options) {
         } else {
             tags::format(e.ifd, e.tag, &e.value, t.big_endian)
         };
-        rec.tags.push((name.to_string(), value));
+        rec.tags.push((name, value));
     }
 }
 
@@ -365,9 +373,15 @@ fn expand(
     }
     for input in inputs {
         let p = PathBuf::from(input);
-        match std::fs::symlink_metadata(&p) {
-            Ok(lm) if lm.file_type().is_symlink() && !follow => *skipped += 1,
-            Ok(_) => match std::fs::metadata(&p) {
+        // Following links, one stat is enough; otherwise look at the link itself first.
+        let link = if follow {
+            Ok(false)
+        } else {
+            std::fs::symlink_metadata(&p).map(|m| m.file_type().is_symlink())
+        };
+        match link {
+            Ok(true) => *skipped += 1,
+            Ok(false) => match std::fs::metadata(&p) {
                 Ok(m) if m.is_dir() => {
                     walk(&p, follow, &mut out, skipped, problems, &mut seen_dirs)
                 }
@@ -533,10 +547,7 @@ mod tests {
         let local = parse_datetime("2024:05:01 12:34:56").unwrap();
         assert_eq!(rec.date_time_original, Some(local));
         assert_eq!(rec.date_time_original_utc, Some(local - 7200 * 1_000_000));
-        assert_eq!(
-            rec.tags,
-            vec![("ExifVersion".to_string(), "0232".to_string())]
-        );
+        assert_eq!(rec.tags, vec![("ExifVersion", "0232".to_string())]);
         assert!(n > 0);
 
         // Truncated anywhere: an error or a row, never a panic.

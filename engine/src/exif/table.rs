@@ -41,7 +41,7 @@ pub struct Record {
     pub artist: Option<String>,
     pub copyright: Option<String>,
     /// Every other tag: exiftool name → value as text (exiftool -n).
-    pub tags: Vec<(String, String)>,
+    pub tags: Vec<(&'static str, String)>,
     pub has_exif: bool,
     pub thumbnail: Option<Vec<u8>>,
 }
@@ -211,7 +211,7 @@ mod tests {
             make: Some("Canon".into()),
             date_time_original: Some(1_000_000),
             date_time_original_utc: Some(-6_199_000_000),
-            tags: vec![("ExifVersion".into(), "0232".into())],
+            tags: vec![("ExifVersion", "0232".into())],
             ..Record::default()
         };
         for thumbs in [false, true] {
