@@ -80,3 +80,33 @@ def jp_sync(fn: Any) -> Any:
         return ensure_event_loop(prefer_selector_loop=True).run_until_complete(fn(*args, **kwargs))
 
     return wrapper
+
+
+def _pg_url_with_schema(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_url() -> Any:
+    """A PostgreSQL URL whose search_path is a fresh schema (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    base = os.environ.get("AEROFS_TEST_DATABASE_URL")
+    if not base:
+        pytest.skip("AEROFS_TEST_DATABASE_URL not set (scripts/services.sh env)")
+    schema = f"js_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as c:
+        c.execute(f"CREATE SCHEMA {schema}")
+    yield _pg_url_with_schema(base, schema)
+    with psycopg.connect(base, autocommit=True) as c:
+        c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/jobs.db"
+    return request.getfixturevalue("pg_url")

@@ -1,0 +1,126 @@
+"""The store on both databases: migrations, lifecycle, claims, reaper, events, idempotency, redaction."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from jobserver.store import open_store
+
+
+@pytest.fixture
+def store(store_url):
+    s = open_store(store_url)
+    assert s.migrate() == 1
+    yield s
+    s.close()
+
+
+def test_migrate_is_idempotent_and_recorded(store, store_url):
+    assert store.migrate() == 1
+    assert store.schema_version() == 1
+    other = open_store(store_url)
+    assert other.migrate() == 1
+    other.close()
+
+
+def test_concurrent_migrations(store_url):
+    results = []
+
+    def go():
+        s = open_store(store_url)
+        results.append(s.migrate())
+        s.close()
+
+    ts = [threading.Thread(target=go) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results == [1, 1, 1, 1]
+
+
+def test_lifecycle_and_events(store):
+    job, created = store.create_job("p", {"src": "a", "dst": "b"}, "alice", "key", "cid-1")
+    assert created and job["state"] == "PENDING" and job["correlation_id"] == "cid-1"
+    again, created2 = store.create_job("p", {"src": "x"}, "alice", "key")
+    assert not created2 and again["id"] == job["id"]
+    assert store.claim_pending_job()["id"] == job["id"]
+    assert store.claim_pending_job() is None
+    store.add_tasks(job["id"], [{"index": 0, "bytes": 10}, {"index": 1, "bytes": 30}])
+    t0 = store.claim_task("w1")
+    t1 = store.claim_task("w2")
+    assert {t0["idx"], t1["idx"]} == {0, 1} and store.claim_task("w3") is None
+    assert store.get_job(job["id"])["state"] == "RUNNING"
+    assert store.heartbeat(job["id"], t0["idx"], "w1", {"bytes_done": 10, "bytes_total": 10})
+    assert not store.heartbeat(job["id"], t0["idx"], "w2", {})
+    assert store.finish_task(job["id"], t0["idx"], "w1", {"outputs": ["o0"]})
+    assert not store.claim_merge(job["id"])
+    assert store.finish_task(job["id"], t1["idx"], "w2", {"outputs": ["o1"]})
+    assert store.claim_merge(job["id"]) and not store.claim_merge(job["id"])
+    store.set_job_state(job["id"], "SUCCEEDED", summary={"n": 2}, outputs=["o0", "o1"], errors=[])
+    done = store.get_job(job["id"])
+    assert done["state"] == "SUCCEEDED" and done["summary"] == {"n": 2} and done["finished_at"]
+    assert store.set_job_state(job["id"], "FAILED") is None  # terminal never moves
+    states = [e["data"]["state"] for e in store.events_since(0) if e["type"] == "state"]
+    assert states == ["PENDING", "QUEUED", "RUNNING", "SUCCEEDED"]
+    ids = [e["id"] for e in store.events_since(0)]
+    assert ids == sorted(ids) and store.events_since(ids[-1]) == []
+
+
+def test_reaper_requeues_then_fails(store):
+    job, _ = store.create_job("p", {}, "bob")
+    store.claim_pending_job()
+    store.add_tasks(job["id"], [{"index": 0}])
+    for attempt in (1, 2):
+        t = store.claim_task(f"w{attempt}")
+        assert t["attempts"] == attempt
+        time.sleep(0.3)
+        assert store.reap(0.2, max_attempts=3) == [(job["id"], 0)]
+        assert store.tasks(job["id"])[0]["state"] == "QUEUED"
+    store.claim_task("w3")
+    time.sleep(0.3)
+    store.reap(0.2, max_attempts=3)
+    failed = store.get_job(job["id"])
+    assert failed["state"] == "FAILED" and "after 3 attempts" in failed["error"] and failed["attempts"] == 3
+
+
+def test_list_filters(store):
+    for i in range(6):
+        j, _ = store.create_job("csv" if i % 2 else "exif", {"src": f"/data/f{i}"}, "alice" if i < 4 else "bob")
+    jobs, total = store.list_jobs(owner="alice")
+    assert total == 4 and len(jobs) == 4
+    jobs, total = store.list_jobs(owner="alice", pipeline="csv", limit=1, offset=1)
+    assert total == 2 and len(jobs) == 1
+    jobs, total = store.list_jobs(text="f5")
+    assert total == 1 and jobs[0]["owner"] == "bob"
+    jobs, total = store.list_jobs(states=["PENDING"], order="asc")
+    assert total == 6 and jobs[0]["params"]["src"] == "/data/f0"
+
+
+def test_cancel_and_retry(store):
+    job, _ = store.create_job("p", {}, "alice")
+    store.claim_pending_job()
+    store.add_tasks(job["id"], [{"index": 0}, {"index": 1}])
+    store.claim_task("w1")
+    c = store.cancel_job(job["id"])
+    assert c["state"] == "CANCELLED"
+    assert [t["state"] for t in store.tasks(job["id"])] == ["RUNNING", "CANCELLED"]
+    assert store.claim_task("w2") is None
+    r = store.retry_job(job["id"])
+    assert r["state"] == "PENDING" and store.tasks(job["id"]) == []
+    assert store.retry_job(job["id"]) is None
+
+
+def test_no_credentials_stored(store):
+    job, _ = store.create_job(
+        "p", {"src": "s3://b/k", "dst": "postgresql://user:hunter2@db/x", "storage_options": {"secret": "hunter2"}},
+        "alice",
+    )
+    store.add_log(job["id"], "connecting to redis://:hunter2@cache:6379/0")
+    store.set_job_state(job["id"], "FAILED", error="could not connect to postgresql://u:hunter2@h/db password=hunter2")
+    dump = repr(store.get_job(job["id"])) + repr(store.logs(job["id"])) + repr(store.events_since(0))
+    assert "hunter2" not in dump
+    assert "postgresql://***@db/x" in dump
