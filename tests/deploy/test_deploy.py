@@ -61,7 +61,7 @@ def test_compose_stack() -> None:
     assert not {"AEROFS_DATABASE_URL", "AEROFS_REDIS_URL"} & set(services["lab"]["environment"])
     # no literal secrets: passwords come from deploy/.env
     text = (DEPLOY / "docker-compose.yml").read_text()
-    literal = re.findall(r"(?:PASSWORD|SECRET|TOKEN)\w*:\s*(?!\$\{)(\S+)", text)
+    literal = re.findall(r"(?m)^\s*\w*(?:PASSWORD|SECRET|TOKEN)\w*:\s*(?!\$\{)(\S+)", text)
     assert not literal, f"literal secrets: {literal}"
 
 
