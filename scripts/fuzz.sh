@@ -23,9 +23,9 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-${HOME}/.cache/aerofs/fuzz-target}"
 
 run_target() {
     local target="$1"; shift
-    local corpus="engine/fuzz/corpus/$target"
-    mkdir -p "$corpus"
-    (cd engine && "${CARGO[@]}" fuzz run --fuzz-dir fuzz "$target" "$corpus" -- "$@")
+    mkdir -p "engine/fuzz/corpus/$target"
+    # cargo-fuzz runs from engine/: paths below are relative to it
+    (cd engine && "${CARGO[@]}" fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- "$@")
 }
 
 case "${1:-smoke}" in
