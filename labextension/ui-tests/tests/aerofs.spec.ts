@@ -94,7 +94,7 @@ test.describe('with the job server', () => {
     await expect(page.locator('#aerofs-field-src')).toBeVisible();
 
     // Source from the file browser's selection.
-    await page.filebrowser.openHomeDirectory();
+    await page.sidebar.openTab('filebrowser');
     await page.filebrowser.openDirectory('data');
     await page
       .locator(
@@ -102,6 +102,7 @@ test.describe('with the job server', () => {
         { hasText: /^csv$/ }
       )
       .click();
+    await page.sidebar.openTab('aerofs-sidebar');
     await page
       .locator(
         '.jp-AeroFS-field:has(#aerofs-field-src) .jp-AeroFS-pathField button'
@@ -133,7 +134,7 @@ test.describe('with the job server', () => {
 
     await widenLeftPanel(page, 700);
     await page.waitForTimeout(300);
-    await shot(page, 'sidebar.png', '#aerofs-sidebar');
+    await shot(page, 'sidebar-first-job.png', '#aerofs-sidebar');
     await shot(page, 'lab-with-sidebar.png');
 
     // Open the detail with the keyboard.
@@ -195,6 +196,15 @@ test.describe('with the job server', () => {
       page.locator(`#aerofs-sidebar tr[data-job-id="${id}"]`)
     ).toHaveAttribute('data-state', 'CANCELLED');
     await shot(page, 'job-cancelled.png');
+    // The dashboard for the README: the finished and the cancelled job.
+    await page.evaluate(async () => {
+      await (window as any).jupyterapp.commands.execute(
+        'application:close-all'
+      );
+    });
+    await widenLeftPanel(page, 700);
+    await page.waitForTimeout(300);
+    await shot(page, 'sidebar.png', '#aerofs-sidebar');
   });
 });
 
