@@ -196,7 +196,18 @@ test.describe('with the job server', () => {
       page.locator(`#aerofs-sidebar tr[data-job-id="${id}"]`)
     ).toHaveAttribute('data-state', 'CANCELLED');
     await shot(page, 'job-cancelled.png');
-    // The dashboard for the README: the finished and the cancelled job.
+    // The dashboard for the README: a finished job beside the cancelled one.
+    const small = await page.request.post('aerofs/api/jobs', {
+      data: {
+        pipeline: 'csv-to-parquet',
+        params: { src: `${ROOT}/data/csv`, dst: `${ROOT}/out/csv-again` }
+      }
+    });
+    expect(small.status()).toBe(202);
+    const smallId = (await small.json()).id;
+    await expect(
+      page.locator(`#aerofs-sidebar tr[data-job-id="${smallId}"]`)
+    ).toHaveAttribute('data-state', 'SUCCEEDED', { timeout: 120000 });
     await page.evaluate(async () => {
       await (window as any).jupyterapp.commands.execute(
         'application:close-all'
