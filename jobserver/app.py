@@ -23,7 +23,7 @@ from jobserver.store import Store, open_store
 class JobService:
     """What the handlers use: the store, validation, the event bus, the local pool."""
 
-    def __init__(self, app: "AerofsApp", store: Store) -> None:
+    def __init__(self, app: AerofsApp, store: Store) -> None:
         self.app = app
         self.store = store
         self.admin_users = set(app.admin_users)
@@ -68,8 +68,13 @@ class JobService:
         if created:
             key = (job["pipeline"], job["owner"])
             self.submitted_count[key] = self.submitted_count.get(key, 0) + 1
-            log_event("job.submitted", job_id=job["id"], pipeline=job["pipeline"], owner=job["owner"],
-                      correlation_id=job.get("correlation_id"))
+            log_event(
+                "job.submitted",
+                job_id=job["id"],
+                pipeline=job["pipeline"],
+                owner=job["owner"],
+                correlation_id=job.get("correlation_id"),
+            )
 
     def api_url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/aerofs/api/" + path
@@ -83,6 +88,7 @@ class JobService:
 
     # -- the local pool -------------------------------------------------------------------------
     def start(self) -> None:
+        self._registry()  # import the runner and pipelines now, not on the first request
         self.bus.start()
         self._reaper.start()
         if self.app.local_pool:
@@ -108,7 +114,7 @@ class JobService:
         """Every second: requeue abandoned tasks, restart local workers that died."""
         try:
             self.store.reap(self.app.stale_after, self.app.max_attempts)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             log_event("reaper.error", error=redact(str(e)))
         for i, p in enumerate(self.pool):
             if p.poll() is not None:
@@ -134,20 +140,36 @@ class AerofsApp(ExtensionApp):
     extension_url = "/aerofs/api/pipelines"
     load_other_extensions = True
 
-    database_url = Unicode("", help="SQLAlchemy-style URL of the job store (env AEROFS_DATABASE_URL); "
-                                    "empty: SQLite in the Jupyter data dir").tag(config=True)
+    database_url = Unicode(
+        "",
+        help="SQLAlchemy-style URL of the job store (env AEROFS_DATABASE_URL); "
+        "empty: SQLite in the Jupyter data dir",
+    ).tag(config=True)
     redis_url = Unicode("", help="Redis URL for team mode (env AEROFS_REDIS_URL)").tag(config=True)
-    data_dir = Unicode("", help="where the embedded store and work files live (env AEROFS_DATA_DIR)").tag(config=True)
-    admin_users = List(Unicode(), help="user names with admin rights (env AEROFS_ADMIN_USERS, comma separated)").tag(config=True)
+    data_dir = Unicode("", help="where the embedded store and work files live (env AEROFS_DATA_DIR)").tag(
+        config=True
+    )
+    admin_users = List(
+        Unicode(), help="user names with admin rights (env AEROFS_ADMIN_USERS, comma separated)"
+    ).tag(config=True)
     admin_group = Unicode(auth.ADMIN_GROUP, help="JupyterHub group granting admin").tag(config=True)
-    allowed_roots = List(Unicode(), help="path/S3 prefixes users may read and write, with {username} "
-                                         "(env AEROFS_ALLOWED_ROOTS, comma separated); empty: no limit").tag(config=True)
-    max_attempts = Int(3, help="attempts per task before the job fails (env AEROFS_MAX_ATTEMPTS)").tag(config=True)
-    task_timeout = Float(3600.0, help="seconds before a task is stopped (env AEROFS_TASK_TIMEOUT)").tag(config=True)
+    allowed_roots = List(
+        Unicode(),
+        help="path/S3 prefixes users may read and write, with {username} "
+        "(env AEROFS_ALLOWED_ROOTS, comma separated); empty: no limit",
+    ).tag(config=True)
+    max_attempts = Int(3, help="attempts per task before the job fails (env AEROFS_MAX_ATTEMPTS)").tag(
+        config=True
+    )
+    task_timeout = Float(3600.0, help="seconds before a task is stopped (env AEROFS_TASK_TIMEOUT)").tag(
+        config=True
+    )
     stale_after = Float(3.0, help="seconds without a heartbeat before a task is requeued").tag(config=True)
     max_tasks = Int(4, help="tasks a job is split into at most").tag(config=True)
     workers = Int(2, help="local pool size (env AEROFS_WORKERS)").tag(config=True)
-    local_pool = Bool(True, help="start the local worker pool (off when workers run elsewhere)").tag(config=True)
+    local_pool = Bool(True, help="start the local worker pool (off when workers run elsewhere)").tag(
+        config=True
+    )
     runner_module = Unicode("", help="module with plan_job/run_task/merge_job (tests)").tag(config=True)
     metrics_auth = Bool(True, help="require authentication for aerofs/metrics").tag(config=True)
     event_poll_interval = Float(0.2, help="seconds between event-table polls").tag(config=True)
@@ -198,8 +220,12 @@ class AerofsApp(ExtensionApp):
         self.service = JobService(self, store)
         self.service.base_url = self.serverapp.base_url if self.serverapp else "/"
         self.settings["aerofs_jobserver"] = self.service
-        self.log.info("aerofs job server: store %s (schema %d), %s", redact(self.database_url_resolved), version,
-                      f"local pool of {self.workers}" if self.local_pool else "external workers")
+        self.log.info(
+            "aerofs job server: store %s (schema %d), %s",
+            redact(self.database_url_resolved),
+            version,
+            f"local pool of {self.workers}" if self.local_pool else "external workers",
+        )
         self.service.start()
 
     def initialize_handlers(self) -> None:

@@ -5,7 +5,8 @@ replays what was missed from the table."""
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tornado.ioloop import PeriodicCallback
 
@@ -44,7 +45,7 @@ class EventBus:
             return
         try:
             evs = self.store.events_since(self.last)
-        except Exception:  # noqa: BLE001 - database briefly away: try again next tick
+        except Exception:
             return
         if not evs:
             return

@@ -39,12 +39,16 @@ class _Collector:
         yield fin
         yield cur
         stats = self.js.stats()
-        yield GaugeMetricFamily("aerofs_queue_length", "jobs pending plus tasks queued", value=stats["queue_length"])
+        yield GaugeMetricFamily(
+            "aerofs_queue_length", "jobs pending plus tasks queued", value=stats["queue_length"]
+        )
         yield GaugeMetricFamily("aerofs_workers_busy", "workers running a task", value=stats["workers_busy"])
         yield GaugeMetricFamily("aerofs_workers_idle", "idle workers", value=stats["workers_idle"])
         hist = HistogramMetricFamily("aerofs_job_duration_seconds", "job run time", labels=["pipeline"])
-        done = store._all("SELECT pipeline, started_at, finished_at, progress FROM jobs WHERE finished_at IS NOT NULL "
-                          "AND started_at IS NOT NULL")
+        done = store._all(
+            "SELECT pipeline, started_at, finished_at, progress FROM jobs WHERE finished_at IS NOT NULL "
+            "AND started_at IS NOT NULL"
+        )
         by: dict[str, list[float]] = {}
         bytes_total = rows_total = 0
         for r in done:
@@ -53,7 +57,9 @@ class _Collector:
             bytes_total += int(p.get("bytes_done") or 0)
             rows_total += int(p.get("rows") or 0)
         for p, ds in sorted(by.items()):
-            buckets = [(str(b) if b != float("inf") else "+Inf", sum(1 for d in ds if d <= b)) for b in BUCKETS]
+            buckets = [
+                (str(b) if b != float("inf") else "+Inf", sum(1 for d in ds if d <= b)) for b in BUCKETS
+            ]
             hist.add_metric([p], buckets, sum(ds))
         yield hist
         yield CounterMetricFamily("aerofs_bytes_processed", "input bytes of finished jobs", value=bytes_total)

@@ -7,7 +7,15 @@ from typing import Any
 
 _URL_CRED = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)[^/@\s:]*:[^/@\s]*@")
 _KV = re.compile(r"(?i)\b(password|passwd|secret|token|key|sslpassword)=([^\s&;]+)")
-SECRET_KEYS = {"storage_options", "password", "secret", "token", "key", "aws_secret_access_key", "credentials"}
+SECRET_KEYS = {
+    "storage_options",
+    "password",
+    "secret",
+    "token",
+    "key",
+    "aws_secret_access_key",
+    "credentials",
+}
 
 
 def redact(text: str) -> str:

@@ -9,6 +9,7 @@ heartbeating — a SIGKILLed worker's task runs again elsewhere within seconds, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -82,7 +83,7 @@ class Worker:
         try:
             params = self._params(job)
             specs = self.runner.plan_job(job["pipeline"], params, self.max_tasks)
-        except Exception as e:  # noqa: BLE001 - a planning failure fails the job with its reason
+        except Exception as e:
             self.store.set_job_state(job["id"], "FAILED", error=f"planning failed: {type(e).__name__}: {e}")
             log_event("job.plan_failed", job_id=job["id"], correlation_id=cid, error=redact(str(e)))
             return
@@ -104,8 +105,14 @@ class Worker:
         if not job:
             return
         cid = job.get("correlation_id")
-        log_event("task.start", job_id=job_id, task=idx, attempt=task["attempts"], worker=self.name,
-                  correlation_id=cid)
+        log_event(
+            "task.start",
+            job_id=job_id,
+            task=idx,
+            attempt=task["attempts"],
+            worker=self.name,
+            correlation_id=cid,
+        )
         self.store.add_log(job_id, f"task {idx} attempt {task['attempts']} started on {self.name}")
         progress = self.progress_factory()
         result: dict[str, Any] = {}
@@ -113,10 +120,13 @@ class Worker:
         def target() -> None:
             try:
                 result["value"] = self.runner.run_task(
-                    job["pipeline"], self._params(job), task["spec"], progress,
+                    job["pipeline"],
+                    self._params(job),
+                    task["spec"],
+                    progress,
                     os.path.join(self.workdir, job_id),
                 )
-            except BaseException as e:  # noqa: BLE001 - reported to the store below
+            except BaseException as e:
                 result["error"] = e
                 result["trace"] = traceback.format_exc()
 
@@ -146,19 +156,37 @@ class Worker:
                 self.store.add_log(job_id, f"task {idx} stopped (job cancelled)")
                 return
             err = result.get("error")
-            msg = (f"task timed out after {self.task_timeout:g} s" if timed_out
-                   else f"{type(err).__name__}: {err}")
+            msg = (
+                f"task timed out after {self.task_timeout:g} s"
+                if timed_out
+                else f"{type(err).__name__}: {err}"
+            )
             new = self.store.fail_task(job_id, idx, self.name, msg, self.max_attempts)
-            log_event("task.failed", job_id=job_id, task=idx, worker=self.name, error=redact(msg),
-                      next_state=new, correlation_id=cid, seconds=round(seconds, 3))
+            log_event(
+                "task.failed",
+                job_id=job_id,
+                task=idx,
+                worker=self.name,
+                error=redact(msg),
+                next_state=new,
+                correlation_id=cid,
+                seconds=round(seconds, 3),
+            )
             return
         value = json.loads(json.dumps(result.get("value") or {}, default=str))
         self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
         if not self.store.finish_task(job_id, idx, self.name, value):
             return
         self.store.add_log(job_id, f"task {idx} finished in {seconds:.3f} s")
-        log_event("task.done", job_id=job_id, task=idx, worker=self.name, seconds=round(seconds, 3),
-                  correlation_id=cid, pipeline=job["pipeline"])
+        log_event(
+            "task.done",
+            job_id=job_id,
+            task=idx,
+            worker=self.name,
+            seconds=round(seconds, 3),
+            correlation_id=cid,
+            pipeline=job["pipeline"],
+        )
         self.store.publish_progress(job_id)
         self.merge(job_id)
 
@@ -172,27 +200,32 @@ class Worker:
             return
         partials = [t["result"] or {} for t in self.store.tasks(job_id)]
         try:
-            out = self.runner.merge_job(job["pipeline"], self._params(job), partials,
-                                        os.path.join(self.workdir, job_id))
-        except Exception as e:  # noqa: BLE001
+            out = self.runner.merge_job(
+                job["pipeline"], self._params(job), partials, os.path.join(self.workdir, job_id)
+            )
+        except Exception as e:
             self.store.set_job_state(job_id, "FAILED", error=f"merge failed: {type(e).__name__}: {e}")
             return
         outputs = list(out.get("outputs") or [])
         self.store.add_outputs(job_id, [(str(p), _size(p)) for p in outputs])
         self.store.publish_progress(job_id)
         self.store.set_job_state(
-            job_id, "SUCCEEDED", summary=out.get("summary") or {}, outputs=outputs,
+            job_id,
+            "SUCCEEDED",
+            summary=out.get("summary") or {},
+            outputs=outputs,
             errors=json.loads(redact(json.dumps(out.get("errors") or [], default=str))),
         )
-        log_event("job.succeeded", job_id=job_id, correlation_id=job.get("correlation_id"),
-                  pipeline=job["pipeline"])
+        log_event(
+            "job.succeeded", job_id=job_id, correlation_id=job.get("correlation_id"), pipeline=job["pipeline"]
+        )
 
     # -- loop ------------------------------------------------------------------------------------
     def loop(self, poll: float = 0.2, burst: bool = False) -> None:
         while not self.stopping:
             try:
                 did = self.step()
-            except Exception as e:  # noqa: BLE001 - a store hiccup (restart) must not kill the worker
+            except Exception as e:
                 log_event("worker.error", worker=self.name, error=redact(f"{type(e).__name__}: {e}"))
                 time.sleep(1.0)
                 continue
@@ -205,17 +238,15 @@ class Worker:
 def _snapshot(progress: Any) -> dict[str, Any]:
     try:
         snap = dict(progress.snapshot())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return {}
     snap.pop("cancelled", None)
     return snap
 
 
 def _cancel(progress: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         progress.cancel()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _size(path: str) -> int | None:
@@ -232,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runner", default=None, help="module with plan_job/run_task/merge_job")
     ap.add_argument("--name", default=None)
     ap.add_argument("--max-attempts", type=int, default=int(os.environ.get("AEROFS_MAX_ATTEMPTS", "3")))
-    ap.add_argument("--task-timeout", type=float, default=float(os.environ.get("AEROFS_TASK_TIMEOUT", "3600")))
+    ap.add_argument(
+        "--task-timeout", type=float, default=float(os.environ.get("AEROFS_TASK_TIMEOUT", "3600"))
+    )
     ap.add_argument("--stale-after", type=float, default=float(os.environ.get("AEROFS_STALE_AFTER", "3")))
     ap.add_argument("--max-tasks", type=int, default=int(os.environ.get("AEROFS_MAX_TASKS", "4")))
     ap.add_argument("--burst", action="store_true", help="exit when there is nothing to do")
@@ -243,8 +276,16 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(args.database_url)
     store.migrate()
     workdir = args.workdir or os.path.join(os.path.expanduser("~"), ".cache", "aerofs", "work")
-    w = Worker(store, workdir, load_runner(args.runner), name=args.name, max_attempts=args.max_attempts,
-               task_timeout=args.task_timeout, stale_after=args.stale_after, max_tasks=args.max_tasks)
+    w = Worker(
+        store,
+        workdir,
+        load_runner(args.runner),
+        name=args.name,
+        max_attempts=args.max_attempts,
+        task_timeout=args.task_timeout,
+        stale_after=args.stale_after,
+        max_tasks=args.max_tasks,
+    )
 
     def stop(*_: Any) -> None:
         w.stopping = True

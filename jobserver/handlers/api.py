@@ -44,17 +44,24 @@ class JobsHandler(BaseHandler):
             limit=limit,
             offset=offset,
         )
-        self.send_json({"jobs": [public_job(j) for j in jobs], "total": total, "limit": limit, "offset": offset})
+        self.send_json(
+            {"jobs": [public_job(j) for j in jobs], "total": total, "limit": limit, "offset": offset}
+        )
 
     @web.authenticated
     def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            self.send_json({"message": "body is not JSON", "errors": [{"path": "$", "message": "invalid JSON"}]}, 400)
+            self.send_json(
+                {"message": "body is not JSON", "errors": [{"path": "$", "message": "invalid JSON"}]}, 400
+            )
             return
         if not isinstance(body, dict):
-            self.send_json({"message": "body must be an object", "errors": [{"path": "$", "message": "not an object"}]}, 400)
+            self.send_json(
+                {"message": "body must be an object", "errors": [{"path": "$", "message": "not an object"}]},
+                400,
+            )
             return
         pipeline = body.get("pipeline")
         params = body.get("params", {})
@@ -68,7 +75,9 @@ class JobsHandler(BaseHandler):
         job, created = self.js.store.create_job(pipeline, params, self.username, key, cid)
         self.js.submitted(job, created)
         self.set_header("Location", self.js.api_url(f"jobs/{job['id']}"))
-        self.send_json({"id": job["id"], "state": job["state"], "job": public_job(job)}, 202 if created else 200)
+        self.send_json(
+            {"id": job["id"], "state": job["state"], "job": public_job(job)}, 202 if created else 200
+        )
 
 
 class JobHandler(BaseHandler):
@@ -97,7 +106,9 @@ class JobRetryHandler(BaseHandler):
         job = self.job_or_404(job_id)
         again = self.js.store.retry_job(job_id)
         if again is None:
-            self.send_json({"message": f"a {job['state']} job cannot be retried", "job": public_job(job)}, 409)
+            self.send_json(
+                {"message": f"a {job['state']} job cannot be retried", "job": public_job(job)}, 409
+            )
             return
         self.js.submitted(again, True)
         self.send_json({"id": again["id"], "state": again["state"], "job": public_job(again)}, 202)

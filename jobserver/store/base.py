@@ -7,10 +7,11 @@ import json
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any
 
 from jobserver.redact import redact, redact_params
 
@@ -24,7 +25,7 @@ JOB_COLS = (
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -57,7 +58,7 @@ class Store(ABC):
     def migrate(self) -> int:
         """Apply pending migrations under the back end's exclusive lock; returns the version."""
 
-    def close(self) -> None:  # pragma: no cover - back ends override
+    def close(self) -> None:  # noqa: B027 - optional for back ends
         pass
 
     # -- helpers ------------------------------------------------------------------------------
@@ -94,7 +95,8 @@ class Store(ABC):
         """``(job, created)``; an existing job with the same owner and key is returned as is."""
         if idempotency_key:
             row = self._one(
-                f"SELECT {JOB_COLS} FROM jobs WHERE owner = ? AND idempotency_key = ?", (owner, idempotency_key)
+                f"SELECT {JOB_COLS} FROM jobs WHERE owner = ? AND idempotency_key = ?",
+                (owner, idempotency_key),
             )
             if row:
                 return _row_job(row), False
@@ -142,10 +144,16 @@ class Store(ABC):
             where.append("pipeline = ?")
             args.append(pipeline)
         if text:
-            where.append("(LOWER(id) LIKE ? OR LOWER(pipeline) LIKE ? OR LOWER(params) LIKE ? OR LOWER(owner) LIKE ?)")
+            where.append(
+                "(LOWER(id) LIKE ? OR LOWER(pipeline) LIKE ? OR LOWER(params) LIKE ? OR LOWER(owner) LIKE ?)"
+            )
             args.extend([f"%{text.lower()}%"] * 4)
         cond = f"WHERE {' AND '.join(where)}" if where else ""
-        col = sort if sort in ("created_at", "started_at", "finished_at", "pipeline", "state", "owner") else "created_at"
+        col = (
+            sort
+            if sort in ("created_at", "started_at", "finished_at", "pipeline", "state", "owner")
+            else "created_at"
+        )
         direction = "ASC" if order == "asc" else "DESC"
         with self.tx() as c:
             c.execute(f"SELECT COUNT(*) AS n FROM jobs {cond}", tuple(args))
@@ -188,8 +196,12 @@ class Store(ABC):
             self._event(c, job_id, owner, "state", data)
             c.execute(
                 "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
-                (job_id, now_iso(), "ERROR" if state == "FAILED" else "INFO",
-                 f"state {state}" + (f": {redact(error)}" if error else "")),
+                (
+                    job_id,
+                    now_iso(),
+                    "ERROR" if state == "FAILED" else "INFO",
+                    f"state {state}" + (f": {redact(error)}" if error else ""),
+                ),
             )
         return self.get_job(job_id)
 
@@ -218,7 +230,9 @@ class Store(ABC):
     def claim_pending_job(self) -> dict | None:
         """Take one PENDING job to plan (moves it to QUEUED with no tasks yet: the planner adds them)."""
         with self.tx() as c:
-            c.execute(self._lock_one("SELECT id FROM jobs WHERE state = 'PENDING' ORDER BY created_at LIMIT 1"))
+            c.execute(
+                self._lock_one("SELECT id FROM jobs WHERE state = 'PENDING' ORDER BY created_at LIMIT 1")
+            )
             row = c.fetchone()
             if not row:
                 return None
@@ -243,10 +257,12 @@ class Store(ABC):
     def claim_task(self, worker: str) -> dict | None:
         """Take the oldest QUEUED task of a live job: RUNNING, attempts+1, heartbeat now."""
         with self.tx() as c:
-            c.execute(self._lock_one(
-                "SELECT t.job_id, t.idx FROM tasks t JOIN jobs j ON j.id = t.job_id "
-                "WHERE t.state = 'QUEUED' AND j.state IN ('QUEUED', 'RUNNING') ORDER BY j.created_at, t.idx LIMIT 1"
-            ))
+            c.execute(
+                self._lock_one(
+                    "SELECT t.job_id, t.idx FROM tasks t JOIN jobs j ON j.id = t.job_id "
+                    "WHERE t.state = 'QUEUED' AND j.state IN ('QUEUED', 'RUNNING') ORDER BY j.created_at, t.idx LIMIT 1"
+                )
+            )
             row = c.fetchone()
             if not row:
                 return None
@@ -279,8 +295,16 @@ class Store(ABC):
     def job_progress(self, job_id: str) -> dict[str, Any]:
         """The aggregate of the tasks' progress (sums) plus ``fraction`` and task counts."""
         rows = self._all("SELECT state, progress, spec FROM tasks WHERE job_id = ?", (job_id,))
-        agg: dict[str, Any] = {"inputs_total": 0, "inputs_done": 0, "bytes_total": 0, "bytes_done": 0,
-                               "rows": 0, "errors": 0, "tasks_total": len(rows), "tasks_done": 0}
+        agg: dict[str, Any] = {
+            "inputs_total": 0,
+            "inputs_done": 0,
+            "bytes_total": 0,
+            "bytes_done": 0,
+            "rows": 0,
+            "errors": 0,
+            "tasks_total": len(rows),
+            "tasks_done": 0,
+        }
         for r in rows:
             p = json.loads(r["progress"]) if r["progress"] else {}
             spec = json.loads(r["spec"])
@@ -288,7 +312,9 @@ class Store(ABC):
             agg["tasks_done"] += done
             for k in ("inputs_done", "bytes_done", "rows", "errors"):
                 agg[k] += int(p.get(k) or 0)
-            agg["inputs_total"] += int(p.get("inputs_total") or spec.get("files") or len(spec.get("inputs", [])) or 0)
+            agg["inputs_total"] += int(
+                p.get("inputs_total") or spec.get("files") or len(spec.get("inputs", [])) or 0
+            )
             agg["bytes_total"] += int(p.get("bytes_total") or spec.get("bytes") or 0)
         if agg["bytes_total"]:
             agg["fraction"] = min(1.0, agg["bytes_done"] / agg["bytes_total"])
@@ -330,11 +356,17 @@ class Store(ABC):
             )
             c.execute(
                 "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'WARNING', ?)",
-                (job_id, now_iso(), f"task {idx} attempt {row['attempts']} failed: {error}"
-                 + ("; requeued" if new == "QUEUED" else "; no attempts left")),
+                (
+                    job_id,
+                    now_iso(),
+                    f"task {idx} attempt {row['attempts']} failed: {error}"
+                    + ("; requeued" if new == "QUEUED" else "; no attempts left"),
+                ),
             )
         if new == "FAILED":
-            self.set_job_state(job_id, "FAILED", error=f"task {idx} failed after {max_attempts} attempts: {error}")
+            self.set_job_state(
+                job_id, "FAILED", error=f"task {idx} failed after {max_attempts} attempts: {error}"
+            )
         return new
 
     def tasks(self, job_id: str) -> list[dict[str, Any]]:
@@ -349,7 +381,8 @@ class Store(ABC):
         with self.tx() as c:
             c.execute(
                 "SELECT COUNT(*) AS n, SUM(CASE WHEN state = 'SUCCEEDED' THEN 1 ELSE 0 END) AS ok "
-                "FROM tasks WHERE job_id = ?", (job_id,)
+                "FROM tasks WHERE job_id = ?",
+                (job_id,),
             )
             row = c.fetchone()
             if int(row["n"]) == 0 or int(row["ok"] or 0) != int(row["n"]):
@@ -368,8 +401,13 @@ class Store(ABC):
         )
         out = []
         for r in rows:
-            self.fail_task(r["job_id"], r["idx"], r["worker"],
-                           f"worker {r['worker']} stopped (no heartbeat for {stale_seconds:g} s)", max_attempts)
+            self.fail_task(
+                r["job_id"],
+                r["idx"],
+                r["worker"],
+                f"worker {r['worker']} stopped (no heartbeat for {stale_seconds:g} s)",
+                max_attempts,
+            )
             out.append((r["job_id"], r["idx"]))
         # A merge whose worker died: let it be claimed again.
         return out
@@ -416,11 +454,15 @@ class Store(ABC):
             queued_tasks = int(c.fetchone()["n"])
             c.execute("SELECT COUNT(DISTINCT worker) AS n FROM tasks WHERE state = 'RUNNING'")
             busy = int(c.fetchone()["n"])
-            c.execute("SELECT finished_at, state FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1000")
+            c.execute(
+                "SELECT finished_at, state FROM jobs WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1000"
+            )
             finished = c.fetchall()
-            c.execute("SELECT id, owner, pipeline, started_at FROM jobs WHERE state = 'RUNNING' ORDER BY started_at LIMIT 1")
+            c.execute(
+                "SELECT id, owner, pipeline, started_at FROM jobs WHERE state = 'RUNNING' ORDER BY started_at LIMIT 1"
+            )
             longest = c.fetchone()
-        cutoff = datetime.now(timezone.utc).timestamp() - 600
+        cutoff = datetime.now(UTC).timestamp() - 600
         recent = [r for r in finished if _ts(r["finished_at"]) >= cutoff]
         failed = sum(1 for r in recent if r["state"] == "FAILED")
         return {

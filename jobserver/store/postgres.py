@@ -4,8 +4,9 @@ migrations under an advisory lock. TLS: put ``sslmode=verify-full&sslrootcert=..
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -42,34 +43,38 @@ def _dialect(sql: str) -> str:
 class PostgresStore(Store):
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
-        self.pool = ConnectionPool(url, min_size=min_size, max_size=max_size, open=True,
-                                   kwargs={"row_factory": dict_row, "autocommit": False}, timeout=30)
+        self.pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=True,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            timeout=30,
+        )
 
     @contextmanager
     def tx(self) -> Iterator[Any]:
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    yield _Cursor(cur)
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield _Cursor(cur)
 
     def _lock_one(self, sql: str) -> str:
         of = " OF t" if " t JOIN " in sql else ""
         return f"{sql} FOR UPDATE{of} SKIP LOCKED"
 
     def migrate(self) -> int:
-        with self.pool.connection() as conn:
-            with conn.transaction():
-                with conn.cursor() as cur:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                    cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
-                    cur.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
-                    have = int(cur.fetchone()["v"])
-                    for version, sql in migrations():
-                        if version > have:
-                            for stmt in [s for s in sql.split(";") if s.strip() and not _only_comments(s)]:
-                                cur.execute(_dialect(stmt))
-                            cur.execute("INSERT INTO schema_version VALUES (%s, %s)", (version, now_iso()))
-                            have = version
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
+            cur.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+            have = int(cur.fetchone()["v"])
+            for version, sql in migrations():
+                if version > have:
+                    for stmt in [s for s in sql.split(";") if s.strip() and not _only_comments(s)]:
+                        cur.execute(_dialect(stmt))
+                    cur.execute("INSERT INTO schema_version VALUES (%s, %s)", (version, now_iso()))
+                    have = version
         return have
 
     def close(self) -> None:

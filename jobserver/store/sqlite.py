@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from jobserver.store.base import Store, migrations, now_iso
 
@@ -66,7 +67,9 @@ class SQLiteStore(Store):
         conn = self._conn()
         conn.execute("BEGIN EXCLUSIVE")
         try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
+            )
             have = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
             for version, sql in migrations():
                 if version > have:

@@ -16,7 +16,9 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 @pytest.fixture
 def js_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(HERE), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(HERE), str(HERE.parent.parent), os.environ.get("PYTHONPATH", "")])
+    )
     for k in ("AEROFS_DATABASE_URL", "AEROFS_REDIS_URL", "AEROFS_ADMIN_USERS", "AEROFS_ALLOWED_ROOTS"):
         monkeypatch.delenv(k, raising=False)
     return tmp_path

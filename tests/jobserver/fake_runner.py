@@ -24,8 +24,15 @@ class OptionError:
 class Progress:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.c = {"inputs_total": 0, "inputs_done": 0, "bytes_total": 0, "bytes_done": 0, "rows": 0,
-                  "errors": 0, "current": ""}
+        self.c = {
+            "inputs_total": 0,
+            "inputs_done": 0,
+            "bytes_total": 0,
+            "bytes_done": 0,
+            "rows": 0,
+            "errors": 0,
+            "current": "",
+        }
         self.cancelled = False
 
     def snapshot(self) -> dict[str, Any]:
@@ -57,8 +64,15 @@ class Sleepy:
         import jsonschema
 
         v = jsonschema.Draft202012Validator(self.schema)
-        return [OptionError("$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
-                            if e.absolute_path else "$", e.message) for e in v.iter_errors(params)]
+        return [
+            OptionError(
+                "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path)
+                if e.absolute_path
+                else "$",
+                e.message,
+            )
+            for e in v.iter_errors(params)
+        ]
 
 
 _P = Sleepy()
@@ -77,11 +91,15 @@ def get_pipeline(name: str) -> Sleepy:
 def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict[str, Any]]:
     names = list(params["src"])
     n = max(1, min(max_tasks, len(names)))
-    return [{"index": i, "inputs": names[i::n], "files": len(names[i::n]), "bytes": 100 * len(names[i::n])}
-            for i in range(n)]
+    return [
+        {"index": i, "inputs": names[i::n], "files": len(names[i::n]), "bytes": 100 * len(names[i::n])}
+        for i in range(n)
+    ]
 
 
-def run_task(pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: Progress, workdir: str) -> dict:
+def run_task(
+    pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: Progress, workdir: str
+) -> dict:
     os.makedirs(params["dst"], exist_ok=True)
     with open(os.path.join(params["dst"], f"attempt-{task['index']}-{os.getpid()}"), "w") as f:
         f.write(str(time.time()))
@@ -114,5 +132,8 @@ def merge_job(pipeline: str, params: dict[str, Any], partials: list[dict], workd
         for o in outs:
             with open(o) as g:
                 f.write(os.path.basename(o) + " " + g.read())
-    return {"summary": {"files": sum(p["summary"]["files"] for p in partials)}, "outputs": [*outs, path],
-            "errors": []}
+    return {
+        "summary": {"files": sum(p["summary"]["files"] for p in partials)},
+        "outputs": [*outs, path],
+        "errors": [],
+    }

@@ -7,16 +7,21 @@ import json
 import os
 
 import pytest
-from tornado.httpclient import HTTPClientError
-
 from conftest import jp_sync, user, wait_state
+from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.timeout(120)
 
 
 async def submit(fetch, who, params, pipeline="sleepy", headers=None):
-    r = await fetch("aerofs", "api", "jobs", method="POST", headers={**user(who), **(headers or {})},
-                    body=json.dumps({"pipeline": pipeline, "params": params}))
+    r = await fetch(
+        "aerofs",
+        "api",
+        "jobs",
+        method="POST",
+        headers={**user(who), **(headers or {})},
+        body=json.dumps({"pipeline": pipeline, "params": params}),
+    )
     return r.code, json.loads(r.body)
 
 
@@ -27,11 +32,21 @@ async def error_of(coro):
     return ei.value.code, (json.loads(resp.body) if resp is not None and resp.body else None)
 
 
-@pytest.mark.parametrize("path,method", [
-    (("pipelines",), "GET"), (("jobs",), "GET"), (("jobs",), "POST"), (("stats",), "GET"),
-    (("openapi.json",), "GET"), (("jobs", "0" * 32), "GET"), (("jobs", "0" * 32), "DELETE"),
-    (("jobs", "0" * 32, "retry"), "POST"), (("jobs", "0" * 32, "logs"), "GET"), (("jobs", "0" * 32, "outputs"), "GET"),
-])
+@pytest.mark.parametrize(
+    "path,method",
+    [
+        (("pipelines",), "GET"),
+        (("jobs",), "GET"),
+        (("jobs",), "POST"),
+        (("stats",), "GET"),
+        (("openapi.json",), "GET"),
+        (("jobs", "0" * 32), "GET"),
+        (("jobs", "0" * 32), "DELETE"),
+        (("jobs", "0" * 32, "retry"), "POST"),
+        (("jobs", "0" * 32, "logs"), "GET"),
+        (("jobs", "0" * 32, "outputs"), "GET"),
+    ],
+)
 @jp_sync
 async def test_anonymous_is_refused(jp_fetch, path, method):
     kw = {"body": "{}"} if method == "POST" else {}
@@ -63,12 +78,27 @@ async def test_job_lifecycle_outputs_logs_events(jp_fetch, jp_ws_fetch, tmp_path
     hello = json.loads(await ws.read_message())
     assert hello["type"] == "hello"
     dst = tmp_path / "out"
-    code, doc = await submit(jp_fetch, "alice", {"src": ["a", "b", "c", "d", "e"], "dst": str(dst), "seconds": 0.05})
+    code, doc = await submit(
+        jp_fetch, "alice", {"src": ["a", "b", "c", "d", "e"], "dst": str(dst), "seconds": 0.05}
+    )
     assert code == 202 and doc["state"] == "PENDING"
     job = await wait_state(jp_fetch, doc["id"], "alice", {"SUCCEEDED", "FAILED"})
     assert job["state"] == "SUCCEEDED", job
-    for k in ("id", "pipeline", "params", "owner", "state", "progress", "created_at", "started_at",
-              "finished_at", "attempts", "summary", "outputs", "errors"):
+    for k in (
+        "id",
+        "pipeline",
+        "params",
+        "owner",
+        "state",
+        "progress",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "attempts",
+        "summary",
+        "outputs",
+        "errors",
+    ):
         assert k in job
     assert job["owner"] == "alice" and job["summary"] == {"files": 5}
     assert job["progress"]["inputs_done"] == 5 and job["progress"]["fraction"] == 1.0
@@ -92,12 +122,30 @@ async def test_job_lifecycle_outputs_logs_events(jp_fetch, jp_ws_fetch, tmp_path
     assert "submitted by alice" in text and "task 0" in text and "SUCCEEDED" in text
     r = await jp_fetch("aerofs", "api", "jobs", doc["id"], "outputs", headers=user("alice"))
     outs = json.loads(r.body)["outputs"]
-    assert {os.path.basename(o["path"]) for o in outs} == {"a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "all.txt"}
+    assert {os.path.basename(o["path"]) for o in outs} == {
+        "a.txt",
+        "b.txt",
+        "c.txt",
+        "d.txt",
+        "e.txt",
+        "all.txt",
+    }
     target = next(o["path"] for o in outs if o["path"].endswith("a.txt"))
-    r = await jp_fetch("aerofs", "api", "jobs", doc["id"], "outputs", params={"path": target}, headers=user("alice"))
+    r = await jp_fetch(
+        "aerofs", "api", "jobs", doc["id"], "outputs", params={"path": target}, headers=user("alice")
+    )
     assert r.body == (dst / "a.txt").read_bytes()
-    code, _ = await error_of(jp_fetch("aerofs", "api", "jobs", doc["id"], "outputs",
-                                      params={"path": "/etc/passwd"}, headers=user("alice")))
+    code, _ = await error_of(
+        jp_fetch(
+            "aerofs",
+            "api",
+            "jobs",
+            doc["id"],
+            "outputs",
+            params={"path": "/etc/passwd"},
+            headers=user("alice"),
+        )
+    )
     assert code == 404
 
 
@@ -105,10 +153,17 @@ async def test_job_lifecycle_outputs_logs_events(jp_fetch, jp_ws_fetch, tmp_path
 async def test_permissions_owner_other_admin(jp_fetch, tmp_path):
     _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 5})
     jid = doc["id"]
-    for path, method in [((jid,), "GET"), ((jid, "logs"), "GET"), ((jid, "outputs"), "GET"), ((jid,), "DELETE"),
-                         ((jid, "retry"), "POST")]:
+    for path, method in [
+        ((jid,), "GET"),
+        ((jid, "logs"), "GET"),
+        ((jid, "outputs"), "GET"),
+        ((jid,), "DELETE"),
+        ((jid, "retry"), "POST"),
+    ]:
         kw = {"body": ""} if method == "POST" else {}
-        code, _ = await error_of(jp_fetch("aerofs", "api", "jobs", *path, method=method, headers=user("bob"), **kw))
+        code, _ = await error_of(
+            jp_fetch("aerofs", "api", "jobs", *path, method=method, headers=user("bob"), **kw)
+        )
         assert code == 404, (path, method)
     r = await jp_fetch("aerofs", "api", "jobs", headers=user("bob"))
     assert json.loads(r.body)["total"] == 0
@@ -121,7 +176,14 @@ async def test_permissions_owner_other_admin(jp_fetch, tmp_path):
     assert [j["id"] for j in json.loads(r.body)["jobs"]] == [jid]
     r = await jp_fetch("aerofs", "api", "stats", headers=user("root"))
     stats = json.loads(r.body)
-    for k in ("queue_length", "workers_busy", "workers_idle", "jobs_per_minute", "failure_rate", "longest_running"):
+    for k in (
+        "queue_length",
+        "workers_busy",
+        "workers_idle",
+        "jobs_per_minute",
+        "failure_rate",
+        "longest_running",
+    ):
         assert k in stats
     r = await jp_fetch("aerofs", "api", "jobs", jid, method="DELETE", headers=user("root"))
     assert json.loads(r.body)["state"] == "CANCELLED"
@@ -161,12 +223,16 @@ async def test_idempotency_key(jp_fetch, tmp_path):
 async def test_list_filter_and_paginate(jp_fetch, tmp_path):
     ids = []
     for i in range(5):
-        _, d = await submit(jp_fetch, "alice", {"src": [f"n{i}"], "dst": str(tmp_path / f"o{i}"), "fail": i == 0})
+        _, d = await submit(
+            jp_fetch, "alice", {"src": [f"n{i}"], "dst": str(tmp_path / f"o{i}"), "fail": i == 0}
+        )
         ids.append(d["id"])
     await wait_state(jp_fetch, ids[0], "alice", {"FAILED"})
     for i in ids[1:]:
         await wait_state(jp_fetch, i, "alice", {"SUCCEEDED"})
-    r = await jp_fetch("aerofs", "api", "jobs", params={"limit": "2", "offset": "1", "order": "asc"}, headers=user("alice"))
+    r = await jp_fetch(
+        "aerofs", "api", "jobs", params={"limit": "2", "offset": "1", "order": "asc"}, headers=user("alice")
+    )
     page = json.loads(r.body)
     assert page["total"] == 5 and [j["id"] for j in page["jobs"]] == ids[1:3]
     r = await jp_fetch("aerofs", "api", "jobs", params={"state": "FAILED"}, headers=user("alice"))

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import HERE, jp_sync, user, wait_state
 
 pytestmark = pytest.mark.timeout(120)
@@ -29,8 +28,14 @@ def aerofs_config(request):
 
 
 async def _submit(fetch, params):
-    r = await fetch("aerofs", "api", "jobs", method="POST", headers=user("alice"),
-                    body=json.dumps({"pipeline": "sleepy", "params": params}))
+    r = await fetch(
+        "aerofs",
+        "api",
+        "jobs",
+        method="POST",
+        headers=user("alice"),
+        body=json.dumps({"pipeline": "sleepy", "params": params}),
+    )
     return json.loads(r.body)["id"]
 
 
@@ -87,12 +92,31 @@ def test_external_workers_share_the_queue(store_url, tmp_path):
 
     store = open_store(store_url)
     store.migrate()
-    ids = [store.create_job("sleepy", {"src": [f"f{i}", f"g{i}"], "dst": str(tmp_path / f"o{i}"),
-                                       "seconds": 0.3}, "alice")[0]["id"] for i in range(6)]
+    ids = [
+        store.create_job(
+            "sleepy", {"src": [f"f{i}", f"g{i}"], "dst": str(tmp_path / f"o{i}"), "seconds": 0.3}, "alice"
+        )[0]["id"]
+        for i in range(6)
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent.parent)])}
-    cmd = [sys.executable, "-m", "jobserver.worker", "--database-url", store_url, "--runner", "fake_runner",
-           "--workdir", str(tmp_path / "work"), "--stale-after", "1.5", "--max-tasks", "2"]
-    procs = [subprocess.Popen([*cmd, "--name", f"ext-{i}"], env=env, stderr=subprocess.DEVNULL) for i in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jobserver.worker",
+        "--database-url",
+        store_url,
+        "--runner",
+        "fake_runner",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--stale-after",
+        "1.5",
+        "--max-tasks",
+        "2",
+    ]
+    procs = [
+        subprocess.Popen([*cmd, "--name", f"ext-{i}"], env=env, stderr=subprocess.DEVNULL) for i in range(2)
+    ]
     try:
         time.sleep(1.0)
         procs[0].send_signal(signal.SIGKILL)

@@ -89,7 +89,9 @@ def test_reaper_requeues_then_fails(store):
 
 def test_list_filters(store):
     for i in range(6):
-        j, _ = store.create_job("csv" if i % 2 else "exif", {"src": f"/data/f{i}"}, "alice" if i < 4 else "bob")
+        _j, _ = store.create_job(
+            "csv" if i % 2 else "exif", {"src": f"/data/f{i}"}, "alice" if i < 4 else "bob"
+        )
     jobs, total = store.list_jobs(owner="alice")
     assert total == 4 and len(jobs) == 4
     jobs, total = store.list_jobs(owner="alice", pipeline="csv", limit=1, offset=1)
@@ -116,11 +118,18 @@ def test_cancel_and_retry(store):
 
 def test_no_credentials_stored(store):
     job, _ = store.create_job(
-        "p", {"src": "s3://b/k", "dst": "postgresql://user:hunter2@db/x", "storage_options": {"secret": "hunter2"}},
+        "p",
+        {
+            "src": "s3://b/k",
+            "dst": "postgresql://user:hunter2@db/x",
+            "storage_options": {"secret": "hunter2"},
+        },
         "alice",
     )
     store.add_log(job["id"], "connecting to redis://:hunter2@cache:6379/0")
-    store.set_job_state(job["id"], "FAILED", error="could not connect to postgresql://u:hunter2@h/db password=hunter2")
+    store.set_job_state(
+        job["id"], "FAILED", error="could not connect to postgresql://u:hunter2@h/db password=hunter2"
+    )
     dump = repr(store.get_job(job["id"])) + repr(store.logs(job["id"])) + repr(store.events_since(0))
     assert "hunter2" not in dump
     assert "postgresql://***@db/x" in dump
