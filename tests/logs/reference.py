@@ -47,7 +47,8 @@ def analyse(paths: list[str], timeout_s: int = 1800) -> dict:
                     unparsed += 1
                 else:
                     hits.append(h)
-    visitors = {(h["ip"], h["ua"], h["day"]) for h in hits}
+    # GoAccess default: 4xx responses are not counted as visitors.
+    visitors = {(h["ip"], h["ua"], h["day"]) for h in hits if not 400 <= h["status"] < 500}
     hits.sort(key=lambda h: (h["ip"], h["ua"], h["ts"]))
     sessions = []
     for h in hits:

@@ -48,7 +48,10 @@ pub fn summarise(hits: &[Hit], n: usize) -> serde_json::Value {
     let mut days: std::collections::BTreeMap<i32, u64> = Default::default();
     let mut bytes = 0u64;
     for h in hits {
-        visitors.insert((h.ip, h.user_agent, h.local_day));
+        // GoAccess's default: 4xx responses do not make a visitor (its --4xx-to-unique-count is off).
+        if !(400..500).contains(&h.status) {
+            visitors.insert((h.ip, h.user_agent, h.local_day));
+        }
         *pages.entry(h.path).or_insert(0) += 1;
         if !h.referrer.is_empty() && h.referrer != b"-" {
             *refs.entry(h.referrer).or_insert(0) += 1;
