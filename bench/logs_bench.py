@@ -1,0 +1,91 @@
+"""`just bench logs`: AeroFS log-sessions beside GoAccess (JSON output) and the Python regex reference.
+
+Data: a combined log generated with a fixed seed (tests/logs/reference.py: returning visitors, bots,
+assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``: ~1 GB, ``--small``
+~20 MB. Prints MB/s and peak RSS of each tool and checks requests/bytes/unique visitors equal GoAccess's.
+
+    python bench/logs_bench.py [--small] [--skip python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent / "tests" / "logs"))
+
+
+def make(size_mb: int) -> Path:
+    from reference import generate
+
+    out = ROOT / "data" / "logs" / f"access-{size_mb}mb.log"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    block = ("\n".join(generate(20000, 42)) + "\n").encode()
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        written = 0
+        while written < size_mb * 1_000_000:
+            f.write(block)
+            written += len(block)
+    tmp.rename(out)
+    return out
+
+
+def child(code: str) -> tuple[float, float, str]:
+    """Run python code in a child; (seconds, peak RSS MB, stdout)."""
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    dt = time.perf_counter() - t
+    return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--small", action="store_true")
+    ap.add_argument("--skip", default="")
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    path = make(20 if args.small else 1000)
+    mb = path.stat().st_size / 1e6
+    print(f"log: {path} ({mb:.0f} MB)")
+    code = (
+        "import json; from aerofs_kernel import _engine; "
+        f"s=json.loads(_engine.log_sessions([{str(path)!r}], '{{}}', _engine.Progress())[0])['summary']; "
+        "print(json.dumps({k: s[k] for k in ('requests','bytes','unique_visitors','sessions')}))"
+    )
+    dt, rss, out = child(code)
+    ours = json.loads(out)
+    print(f"{'aerofs':8s} {mb / dt:8.1f} MB/s  peak RSS {rss:7.0f} MB  {ours}")
+    t = time.perf_counter()
+    g = subprocess.run(["goaccess", str(path), "--log-format=COMBINED", "-o", "json", "--no-global-config"],
+                       capture_output=True, text=True, check=True)  # fmt: skip
+    gdt = time.perf_counter() - t
+    gen = json.loads(g.stdout)["general"]
+    theirs = {
+        "requests": gen["valid_requests"],
+        "bytes": gen["bandwidth"],
+        "unique_visitors": gen["unique_visitors"],
+    }
+    print(f"{'goaccess':8s} {mb / gdt:8.1f} MB/s  {gdt / dt:5.2f}x slower  {theirs}")
+    same = all(ours[k] == v for k, v in theirs.items())
+    print(f"requests/bytes/unique visitors equal GoAccess's: {same}")
+    if "python" not in skip:
+        code = f"from reference import analyse; r=analyse([{str(path)!r}]); print(r['requests'])"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                       cwd=ROOT.parent / "tests" / "logs")  # fmt: skip
+        pdt = time.perf_counter() - t
+        print(f"{'python':8s} {mb / pdt:8.1f} MB/s  {pdt / dt:5.2f}x slower")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
