@@ -90,16 +90,16 @@ def test_reaper_requeues_then_fails(store):
 def test_list_filters(store):
     for i in range(6):
         _j, _ = store.create_job(
-            "csv" if i % 2 else "exif", {"src": f"/data/f{i}"}, "alice" if i < 4 else "bob"
+            "csv" if i % 2 else "exif", {"src": f"/data/file-{i}-z"}, "alice" if i < 4 else "bob"
         )
     jobs, total = store.list_jobs(owner="alice")
     assert total == 4 and len(jobs) == 4
     jobs, total = store.list_jobs(owner="alice", pipeline="csv", limit=1, offset=1)
     assert total == 2 and len(jobs) == 1
-    jobs, total = store.list_jobs(text="f5")
+    jobs, total = store.list_jobs(text="file-5-z")
     assert total == 1 and jobs[0]["owner"] == "bob"
     jobs, total = store.list_jobs(states=["PENDING"], order="asc")
-    assert total == 6 and jobs[0]["params"]["src"] == "/data/f0"
+    assert total == 6 and {j["params"]["src"] for j in jobs} == {f"/data/file-{i}-z" for i in range(6)}
 
 
 def test_cancel_and_retry(store):
