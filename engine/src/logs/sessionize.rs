@@ -36,7 +36,7 @@ pub fn is_asset(path: &[u8], assets: &[Vec<u8>]) -> bool {
     match memchr::memrchr(b'.', name) {
         Some(i) => {
             let ext = name[i + 1..].to_ascii_lowercase();
-            assets.iter().any(|a| *a == ext)
+            assets.contains(&ext)
         }
         None => false,
     }
