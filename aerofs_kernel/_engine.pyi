@@ -30,7 +30,9 @@ class Progress:
     def snapshot(self) -> dict[str, Any]: ...
 
 # --- csv-to-parquet ---
-def csv_to_parquet(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
+def csv_to_parquet(
+    inputs: list[str], options_json: str, progress: Progress
+) -> tuple[str, dict[str, pa.Table]]:
     """Convert CSV inputs (plain, .gz, .zst) to Parquet; returns ``(result_json, {})``.
 
     ``options_json`` is the JSON object of the pipeline's options (see
@@ -53,27 +55,26 @@ def preview_csv(inputs: list[str], options_json: str, progress: Progress) -> tup
 # --- end csv-to-parquet ---
 
 # --- word-count ---
-def word_count(
-    inputs: list[str], options_json: str, progress: Progress
-) -> tuple[str, dict[str, pa.Table]]:
+def word_count(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
     """Count words of text files (gz/zst too). Options: unicode, stop_words, min_length, top, threads,
     chunk_size, output (.parquet/.csv), byte_ranges (one [start, end] or null per input), on_error.
     Tables: ``table`` (word, count) ordered by count desc then word. Summary: files, total_words,
     distinct_words, rows, bytes, errors, per_file."""
+
 # --- end word-count ---
 
 # --- log-sessions ---
-def log_sessions(
-    inputs: list[str], options_json: str, progress: Progress
-) -> tuple[str, dict[str, pa.Table]]:
+def log_sessions(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
     """Sessions of Apache/Nginx access logs (Common/Combined, .gz/.zst). Options: session_key (ip_ua|ip),
     timeout_minutes, asset_extensions, log_format, threads, chunk_size, unparsed_samples, top,
     output_dir (sessions.parquet + summary.json), on_error. Tables: ``sessions``. Summary: requests,
     sessions, unique_visitors, bytes, unparsed_lines, bounce_rate, durations, tops, traffic."""
+
 # --- end log-sessions ---
 
 # --- exif ---
 def extract_exif(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
     """EXIF of images (files, or folders walked for image suffixes): one row per image in
     ``tables["table"]``; options: tags, include_thumbnails, follow_symlinks, threads, on_error, output."""
+
 # --- end exif ---

@@ -49,7 +49,13 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), path: None, line: None, offset: None }
+        Error {
+            kind,
+            message: message.into(),
+            path: None,
+            line: None,
+            offset: None,
+        }
     }
     pub fn options(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Options, message)
@@ -64,7 +70,12 @@ impl Error {
         Self::new(ErrorKind::Cancelled, "the run was cancelled")
     }
     /// An input error at a place in a file.
-    pub fn input(path: impl AsRef<Path>, line: Option<u64>, offset: Option<u64>, message: impl Into<String>) -> Self {
+    pub fn input(
+        path: impl AsRef<Path>,
+        line: Option<u64>,
+        offset: Option<u64>,
+        message: impl Into<String>,
+    ) -> Self {
         Error {
             kind: ErrorKind::Input,
             message: message.into(),
@@ -80,7 +91,13 @@ impl Error {
             std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             _ => ErrorKind::Io,
         };
-        Error { kind, message: err.to_string(), path: Some(path.as_ref().display().to_string()), line: None, offset: None }
+        Error {
+            kind,
+            message: err.to_string(),
+            path: Some(path.as_ref().display().to_string()),
+            line: None,
+            offset: None,
+        }
     }
     pub fn with_path(mut self, path: impl AsRef<Path>) -> Self {
         if self.path.is_none() {
@@ -174,7 +191,10 @@ mod tests {
     #[test]
     fn display_names_file_line_and_offset() {
         let e = Error::input("/data/a.csv", Some(7), Some(120), "unterminated quote");
-        assert_eq!(e.to_string(), "/data/a.csv:7 (byte 120): unterminated quote");
+        assert_eq!(
+            e.to_string(),
+            "/data/a.csv:7 (byte 120): unterminated quote"
+        );
     }
 
     #[test]

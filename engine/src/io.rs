@@ -21,7 +21,12 @@ pub enum Compression {
 
 impl Compression {
     pub fn of(path: &Path) -> Self {
-        match path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
             Some("gz") | Some("gzip") => Compression::Gzip,
             Some("zst") | Some("zstd") => Compression::Zstd,
             _ => Compression::None,
@@ -31,7 +36,9 @@ impl Compression {
 
 /// Size of an input on disk (compressed size for compressed inputs).
 pub fn file_size(path: &Path) -> Result<u64> {
-    std::fs::metadata(path).map(|m| m.len()).map_err(|e| Error::io(path, e))
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Open an input as a decompressed byte stream.
@@ -42,14 +49,18 @@ pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
         Compression::None => Box::new(reader),
         // Multi-member gzip (as written by `cat a.gz b.gz` or pigz) is common for logs.
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(path, e))?),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader).map_err(|e| Error::io(path, e))?,
+        ),
     })
 }
 
 /// Read a whole (possibly compressed) input into memory. Only for inputs known to be small.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    open_input(path)?.read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    open_input(path)?
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
     Ok(buf)
 }
 
@@ -101,13 +112,23 @@ impl AtomicFile {
         use std::sync::atomic::{AtomicU64, Ordering};
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dest = dest.as_ref().to_path_buf();
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("output");
+        let name = dest
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("output");
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = parent.join(format!(".{name}.aerofs-tmp-{}-{n}", std::process::id()));
         let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        Ok(AtomicFile { dest, tmp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok(AtomicFile {
+            dest,
+            tmp,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
     }
 
     pub fn dest(&self) -> &Path {
@@ -122,7 +143,9 @@ impl AtomicFile {
     /// Flush, sync and rename into place. Returns the final path.
     pub fn commit(mut self) -> Result<PathBuf> {
         let writer = self.writer.take().expect("AtomicFile committed twice");
-        let file = writer.into_inner().map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&self.tmp, e))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(&self.dest, e))?;
@@ -168,7 +191,10 @@ mod tests {
             f.write_all(b"half").unwrap();
         }
         assert!(!dest.exists());
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

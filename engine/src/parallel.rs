@@ -18,5 +18,7 @@ pub fn with_pool<T: Send>(threads: usize, f: impl FnOnce() -> Result<T> + Send) 
 
 /// How many threads a run uses by default.
 pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

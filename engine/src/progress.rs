@@ -110,7 +110,10 @@ mod tests {
         p.cancel();
         assert!(p.check().unwrap_err().is_cancelled());
         let s = p.snapshot();
-        assert_eq!((s.inputs_done, s.bytes_done, s.rows, s.current.as_str()), (1, 40, 3, "a.csv"));
+        assert_eq!(
+            (s.inputs_done, s.bytes_done, s.rows, s.current.as_str()),
+            (1, 40, 3, "a.csv")
+        );
         assert!(s.cancelled);
     }
 }

@@ -68,7 +68,9 @@ class PostgresStore(Store):
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT)"
             )
             cur.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
-            have = int(cur.fetchone()["v"])
+            # The pool's row_factory is dict_row; mypy only sees the default tuple rows.
+            row: Any = cur.fetchone()
+            have = int(row["v"])
             for version, sql in migrations():
                 if version > have:
                     for stmt in [s for s in sql.split(";") if s.strip() and not _only_comments(s)]:

@@ -9,14 +9,41 @@
 //! I/O errors become FileNotFoundError / PermissionError / OSError with `.filename` set.
 
 use crate::error::{Error, ErrorKind};
-use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyOSError, PyPermissionError, PyValueError,
+};
 use pyo3::prelude::*;
 
-pyo3::create_exception!(aerofs_kernel._engine, AerofsError, PyException, "Base class of every AeroFS engine error.");
-pyo3::create_exception!(aerofs_kernel._engine, InputError, AerofsError, "An input could not be read; `.path`, `.line` and `.offset` say where.");
-pyo3::create_exception!(aerofs_kernel._engine, SchemaError, AerofsError, "Column types that cannot be reconciled, or a schema override that does not fit.");
-pyo3::create_exception!(aerofs_kernel._engine, Cancelled, AerofsError, "The run was cancelled.");
-pyo3::create_exception!(aerofs_kernel._engine, InternalError, AerofsError, "A bug in the engine (a caught panic); the kernel is unaffected.");
+pyo3::create_exception!(
+    aerofs_kernel._engine,
+    AerofsError,
+    PyException,
+    "Base class of every AeroFS engine error."
+);
+pyo3::create_exception!(
+    aerofs_kernel._engine,
+    InputError,
+    AerofsError,
+    "An input could not be read; `.path`, `.line` and `.offset` say where."
+);
+pyo3::create_exception!(
+    aerofs_kernel._engine,
+    SchemaError,
+    AerofsError,
+    "Column types that cannot be reconciled, or a schema override that does not fit."
+);
+pyo3::create_exception!(
+    aerofs_kernel._engine,
+    Cancelled,
+    AerofsError,
+    "The run was cancelled."
+);
+pyo3::create_exception!(
+    aerofs_kernel._engine,
+    InternalError,
+    AerofsError,
+    "A bug in the engine (a caught panic); the kernel is unaffected."
+);
 
 // OptionsError is both an AerofsError and a ValueError, so `except ValueError` keeps working.
 fn options_error_type(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
@@ -49,7 +76,9 @@ pub(crate) fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
     let text = e.to_string();
     let err = match e.kind {
         ErrorKind::NotFound => PyFileNotFoundError::new_err((2, e.message.clone(), e.path.clone())),
-        ErrorKind::PermissionDenied => PyPermissionError::new_err((13, e.message.clone(), e.path.clone())),
+        ErrorKind::PermissionDenied => {
+            PyPermissionError::new_err((13, e.message.clone(), e.path.clone()))
+        }
         ErrorKind::Io => PyOSError::new_err((5, text.clone(), e.path.clone())),
         ErrorKind::Input => InputError::new_err(text),
         ErrorKind::Schema => SchemaError::new_err(text),

@@ -18,7 +18,9 @@ pub(crate) struct PyProgress {
 impl PyProgress {
     #[new]
     fn new() -> Self {
-        PyProgress { inner: Arc::new(Progress::new()) }
+        PyProgress {
+            inner: Arc::new(Progress::new()),
+        }
     }
 
     /// Ask the run to stop; it raises `Cancelled` (or KeyboardInterrupt on a kernel interrupt).
@@ -51,7 +53,13 @@ impl PyProgress {
         let s = self.inner.snapshot();
         format!(
             "Progress(inputs={}/{}, bytes={}/{}, rows={}, errors={}, cancelled={})",
-            s.inputs_done, s.inputs_total, s.bytes_done, s.bytes_total, s.rows, s.errors, s.cancelled
+            s.inputs_done,
+            s.inputs_total,
+            s.bytes_done,
+            s.bytes_total,
+            s.rows,
+            s.errors,
+            s.cancelled
         )
     }
 }

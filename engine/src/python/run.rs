@@ -27,7 +27,8 @@ pub(crate) fn run_blocking<T: Send>(
 ) -> PyResult<T> {
     // A mutex + condvar rather than a channel: the waiting closure handed to `py.detach` must be
     // Sync, which an mpsc receiver is not.
-    let slot: (Mutex<Option<std::thread::Result<Result<T>>>>, Condvar) = (Mutex::new(None), Condvar::new());
+    let slot: (Mutex<Option<std::thread::Result<Result<T>>>>, Condvar) =
+        (Mutex::new(None), Condvar::new());
     let wait = |timeout: Option<Duration>| -> Option<std::thread::Result<Result<T>>> {
         let (lock, cv) = &slot;
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,7 +75,10 @@ pub(crate) fn run_blocking<T: Send>(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(to_pyerr(py, &Error::internal(format!("engine panic: {msg}"))))
+            Err(to_pyerr(
+                py,
+                &Error::internal(format!("engine panic: {msg}")),
+            ))
         }
     }
 }
