@@ -36,7 +36,7 @@ demo: setup
 # JupyterLab on the embedded default, opened on the example notebooks with sample data.
 lab: setup
     {{py}} -m aerofs_kernel.demo --data-only
-    cd notebooks && {{venv}}/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir={{root}}/notebooks
+    {{venv}}/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir={{root}}/notebooks
 
 # Every check and test; stops at the first failure. The last lines are pytest's summary.
 test: setup

@@ -60,4 +60,6 @@ if [ -f labextension/ui-tests/package.json ]; then
 fi
 
 stage "pytest"
-pytest -p no:cacheprovider tests --nbval-lax notebooks
+# Notebooks (notebooks/ and tests/kernel/notebooks/) run under nbval with their stored outputs compared,
+# sanitized of timings, paths and ids by notebooks/nbval-sanitize.cfg.
+pytest -p no:cacheprovider tests notebooks --nbval --nbval-sanitize-with notebooks/nbval-sanitize.cfg
