@@ -11,8 +11,6 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
-
 
 @pytest.fixture
 def js_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
