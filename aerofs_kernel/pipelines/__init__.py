@@ -5,6 +5,7 @@ from __future__ import annotations
 from aerofs_kernel.pipelines.base import OptionError, Pipeline, RunOutput
 
 _REGISTRY: dict[str, Pipeline] = {}
+_PIPELINE_MODULES = ("csv_to_parquet", "exif", "word_count", "log_sessions")
 
 
 def register(pipeline: Pipeline) -> Pipeline:
@@ -13,21 +14,18 @@ def register(pipeline: Pipeline) -> Pipeline:
 
 
 def _load() -> None:
-    # Imported here, not at the top, so each pipeline module can import this package.
+    # Imported here, not at the top, so each pipeline module can import this package. Every module is
+    # imported each time (a no-op once done): importing one pipeline module directly registers just
+    # that one, so a non-empty registry does not mean a complete one.
     import importlib
 
-    for module in ("csv_to_parquet", "exif", "word_count", "log_sessions"):
-        try:
-            importlib.import_module(f"aerofs_kernel.pipelines.{module}")
-        except ModuleNotFoundError as e:  # a pipeline still being written
-            if e.name != f"aerofs_kernel.pipelines.{module}":
-                raise
+    for module in _PIPELINE_MODULES:
+        importlib.import_module(f"aerofs_kernel.pipelines.{module}")
 
 
 def get_pipeline(name: str) -> Pipeline:
     """The pipeline called ``name``; KeyError with the known names otherwise."""
-    if not _REGISTRY:
-        _load()
+    _load()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -35,8 +33,7 @@ def get_pipeline(name: str) -> Pipeline:
 
 
 def all_pipelines() -> list[Pipeline]:
-    if not _REGISTRY:
-        _load()
+    _load()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
