@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
+    ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     args = ap.parse_args(argv or [])
     if not args.database_url:
         print(
@@ -97,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         "AEROFS_DATABASE_URL": db,
         "AEROFS_WORKERS": str(args.workers),
     }
+    prof = ["-m", "cProfile", "-o", os.path.abspath(args.profile)] if args.profile else []
     cmd = [
         sys.executable,
+        *prof,
         "-m",
         "jupyter_server",
         "--no-browser",

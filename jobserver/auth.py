@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 import posixpath
 from typing import Any
 
 ADMIN_GROUP = "aerofs-admins"
 ADMIN_SCOPE = "custom:aerofs:admin"
+# jupyter_server's own providers: one shared token or password, no per-user identity.
+_SHARED_SECRET_PROVIDERS = (
+    "jupyter_server.auth.identity.IdentityProvider",
+    "jupyter_server.auth.identity.PasswordIdentityProvider",
+)
 
 
 def username(user: Any) -> str | None:
@@ -19,17 +26,66 @@ def username(user: Any) -> str | None:
     return getattr(user, "username", None) or getattr(user, "name", None)
 
 
+def hub_model(user: Any) -> dict[str, Any] | None:
+    """The JupyterHub user model (``name``, ``groups``, ``scopes``...) behind ``user``, if any:
+    jupyterhub's identity provider returns a ``JupyterHubUser`` whose ``hub_user`` is that model."""
+    model = user if isinstance(user, dict) else getattr(user, "hub_user", None)
+    return model if isinstance(model, dict) else None
+
+
+def _names(value: Any) -> set[str]:
+    """Group or scope names from a hub model field: a list of names, or of ``{"name": ...}`` objects."""
+    if isinstance(value, str):
+        return {value}
+    out = set()
+    for v in value or []:
+        name = v.get("name") if isinstance(v, dict) else v
+        if isinstance(name, str):
+            out.add(name)
+    return out
+
+
 def is_admin(user: Any, admin_users: set[str], admin_group: str = ADMIN_GROUP) -> bool:
+    """A configured admin user, a member of ``admin_group`` or a holder of the ``custom:aerofs:admin``
+    scope (both from the hub's user model)."""
     name = username(user)
     if name and name in admin_users:
         return True
-    model = user if isinstance(user, dict) else getattr(user, "hub_user", None)
-    if isinstance(model, dict):
-        if admin_group in (model.get("groups") or []):
+    model = hub_model(user)
+    if model is not None:
+        if admin_group and admin_group in _names(model.get("groups")):
             return True
-        if ADMIN_SCOPE in (model.get("scopes") or []):
+        if ADMIN_SCOPE in _names(model.get("scopes")):
             return True
     return False
+
+
+def shared_secret_server(handler: Any) -> bool:
+    """True when the server authenticates with jupyter_server's own shared token or password: a
+    personal server, where whoever holds the token is the server's owner."""
+    provider = handler.settings.get("identity_provider")
+    cls = type(provider)
+    return f"{cls.__module__}.{cls.__qualname__}" in _SHARED_SECRET_PROVIDERS
+
+
+def local_owner() -> str:
+    """The owner of a personal server: the hub user it was spawned for, else the OS user."""
+    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+
+def caller(handler: Any, admin_users: set[str], admin_group: str) -> tuple[str | None, bool]:
+    """``(username, admin)`` of an authenticated request (``(None, False)`` when anonymous).
+
+    On a personal server (shared token/password) jupyter_server makes up a random anonymous user per
+    cookie-less request, so a kernel's jobs and the browser's would belong to different nobodies. There
+    every authenticated caller is the server's owner, and the owner is admin of their own embedded job
+    server (``GET stats`` works in a notebook). Everywhere else the identity provider decides."""
+    user = handler.current_user
+    if not user:
+        return None, False
+    if shared_secret_server(handler):
+        return local_owner(), True
+    return username(user), is_admin(user, admin_users, admin_group)
 
 
 def _norm(p: str) -> str:

@@ -1,4 +1,5 @@
-"""REST handlers under ``aerofs/api/``."""
+"""REST handlers under ``aerofs/api/``. Every store call goes through :meth:`BaseHandler.call`
+(a bounded thread pool), so no request waits on another's database round trips."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from jobserver.handlers.base import BaseHandler, public_job
 from jobserver.redact import redact
 from jobserver.store import TERMINAL
 
+SORTS = ("created_at", "started_at", "finished_at", "pipeline", "state", "owner")
+
 
 class PipelinesHandler(BaseHandler):
     @web.authenticated
@@ -19,14 +22,18 @@ class PipelinesHandler(BaseHandler):
         self.send_json({"pipelines": [p.describe() for p in self.js.pipelines()]})
 
 
+def _problem(message: str, path: str = "$") -> dict[str, Any]:
+    return {"message": message, "errors": [{"path": path, "message": message}]}
+
+
 class JobsHandler(BaseHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         states = [s.upper() for v in self.get_query_arguments("state") for s in v.split(",") if s]
         owner = self.get_query_argument("owner", None)
         if not self.admin:
             if owner and owner != self.username:
-                self.send_json({"jobs": [], "total": 0})
+                self.send_json({"jobs": [], "total": 0, "limit": 0, "offset": 0})
                 return
             owner = self.username
         try:
@@ -34,7 +41,8 @@ class JobsHandler(BaseHandler):
             offset = max(0, int(self.get_query_argument("offset", "0")))
         except ValueError:
             raise web.HTTPError(400, "limit and offset must be integers") from None
-        jobs, total = self.js.store.list_jobs(
+        jobs, total = await self.call(
+            self.js.store.list_jobs,
             owner=owner or None,
             states=states or None,
             pipeline=self.get_query_argument("pipeline", None) or None,
@@ -49,30 +57,32 @@ class JobsHandler(BaseHandler):
         )
 
     @web.authenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            self.send_json(
-                {"message": "body is not JSON", "errors": [{"path": "$", "message": "invalid JSON"}]}, 400
-            )
+            self.send_json(_problem("body is not JSON"), 400)
             return
         if not isinstance(body, dict):
-            self.send_json(
-                {"message": "body must be an object", "errors": [{"path": "$", "message": "not an object"}]},
-                400,
-            )
+            self.send_json(_problem("body must be an object"), 400)
             return
         pipeline = body.get("pipeline")
         params = body.get("params", {})
+        # Validation is a schema check in memory (plus the allowed roots): cheap, stays on the loop.
+        # Planning (listing inputs, splitting files) is the worker's job, never the request's.
         errors = self.js.validate(pipeline, params, self.username)
         if errors:
             msg = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
             self.send_json({"message": f"invalid job: {redact(msg)}", "errors": errors}, 400)
             return
         key = self.request.headers.get("Idempotency-Key") or body.get("idempotency_key")
+        if key is not None and (not isinstance(key, str) or not key or len(key) > 200):
+            self.send_json(
+                _problem("idempotency key: a string of 1 to 200 characters", "$.idempotency_key"), 400
+            )
+            return
         cid = self.request.headers.get("X-Correlation-Id")
-        job, created = self.js.store.create_job(pipeline, params, self.username, key, cid)
+        job, created = await self.call(self.js.store.create_job, pipeline, params, self.username, key, cid)
         self.js.submitted(job, created)
         self.set_header("Location", self.js.api_url(f"jobs/{job['id']}"))
         self.send_json(
@@ -82,29 +92,29 @@ class JobsHandler(BaseHandler):
 
 class JobHandler(BaseHandler):
     @web.authenticated
-    def get(self, job_id: str) -> None:
-        job = self.job_or_404(job_id)
+    async def get(self, job_id: str) -> None:
+        job = await self.job_or_404(job_id)
         if self.get_query_argument("tasks", "") in ("1", "true"):
             job["tasks"] = [
                 {k: t[k] for k in ("idx", "state", "attempts", "worker", "progress", "error")}
-                for t in self.js.store.tasks(job_id)
+                for t in await self.call(self.js.store.tasks, job_id)
             ]
         self.send_json(public_job(job))
 
     @web.authenticated
-    def delete(self, job_id: str) -> None:
-        job = self.job_or_404(job_id)
+    async def delete(self, job_id: str) -> None:
+        job = await self.job_or_404(job_id)
         if job["state"] in TERMINAL:
             self.send_json(public_job(job), 409)
             return
-        self.send_json(public_job(self.js.store.cancel_job(job_id) or job))
+        self.send_json(public_job(await self.call(self.js.store.cancel_job, job_id) or job))
 
 
 class JobRetryHandler(BaseHandler):
     @web.authenticated
-    def post(self, job_id: str) -> None:
-        job = self.job_or_404(job_id)
-        again = self.js.store.retry_job(job_id)
+    async def post(self, job_id: str) -> None:
+        job = await self.job_or_404(job_id)
+        again = await self.call(self.js.store.retry_job, job_id)
         if again is None:
             self.send_json(
                 {"message": f"a {job['state']} job cannot be retried", "job": public_job(job)}, 409
@@ -116,12 +126,11 @@ class JobRetryHandler(BaseHandler):
 
 class JobLogsHandler(BaseHandler):
     @web.authenticated
-    def get(self, job_id: str) -> None:
-        self.job_or_404(job_id)
-        lines = self.js.store.logs(job_id)
-        if "text/plain" in self.request.headers.get("Accept", "") and "json" not in self.request.headers.get(
-            "Accept", ""
-        ):
+    async def get(self, job_id: str) -> None:
+        await self.job_or_404(job_id)
+        lines = await self.call(self.js.store.logs, job_id)
+        accept = self.request.headers.get("Accept", "")
+        if "text/plain" in accept and "json" not in accept:
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish("".join(f"{r['at']} {r['level']} {r['message']}\n" for r in lines))
             return
@@ -131,8 +140,8 @@ class JobLogsHandler(BaseHandler):
 class JobOutputsHandler(BaseHandler):
     @web.authenticated
     async def get(self, job_id: str) -> None:
-        self.job_or_404(job_id)
-        outs = self.js.store.outputs(job_id)
+        await self.job_or_404(job_id)
+        outs = await self.call(self.js.store.outputs, job_id)
         want = self.get_query_argument("path", None)
         if want is None:
             self.send_json({"outputs": outs})
@@ -144,7 +153,7 @@ class JobOutputsHandler(BaseHandler):
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Disposition", f'attachment; filename="{os.path.basename(want)}"')
         with open(want, "rb") as f:
-            while chunk := f.read(1 << 20):
+            while chunk := await self.call(f.read, 1 << 20):
                 self.write(chunk)
                 await self.flush()
         self.finish()
@@ -152,10 +161,10 @@ class JobOutputsHandler(BaseHandler):
 
 class StatsHandler(BaseHandler):
     @web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         if not self.admin:
             raise web.HTTPError(403, "admins only")
-        self.send_json(self.js.stats())
+        self.send_json(await self.call(self.js.stats))
 
 
 class OpenAPIHandler(BaseHandler):
@@ -167,18 +176,14 @@ class OpenAPIHandler(BaseHandler):
 
 
 class MetricsHandler(BaseHandler):
-    def get(self) -> None:
+    async def get(self) -> None:
         if self.js.metrics_auth and not self.current_user:
             raise web.HTTPError(403)
         from jobserver.metrics import render
 
-        body, ctype = render(self.js)
+        body, ctype = await self.call(render, self.js)
         self.set_header("Content-Type", ctype)
         self.finish(body)
 
     def check_xsrf_cookie(self) -> None:  # GET only
         return None
-
-
-def _unused(_: Any) -> None:  # keep mypy quiet about the import when trimmed
-    pass

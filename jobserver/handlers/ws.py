@@ -10,8 +10,8 @@ from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web, websocket
 
-from jobserver import auth
 from jobserver.events import dumps, message
+from jobserver.handlers.base import identity, offload
 
 
 class EventsHandler(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, websocket.WebSocketHandler):  # type: ignore[misc]
@@ -20,10 +20,11 @@ class EventsHandler(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, webso
         return self.settings["aerofs_jobserver"]
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not self.current_user:
+        # Authenticated like every route: no user (token, cookie or hub OAuth), no upgrade.
+        name, admin = identity(self) if self.current_user else (None, False)
+        if not name:
             raise web.HTTPError(403)
-        self.user_name = auth.username(self.current_user)
-        self.is_admin = auth.is_admin(self.current_user, self.js.admin_users, self.js.admin_group)
+        self.user_name, self.is_admin = name, admin
         res = super().get(*args, **kwargs)
         if res is not None:
             await res
@@ -32,22 +33,36 @@ class EventsHandler(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, webso
         return self.is_admin or ev["owner"] == self.user_name
 
     def send(self, batch: list[dict[str, Any]]) -> None:
+        held = getattr(self, "_held", None)
+        if held is not None:  # still replaying: live events wait so the client sees ids in order
+            held.extend(batch)
+            return
         try:
             self.write_message(dumps(batch))
         except websocket.WebSocketClosedError:
             self.js.bus.unsubscribe(self)
 
-    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    async def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         since = self.get_query_argument("since", None)
+        replay = since is not None and since.isdigit()
+        self._held: list[dict[str, Any]] | None = [] if replay else None
         self.js.bus.subscribe(self)
-        if since is not None and since.isdigit():
+        if replay:
             owner = None if self.is_admin else self.user_name
-            evs = self.js.store.events_since(int(since), owner=owner, limit=10000)
-            evs = [e for e in evs if e["id"] <= self.js.bus.last]
-            if evs:
-                jobs = {e["job_id"]: self.js.store.get_job(e["job_id"]) for e in evs}
-                self.send([message(e, jobs[e["job_id"]]) for e in evs])
+            try:
+                evs = await offload(self._replay, int(since or 0), owner, self.js.bus.last)
+            finally:
+                held, self._held = self._held or [], None
+            if evs + held:
+                self.send(evs + held)
         self.write_message(json.dumps({"type": "hello", "last_event_id": self.js.bus.last}))
+
+    def _replay(self, since: int, owner: str | None, last: int) -> list[dict[str, Any]]:
+        """Events after ``since`` up to what the bus has already sent (on a store thread)."""
+        store = self.js.store
+        evs = [e for e in store.events_since(since, owner=owner, limit=10000) if e["id"] <= last]
+        jobs = {jid: store.get_job(jid) for jid in {e["job_id"] for e in evs}}
+        return [message(e, jobs[e["job_id"]]) for e in evs]
 
     def on_message(self, msg: str | bytes) -> None:
         pass
