@@ -173,6 +173,15 @@ class AerofsApp(ExtensionApp):
     runner_module = Unicode("", help="module with plan_job/run_task/merge_job (tests)").tag(config=True)
     metrics_auth = Bool(True, help="require authentication for aerofs/metrics").tag(config=True)
     event_poll_interval = Float(0.2, help="seconds between event-table polls").tag(config=True)
+    jobserver_url = Unicode(
+        "",
+        help="a team job server to forward aerofs/api/* to, this server being a thin client "
+        "(env AEROFS_JOBSERVER_URL; token: see jobserver.forward); empty: run jobs here",
+    ).tag(config=True)
+
+    @default("jobserver_url")
+    def _jsurl_default(self) -> str:
+        return os.environ.get("AEROFS_JOBSERVER_URL", "")
 
     @default("database_url")
     def _db_default(self) -> str:
@@ -215,6 +224,12 @@ class AerofsApp(ExtensionApp):
         return self.database_url or "sqlite:///" + os.path.join(self.data_dir_resolved, "jobs.db")
 
     def initialize_settings(self) -> None:
+        if self.jobserver_url:  # thin client: no store, no pool; jobserver.forward does the rest
+            from jobserver import forward
+
+            self.settings.update(forward.settings(self.jobserver_url))
+            self.log.info("aerofs: thin client of the job server at %s", redact(self.jobserver_url))
+            return
         store = open_store(self.database_url_resolved)
         version = store.migrate()
         self.service = JobService(self, store)
@@ -229,9 +244,10 @@ class AerofsApp(ExtensionApp):
         self.service.start()
 
     def initialize_handlers(self) -> None:
+        from jobserver import forward
         from jobserver.handlers import routes
 
-        self.handlers.extend(routes("/aerofs"))
+        self.handlers.extend(forward.routes("/aerofs") if self.jobserver_url else routes("/aerofs"))
 
     async def stop_extension(self) -> None:
         svc = getattr(self, "service", None)
