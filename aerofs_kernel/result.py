@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from aerofs_kernel.charts import bar_chart_svg
+
 PREVIEW_ROWS = 10
 
 
@@ -81,43 +83,39 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
+def _cell(v: Any, limit: int = 80) -> str:
+    """A table cell as text: bytes by their size, maps (lists of pairs) as ``key=value; ...``,
+    anything else as ``str``; at most ``limit`` characters."""
+    if isinstance(v, (bytes, bytearray)):
+        return html.escape(f"<{len(v):,} bytes>")
+    if isinstance(v, list) and v and all(isinstance(x, tuple) and len(x) == 2 for x in v):
+        text = "; ".join(f"{k}={val}" for k, val in v)
+        return html.escape(text if len(text) <= limit else text[: limit - 1] + "…")
+    return html.escape(str(v))[:limit]
+
+
 def table_html(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
     head = table.slice(0, rows).to_pylist()
     cols = table.column_names
     th = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    trs = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c)))[:80]}</td>" for c in cols) + "</tr>" for r in head
-    )
+    trs = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in head)
     return (
         f"<table class='aerofs-table'><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
         f"<div style='color:#666'>{table.num_rows:,} rows x {table.num_columns} columns</div>"
     )
 
 
-def bar_chart_svg(title: str, items: list[tuple[str, float]], width: int = 420) -> str:
-    """A horizontal bar chart as inline SVG."""
-    if not items:
-        return ""
-    top = max(v for _, v in items) or 1
-    bar_h, label_w = 16, 140
-    h = 24 + bar_h * len(items) + 4
-    rows = []
-    for n, (label, v) in enumerate(items):
-        y = 20 + n * bar_h
-        w = max(1, int((width - label_w - 60) * v / top))
-        rows.append(
-            f"<text x='{label_w - 4}' y='{y + 12}' text-anchor='end' font-size='11'>{html.escape(label[:22])}</text>"
-            f"<rect x='{label_w}' y='{y + 2}' width='{w}' height='{bar_h - 4}' fill='#4c78a8'/>"
-            f"<text x='{label_w + w + 4}' y='{y + 12}' font-size='11'>{_fmt(v)}</text>"
-        )
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{h}' role='img'>"
-        f"<text x='0' y='13' font-size='12' font-weight='bold'>{html.escape(title)}</text>{''.join(rows)}</svg>"
-    )
-
-
 def charts(result: Result) -> list[str]:
-    """The pipeline's charts (inline SVG)."""
+    """The pipeline's charts (inline SVG): the spec's own (:meth:`Pipeline.charts`), else the generic
+    ones below."""
+    try:
+        from aerofs_kernel.pipelines import get_pipeline
+
+        own = get_pipeline(result.pipeline).charts(result)
+        if own:
+            return [c for c in own if c]
+    except Exception:  # a chart never breaks the display
+        pass
     out = []
     t = result.tables
     try:
@@ -137,8 +135,6 @@ def charts(result: Result) -> list[str]:
                     "Rows per file", [(str(f["path"]).rsplit("/", 1)[-1], f.get("rows", 0)) for f in files]
                 )
             )
-        elif result.pipeline == "exif" and result.summary.get("formats"):
-            out.append(bar_chart_svg("Images by format", sorted(result.summary["formats"].items())))
         elif result.pipeline == "log-sessions":
             for key, title in (("top_pages", "Top pages"), ("status_codes", "Status codes")):
                 v = result.summary.get(key) or result.parts.get(key)
@@ -176,6 +172,7 @@ def render_html(result: Result) -> str:
         errs = "".join(
             f"<li><code>{html.escape(str(e.get('path')))}</code>"
             + (f":{e['line']}" if e.get("line") else "")
+            + (f" @ byte {e['offset']:,}" if isinstance(e.get("offset"), int) and not e.get("line") else "")
             + f" — {html.escape(str(e.get('kind', '')))}: {html.escape(str(e.get('message', '')))}</li>"
             for e in result.errors[:20]
         )

@@ -180,6 +180,13 @@ class Pipeline(ABC):
                 )
         return merged
 
+    # -- display -----------------------------------------------------------------------------
+    def charts(self, result: Any) -> list[str]:
+        """The pipeline's charts in a result's rich display, as self-contained HTML fragments (inline
+        SVG, see :mod:`aerofs_kernel.charts`). ``result`` is an :class:`~aerofs_kernel.result.Result`
+        (its table may be absent, e.g. a job whose outputs are remote). Empty: the generic display."""
+        return []
+
     # -- description -------------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """The pipeline as the REST API and the sidebar see it."""

@@ -13,6 +13,7 @@ Summary: ``files, images, with_exif, errors, symlinks_skipped, bytes_read, bytes
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from typing import Any, ClassVar
@@ -128,6 +129,85 @@ class Exif(Pipeline):
         if dst and "table" in merged.tables:
             merged.outputs = [_write_atomic(merged.tables["table"], output_path(dst))]
         return merged
+
+    def charts(self, result: Any) -> list[str]:
+        """Cameras and lenses by count, images by format, a timeline of capture dates and, where
+        images carry GPS, a scatter of their positions."""
+        return exif_charts(result.table, result.summary)
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """ "Make Model" as people say it: the model alone when it already starts with the make
+    (``Canon`` + ``Canon EOS R5``), either one when the other is missing."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if not make and not model:
+        return None
+    if not make or model.lower().startswith(make.lower().split()[0]):
+        return model or make
+    return f"{make} {model}".strip()
+
+
+def _caption(text: str) -> str:
+    return f"<div class='aerofs-caption' style='color:#666;font-size:11px'>{html.escape(text)}</div>"
+
+
+def exif_charts(table: pa.Table | None, summary: dict[str, Any]) -> list[str]:
+    from aerofs_kernel.charts import bar_chart_svg, scatter_svg, timeline_svg, top_counts
+
+    out: list[str] = []
+    cols = set(table.column_names) if table is not None else set()
+    n = table.num_rows if table is not None else 0
+    if table is not None and n and {"Make", "Model"} <= cols:
+        cameras, none = top_counts(
+            camera_name(mk, md)
+            for mk, md in zip(table["Make"].to_pylist(), table["Model"].to_pylist(), strict=True)
+        )
+        if cameras:
+            out.append(
+                bar_chart_svg("Cameras", cameras, kind="cameras")
+                + (_caption(f"{none:,} of {n:,} images name no camera") if none else "")
+            )
+    if table is not None and n and "LensModel" in cols:
+        lenses, none = top_counts(table["LensModel"].to_pylist())
+        if lenses:
+            out.append(
+                bar_chart_svg("Lenses", lenses, kind="lenses")
+                + (_caption(f"{none:,} of {n:,} images name no lens") if none else "")
+            )
+        else:
+            out.append(_caption(f"Lenses: none of the {n:,} images names its lens (LensModel)"))
+    formats = summary.get("formats") or {}
+    if formats:
+        out.append(
+            bar_chart_svg(
+                "Images by format", sorted(formats.items(), key=lambda kv: (-kv[1], kv[0])), kind="formats"
+            )
+        )
+    if table is not None and n and "DateTimeOriginal" in cols:
+        times = table["DateTimeOriginal"].to_pylist()
+        dated = sum(t is not None for t in times)
+        if dated:
+            out.append(
+                timeline_svg("Capture dates (DateTimeOriginal, camera time)", times)
+                + (_caption(f"{n - dated:,} of {n:,} images have no capture date") if dated < n else "")
+            )
+    if table is not None and n and {"GPSLatitude", "GPSLongitude"} <= cols:
+        points = [
+            (lon, lat, os.path.basename(str(path)))
+            for path, lat, lon in zip(
+                table["path"].to_pylist(),
+                table["GPSLatitude"].to_pylist(),
+                table["GPSLongitude"].to_pylist(),
+                strict=True,
+            )
+            if lat is not None and lon is not None
+        ]
+        if points:
+            out.append(
+                scatter_svg("GPS positions", points)
+                + _caption(f"{len(points):,} of {n:,} images have a GPS position")
+            )
+    return out
 
 
 register(Exif())

@@ -148,6 +148,9 @@ def test_ctrl_c_stops_a_run_with_exit_130_and_no_partial_file(many_big: Path, tm
     p = subprocess.Popen(
         [str(exe), "run", "csv-to-parquet", str(many_big), str(out), "--threads", "1", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As in a terminal: a test runner started in the background (`pytest &`) ignores SIGINT and
+        # its children inherit that; Python then never installs its KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not out.exists() and time.monotonic() < deadline and p.poll() is None:
