@@ -10,6 +10,7 @@ The token is sent as ``Authorization: token ...`` and never printed.
 from __future__ import annotations
 
 import os
+import posixpath
 import threading
 import time
 from typing import Any
@@ -113,12 +114,15 @@ class Client:
         return r.json() if "json" in ctype else r.text
 
     # -- routes ------------------------------------------------------------------------------
-    def pipelines(self) -> Any:
-        return self.request("GET", "pipelines")
+    def pipelines(self) -> list[dict[str, Any]]:
+        """The server's pipelines (name, title, description, schema)."""
+        doc = self.request("GET", "pipelines")
+        return list(doc.get("pipelines", []) if isinstance(doc, dict) else doc or [])
 
     def submit(self, pipeline: str, params: dict[str, Any]) -> JobHandle:
         doc = self.request("POST", "jobs", json={"pipeline": pipeline, "params": params})
-        return JobHandle(self, doc["id"], doc)
+        # The 202 answer is {"id", "state", "job": {the whole job}}.
+        return JobHandle(self, doc["id"], doc.get("job") or doc)
 
     def jobs(self, **filters: Any) -> list[dict[str, Any]]:
         doc = self.request("GET", "jobs", params={k: v for k, v in filters.items() if v is not None})
@@ -129,8 +133,15 @@ class Client:
     def job(self, job_id: str) -> dict[str, Any]:
         return self.request("GET", f"jobs/{job_id}")
 
-    def cancel(self, job_id: str) -> Any:
-        return self.request("DELETE", f"jobs/{job_id}")
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Ask the server to cancel; returns the job. A job that already ended (HTTP 409) is
+        returned as it is, not an error: cancelling is a wish that the job stop."""
+        try:
+            return self.request("DELETE", f"jobs/{job_id}") or self.job(job_id)
+        except JobServerError as e:
+            if e.status == 409:
+                return self.job(job_id)
+            raise
 
     def retry(self, job_id: str) -> Any:
         return self.request("POST", f"jobs/{job_id}/retry")
@@ -149,8 +160,34 @@ class Client:
             return str(lines)
         return str(doc or "")
 
-    def outputs(self, job_id: str) -> Any:
-        return self.request("GET", f"jobs/{job_id}/outputs")
+    def outputs(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's outputs: ``[{"path", "size"}, ...]``."""
+        doc = self.request("GET", f"jobs/{job_id}/outputs")
+        return list(doc.get("outputs", []) if isinstance(doc, dict) else doc or [])
+
+    def download(self, job_id: str, path: str, to: str) -> str:
+        """Save the output ``path`` of a job (one on the server's disk) to the local file ``to``."""
+        import httpx
+
+        tmp = f"{to}.part"
+        try:
+            with self._http.stream("GET", f"jobs/{job_id}/outputs", params={"path": path}) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise JobServerError(
+                        f"GET jobs/{job_id}/outputs?path={path}: HTTP {r.status_code}: {r.text}",
+                        r.status_code,
+                    )
+                with open(tmp, "wb") as f:
+                    for chunk in r.iter_bytes(1 << 20):
+                        f.write(chunk)
+            os.replace(tmp, to)
+        except httpx.HTTPError as e:
+            raise JobServerError(f"cannot reach the job server at {self.base_url}: {e}") from None
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return to
 
     def handle(self, job_id: str) -> JobHandle:
         return JobHandle(self, job_id)
@@ -162,6 +199,46 @@ def _progress_dict(p: Any) -> dict[str, Any]:
     if isinstance(p, (int, float)):
         return {"fraction": float(p)}
     return {}
+
+
+#: Parquet outputs of a job up to this size are read back into ``Result.tables``.
+MAX_TABLE_BYTES = 256 << 20
+
+
+def _seconds_between(start: Any, end: Any) -> float | None:
+    import datetime as dt
+
+    try:
+        t0 = dt.datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        t1 = dt.datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (t1 - t0).total_seconds()
+
+
+def _read_result_tables(outputs: list[str]) -> dict[str, Any]:
+    """The job's Parquet outputs (local files or fsspec URLs, each at most MAX_TABLE_BYTES) as tables:
+    ``table`` when there is one (or it is exif.parquet/words.parquet), else by file name. Outputs that
+    cannot be read from here (another machine's disk, no credentials) are left out."""
+    import pyarrow.parquet as pq
+
+    from aerofs_kernel.sources import filesystem
+
+    tables: dict[str, Any] = {}
+    for out in outputs:
+        if not isinstance(out, str) or not out.endswith(".parquet"):
+            continue
+        try:
+            fs, path = filesystem(out)
+            if fs.size(path) > MAX_TABLE_BYTES:
+                continue
+            with fs.open(path, "rb") as f:
+                table = pq.read_table(f)
+        except (OSError, ValueError):
+            continue
+        name = posixpath.basename(out)[: -len(".parquet")]
+        tables["table" if len(outputs) == 1 or name in ("exif", "words") else name] = table
+    return tables
 
 
 class JobHandle:
@@ -204,8 +281,10 @@ class JobHandle:
             time.sleep(poll)
         return self
 
-    def cancel(self) -> Any:
-        return self.client.cancel(self.id)
+    def cancel(self) -> dict[str, Any]:
+        """Cancel the job (nothing happens to one that already ended); returns the job."""
+        self._doc = self.client.cancel(self.id)
+        return self._doc
 
     def retry(self) -> Any:
         return self.client.retry(self.id)
@@ -222,23 +301,17 @@ class JobHandle:
         doc = self._doc
         if doc.get("state") == "FAILED":
             raise JobServerError(f"job {self.id} failed: {doc.get('error') or doc.get('errors')}")
+        if doc.get("state") == "CANCELLED":
+            raise _engine.Cancelled(f"job {self.id} was cancelled")
         res = Result(
             pipeline=doc.get("pipeline", ""),
             summary=doc.get("summary") or {},
             outputs=list(doc.get("outputs") or []),
             errors=list(doc.get("errors") or []),
+            seconds=_seconds_between(doc.get("started_at"), doc.get("finished_at")),
         )
-        if res.pipeline != "csv-to-parquet":
-            tables = {}
-            for out in res.outputs:
-                if out.endswith(".parquet") and os.path.exists(out) and os.path.getsize(out) < 256 << 20:
-                    import pyarrow.parquet as pq
-
-                    name = os.path.basename(out)[: -len(".parquet")]
-                    tables["table" if len(res.outputs) == 1 or name in ("exif", "words") else name] = (
-                        pq.read_table(out)
-                    )
-            res.tables = tables
+        if res.pipeline != "csv-to-parquet":  # its outputs are the user's dataset, not a result table
+            res.tables = _read_result_tables(res.outputs)
         return res
 
     def snapshot(self) -> dict[str, Any]:

@@ -143,17 +143,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(workdir: Path, token: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A Jupyter server with the job-server extension (embedded default) on a free loopback port."""
+def start_server(
+    workdir: Path, token: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A Jupyter server with the job-server extension (embedded default) on a free loopback port;
+    ``env`` adds to (or overrides) this process's environment."""
     try:
         import jobserver  # noqa: F401
     except ImportError as e:
         raise SystemExit(f"demo: the job server package is not available ({e})") from None
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"
-    env = {**os.environ, "AEROFS_DATA_DIR": str(workdir / "jobserver")}
+    server_env = {**os.environ, "AEROFS_DATA_DIR": str(workdir / "jobserver"), **(env or {})}
     for k in ("AEROFS_DATABASE_URL", "AEROFS_REDIS_URL"):
-        env.pop(k, None)  # the embedded default: SQLite + local worker pool
+        server_env.pop(k, None)  # the embedded default: SQLite + local worker pool
     cmd = [
         sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
         f"--ServerApp.token={token}", f"--ServerApp.root_dir={workdir}", "--ServerApp.port_retries=0",
@@ -162,7 +165,7 @@ def start_server(workdir: Path, token: str) -> tuple[subprocess.Popen[bytes], st
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     with open(workdir / "server.log", "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=server_env, start_new_session=True)
     return proc, url
 
 
