@@ -90,5 +90,52 @@ def test_cancel_button_through_the_kernel(many_big: Path, tmp_path: Path) -> Non
         km.shutdown_kernel(now=True)
 
 
+def test_kernel_interrupt_stops_a_blocking_call(many_big: Path, tmp_path: Path) -> None:
+    """``aero.csv_to_parquet(...)`` in a cell, then the notebook's "Interrupt the kernel": the cell ends
+    with KeyboardInterrupt within about a second, the progress widget says cancelled, no partial file."""
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)
+    try:
+        msg_id = kc.execute(
+            "import aerofs_kernel as aero\n"
+            f"aero.csv_to_parquet({str(many_big)!r}, {str(out)!r}, threads=1, block_size=1 << 20)\n"
+        )
+        seen: list[dict[str, Any]] = []
+
+        def widget_state(key: str) -> list[Any]:
+            return [
+                m["content"]["data"]["state"][key]
+                for m in seen
+                if m["msg_type"] in ("comm_open", "comm_msg") and key in m["content"]["data"].get("state", {})
+            ]
+
+        deadline = time.monotonic() + 60
+        while not any(widget_state("bytes_done")) and time.monotonic() < deadline:
+            _drain(kc, seen, time.monotonic() + 0.1)
+        assert any(widget_state("bytes_done")), "the blocking call showed no progress"
+        t0 = time.monotonic()
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=30)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = kc.get_shell_msg(timeout=30)
+        took = time.monotonic() - t0
+        assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+        assert took < 1.5, f"the interrupt took {took:.2f} s"
+        _drain(kc, seen, time.monotonic() + 0.5)
+        assert widget_state("state")[-1] == "cancelled"
+        finished = sorted(out.rglob("*")) if out.exists() else []
+        assert all(f.suffix == ".parquet" and not f.name.startswith(".") for f in finished), finished
+        assert len(finished) < 20
+        for f in finished:
+            assert pq.read_table(f).num_rows == 1_500_000
+        # The kernel is alive and usable afterwards.
+        assert kc.execute_interactive("1 + 1", timeout=30)["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     pytest.main([__file__, "-q"])
