@@ -110,12 +110,12 @@ def run_pipeline(pipeline: str, params: dict[str, Any], progress: _engine.Progre
         if any(i.local_path is None for i in inputs):
             stage_dir = tempfile.mkdtemp(prefix="aerofs-in-")
             stage(inputs, stage_dir, progress, storage_options)
-        with Sink(params.get("dst"), storage_options) as sink:
+        with Sink(params.get("dst"), storage_options) as sink, _unstaged_exceptions(inputs, stage_dir):
             out = spec.run([i.local_path for i in inputs], sink.local, _run_options(options), progress)  # type: ignore[misc]
+            if stage_dir:
+                _unstage(out, inputs)
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
-        if stage_dir:
-            out.errors = [_unstage_error(e, inputs) for e in out.errors]
     finally:
         if stage_dir:
             shutil.rmtree(stage_dir, ignore_errors=True)
@@ -128,6 +128,58 @@ def _unstage_error(err: dict[str, Any], inputs: list[Input]) -> dict[str, Any]:
     if err.get("path") in by_local:
         return {**err, "path": by_local[err["path"]]}
     return err
+
+
+def _unstage(out: RunOutput, inputs: list[Input]) -> None:
+    """Errors and the tables' ``path`` columns name the user's URLs (``s3://...``), not the staged
+    copies (a temporary folder that is gone when the run returns). Written tables are rewritten
+    before they are committed, since the pipeline wrote them from the staged paths."""
+    by_local = {i.local_path: i.url for i in inputs if i.local_path}
+    out.errors = [_unstage_error(e, inputs) for e in out.errors]
+    for name, table in list(out.tables.items()):
+        if "path" in table.column_names and pa.types.is_string(table.schema.field("path").type):
+            before = table.column("path").to_pylist()
+            paths = [by_local.get(p, p) for p in before]
+            if paths == before:
+                continue
+            idx = table.column_names.index("path")
+            out.tables[name] = table.set_column(idx, table.schema.field("path"), pa.array(paths, pa.string()))
+            for o in out.outputs:  # a written copy of this table (exif's Parquet) gets the same paths
+                if o.endswith(".parquet") and os.path.exists(o) and _same_rows(o, table):
+                    _write_table_atomic(out.tables[name], o)
+
+
+def _same_rows(path: str, table: pa.Table) -> bool:
+    try:
+        meta = pq.read_metadata(path)
+        return meta.num_rows == table.num_rows and pq.read_schema(path).names == table.column_names
+    except (OSError, pa.ArrowInvalid):
+        return False
+
+
+class _unstaged_exceptions:
+    """An InputError (or OSError) about a staged copy is raised again naming the user's URL."""
+
+    def __init__(self, inputs: list[Input], stage_dir: str | None) -> None:
+        self.by_local = {i.local_path: i.url for i in inputs if i.local_path} if stage_dir else {}
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _t: Any, e: BaseException | None, _tb: Any) -> None:
+        path = getattr(e, "path", None) or getattr(e, "filename", None)
+        if e is None or path not in self.by_local:
+            return
+        url = self.by_local[path]
+        new: BaseException
+        if isinstance(e, _engine.InputError):
+            new = _engine.InputError(str(e).replace(path, url))
+            new.path, new.line, new.offset = url, e.line, e.offset
+        elif isinstance(e, OSError):
+            new = type(e)(e.errno, e.strerror, url)
+        else:
+            return
+        raise new from None
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -223,11 +275,12 @@ def run_task(
                 job_root = os.path.join("/", task.get("rel_root", ""))
                 batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
                 task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
-            out = spec.run(local, task_dst, _run_options(options), progress)  # type: ignore[arg-type]
+            with _unstaged_exceptions(inputs, stage_dir):
+                out = spec.run(local, task_dst, _run_options(options), progress)  # type: ignore[arg-type]
+            if stage_dir:
+                _unstage(out, inputs)
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
-        if stage_dir:
-            out.errors = [_unstage_error(e, inputs) for e in out.errors]
     finally:
         if stage_dir:
             shutil.rmtree(stage_dir, ignore_errors=True)

@@ -185,3 +185,34 @@ def test_job_path_writes_to_s3(csv_tree: Path, tmp_path: Path, s3_bucket: tuple[
     fs.invalidate_cache()
     with fs.open(f"{bucket}/meta/exif.parquet", "rb") as f:
         assert sorted(pq.read_table(io.BytesIO(f.read())).column("Make").to_pylist()) == ["M0", "M1", "M2"]
+
+
+def test_exif_from_s3_names_urls_in_table_errors_and_exceptions(
+    tmp_path: Path, s3_bucket: tuple[Any, str]
+) -> None:
+    """The table's path column, the per-file errors and a fail-fast InputError all name the user's
+    s3:// URL, never the temporary copy the engine read."""
+    piexif = pytest.importorskip("piexif")
+    from PIL import Image
+
+    fs, bucket = s3_bucket
+    img = tmp_path / "a.jpg"
+    Image.new("RGB", (4, 4)).save(img, exif=piexif.dump({"0th": {piexif.ImageIFD.Make: b"Fuji"}}))
+    fs.put_file(str(img), f"{bucket}/photos/a.jpg")
+    fs.pipe(f"{bucket}/photos/sub/bad.jpg", b"garbage!")
+    dst = tmp_path / "exif.parquet"
+    r = aero.extract_exif(f"s3://{bucket}/photos/", str(dst), show_progress=False)
+    assert r.table.column("path").to_pylist() == [f"s3://{bucket}/photos/a.jpg"]
+    assert pq.read_table(dst).column("path").to_pylist() == [f"s3://{bucket}/photos/a.jpg"]
+    assert [(e["path"], e["offset"]) for e in r.errors] == [(f"s3://{bucket}/photos/sub/bad.jpg", 0)]
+    with pytest.raises(aero.InputError) as e:
+        aero.extract_exif(f"s3://{bucket}/photos/sub/", on_error="fail", show_progress=False)
+    assert e.value.path == f"s3://{bucket}/photos/sub/bad.jpg" and e.value.offset == 0
+    assert f"s3://{bucket}/photos/sub/bad.jpg" in str(e.value) and "/tmp" not in str(e.value)
+    # The job path (plan, task on a worker, merge) gives the same table.
+    params = {"src": f"s3://{bucket}/photos/"}
+    tasks = runner.plan_job("exif", params, 2)
+    partials = [runner.run_task("exif", params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks]
+    runner.merge_job("exif", params, partials, str(tmp_path / "w"))
+    paths = [pq.read_table(p["tables"]["table"]).column("path").to_pylist() for p in partials]
+    assert sorted(x for p in paths for x in p) == [f"s3://{bucket}/photos/a.jpg"]
