@@ -39,7 +39,7 @@ class ProgressWidget(anywidget.AnyWidget):
     eta = traitlets.Float(None, allow_none=True).tag(sync=True)
     message = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, description: str = "", on_cancel: Callable[[], None] | None = None, **kw: Any) -> None:
+    def __init__(self, description: str = "", on_cancel: Callable[[], Any] | None = None, **kw: Any) -> None:
         super().__init__(description=description, **kw)
         self._on_cancel = on_cancel
         self.on_msg(self._on_custom)
