@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
@@ -16,6 +17,7 @@ from traitlets import Bool, Float, Int, List, Unicode, default
 from jobserver import auth
 from jobserver.events import EventBus
 from jobserver.logging import log_event
+from jobserver.queue import Maintenance, open_queue
 from jobserver.redact import redact
 from jobserver.store import Store, open_store
 
@@ -29,9 +31,15 @@ class JobService:
         self.admin_users = set(app.admin_users)
         self.admin_group = app.admin_group
         self.metrics_auth = app.metrics_auth
-        self.bus = EventBus(store, app.event_poll_interval)
+        # Team mode (a Redis URL): RQ carries the work and pub/sub the live events; else the local pool
+        # polls the store. Either way the store is the source of truth.
+        self.queue = open_queue(app.redis_url, app.redis_ca_file or None, app.task_timeout)
+        self.team = self.queue.mode == "rq"
+        self.bus = EventBus(store, app.event_poll_interval, self.queue.redis)
         self.pool: list[subprocess.Popen[bytes]] = []
-        self._reaper = PeriodicCallback(self.maintain, 1000)
+        self.maintenance = Maintenance(store, self.queue, app.stale_after, app.max_attempts)
+        self._pool_watch = PeriodicCallback(self.maintain, 1000)
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="aerofs-enqueue")
         self.base_url = "/"
         self.submitted_count: dict[tuple[str, str], int] = {}
 
@@ -65,6 +73,8 @@ class JobService:
         return errors
 
     def submitted(self, job: dict[str, Any], created: bool) -> None:
+        if created and self.team:
+            self._sender.submit(self._enqueue_job, job["id"])
         if created:
             key = (job["pipeline"], job["owner"])
             self.submitted_count[key] = self.submitted_count.get(key, 0) + 1
@@ -76,21 +86,42 @@ class JobService:
                 correlation_id=job.get("correlation_id"),
             )
 
+    def _enqueue_job(self, job_id: str) -> None:
+        """Send the new (or retried) job's plan message; should Redis be down, the sweeper sends it."""
+        try:
+            self.queue.enqueue(self.store.next_work(job_id=job_id))
+        except Exception as e:
+            log_event("job.enqueue_failed", job_id=job_id, error=redact(f"{type(e).__name__}: {e}"))
+
     def api_url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/aerofs/api/" + path
 
     def stats(self) -> dict[str, Any]:
         s = self.store.stats()
+        if self.team:  # what RQ knows: messages waiting in rq:queue:aerofs, registered workers
+            try:
+                q = self.queue.stats()
+            except Exception as e:
+                log_event("stats.redis_error", error=redact(f"{type(e).__name__}: {e}"))
+                q = {}
+            s.update(
+                {k: q[k] for k in ("queue_length", "workers_total", "workers_busy", "workers_idle") if k in q}
+            )
+            s["queue_scheduled"] = q.get("scheduled", 0)
+            s["queue_mode"] = "rq"
+            return s
         workers = len(self.pool) if self.pool else self.app.workers
         s["workers_total"] = workers
         s["workers_idle"] = max(0, workers - s["workers_busy"])
+        s["queue_mode"] = "local"
         return s
 
     # -- the local pool -------------------------------------------------------------------------
     def start(self) -> None:
         self._registry()  # import the runner and pipelines now, not on the first request
         self.bus.start()
-        self._reaper.start()
+        self.maintenance.start()
+        self._pool_watch.start()
         if self.app.local_pool:
             for i in range(self.app.workers):
                 self.pool.append(self._spawn(i))
@@ -108,14 +139,16 @@ class JobService:
         ]  # fmt: skip
         if self.app.runner_module:
             cmd += ["--runner", self.app.runner_module]
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env={**os.environ})
+        env = {**os.environ}
+        env.pop("AEROFS_REDIS_URL", None)
+        if self.team:  # credentials through the environment, not the command line
+            env["AEROFS_REDIS_URL"] = self.app.redis_url
+            if self.app.redis_ca_file:
+                env["AEROFS_REDIS_CA_FILE"] = self.app.redis_ca_file
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
 
     def maintain(self) -> None:
-        """Every second: requeue abandoned tasks, restart local workers that died."""
-        try:
-            self.store.reap(self.app.stale_after, self.app.max_attempts)
-        except Exception as e:
-            log_event("reaper.error", error=redact(str(e)))
+        """Every second: restart local workers that died (the reaper runs on its own thread)."""
         for i, p in enumerate(self.pool):
             if p.poll() is not None:
                 log_event("pool.restart", worker=i, exit_code=p.returncode)
@@ -123,7 +156,9 @@ class JobService:
 
     def stop(self) -> None:
         self.bus.stop()
-        self._reaper.stop()
+        self.maintenance.stop()
+        self._pool_watch.stop()
+        self._sender.shutdown(wait=False)
         for p in self.pool:
             if p.poll() is None:
                 p.terminate()
@@ -133,6 +168,7 @@ class JobService:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.pool = []
+        self.queue.close()
 
 
 class AerofsApp(ExtensionApp):
@@ -145,7 +181,12 @@ class AerofsApp(ExtensionApp):
         help="SQLAlchemy-style URL of the job store (env AEROFS_DATABASE_URL); "
         "empty: SQLite in the Jupyter data dir",
     ).tag(config=True)
-    redis_url = Unicode("", help="Redis URL for team mode (env AEROFS_REDIS_URL)").tag(config=True)
+    redis_url = Unicode(
+        "", help="Redis URL for team mode: RQ workers elsewhere (env AEROFS_REDIS_URL; rediss:// for TLS)"
+    ).tag(config=True)
+    redis_ca_file = Unicode(
+        "", help="CA bundle that signs Redis's TLS certificate (env AEROFS_REDIS_CA_FILE)"
+    ).tag(config=True)
     data_dir = Unicode("", help="where the embedded store and work files live (env AEROFS_DATA_DIR)").tag(
         config=True
     )
@@ -190,6 +231,14 @@ class AerofsApp(ExtensionApp):
     @default("redis_url")
     def _redis_default(self) -> str:
         return os.environ.get("AEROFS_REDIS_URL", "")
+
+    @default("redis_ca_file")
+    def _redis_ca_default(self) -> str:
+        return os.environ.get("AEROFS_REDIS_CA_FILE", "")
+
+    @default("stale_after")
+    def _sa_default(self) -> float:
+        return float(os.environ.get("AEROFS_STALE_AFTER", "3"))
 
     @default("data_dir")
     def _dd_default(self) -> str:
@@ -241,6 +290,8 @@ class AerofsApp(ExtensionApp):
             version,
             f"local pool of {self.workers}" if self.local_pool else "external workers",
         )
+        if self.redis_url:
+            self.log.info("aerofs job server: team mode, RQ queue 'aerofs' on %s", redact(self.redis_url))
         self.service.start()
 
     def initialize_handlers(self) -> None:

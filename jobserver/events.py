@@ -1,15 +1,32 @@
-"""Live job events: the server polls the store's append-only events table and fans new rows out to
-WebSocket subscribers (owners see their jobs, admins see all). Reconnecting with ``since=<event id>``
-replays what was missed from the table."""
+"""Live job events for WebSocket subscribers (owners see their jobs, admins see all).
+
+Every state change and progress checkpoint is a row of the store's append-only events table. A thread
+(never the server's event loop) reads new rows and hands them to the loop, which sends them:
+
+- team mode: workers publish each event row they write on the Redis channel ``aerofs:events``
+  (progress at most once a second per task); the thread forwards those at once, and still polls the
+  table (every ``interval``) for rows nobody published (the server's own, or any that pub/sub lost
+  while Redis restarted);
+- embedded default: the thread polls the table.
+
+A reconnecting client passes ``since=<event id>`` and the WebSocket handler replays the table from
+there (up to ``last``, what the bus already sent), so nothing is missed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop
 
+from jobserver.logging import log_event
+from jobserver.queue import EVENTS_CHANNEL
+from jobserver.redact import redact
 from jobserver.store import Store
 
 
@@ -21,17 +38,28 @@ def message(ev: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, 
 
 
 class EventBus:
-    def __init__(self, store: Store, interval: float = 0.2) -> None:
+    def __init__(self, store: Store, interval: float = 0.2, redis: Any = None) -> None:
         self.store = store
-        self.last = store.last_event_id()
+        self.interval = interval
+        self.redis = redis
+        self.last = store.last_event_id()  # the newest event id sent to subscribers (loop side)
         self.subscribers: set[Any] = set()
-        self._pc = PeriodicCallback(self.poll, interval * 1000)
+        self.forwarded = 0  # events that arrived through pub/sub (tests, metrics)
+        self._polled = self.last  # the newest id the thread read from the table
+        self._seen: set[int] = set()  # ids above _polled already sent (from pub/sub)
+        self._loop: IOLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._pc.start()
+        self._loop = IOLoop.current()
+        self._thread = threading.Thread(target=self._run, name="aerofs-events", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        self._pc.stop()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
 
     def subscribe(self, sub: Any) -> None:
         self.subscribers.add(sub)
@@ -39,21 +67,78 @@ class EventBus:
     def unsubscribe(self, sub: Any) -> None:
         self.subscribers.discard(sub)
 
+    # -- the thread --------------------------------------------------------------------------------
+    def _run(self) -> None:
+        pubsub = None
+        last_poll = 0.0
+        while not self._stop.is_set():
+            try:
+                if self.redis is not None and pubsub is None:
+                    pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(EVENTS_CHANNEL)
+                if pubsub is not None:
+                    msg = pubsub.get_message(timeout=self.interval)
+                    if msg and msg.get("type") == "message":
+                        self._from_pubsub(json.loads(msg["data"]))
+                else:
+                    self._stop.wait(self.interval)
+            except Exception as e:  # Redis restarting: poll the table, subscribe again later
+                log_event("events.pubsub_error", error=redact(f"{type(e).__name__}: {e}"))
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+                pubsub = None
+                self._stop.wait(1.0)
+            if time.monotonic() - last_poll >= self.interval:
+                last_poll = time.monotonic()
+                try:
+                    self.poll()
+                except Exception as e:
+                    log_event("events.poll_error", error=redact(f"{type(e).__name__}: {e}"))
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()
+
+    def _from_pubsub(self, rows: list[dict[str, Any]]) -> None:
+        fresh = [r for r in rows if int(r["id"]) > self._polled and int(r["id"]) not in self._seen]
+        if not fresh or not self.subscribers:
+            return
+        self._seen.update(int(r["id"]) for r in fresh)
+        self.forwarded += len(fresh)
+        self._hand_over(sorted(fresh, key=lambda r: int(r["id"])))
+
     def poll(self) -> None:
+        """Read rows after the last one read; send those pub/sub did not already bring."""
         if not self.subscribers:
-            self.last = max(self.last, self.store.last_event_id())
+            self._polled = max(self._polled, self.store.last_event_id())
+            self._seen = {i for i in self._seen if i > self._polled}
+            self._call(self._advance, self._polled)
             return
-        try:
-            evs = self.store.events_since(self.last)
-        except Exception:
-            return
+        evs = self.store.events_since(self._polled)
         if not evs:
             return
-        self.last = evs[-1]["id"]
-        jobs: dict[str, Any] = {}
-        for ev in evs:
-            if ev["job_id"] not in jobs:
-                jobs[ev["job_id"]] = self.store.get_job(ev["job_id"])
+        self._polled = evs[-1]["id"]
+        new = [e for e in evs if e["id"] not in self._seen]
+        self._seen = {i for i in self._seen if i > self._polled}
+        if new:
+            self._hand_over(new)
+
+    def _hand_over(self, evs: list[dict[str, Any]]) -> None:
+        jobs = {jid: self.store.get_job(jid) for jid in {e["job_id"] for e in evs}}
+        self._call(self._dispatch, evs, jobs)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._loop is not None:
+            self._loop.add_callback(fn, *args)
+        else:
+            fn(*args)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def _advance(self, last: int) -> None:
+        self.last = max(self.last, last)
+
+    def _dispatch(self, evs: list[dict[str, Any]], jobs: dict[str, Any]) -> None:
+        self.last = max(self.last, max(e["id"] for e in evs))
         for sub in list(self.subscribers):
             batch = [message(ev, jobs.get(ev["job_id"])) for ev in evs if sub.may_see(ev)]
             if batch:

@@ -1,9 +1,14 @@
-"""The worker: plans PENDING jobs into tasks, runs tasks (``runner.run_task``), merges finished jobs.
+"""The worker: plans jobs into tasks, runs tasks (``runner.run_task``), merges finished jobs.
 
-The same loop runs in the embedded local pool (processes started by the server) and as ``aerofs worker``
-in team mode. The store is the durable queue: a task is claimed in a transaction, heartbeats while it
-runs, and a reaper (every worker and the server run it) requeues tasks whose worker stopped
-heartbeating — a SIGKILLed worker's task runs again elsewhere within seconds, up to ``max_attempts``.
+:meth:`Worker.handle` is the one task function: it claims a unit of work (:class:`Work`) in the store
+and does it. The embedded local pool (``python -m jobserver.worker``, processes the server starts)
+finds work by polling the store; in team mode (``AEROFS_REDIS_URL`` set) ``aerofs worker`` runs an RQ
+worker whose messages call :func:`perform`, which calls the same ``handle``.
+
+The store stays the source of truth: a claimed task heartbeats while it runs (so do plan and merge
+steps), and the reaper (every worker and the server run one, see :class:`jobserver.queue.Maintenance`)
+requeues work whose worker stopped heartbeating: a SIGKILLed worker's task runs again elsewhere within
+seconds, up to ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -19,13 +24,17 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jobserver.logging import log_event
+from jobserver.queue import LocalQueue, Maintenance, open_queue, redis_connection, task_backoff
 from jobserver.redact import redact
 from jobserver.store import Store, open_store
+from jobserver.store.base import Work
 
 DEFAULT_RUNNER = "aerofs_kernel.runner"
+T = TypeVar("T")
 
 
 def load_runner(name: str | None = None) -> Any:
@@ -36,6 +45,32 @@ def _progress_obj() -> Any:
     from aerofs_kernel import _engine
 
     return _engine.Progress()
+
+
+def _transient(e: BaseException) -> bool:
+    """A store error that a later try may not hit (database restarting, pool exhausted, locked)."""
+    name = type(e).__name__
+    return name in ("OperationalError", "InterfaceError", "PoolTimeout", "TooManyRequests") or isinstance(
+        e, ConnectionError
+    )
+
+
+def retrying(fn: Callable[..., T], *args: Any, deadline: float = 120.0, **kwargs: Any) -> T:
+    """``fn(*args)``, tried again with backoff while the store is unreachable (up to ``deadline`` s):
+    a finished task's result must not be lost to a database restart."""
+    end = time.monotonic() + deadline
+    wait = 0.25
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            if not _transient(e) or time.monotonic() + wait > end:
+                raise
+            log_event(
+                "store.retry", call=getattr(fn, "__name__", "?"), error=redact(f"{type(e).__name__}: {e}")
+            )
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
 
 
 class Worker:
@@ -51,6 +86,8 @@ class Worker:
         stale_after: float = 3.0,
         max_tasks: int = 4,
         progress_factory: Any = None,
+        queue: Any = None,
+        progress_interval: float = 1.0,
     ) -> None:
         self.store = store
         self.workdir = workdir
@@ -62,44 +99,82 @@ class Worker:
         self.stale_after = stale_after
         self.max_tasks = max_tasks
         self.progress_factory = progress_factory or getattr(self.runner, "Progress", None) or _progress_obj
+        self.queue = queue or LocalQueue()
+        self.progress_interval = progress_interval
         self.stopping = False
 
-    # -- one step ---------------------------------------------------------------------------------
-    def step(self) -> bool:
-        """Do one unit of work (reap, plan, run a task, merge); False when there was nothing to do."""
-        self.store.reap(self.stale_after, self.max_attempts)
-        job = self.store.claim_pending_job()
-        if job:
+    # -- the task function -------------------------------------------------------------------------
+    def handle(self, work: Work) -> bool:
+        """Claim ``work`` in the store and do it; False when it was not (or no longer) to be done."""
+        if work.kind == "task":
+            task = self.store.claim_task(self.name, work)
+            if not task:
+                return False
+            self.run(task, work.gen)
+            return True
+        job = self.store.claim_step(work, self.name)
+        if not job:
+            return False
+        if work.kind == "plan":
             self.plan(job)
-            return True
-        task = self.store.claim_task(self.name)
-        if task:
-            self.run(task)
-            return True
-        return False
+        else:
+            self.merge(job)
+        return True
+
+    def step(self) -> bool:
+        """Local pool: do one unit of ready work found in the store; False when there was none."""
+        return any(self.handle(w) for w in self.store.next_work(limit=5))
+
+    def _beating(self, job_id: str, fn: Callable[[], T]) -> T:
+        """``fn()`` on a thread while this worker heartbeats its claim on the job's plan/merge step."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as e:
+                box["error"] = e
+
+        th = threading.Thread(target=target, name=f"step-{job_id}", daemon=True)
+        th.start()
+        while th.is_alive():
+            th.join(self.heartbeat_s)
+            with contextlib.suppress(Exception):
+                self.store.step_heartbeat(job_id, self.name)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]  # type: ignore[no-any-return]
 
     def plan(self, job: dict[str, Any]) -> None:
         cid = job.get("correlation_id")
         try:
             params = self._params(job)
-            specs = self.runner.plan_job(job["pipeline"], params, self.max_tasks)
+            specs = self._beating(
+                job["id"], lambda: list(self.runner.plan_job(job["pipeline"], params, self.max_tasks))
+            )
         except Exception as e:
-            self.store.set_job_state(job["id"], "FAILED", error=f"planning failed: {type(e).__name__}: {e}")
+            retrying(
+                self.store.set_job_state,
+                job["id"],
+                "FAILED",
+                error=f"planning failed: {type(e).__name__}: {e}",
+            )
             log_event("job.plan_failed", job_id=job["id"], correlation_id=cid, error=redact(str(e)))
             return
-        if not specs:
-            self.store.add_tasks(job["id"], [])
-            self.store.set_job_state(job["id"], "RUNNING")
-            self.merge(job["id"])
+        new = retrying(self.store.plan_job, job["id"], self.name, specs)
+        if new is None:
             return
-        self.store.add_tasks(job["id"], specs)
         self.store.add_log(job["id"], f"planned {len(specs)} task(s) on {self.name}")
         log_event("job.planned", job_id=job["id"], correlation_id=cid, tasks=len(specs), worker=self.name)
+        if new and new[0].kind == "merge":
+            self.handle(new[0])
+        else:
+            self.queue.enqueue(new)
 
     def _params(self, job: dict[str, Any]) -> dict[str, Any]:
         return dict(job["params"] or {})
 
-    def run(self, task: dict[str, Any]) -> None:
+    def run(self, task: dict[str, Any], gen: int = 0) -> None:
         job_id, idx = task["job_id"], int(task["idx"])
         job = self.store.get_job(job_id)
         if not job:
@@ -137,13 +212,16 @@ class Worker:
         cancelled = timed_out = False
         while th.is_alive():
             th.join(self.heartbeat_s)
-            snap = _snapshot(progress)
-            still_ours = self.store.heartbeat(job_id, idx, self.name, snap)
             now = time.monotonic()
-            if now - last_pub >= 1.0:
-                self.store.publish_progress(job_id)
-                last_pub = now
-            cur = self.store.get_job(job_id)
+            try:  # the store may be restarting: the task goes on, the next beat tries again
+                still_ours = self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
+                if now - last_pub >= self.progress_interval:
+                    self.store.publish_progress(job_id)
+                    last_pub = now
+                cur = self.store.get_job(job_id)
+            except Exception as e:
+                log_event("task.heartbeat_failed", job_id=job_id, task=idx, error=redact(str(e)))
+                still_ours, cur = True, None
             if (not still_ours or (cur and cur["state"] == "CANCELLED")) and not cancelled:
                 cancelled = True
                 _cancel(progress)
@@ -153,7 +231,7 @@ class Worker:
         seconds = time.monotonic() - t0
         if "error" in result or cancelled or timed_out:
             if cancelled:
-                self.store.add_log(job_id, f"task {idx} stopped (job cancelled)")
+                self.store.add_log(job_id, f"task {idx} stopped (job cancelled or task taken over)")
                 return
             err = result.get("error")
             msg = (
@@ -161,7 +239,11 @@ class Worker:
                 if timed_out
                 else f"{type(err).__name__}: {err}"
             )
-            new = self.store.fail_task(job_id, idx, self.name, msg, self.max_attempts)
+            attempt = int(task["attempts"])
+            backoff = task_backoff(attempt)
+            new = retrying(self.store.fail_task, job_id, idx, self.name, msg, self.max_attempts, backoff)
+            if new == "QUEUED":
+                self.queue.enqueue([Work("task", job_id, gen, idx, attempt + 1)], delay=backoff)
             log_event(
                 "task.failed",
                 job_id=job_id,
@@ -174,8 +256,9 @@ class Worker:
             )
             return
         value = json.loads(json.dumps(result.get("value") or {}, default=str))
-        self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
-        if not self.store.finish_task(job_id, idx, self.name, value):
+        with contextlib.suppress(Exception):
+            self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
+        if not retrying(self.store.finish_task, job_id, idx, self.name, value):
             return
         self.store.add_log(job_id, f"task {idx} finished in {seconds:.3f} s")
         log_event(
@@ -188,28 +271,28 @@ class Worker:
             pipeline=job["pipeline"],
         )
         self.store.publish_progress(job_id)
-        self.merge(job_id)
+        self.handle(Work("merge", job_id, gen))
 
-    def merge(self, job_id: str) -> None:
-        if not self.store.claim_merge(job_id):
-            tasks = self.store.tasks(job_id)
-            if tasks:
-                return
-        job = self.store.get_job(job_id)
-        if not job or job["state"] != "RUNNING":
-            return
+    def merge(self, job: dict[str, Any]) -> None:
+        job_id = job["id"]
         partials = [t["result"] or {} for t in self.store.tasks(job_id)]
         try:
-            out = self.runner.merge_job(
-                job["pipeline"], self._params(job), partials, os.path.join(self.workdir, job_id)
+            out = self._beating(
+                job_id,
+                lambda: self.runner.merge_job(
+                    job["pipeline"], self._params(job), partials, os.path.join(self.workdir, job_id)
+                ),
             )
         except Exception as e:
-            self.store.set_job_state(job_id, "FAILED", error=f"merge failed: {type(e).__name__}: {e}")
+            retrying(
+                self.store.set_job_state, job_id, "FAILED", error=f"merge failed: {type(e).__name__}: {e}"
+            )
             return
         outputs = list(out.get("outputs") or [])
-        self.store.add_outputs(job_id, [(str(p), _size(p)) for p in outputs])
-        self.store.publish_progress(job_id)
-        self.store.set_job_state(
+        retrying(self.store.add_outputs, job_id, [(str(p), _size(p)) for p in outputs])
+        retrying(self.store.publish_progress, job_id)
+        retrying(
+            self.store.set_job_state,
             job_id,
             "SUCCEEDED",
             summary=out.get("summary") or {},
@@ -222,7 +305,13 @@ class Worker:
 
     # -- loop ------------------------------------------------------------------------------------
     def loop(self, poll: float = 0.2, burst: bool = False) -> None:
+        """The local pool's loop: reap every second, do ready work, sleep when there is none."""
+        maint = Maintenance(self.store, self.queue, self.stale_after, self.max_attempts)
+        last_tick = 0.0
         while not self.stopping:
+            if time.monotonic() - last_tick >= 1.0:
+                maint.tick()
+                last_tick = time.monotonic()
             try:
                 did = self.step()
             except Exception as e:
@@ -256,9 +345,128 @@ def _size(path: str) -> int | None:
         return None
 
 
+# -- team mode: RQ -----------------------------------------------------------------------------------
+# ``aerofs worker`` fills this in before forking work horses (they inherit it); a process that imports
+# ``perform`` without it (RQ's own ``rq worker``) reads the environment.
+_TEAM: dict[str, Any] = {}
+
+
+def _team_config() -> dict[str, Any]:
+    if _TEAM:
+        return _TEAM
+    return {
+        "database_url": os.environ["AEROFS_DATABASE_URL"],
+        "redis_url": os.environ["AEROFS_REDIS_URL"],
+        "workdir": os.environ.get("AEROFS_WORKDIR") or _default_workdir(),
+        "runner": None,
+        "max_attempts": int(os.environ.get("AEROFS_MAX_ATTEMPTS", "3")),
+        "task_timeout": float(os.environ.get("AEROFS_TASK_TIMEOUT", "3600")),
+        "stale_after": float(os.environ.get("AEROFS_STALE_AFTER", "3")),
+        "max_tasks": int(os.environ.get("AEROFS_MAX_TASKS", "4")),
+    }
+
+
+def perform(kind: str, job_id: str, gen: int = 0, idx: int = -1, attempt: int = 1) -> dict[str, Any]:
+    """The RQ message function (JSON arguments): :meth:`Worker.handle` in a work horse, with a store and
+    a Redis connection of its own (a forked process must not share its parent's sockets). Raises only
+    when the store or Redis is unreachable: RQ then retries the message with backoff."""
+    cfg = _team_config()
+    store = open_store(cfg["database_url"])
+    queue = open_queue(cfg["redis_url"], job_timeout=cfg["task_timeout"])
+    store.on_events = queue.publish  # live updates: every event row this worker writes
+    work = Work(kind, job_id, int(gen), int(idx), int(attempt))
+    try:
+        w = Worker(
+            store,
+            cfg["workdir"],
+            load_runner(cfg["runner"]),
+            max_attempts=cfg["max_attempts"],
+            task_timeout=cfg["task_timeout"],
+            stale_after=cfg["stale_after"],
+            max_tasks=cfg["max_tasks"],
+            queue=queue,
+        )
+        done = w.handle(work)
+        return {"work": work.key, "claimed": done, "worker": w.name}
+    finally:
+        store.close()
+        queue.close()
+
+
+def run_rq_worker(args: argparse.Namespace) -> int:
+    """``aerofs worker`` in team mode: an RQ worker on queue ``aerofs`` (restarted when Redis goes
+    away), plus the reaper/sweeper on a thread."""
+    from rq import Queue
+    from rq import Worker as RQWorker
+    from rq.serializers import JSONSerializer
+
+    from jobserver.queue import QUEUE_NAME
+
+    _TEAM.update(
+        database_url=args.database_url,
+        redis_url=args.redis_url,
+        workdir=args.workdir or _default_workdir(),
+        runner=args.runner,
+        max_attempts=args.max_attempts,
+        task_timeout=args.task_timeout,
+        stale_after=args.stale_after,
+        max_tasks=args.max_tasks,
+    )
+    load_runner(args.runner)  # imported once here; every forked work horse has it
+    store = open_store(args.database_url)
+    retrying(store.migrate, deadline=600)
+    queue = open_queue(args.redis_url, job_timeout=args.task_timeout)
+    maint = Maintenance(store, queue, args.stale_after, args.max_attempts)
+    maint.start()
+    base = args.name or f"aerofs-{socket.gethostname()}-{os.getpid()}"
+    stop = threading.Event()
+    log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME)
+    n = 0
+    try:
+        while not stop.is_set():
+            conn = redis_connection(args.redis_url)  # no socket timeout: RQ blocks on BLPOP
+            rq_queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
+            w = RQWorker(
+                [rq_queue],
+                connection=conn,
+                serializer=JSONSerializer,
+                name=f"{base}.{n}",
+                maintenance_interval=10,
+                job_monitoring_interval=5,
+            )
+            try:
+                w.work(with_scheduler=True, logging_level=args.log_level, burst=args.burst)
+            except Exception as e:  # Redis went away under RQ: start a new RQ worker when it is back
+                log_event("worker.rq_error", worker=w.name, error=redact(f"{type(e).__name__}: {e}"))
+            if args.burst or getattr(w, "_stop_requested", False):
+                break
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            stop.wait(1.0)
+            n += 1
+    finally:
+        maint.stop()
+        queue.close()
+        store.close()
+    return 0
+
+
+def _default_workdir() -> str:
+    return os.path.join(os.path.expanduser("~"), ".cache", "aerofs", "work")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="aerofs worker", description="AeroFS job worker")
+    ap = argparse.ArgumentParser(
+        prog="aerofs worker",
+        description="AeroFS job worker: an RQ worker on queue 'aerofs' when a Redis URL is set (team "
+        "mode), else a local worker that polls the job store.",
+    )
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_DATABASE_URL"))
+    ap.add_argument(
+        "--redis-url",
+        default=os.environ.get("AEROFS_REDIS_URL"),
+        help="team mode (env AEROFS_REDIS_URL; rediss:// with AEROFS_REDIS_CA_FILE for TLS)",
+    )
     ap.add_argument("--workdir", default=os.environ.get("AEROFS_WORKDIR"))
     ap.add_argument("--runner", default=None, help="module with plan_job/run_task/merge_job")
     ap.add_argument("--name", default=None)
@@ -268,17 +476,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--stale-after", type=float, default=float(os.environ.get("AEROFS_STALE_AFTER", "3")))
     ap.add_argument("--max-tasks", type=int, default=int(os.environ.get("AEROFS_MAX_TASKS", "4")))
+    ap.add_argument("--log-level", default=os.environ.get("AEROFS_WORKER_LOG_LEVEL", "WARNING"))
     ap.add_argument("--burst", action="store_true", help="exit when there is nothing to do")
     args = ap.parse_args(argv)
     if not args.database_url:
         print("aerofs worker: set --database-url or AEROFS_DATABASE_URL", file=sys.stderr)
         return 2
+    if args.redis_url:
+        return run_rq_worker(args)
     store = open_store(args.database_url)
     store.migrate()
-    workdir = args.workdir or os.path.join(os.path.expanduser("~"), ".cache", "aerofs", "work")
     w = Worker(
         store,
-        workdir,
+        args.workdir or _default_workdir(),
         load_runner(args.runner),
         name=args.name,
         max_attempts=args.max_attempts,
@@ -292,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log_event("worker.start", worker=w.name)
+    log_event("worker.start", worker=w.name, mode="local")
     w.loop(burst=args.burst)
     return 0
 

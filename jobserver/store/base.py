@@ -3,15 +3,17 @@ implementation; back ends supply a connection, a transaction and the migration l
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from jobserver.redact import redact, redact_params
 
@@ -22,6 +24,22 @@ JOB_COLS = (
     "id, pipeline, params, owner, state, progress, created_at, started_at, finished_at, attempts, "
     "summary, outputs, errors, error, correlation_id, cancel_requested"
 )
+
+
+class Work(NamedTuple):
+    """One unit of work: ``plan`` a job, run task ``idx``, or ``merge`` a job. ``gen`` (the job's retry
+    generation) and ``attempt`` only make queue message ids unique; claims go by the store's state."""
+
+    kind: str
+    job_id: str
+    gen: int
+    idx: int = -1
+    attempt: int = 1
+
+    @property
+    def key(self) -> str:
+        idx = [str(self.idx)] if self.kind == "task" else []
+        return ".".join(["aerofs", self.kind, self.job_id, str(self.gen), *idx, str(self.attempt)])
 
 
 def now_iso() -> str:
@@ -72,12 +90,41 @@ class Store(ABC):
             c.execute(sql, args)
             return c.fetchall()
 
-    @staticmethod
-    def _event(c: Any, job_id: str, owner: str, type_: str, data: dict[str, Any]) -> None:
-        c.execute(
-            "INSERT INTO events (job_id, owner, type, data, at) VALUES (?, ?, ?, ?, ?)",
-            (job_id, owner, type_, json.dumps(data, default=str), now_iso()),
-        )
+    # Set ``on_events`` to be told of the event rows a transaction wrote, once it committed (team-mode
+    # workers publish them on Redis pub/sub; the server forwards them to WebSocket subscribers).
+    on_events: Callable[[list[dict[str, Any]]], None] | None = None
+
+    @property
+    def _outbox(self) -> threading.local:
+        box = self.__dict__.get("_outbox_local")
+        if box is None:
+            box = self.__dict__["_outbox_local"] = threading.local()
+        return box
+
+    def _event(self, c: Any, job_id: str, owner: str, type_: str, data: dict[str, Any]) -> None:
+        row: dict[str, Any] = {"job_id": job_id, "owner": owner, "type": type_, "data": data, "at": now_iso()}
+        args = (job_id, owner, type_, json.dumps(data, default=str), row["at"])
+        sql = "INSERT INTO events (job_id, owner, type, data, at) VALUES (?, ?, ?, ?, ?)"
+        if self.on_events is None:
+            c.execute(sql, args)
+            return
+        c.execute(sql + " RETURNING id", args)
+        row["id"] = int(c.fetchone()["id"])
+        pending = getattr(self._outbox, "rows", None)
+        if pending is None:
+            pending = self._outbox.rows = []
+        pending.append(row)
+
+    def _committed(self, ok: bool) -> None:
+        """Back ends call this after each transaction (``ok``: it committed)."""
+        rows = getattr(self._outbox, "rows", None)
+        if not rows:
+            return
+        self._outbox.rows = []
+        if ok and self.on_events is not None:
+            # Live updates are best effort; the events table has every row.
+            with contextlib.suppress(Exception):
+                self.on_events(rows)
 
     def schema_version(self) -> int:
         row = self._one("SELECT MAX(version) AS v FROM schema_version")
@@ -212,11 +259,14 @@ class Store(ABC):
         return self.set_job_state(job_id, "CANCELLED", error="cancelled by request") or self.get_job(job_id)
 
     def retry_job(self, job_id: str) -> dict | None:
-        """A finished job (FAILED/CANCELLED) starts again from PENDING; finished tasks resume."""
+        """A finished job (FAILED/CANCELLED) starts again from PENDING, as a new generation (queue
+        messages of the old one no longer match); its tasks are planned again."""
         with self.tx() as c:
             c.execute(
                 "UPDATE jobs SET state = 'PENDING', finished_at = NULL, error = NULL, cancel_requested = 0, "
-                "summary = NULL, outputs = NULL, errors = NULL WHERE id = ? AND state IN ('FAILED', 'CANCELLED')",
+                "summary = NULL, outputs = NULL, errors = NULL, generation = generation + 1, "
+                "step_worker = NULL, step_heartbeat = NULL, step_attempts = 0 "
+                "WHERE id = ? AND state IN ('FAILED', 'CANCELLED')",
                 (job_id,),
             )
             if c.rowcount != 1:
@@ -226,56 +276,137 @@ class Store(ABC):
             self._event(c, job_id, c.fetchone()["owner"], "state", {"state": "PENDING", "retry": True})
         return self.get_job(job_id)
 
-    # -- planning and tasks ---------------------------------------------------------------------
-    def claim_pending_job(self) -> dict | None:
-        """Take one PENDING job to plan (moves it to QUEUED with no tasks yet: the planner adds them)."""
+    # -- work: plan, tasks, merge -----------------------------------------------------------------
+    # Every unit of work is claimed in the store (worker name + heartbeat), whatever delivered it: the
+    # local pool finds it with ``next_work``, an RQ worker gets a ``Work`` message. A claim is a
+    # conditional UPDATE, so a duplicate or stale message is a no-op.
+    def next_work(self, limit: int = 10, job_id: str | None = None) -> list[Work]:
+        """Unclaimed work, oldest jobs first: merges of finished jobs, ready tasks, jobs to plan."""
+        now = time.time()
+        only = " AND j.id = ?" if job_id else ""
+        extra: tuple = (job_id,) if job_id else ()
+        merges = self._all(
+            "SELECT j.id, j.generation, j.step_attempts FROM jobs j WHERE j.state = 'RUNNING' "
+            "AND j.step_worker IS NULL AND j.cancel_requested <> 1 AND NOT EXISTS "
+            f"(SELECT 1 FROM tasks t WHERE t.job_id = j.id AND t.state <> 'SUCCEEDED'){only} "
+            "ORDER BY j.created_at LIMIT ?",
+            (*extra, limit),
+        )
+        tasks = self._all(
+            "SELECT t.job_id, t.idx, t.attempts, j.generation FROM tasks t JOIN jobs j ON j.id = t.job_id "
+            "WHERE t.state = 'QUEUED' AND j.state IN ('QUEUED', 'RUNNING') "
+            f"AND (t.not_before IS NULL OR t.not_before <= ?){only.replace('j.id', 't.job_id')} "
+            "ORDER BY j.created_at, t.idx LIMIT ?",
+            (now, *extra, limit),
+        )
+        plans = self._all(
+            "SELECT j.id, j.generation, j.step_attempts FROM jobs j WHERE j.state = 'PENDING' "
+            f"AND j.step_worker IS NULL{only} ORDER BY j.created_at LIMIT ?",
+            (*extra, limit),
+        )
+        return (
+            [Work("merge", r["id"], int(r["generation"]), -1, int(r["step_attempts"]) + 1) for r in merges]
+            + [
+                Work("task", r["job_id"], int(r["generation"]), int(r["idx"]), int(r["attempts"]) + 1)
+                for r in tasks
+            ]
+            + [Work("plan", r["id"], int(r["generation"]), -1, int(r["step_attempts"]) + 1) for r in plans]
+        )
+
+    def claim_step(self, work: Work, worker: str) -> dict | None:
+        """Claim a job-level step (``plan`` a PENDING job, ``merge`` a RUNNING job whose tasks all
+        succeeded) for ``worker``; the job, or None when it is not (or no longer) to be done."""
         with self.tx() as c:
+            if work.kind == "merge":
+                c.execute(
+                    "SELECT COUNT(*) AS n FROM tasks WHERE job_id = ? AND state <> 'SUCCEEDED'",
+                    (work.job_id,),
+                )
+                if int(c.fetchone()["n"]):
+                    return None
+            state = "PENDING" if work.kind == "plan" else "RUNNING"
             c.execute(
-                self._lock_one("SELECT id FROM jobs WHERE state = 'PENDING' ORDER BY created_at LIMIT 1")
+                "UPDATE jobs SET step_worker = ?, step_heartbeat = ?, step_attempts = step_attempts + 1 "
+                "WHERE id = ? AND state = ? AND step_worker IS NULL AND cancel_requested <> 1",
+                (worker, time.time(), work.job_id, state),
             )
-            row = c.fetchone()
-            if not row:
-                return None
-            c.execute("UPDATE jobs SET state = 'QUEUED' WHERE id = ? AND state = 'PENDING'", (row["id"],))
             if c.rowcount != 1:
                 return None
-            c.execute("SELECT owner FROM jobs WHERE id = ?", (row["id"],))
-            self._event(c, row["id"], c.fetchone()["owner"], "state", {"state": "QUEUED"})
-        return self.get_job(row["id"])
+        return self.get_job(work.job_id)
+
+    def step_heartbeat(self, job_id: str, worker: str) -> bool:
+        with self.tx() as c:
+            c.execute(
+                "UPDATE jobs SET step_heartbeat = ? WHERE id = ? AND step_worker = ?",
+                (time.time(), job_id, worker),
+            )
+            return c.rowcount == 1
+
+    def plan_job(self, job_id: str, worker: str, specs: list[dict[str, Any]]) -> list[Work] | None:
+        """Record the plan of a job whose plan step ``worker`` holds, in one transaction: the tasks
+        (QUEUED) and the job (QUEUED, or RUNNING when there is nothing to run but the merge).
+        The new work, or None when the claim was lost."""
+        state = "QUEUED" if specs else "RUNNING"
+        now, at = time.time(), now_iso()
+        with self.tx() as c:
+            c.execute(
+                "UPDATE jobs SET state = ?, step_worker = NULL, step_heartbeat = NULL, step_attempts = 0, "
+                "started_at = CASE WHEN ? = 'RUNNING' THEN COALESCE(started_at, ?) ELSE started_at END "
+                "WHERE id = ? AND state = 'PENDING' AND step_worker = ?",
+                (state, state, at, job_id, worker),
+            )
+            if c.rowcount != 1:
+                return None
+            c.execute("SELECT owner, generation FROM jobs WHERE id = ?", (job_id,))
+            row = c.fetchone()
+            for i, spec in enumerate(specs):
+                c.execute(
+                    "INSERT INTO tasks (job_id, idx, state, attempts, spec, queued_at) "
+                    "VALUES (?, ?, 'QUEUED', 0, ?, ?)",
+                    (job_id, i, json.dumps(spec, default=str), now),
+                )
+            self._event(c, job_id, row["owner"], "state", {"state": "QUEUED"})
+            if not specs:
+                self._event(c, job_id, row["owner"], "state", {"state": "RUNNING"})
+        gen = int(row["generation"])
+        if not specs:
+            return [Work("merge", job_id, gen, -1, 1)]
+        return [Work("task", job_id, gen, i, 1) for i in range(len(specs))]
 
     def add_tasks(self, job_id: str, specs: list[dict[str, Any]]) -> None:
         with self.tx() as c:
             for i, spec in enumerate(specs):
                 c.execute(
-                    "INSERT INTO tasks (job_id, idx, state, attempts, spec) VALUES (?, ?, 'QUEUED', 0, ?)",
-                    (job_id, i, json.dumps(spec, default=str)),
+                    "INSERT INTO tasks (job_id, idx, state, attempts, spec, queued_at) "
+                    "VALUES (?, ?, 'QUEUED', 0, ?, ?)",
+                    (job_id, i, json.dumps(spec, default=str), time.time()),
                 )
 
-    def _lock_one(self, sql: str) -> str:
-        return sql
-
-    def claim_task(self, worker: str) -> dict | None:
-        """Take the oldest QUEUED task of a live job: RUNNING, attempts+1, heartbeat now."""
+    def claim_task(self, worker: str, work: Work | None = None) -> dict | None:
+        """Take a QUEUED task of a live job (``work``'s, or the oldest ready one): RUNNING, attempts+1,
+        heartbeat now. The job's ``attempts`` is its most-tried task's attempt count."""
+        if work is None:
+            ready = [w for w in self.next_work(limit=20) if w.kind == "task"]
+            for w in ready:
+                task = self.claim_task(worker, w)
+                if task:
+                    return task
+            return None
         with self.tx() as c:
             c.execute(
-                self._lock_one(
-                    "SELECT t.job_id, t.idx FROM tasks t JOIN jobs j ON j.id = t.job_id "
-                    "WHERE t.state = 'QUEUED' AND j.state IN ('QUEUED', 'RUNNING') ORDER BY j.created_at, t.idx LIMIT 1"
-                )
-            )
-            row = c.fetchone()
-            if not row:
-                return None
-            c.execute(
-                "UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, worker = ?, heartbeat = ? "
-                "WHERE job_id = ? AND idx = ? AND state = 'QUEUED'",
-                (worker, time.time(), row["job_id"], row["idx"]),
+                "UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, worker = ?, heartbeat = ?, "
+                "not_before = NULL WHERE job_id = ? AND idx = ? AND state = 'QUEUED' AND EXISTS "
+                "(SELECT 1 FROM jobs j WHERE j.id = ? AND j.state IN ('QUEUED', 'RUNNING'))",
+                (worker, time.time(), work.job_id, work.idx, work.job_id),
             )
             if c.rowcount != 1:
                 return None
-            c.execute("SELECT * FROM tasks WHERE job_id = ? AND idx = ?", (row["job_id"], row["idx"]))
+            c.execute("SELECT * FROM tasks WHERE job_id = ? AND idx = ?", (work.job_id, work.idx))
             task = dict(c.fetchone())
-            c.execute("UPDATE jobs SET attempts = attempts + 1 WHERE id = ?", (row["job_id"],))
+            c.execute(
+                "UPDATE jobs SET attempts = ? WHERE id = ? AND attempts < ?",
+                (task["attempts"], work.job_id, task["attempts"]),
+            )
         task["spec"] = json.loads(task["spec"])
         job = self.get_job(task["job_id"])
         if job and job["state"] == "QUEUED":
@@ -341,8 +472,17 @@ class Store(ABC):
             )
             return c.rowcount == 1
 
-    def fail_task(self, job_id: str, idx: int, worker: str | None, error: str, max_attempts: int) -> str:
-        """Requeue (attempts left) or fail the task and its job; returns the task's new state."""
+    def fail_task(
+        self,
+        job_id: str,
+        idx: int,
+        worker: str | None,
+        error: str,
+        max_attempts: int,
+        backoff: float = 0.0,
+    ) -> str:
+        """Requeue (attempts left; not before ``backoff`` seconds) or fail the task and its job;
+        returns the task's new state."""
         error = redact(error)
         with self.tx() as c:
             c.execute("SELECT attempts, state, worker FROM tasks WHERE job_id = ? AND idx = ?", (job_id, idx))
@@ -350,9 +490,11 @@ class Store(ABC):
             if not row or row["state"] != "RUNNING" or (worker and row["worker"] != worker):
                 return row["state"] if row else "GONE"
             new = "QUEUED" if int(row["attempts"]) < max_attempts else "FAILED"
+            now = time.time()
             c.execute(
-                "UPDATE tasks SET state = ?, error = ?, worker = NULL WHERE job_id = ? AND idx = ?",
-                (new, error, job_id, idx),
+                "UPDATE tasks SET state = ?, error = ?, worker = NULL, queued_at = ?, not_before = ? "
+                "WHERE job_id = ? AND idx = ?",
+                (new, error, now, now + backoff if backoff else None, job_id, idx),
             )
             c.execute(
                 "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'WARNING', ?)",
@@ -376,40 +518,57 @@ class Store(ABC):
                 r[k] = json.loads(r[k]) if r.get(k) else None
         return rows
 
-    def claim_merge(self, job_id: str) -> bool:
-        """True for exactly one caller once every task succeeded (the job gets ``progress.merging``)."""
-        with self.tx() as c:
-            c.execute(
-                "SELECT COUNT(*) AS n, SUM(CASE WHEN state = 'SUCCEEDED' THEN 1 ELSE 0 END) AS ok "
-                "FROM tasks WHERE job_id = ?",
-                (job_id,),
-            )
-            row = c.fetchone()
-            if int(row["n"]) == 0 or int(row["ok"] or 0) != int(row["n"]):
-                return False
-            c.execute(
-                "UPDATE jobs SET cancel_requested = 2 WHERE id = ? AND cancel_requested = 0 AND state = 'RUNNING'",
-                (job_id,),
-            )
-            return c.rowcount == 1
+    def claim_merge(self, job_id: str, worker: str = "merger") -> bool:
+        """True for exactly one caller once every task succeeded (see :meth:`claim_step`)."""
+        return self.claim_step(Work("merge", job_id, 0), worker) is not None
 
-    def reap(self, stale_seconds: float, max_attempts: int) -> list[tuple[str, int]]:
-        """Tasks whose worker stopped heartbeating: requeued (or failed when out of attempts)."""
+    def reap(self, stale_seconds: float, max_attempts: int) -> list[Work]:
+        """Work whose worker stopped heartbeating: tasks requeued (or failed when out of attempts), plan
+        and merge steps released (or the job failed after ``max_attempts`` claims). The new work."""
+        cutoff = time.time() - stale_seconds
         rows = self._all(
-            "SELECT job_id, idx, worker FROM tasks WHERE state = 'RUNNING' AND heartbeat < ?",
-            (time.time() - stale_seconds,),
+            "SELECT t.job_id, t.idx, t.worker, j.generation FROM tasks t JOIN jobs j ON j.id = t.job_id "
+            "WHERE t.state = 'RUNNING' AND t.heartbeat < ?",
+            (cutoff,),
         )
         out = []
         for r in rows:
-            self.fail_task(
+            new = self.fail_task(
                 r["job_id"],
                 r["idx"],
                 r["worker"],
                 f"worker {r['worker']} stopped (no heartbeat for {stale_seconds:g} s)",
                 max_attempts,
             )
-            out.append((r["job_id"], r["idx"]))
-        # A merge whose worker died: let it be claimed again.
+            if new == "QUEUED":
+                task = self._one(
+                    "SELECT attempts FROM tasks WHERE job_id = ? AND idx = ?", (r["job_id"], r["idx"])
+                )
+                attempts = int(task["attempts"]) if task else 0
+                out.append(Work("task", r["job_id"], int(r["generation"]), int(r["idx"]), attempts + 1))
+        steps = self._all(
+            "SELECT id, state, generation, step_worker, step_attempts FROM jobs WHERE step_worker IS NOT NULL "
+            "AND step_heartbeat < ? AND state IN ('PENDING', 'RUNNING')",
+            (cutoff,),
+        )
+        for r in steps:
+            kind = "plan" if r["state"] == "PENDING" else "merge"
+            why = f"{kind} step: worker {r['step_worker']} stopped (no heartbeat for {stale_seconds:g} s)"
+            if int(r["step_attempts"]) >= max_attempts:
+                self.set_job_state(r["id"], "FAILED", error=f"{why} after {r['step_attempts']} attempts")
+                continue
+            with self.tx() as c:
+                c.execute(
+                    "UPDATE jobs SET step_worker = NULL, step_heartbeat = NULL WHERE id = ? AND step_worker = ?",
+                    (r["id"], r["step_worker"]),
+                )
+                if c.rowcount != 1:
+                    continue
+                c.execute(
+                    "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'WARNING', ?)",
+                    (r["id"], now_iso(), f"{why}; requeued"),
+                )
+            out.append(Work(kind, r["id"], int(r["generation"]), -1, int(r["step_attempts"]) + 1))
         return out
 
     # -- events, logs, outputs ------------------------------------------------------------------

@@ -50,12 +50,20 @@ class PostgresStore(Store):
             open=True,
             kwargs={"row_factory": dict_row, "autocommit": False},
             timeout=30,
+            # A connection broken by a server restart is replaced, not handed out.
+            check=ConnectionPool.check_connection,
+            reconnect_timeout=3600,
         )
 
     @contextmanager
     def tx(self) -> Iterator[Any]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            yield _Cursor(cur)
+        try:
+            with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield _Cursor(cur)
+        except BaseException:
+            self._committed(False)
+            raise
+        self._committed(True)
 
     def _lock_one(self, sql: str) -> str:
         of = " OF t" if " t JOIN " in sql else ""

@@ -59,9 +59,11 @@ class SQLiteStore(Store):
             yield _Cursor(cur)
         except BaseException:
             cur.execute("ROLLBACK")
+            self._committed(False)
             raise
         else:
             cur.execute("COMMIT")
+            self._committed(True)
 
     def migrate(self) -> int:
         conn = self._conn()

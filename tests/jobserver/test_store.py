@@ -8,21 +8,32 @@ import time
 import pytest
 
 from jobserver.store import open_store
+from jobserver.store.base import Work, migrations
+
+LATEST = migrations()[-1][0]
 
 
 @pytest.fixture
 def store(store_url):
     s = open_store(store_url)
-    assert s.migrate() == 1
+    assert s.migrate() == LATEST
     yield s
     s.close()
 
 
+def plan(store, job_id, specs, worker="planner"):
+    """Claim the job's plan step and record ``specs`` (what a worker does)."""
+    [work] = [w for w in store.next_work(job_id=job_id) if w.kind == "plan"]
+    assert store.claim_step(work, worker)
+    return store.plan_job(job_id, worker, specs)
+
+
 def test_migrate_is_idempotent_and_recorded(store, store_url):
-    assert store.migrate() == 1
-    assert store.schema_version() == 1
+    assert LATEST >= 2
+    assert store.migrate() == LATEST
+    assert store.schema_version() == LATEST
     other = open_store(store_url)
-    assert other.migrate() == 1
+    assert other.migrate() == LATEST
     other.close()
 
 
@@ -39,7 +50,7 @@ def test_concurrent_migrations(store_url):
         t.start()
     for t in ts:
         t.join()
-    assert results == [1, 1, 1, 1]
+    assert results == [LATEST] * 4
 
 
 def test_lifecycle_and_events(store):
@@ -47,9 +58,9 @@ def test_lifecycle_and_events(store):
     assert created and job["state"] == "PENDING" and job["correlation_id"] == "cid-1"
     again, created2 = store.create_job("p", {"src": "x"}, "alice", "key")
     assert not created2 and again["id"] == job["id"]
-    assert store.claim_pending_job()["id"] == job["id"]
-    assert store.claim_pending_job() is None
-    store.add_tasks(job["id"], [{"index": 0, "bytes": 10}, {"index": 1, "bytes": 30}])
+    new = plan(store, job["id"], [{"index": 0, "bytes": 10}, {"index": 1, "bytes": 30}])
+    assert [w.key for w in new] == [f"aerofs.task.{job['id']}.0.{i}.1" for i in (0, 1)]
+    assert not store.claim_step(Work("plan", job["id"], 0), "other")  # planned already
     t0 = store.claim_task("w1")
     t1 = store.claim_task("w2")
     assert {t0["idx"], t1["idx"]} == {0, 1} and store.claim_task("w3") is None
@@ -72,13 +83,12 @@ def test_lifecycle_and_events(store):
 
 def test_reaper_requeues_then_fails(store):
     job, _ = store.create_job("p", {}, "bob")
-    store.claim_pending_job()
-    store.add_tasks(job["id"], [{"index": 0}])
+    plan(store, job["id"], [{"index": 0}])
     for attempt in (1, 2):
         t = store.claim_task(f"w{attempt}")
-        assert t["attempts"] == attempt
+        assert t["attempts"] == attempt and store.get_job(job["id"])["attempts"] == attempt
         time.sleep(0.3)
-        assert store.reap(0.2, max_attempts=3) == [(job["id"], 0)]
+        assert store.reap(0.2, max_attempts=3) == [Work("task", job["id"], 0, 0, attempt + 1)]
         assert store.tasks(job["id"])[0]["state"] == "QUEUED"
     store.claim_task("w3")
     time.sleep(0.3)
@@ -104,8 +114,7 @@ def test_list_filters(store):
 
 def test_cancel_and_retry(store):
     job, _ = store.create_job("p", {}, "alice")
-    store.claim_pending_job()
-    store.add_tasks(job["id"], [{"index": 0}, {"index": 1}])
+    plan(store, job["id"], [{"index": 0}, {"index": 1}])
     store.claim_task("w1")
     c = store.cancel_job(job["id"])
     assert c["state"] == "CANCELLED"
@@ -114,6 +123,7 @@ def test_cancel_and_retry(store):
     r = store.retry_job(job["id"])
     assert r["state"] == "PENDING" and store.tasks(job["id"]) == []
     assert store.retry_job(job["id"]) is None
+    assert store.next_work(job_id=job["id"]) == [Work("plan", job["id"], 1, -1, 1)]  # a new generation
 
 
 def test_no_credentials_stored(store):
@@ -133,3 +143,71 @@ def test_no_credentials_stored(store):
     dump = repr(store.get_job(job["id"])) + repr(store.logs(job["id"])) + repr(store.events_since(0))
     assert "hunter2" not in dump
     assert "postgresql://***@db/x" in dump
+
+
+def test_attempts_of_a_first_successful_run(store):
+    """One attempt per task, however many tasks: the job reads ``attempts == 1`` (it read 2)."""
+    job, _ = store.create_job("p", {}, "alice")
+    plan(store, job["id"], [{"index": 0}, {"index": 1}])
+    for w in ("w1", "w2"):
+        t = store.claim_task(w)
+        assert store.finish_task(job["id"], t["idx"], w, {})
+    assert store.get_job(job["id"])["attempts"] == 1
+
+
+def test_merge_step_is_claimed_once_and_reaped(store):
+    """A worker dying in the merge step no longer leaves the job RUNNING forever: the step heartbeats,
+    the reaper releases it for another worker, and after ``max_attempts`` claims the job fails."""
+    job, _ = store.create_job("p", {}, "alice")
+    plan(store, job["id"], [{"index": 0}])
+    t = store.claim_task("w1")
+    store.finish_task(job["id"], t["idx"], "w1", {})
+    [merge] = store.next_work(job_id=job["id"])
+    assert merge == Work("merge", job["id"], 0, -1, 1)
+    assert store.claim_step(merge, "m1") and not store.claim_step(merge, "m2")
+    assert store.step_heartbeat(job["id"], "m1") and not store.step_heartbeat(job["id"], "m2")
+    time.sleep(0.3)
+    assert store.reap(0.2, max_attempts=2) == [Work("merge", job["id"], 0, -1, 2)]
+    assert store.get_job(job["id"])["state"] == "RUNNING"
+    assert store.claim_step(Work("merge", job["id"], 0, -1, 2), "m2")
+    time.sleep(0.3)
+    assert store.reap(0.2, max_attempts=2) == []
+    failed = store.get_job(job["id"])
+    assert failed["state"] == "FAILED" and "merge step: worker m2 stopped" in failed["error"]
+    assert "after 2 attempts" in failed["error"]
+
+
+def test_plan_step_reaped_and_an_empty_plan_goes_to_merge(store):
+    job, _ = store.create_job("p", {}, "alice")
+    [work] = store.next_work(job_id=job["id"])
+    assert store.claim_step(work, "p1") and store.next_work(job_id=job["id"]) == []
+    time.sleep(0.3)
+    assert store.reap(0.2, max_attempts=3) == [Work("plan", job["id"], 0, -1, 2)]
+    assert store.get_job(job["id"])["state"] == "PENDING"
+    assert plan(store, job["id"], []) == [Work("merge", job["id"], 0, -1, 1)]
+    assert store.get_job(job["id"])["state"] == "RUNNING"
+    states = [e["data"]["state"] for e in store.events_since(0) if e["type"] == "state"]
+    assert states == ["PENDING", "QUEUED", "RUNNING"]
+
+
+def test_events_are_handed_over_after_commit(store):
+    seen: list = []
+    store.on_events = seen.extend
+    job, _ = store.create_job("p", {}, "alice")
+    store.publish_progress(job["id"])
+    assert [e["type"] for e in seen] == ["state", "progress"]
+    assert [e["id"] for e in seen] == [e["id"] for e in store.events_since(0)]
+    with pytest.raises(RuntimeError), store.tx() as c:
+        store._event(c, job["id"], "alice", "progress", {})
+        raise RuntimeError("rolled back")
+    assert len(seen) == 2
+
+
+def test_failed_task_waits_its_backoff(store):
+    job, _ = store.create_job("p", {}, "alice")
+    plan(store, job["id"], [{"index": 0}])
+    store.claim_task("w1")
+    assert store.fail_task(job["id"], 0, "w1", "boom", 3, backoff=30) == "QUEUED"
+    assert store.next_work() == [] and store.claim_task("w2") is None
+    # a queue message for the retry still claims it (RQ delivered it after the backoff)
+    assert store.claim_task("w2", Work("task", job["id"], 0, 0, 2))["attempts"] == 2

@@ -1,0 +1,219 @@
+"""How work reaches workers. The store is the source of truth for every job and task; the queue only
+carries messages saying "this work is ready".
+
+- Embedded default (:class:`LocalQueue`): no messages; the local pool finds work in the store.
+- Team mode (:class:`RQQueue`, ``AEROFS_REDIS_URL`` set): RQ on Redis, queue ``aerofs`` (the Redis
+  list ``rq:queue:aerofs`` that KEDA scales on), JSON serializer (a message is
+  ``jobserver.worker.perform(kind, job_id, gen, idx, attempt)``, never a pickle), explicit timeouts,
+  retries with backoff when a message fails for want of the database.
+
+Whatever Redis loses (a restart without the last second of AOF, a failed enqueue) the
+:class:`Maintenance` loop finds again: it requeues work whose worker stopped heartbeating (the
+reaper) and, in team mode, re-sends a message for ready work that has none alive in Redis (the
+sweeper). A claim in the store makes every duplicate message a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jobserver.logging import log_event
+from jobserver.redact import redact
+from jobserver.store import Store
+from jobserver.store.base import Work
+
+QUEUE_NAME = "aerofs"
+EVENTS_CHANNEL = "aerofs:events"
+PERFORM = "jobserver.worker.perform"
+# Delays of RQ's own retries (a message that raised: database or Redis unreachable, not a task error).
+RQ_RETRY_INTERVALS = [1, 2, 5, 10, 30, 60]
+# A message seen "started" this long while its work is still unclaimed lost its worker.
+STARTED_GRACE = 60.0
+
+
+def task_backoff(attempt: int) -> float:
+    """Seconds before a failed task's next attempt (1, 2, 4, ... capped at 60)."""
+    return float(min(60, 2 ** max(0, attempt - 1)))
+
+
+def redis_connection(url: str, ca_file: str | None = None, **kwargs: Any) -> Any:
+    """A Redis client for ``url`` (``redis://`` or ``rediss://``); TLS verifies against ``ca_file``
+    (or ``AEROFS_REDIS_CA_FILE``, or ``?ssl_ca_certs=`` in the URL)."""
+    from redis import Redis
+
+    ca = ca_file or os.environ.get("AEROFS_REDIS_CA_FILE")
+    if ca and url.startswith("rediss://"):
+        kwargs.setdefault("ssl_ca_certs", ca)
+    kwargs.setdefault("socket_connect_timeout", 5)
+    kwargs.setdefault("health_check_interval", 15)
+    return Redis.from_url(url, **kwargs)
+
+
+class LocalQueue:
+    """The embedded default: workers poll the store, so there is nothing to send."""
+
+    mode = "local"
+    redis: Any = None
+
+    def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
+        pass
+
+    def sweep(self, store: Store) -> int:
+        return 0
+
+    def publish(self, rows: list[dict[str, Any]]) -> None:
+        pass
+
+    def stats(self) -> dict[str, Any] | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class RQQueue:
+    mode = "rq"
+
+    def __init__(self, url: str, ca_file: str | None = None, job_timeout: float = 3600.0) -> None:
+        from rq import Queue
+        from rq.serializers import JSONSerializer
+
+        self.redis = redis_connection(url, ca_file, socket_timeout=30)
+        self.serializer = JSONSerializer
+        self.queue = Queue(QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
+        # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
+        self.job_timeout = int(job_timeout) + 120
+
+    def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
+        from rq import Retry
+
+        for w in items:
+            kw: dict[str, Any] = {
+                "job_id": w.key,
+                "description": w.key,
+                "job_timeout": self.job_timeout,
+                "result_ttl": 600,
+                "failure_ttl": 7 * 86400,
+                "retry": Retry(max=len(RQ_RETRY_INTERVALS), interval=RQ_RETRY_INTERVALS),
+            }
+            args = (w.kind, w.job_id, w.gen, w.idx, w.attempt)
+            if delay > 0:
+                self.queue.enqueue_in(timedelta(seconds=delay), PERFORM, *args, **kw)
+            else:
+                self.queue.enqueue(PERFORM, *args, **kw)
+
+    def sweep(self, store: Store) -> int:
+        """Send a message for ready work that has none alive in Redis; how many were sent."""
+        from rq.job import Job, JobStatus
+
+        items = store.next_work(limit=500)
+        if not items:
+            return 0
+        jobs = Job.fetch_many([w.key for w in items], connection=self.redis, serializer=self.serializer)
+        alive = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+        lost = []
+        now = datetime.now(UTC)
+        for w, job in zip(items, jobs, strict=True):
+            status = job.get_status(refresh=False) if job is not None else None
+            if status == JobStatus.STARTED and job is not None and job.started_at is not None:
+                started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
+                if (now - started).total_seconds() > STARTED_GRACE:
+                    status = None
+            if status not in alive:
+                lost.append(w)
+        if lost:
+            log_event("queue.resend", count=len(lost), work=[w.key for w in lost[:10]])
+            self.enqueue(lost)
+        return len(lost)
+
+    def publish(self, rows: list[dict[str, Any]]) -> None:
+        try:
+            self.redis.publish(EVENTS_CHANNEL, json.dumps(rows, default=str))
+        except Exception as e:  # best effort: the events table has every row
+            log_event("events.publish_failed", error=redact(f"{type(e).__name__}: {e}"))
+
+    def stats(self) -> dict[str, Any]:
+        from rq import Worker
+        from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+        workers = Worker.all(queue=self.queue)
+        busy = sum(1 for w in workers if w.get_state() == "busy")
+        return {
+            "queue_length": self.queue.count,
+            "scheduled": ScheduledJobRegistry(queue=self.queue).count,
+            "started": StartedJobRegistry(queue=self.queue).count,
+            "workers_total": len(workers),
+            "workers_busy": busy,
+            "workers_idle": len(workers) - busy,
+        }
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def open_queue(redis_url: str | None, ca_file: str | None = None, job_timeout: float = 3600.0) -> Any:
+    if redis_url:
+        return RQQueue(redis_url, ca_file, job_timeout)
+    return LocalQueue()
+
+
+class Maintenance:
+    """Reaper + sweeper, run every second by the server and by every ``aerofs worker``.
+
+    After this process could not reach the store for longer than ``stale_after`` (a database restart),
+    it skips one round: workers cut off as long could not heartbeat either, and get a beat to do so
+    before their work is taken from them."""
+
+    def __init__(
+        self, store: Store, queue: Any, stale_after: float, max_attempts: int, sweep_every: float = 2.0
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.stale_after = stale_after
+        self.max_attempts = max_attempts
+        self.sweep_every = sweep_every
+        self.last_ok = 0.0
+        self.last_sweep = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> list[Work]:
+        now = time.monotonic()
+        try:
+            if self.last_ok and now - self.last_ok > self.stale_after:
+                self.store.last_event_id()  # reachable again? then reap next round
+                self.last_ok = time.monotonic()
+                return []
+            items = self.store.reap(self.stale_after, self.max_attempts)
+            self.last_ok = time.monotonic()
+        except Exception as e:
+            log_event("reaper.error", error=redact(f"{type(e).__name__}: {e}"))
+            return []
+        try:
+            if items:
+                log_event("reaper.requeued", work=[w.key for w in items])
+                self.queue.enqueue(items)
+            if now - self.last_sweep >= self.sweep_every:
+                self.last_sweep = now
+                self.queue.sweep(self.store)
+        except Exception as e:
+            log_event("sweeper.error", error=redact(f"{type(e).__name__}: {e}"))
+        return items
+
+    def start(self, interval: float = 1.0) -> None:
+        def run() -> None:
+            while not self._stop.wait(interval):
+                self.tick()
+
+        self._thread = threading.Thread(target=run, name="aerofs-maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
