@@ -206,3 +206,22 @@ def test_client_finds_the_server_from_its_runtime_file(server: Server, monkeypat
     c = Client()
     assert c.base_url == server.url
     assert all(j["state"] in TERMINAL or j["state"] for j in c.jobs())
+
+
+def test_job_form_submits_to_the_real_server(
+    server: Server, data: dict[str, Path], tmp_path: Path, monkeypatch: Any
+) -> None:
+    from aerofs_kernel.widgets import JobForm
+
+    monkeypatch.setenv("AEROFS_SERVER_URL", server.url)
+    monkeypatch.setenv("AEROFS_TOKEN", server.token)
+    form = JobForm("word-count", src=str(data["word-count"]), dst=str(tmp_path / "w.parquet"), top=5)
+    job = form.start("submit")
+    assert job is not None and form.status == f"submitted job {job.id}"
+    res = job.result(timeout=180)
+    assert res.table.num_rows == 5 and res.summary["total_words"] == 10_000
+    # A bad value stays in the form with its JSON path; nothing is submitted.
+    before = len(server.client().jobs())
+    form.values = {**form.values, "top": "five"}
+    assert form.start("submit") is None and [p["path"] for p in form.problems] == ["$.top"]
+    assert len(server.client().jobs()) == before
