@@ -175,3 +175,17 @@ def test_time_bins_pick_the_unit_by_span() -> None:
 def test_top_counts_folds_the_tail() -> None:
     ranked, empty = top_counts(["a", "b", "b", None, " ", "c", "d"], limit=3)
     assert ranked == [("b", 2), ("a", 1), ("2 others", 2)] and empty == 2
+
+
+def test_time_bins_arrow_equals_python() -> None:
+    import pyarrow as pa
+
+    t0 = dt.datetime(2023, 12, 30, 23, 59)
+    for step in (
+        dt.timedelta(minutes=37),
+        dt.timedelta(hours=13),
+        dt.timedelta(days=9),
+        dt.timedelta(days=400),
+    ):
+        times = [t0 + k * step for k in range(40)] + [None]
+        assert time_bins(pa.array(times, pa.timestamp("us"))) == time_bins(times)
