@@ -400,9 +400,11 @@ def run_rq_worker(args: argparse.Namespace) -> int:
     from rq import Worker as RQWorker
     from rq.serializers import JSONSerializer
 
+    # ``python -m jobserver.worker`` runs this as ``__main__``; RQ's messages import ``jobserver.worker``.
+    from jobserver import worker as this
     from jobserver.queue import QUEUE_NAME
 
-    _TEAM.update(
+    this._TEAM.update(
         database_url=args.database_url,
         redis_url=args.redis_url,
         workdir=args.workdir or _default_workdir(),

@@ -39,7 +39,7 @@ class Work(NamedTuple):
     @property
     def key(self) -> str:
         idx = [str(self.idx)] if self.kind == "task" else []
-        return ".".join(["aerofs", self.kind, self.job_id, str(self.gen), *idx, str(self.attempt)])
+        return "-".join(["aerofs", self.kind, self.job_id, str(self.gen), *idx, str(self.attempt)])
 
 
 def now_iso() -> str:

@@ -110,3 +110,167 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/jobs.db"
     return request.getfixturevalue("pg_url")
+
+
+# -- team mode: real redis-server, PostgreSQL and `aerofs worker` processes ---------------------------
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Any, timeout: float = 30.0, what: str = "condition", every: float = 0.1) -> Any:
+    """Poll ``cond()`` until truthy (generous deadlines; no timing assertions)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port, AOF on (``appendfsync everysec``); TLS with
+    ``tls={"cert":..., "key":..., "ca":...}`` (plain port off); ``password`` sets ``requirepass``."""
+
+    def __init__(self, workdir: Path, tls: dict[str, str] | None = None, password: str | None = None):
+        import shutil
+
+        if not shutil.which("redis-server"):
+            pytest.skip("redis-server not installed")
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.tls = tls
+        self.password = password
+        self.proc: Any = None
+
+    @property
+    def url(self) -> str:
+        scheme = "rediss" if self.tls else "redis"
+        cred = f"default:{self.password}@" if self.password else ""
+        return f"{scheme}://{cred}127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import subprocess
+
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--dir", str(self.dir), "--appendonly", "yes"]
+        cmd += ["--appendfsync", "everysec", "--save", "", "--logfile", str(self.dir / "redis.log")]
+        if self.tls:
+            cmd += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls["cert"]]
+            cmd += ["--tls-key-file", self.tls["key"], "--tls-ca-cert-file", self.tls["ca"]]
+            cmd += ["--tls-auth-clients", "no"]
+        else:
+            cmd += ["--port", str(self.port)]
+        if self.password:
+            cmd += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._up, 20, "redis-server to listen")
+        return self
+
+    def _up(self) -> bool:
+        import socket
+
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: whatever AOF had not fsynced (up to a second) is lost, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except Exception:
+                self.proc.kill()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Any:
+    r = RedisServer(tmp_path / "redis").start()
+    yield r
+    r.stop()
+
+
+class Workers:
+    """``python -m jobserver.worker`` processes (what ``aerofs worker`` runs) in team mode."""
+
+    def __init__(self, db_url: str, redis_url: str, workdir: Path, **env: str) -> None:
+        self.db_url, self.redis_url, self.workdir = db_url, redis_url, workdir
+        self.env = env
+        self.procs: list[Any] = []
+        self.logs: list[Path] = []
+
+    def start(self, n: int = 1, *args: str) -> Workers:
+        import subprocess
+
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent.parent)]),
+            "AEROFS_DATABASE_URL": self.db_url,
+            "AEROFS_REDIS_URL": self.redis_url,
+            **self.env,
+        }
+        for _ in range(n):
+            i = len(self.procs)
+            log = self.workdir / f"worker-{i}.log"
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            cmd = [
+                sys.executable,
+                "-m",
+                "jobserver.worker",
+                "--runner",
+                env.get("TEST_RUNNER", "fake_runner"),
+            ]
+            cmd += ["--workdir", str(self.workdir / "work"), "--stale-after", "1.5", "--name", f"w{i}", *args]
+            with open(log, "wb") as f:
+                self.procs.append(
+                    subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+                )
+            self.logs.append(log)
+        return self
+
+    def kill_running(self, horse_pid: int) -> int:
+        """SIGKILL the work horse running a task and the RQ worker that forked it (a machine lost)."""
+        import signal
+
+        with open(f"/proc/{horse_pid}/stat") as f:
+            parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        os.kill(parent, signal.SIGKILL)
+        os.kill(horse_pid, signal.SIGKILL)
+        return parent
+
+    def stop(self) -> None:
+        import signal
+
+        for p in self.procs:
+            with _suppress():
+                os.killpg(p.pid, signal.SIGKILL)
+        for p in self.procs:
+            with _suppress():
+                p.wait(10)
+
+    def output(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs if p.exists())
+
+
+def _suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(Exception)
+
+
+def rq_horses_of(dst: Path, index: int = 0) -> list[int]:
+    """Pids of the processes that started task ``index`` (fake_runner writes attempt-<idx>-<pid>)."""
+    files = sorted(dst.glob(f"attempt-{index}-*"), key=lambda f: f.stat().st_mtime) if dst.exists() else []
+    return [int(f.name.rsplit("-", 1)[1]) for f in files]

@@ -59,7 +59,7 @@ def test_lifecycle_and_events(store):
     again, created2 = store.create_job("p", {"src": "x"}, "alice", "key")
     assert not created2 and again["id"] == job["id"]
     new = plan(store, job["id"], [{"index": 0, "bytes": 10}, {"index": 1, "bytes": 30}])
-    assert [w.key for w in new] == [f"aerofs.task.{job['id']}.0.{i}.1" for i in (0, 1)]
+    assert [w.key for w in new] == [f"aerofs-task-{job['id']}-0-{i}-1" for i in (0, 1)]
     assert not store.claim_step(Work("plan", job["id"], 0), "other")  # planned already
     t0 = store.claim_task("w1")
     t1 = store.claim_task("w2")
