@@ -1,44 +1,303 @@
-//! Counting words of one byte slice into a hash map, and merging maps.
+//! Word counts of byte slices: a hash table specialised for short words, and merging tables.
+//!
+//! Almost every word of real text is at most 16 bytes, so such a word is kept inline as two
+//! zero-padded little-endian `u64`s (no allocation, no pointer to follow, a compare is two integer
+//! compares) in a `hashbrown::HashTable` keyed by a folded-multiply hash of those two words. Longer
+//! words go to an ordinary map of boxed slices. The hash is fixed (no per-process seed) so tables
+//! built by different threads merge without rehashing keys from bytes.
 
 use super::tokenize;
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashTable};
 
-pub type Counts = HashMap<Vec<u8>, u64, ahash::RandomState>;
+/// Longest word kept inline.
+const SHORT: usize = 16;
+const C0: u64 = 0x243f_6a88_85a3_08d3;
+const C1: u64 = 0x1319_8a2e_0370_7344;
 
-pub fn new_counts() -> Counts {
-    HashMap::with_hasher(ahash::RandomState::new())
+#[derive(Clone, Copy)]
+struct Short {
+    k0: u64,
+    k1: u64,
+    /// `len << 56 | count`.
+    meta: u64,
 }
 
-/// Add the words of `data` to `counts`. `data` must be valid UTF-8 in Unicode mode.
+impl Short {
+    #[inline]
+    fn len(&self) -> usize {
+        (self.meta >> 56) as usize
+    }
+    #[inline]
+    fn count(&self) -> u64 {
+        self.meta & ((1 << 56) - 1)
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let mut b = [0u8; SHORT];
+        b[..8].copy_from_slice(&self.k0.to_le_bytes());
+        b[8..].copy_from_slice(&self.k1.to_le_bytes());
+        b[..self.len()].to_vec()
+    }
+}
+
+#[inline(always)]
+fn hash(k0: u64, k1: u64, len: usize) -> u64 {
+    // foldhash/ahash's folded multiply: the high and low halves of a 128-bit product, xored.
+    let p = ((k0 ^ C0) as u128).wrapping_mul((k1 ^ C1 ^ ((len as u64) << 56)) as u128);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+/// ASCII `A-Z` to `a-z` in all 8 bytes at once (other bytes, UTF-8 included, unchanged): std's
+/// `make_ascii_lowercase` trick on a word.
+#[inline(always)]
+fn lower8(x: u64) -> u64 {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let low7 = x & !HI;
+    let ge_a = low7.wrapping_add(ONES * (0x80 - b'A' as u64));
+    let gt_z = low7.wrapping_add(ONES * (0x7f - b'Z' as u64));
+    let upper = ge_a & !gt_z & !x & HI;
+    x | (upper >> 2)
+}
+
+/// The low `n` bytes of a little-endian word (`n` in 0..=8).
+#[inline(always)]
+fn keep(n: usize) -> u64 {
+    if n >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * n)) - 1
+    }
+}
+
+#[inline(always)]
+fn load(data: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Word counts. Keys are byte strings as the tokeniser produced them (lowercased).
+#[derive(Clone)]
+pub struct Counts {
+    short: HashTable<Short>,
+    long: HashMap<Box<[u8]>, u64, ahash::RandomState>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            short: HashTable::with_capacity(1 << 12),
+            long: HashMap::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for Counts {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(&k) == v)
+    }
+}
+
+pub fn new_counts() -> Counts {
+    Counts::default()
+}
+
+impl Counts {
+    /// Distinct words.
+    pub fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The count of `word` (0 when absent).
+    pub fn get(&self, word: &[u8]) -> u64 {
+        if word.len() <= SHORT {
+            let (k0, k1) = pad(word);
+            let h = hash(k0, k1, word.len());
+            self.short
+                .find(h, |e| e.k0 == k0 && e.k1 == k1 && e.len() == word.len())
+                .map_or(0, Short::count)
+        } else {
+            self.long.get(word).copied().unwrap_or(0)
+        }
+    }
+
+    /// Every (word, count).
+    pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, u64)> + '_ {
+        self.short
+            .iter()
+            .map(|e| (e.bytes(), e.count()))
+            .chain(self.long.iter().map(|(k, v)| (k.to_vec(), *v)))
+    }
+
+    /// Every (word, count), consuming the table.
+    pub fn into_iter_words(self) -> impl Iterator<Item = (Vec<u8>, u64)> {
+        self.short
+            .into_iter()
+            .map(|e| (e.bytes(), e.count()))
+            .chain(self.long.into_iter().map(|(k, v)| (k.into_vec(), v)))
+    }
+
+    #[inline(always)]
+    fn add_short(&mut self, k0: u64, k1: u64, len: usize, n: u64) {
+        let h = hash(k0, k1, len);
+        match self
+            .short
+            .find_mut(h, |e| e.k0 == k0 && e.k1 == k1 && e.len() == len)
+        {
+            Some(e) => e.meta += n,
+            None => {
+                self.short.insert_unique(
+                    h,
+                    Short {
+                        k0,
+                        k1,
+                        meta: ((len as u64) << 56) | n,
+                    },
+                    |e| hash(e.k0, e.k1, e.len()),
+                );
+            }
+        }
+    }
+
+    fn add_long(&mut self, word: &[u8], n: u64) {
+        if let Some(c) = self.long.get_mut(word) {
+            *c += n;
+        } else {
+            self.long.insert(word.into(), n);
+        }
+    }
+
+    /// Count `word` (already in its final, lowercased form) `n` times.
+    #[inline]
+    pub fn add(&mut self, word: &[u8], n: u64) {
+        if word.len() <= SHORT {
+            let (k0, k1) = pad(word);
+            self.add_short(k0, k1, word.len(), n);
+        } else {
+            self.add_long(word, n);
+        }
+    }
+
+    /// Count the word `data[s..e]` under the classic rules (ASCII lowercase).
+    #[inline(always)]
+    fn add_classic(&mut self, data: &[u8], s: usize, e: usize, scratch: &mut Vec<u8>) {
+        let len = e - s;
+        if len <= SHORT {
+            let (k0, k1) = if s + SHORT <= data.len() {
+                if len > 8 {
+                    (load(data, s), load(data, s + 8) & keep(len - 8))
+                } else {
+                    (load(data, s) & keep(len), 0)
+                }
+            } else {
+                pad(&data[s..e])
+            };
+            self.add_short(lower8(k0), lower8(k1), len, 1);
+        } else {
+            scratch.clear();
+            scratch.extend(data[s..e].iter().map(u8::to_ascii_lowercase));
+            let w = std::mem::take(scratch);
+            self.add_long(&w, 1);
+            *scratch = w;
+        }
+    }
+
+    /// Add every count of `other`.
+    pub fn merge_from(&mut self, other: Counts) {
+        self.short
+            .reserve(other.short.len(), |e| hash(e.k0, e.k1, e.len()));
+        for e in other.short {
+            self.add_short(e.k0, e.k1, e.len(), e.count());
+        }
+        for (k, v) in other.long {
+            *self.long.entry(k).or_insert(0) += v;
+        }
+    }
+
+    /// As a plain map (tests, fuzzing).
+    pub fn to_map(&self) -> std::collections::HashMap<Vec<u8>, u64> {
+        self.iter().collect()
+    }
+}
+
+#[inline(always)]
+fn pad(word: &[u8]) -> (u64, u64) {
+    let mut b = [0u8; SHORT];
+    b[..word.len()].copy_from_slice(word);
+    (
+        u64::from_le_bytes(b[..8].try_into().expect("8")),
+        u64::from_le_bytes(b[8..].try_into().expect("8")),
+    )
+}
+
+/// Add the words of `data` to `counts`; returns how many words. `data` must be valid UTF-8 in
+/// Unicode mode (a bad slice is counted lossily rather than panicking).
 pub fn count_into(counts: &mut Counts, data: &[u8], unicode: bool) -> u64 {
     let mut total = 0u64;
-    let mut add = |tok: &[u8]| {
-        total += 1;
-        if let Some(c) = counts.get_mut(tok) {
-            *c += 1;
-        } else {
-            counts.insert(tok.to_vec(), 1);
-        }
-    };
     if unicode {
-        // Callers validate first; a bad slice is counted lossily rather than panicking.
+        let mut add = |tok: &[u8]| {
+            total += 1;
+            counts.add(tok, 1);
+        };
         match std::str::from_utf8(data) {
             Ok(s) => tokenize::unicode(s, &mut add),
             Err(_) => tokenize::unicode(&String::from_utf8_lossy(data), &mut add),
         }
     } else {
-        tokenize::classic(data, &mut add);
+        let mut scratch = Vec::new();
+        tokenize::classic_spans(data, |s, e| {
+            total += 1;
+            counts.add_classic(data, s, e, &mut scratch);
+        });
     }
     total
 }
 
-/// Merge `b` into `a` (the larger map is kept).
+/// Merge `b` into `a` (the larger table is kept).
 pub fn merge(mut a: Counts, mut b: Counts) -> Counts {
     if a.len() < b.len() {
         std::mem::swap(&mut a, &mut b);
     }
-    for (k, v) in b {
-        *a.entry(k).or_insert(0) += v;
-    }
+    a.merge_from(b);
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lower8_only_touches_ascii_capitals() {
+        let all: Vec<u8> = (0..=255u8).collect();
+        for c in all.chunks(8) {
+            let x = u64::from_le_bytes(c.try_into().unwrap());
+            let want: Vec<u8> = c.iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(lower8(x).to_le_bytes().to_vec(), want);
+        }
+    }
+
+    #[test]
+    fn short_long_nul_and_edge_words() {
+        let text =
+            b"a A\0 a\0 abcdefghABCDEFGH abcdefghabcdefgh abcdefghabcdefghi ABCDEFGHABCDEFGHI x";
+        let mut c = new_counts();
+        assert_eq!(count_into(&mut c, text, false), 8);
+        assert_eq!(c.get(b"a"), 1);
+        assert_eq!(c.get(b"a\0"), 2);
+        assert_eq!(c.get(b"abcdefghabcdefgh"), 2);
+        assert_eq!(c.get(b"abcdefghabcdefghi"), 2);
+        assert_eq!(c.get(b"x"), 1);
+        assert_eq!(c.len(), 5);
+        let mut d = new_counts();
+        count_into(&mut d, b"x y", false);
+        let m = merge(c, d);
+        assert_eq!((m.get(b"x"), m.get(b"y"), m.len()), (2, 1, 6));
+    }
 }

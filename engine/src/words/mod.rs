@@ -29,6 +29,9 @@ fn default_chunk() -> usize {
     8 << 20
 }
 
+/// Smallest automatic chunk: below this, scheduling costs more than balancing saves.
+const MIN_CHUNK: usize = 256 << 10;
+
 /// Options (JSON from Python; unknown keys are an error).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -107,42 +110,54 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
     };
     let problems: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let totals: Mutex<Vec<FileTotal>> = Mutex::new(Vec::new());
+    // One table per worker thread (indexed by rayon's thread index, so each lock is uncontended);
+    // they are merged once at the end. Memory grows with distinct words only.
+    let tables: Vec<Mutex<Counts>> = (0..threads.max(1))
+        .map(|_| Mutex::new(new_counts()))
+        .collect();
 
-    let counts = with_pool(threads, || {
-        inputs
-            .par_iter()
-            .enumerate()
-            .try_fold(new_counts, |mut acc, (i, path)| {
-                let range = opts.byte_ranges.as_ref().and_then(|r| r[i]);
-                match count_file(Path::new(path), range, opts.unicode, chunk, progress) {
-                    Ok((c, words, bytes)) => {
-                        acc = merge(acc, c);
-                        totals.lock().unwrap().push(FileTotal {
-                            path: path.clone(),
-                            words,
-                            bytes,
-                        });
-                    }
-                    Err(e) if e.is_cancelled() => return Err(e),
-                    Err(e) => {
-                        if opts.on_error == OnError::Fail {
-                            return Err(e);
-                        }
-                        progress.add_error();
-                        problems
-                            .lock()
-                            .unwrap()
-                            .push(e.with_path(path).to_problem());
-                    }
+    with_pool(threads, || {
+        inputs.par_iter().enumerate().try_for_each(|(i, path)| {
+            let range = opts.byte_ranges.as_ref().and_then(|r| r[i]);
+            match count_file(
+                Path::new(path),
+                range,
+                opts.unicode,
+                chunk,
+                progress,
+                &tables,
+            ) {
+                Ok((words, bytes)) => {
+                    totals.lock().unwrap().push(FileTotal {
+                        path: path.clone(),
+                        words,
+                        bytes,
+                    });
                 }
-                progress.input_done();
-                Ok(acc)
-            })
-            .try_reduce(new_counts, |a, b| Ok(merge(a, b)))
+                Err(e) if e.is_cancelled() => return Err(e),
+                Err(e) => {
+                    if opts.on_error == OnError::Fail {
+                        return Err(e);
+                    }
+                    progress.add_error();
+                    problems
+                        .lock()
+                        .unwrap()
+                        .push(e.with_path(path).to_problem());
+                }
+            }
+            progress.input_done();
+            Ok(())
+        })
     })?;
     progress.check()?;
+    let counts = tables
+        .into_iter()
+        .map(|t| t.into_inner().unwrap())
+        .reduce(merge)
+        .unwrap_or_default();
 
-    let total_words: u64 = counts.values().sum();
+    let total_words: u64 = counts.iter().map(|(_, v)| v).sum();
     let distinct_all = counts.len();
     let mut rows = select(counts, opts);
     rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -195,7 +210,7 @@ fn select(counts: Counts, opts: &Options) -> Vec<(String, u64)> {
         })
         .collect();
     counts
-        .into_iter()
+        .into_iter_words()
         .filter_map(|(k, v)| {
             // Inputs are validated UTF-8 and chunks cut at ASCII whitespace, so keys are UTF-8.
             let w = String::from_utf8(k)
@@ -209,14 +224,15 @@ fn select(counts: Counts, opts: &Options) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Count one file (or a byte range of it): (counts, words, bytes).
+/// Count one file (or a byte range of it) into the per-thread `tables`: (words, bytes).
 fn count_file(
     path: &Path,
     range: Option<[u64; 2]>,
     unicode: bool,
     chunk: usize,
     progress: &Progress,
-) -> Result<(Counts, u64, u64)> {
+    tables: &[Mutex<Counts>],
+) -> Result<(u64, u64)> {
     progress.check()?;
     progress.set_current(&path.display().to_string());
     let data = map_input(path)?;
@@ -228,19 +244,20 @@ fn count_file(
         }
         None => (0, data.len()),
     };
-    // Chunk boundaries, each just after ASCII whitespace.
+    // Chunks small enough to balance two busy cores (and to stay in L2), each cut just after ASCII
+    // whitespace.
+    let chunk = chunk.min(((end - start) / 64).max(MIN_CHUNK));
     let mut cuts = vec![start];
     let mut pos = start;
     while pos < end {
         let next = tokenize::boundary(&data, (pos + chunk).min(end))
             .min(end)
             .max(pos + 1);
-        let next = if next > end { end } else { next };
         cuts.push(next);
         pos = next;
     }
     let chunks: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    // Validate first (in parallel), so a bad file contributes nothing.
+    // Validate first (in parallel, far faster than counting), so a bad file contributes nothing.
     if let Some(bad) = chunks
         .par_iter()
         .filter_map(|&(s, e)| {
@@ -258,23 +275,18 @@ fn count_file(
             "not valid UTF-8",
         ));
     }
-    let (counts, words) = chunks
+    let words = chunks
         .par_iter()
-        .try_fold(
-            || (new_counts(), 0u64),
-            |(mut c, n), &(s, e)| {
-                progress.check()?;
-                let w = count_into(&mut c, &data[s..e], unicode);
-                progress.add_bytes((e - s) as u64);
-                Ok::<_, Error>((c, n + w))
-            },
-        )
-        .try_reduce(
-            || (new_counts(), 0),
-            |a, b| Ok((merge(a.0, b.0), a.1 + b.1)),
-        )?;
+        .map(|&(s, e)| {
+            progress.check()?;
+            let slot = rayon::current_thread_index().unwrap_or(0) % tables.len();
+            let w = count_into(&mut tables[slot].lock().unwrap(), &data[s..e], unicode);
+            progress.add_bytes((e - s) as u64);
+            Ok::<_, Error>(w)
+        })
+        .try_reduce(|| 0, |a, b| Ok(a + b))?;
     progress.add_rows(words);
-    Ok((counts, words, (end - start) as u64))
+    Ok((words, (end - start) as u64))
 }
 
 fn schema() -> SchemaRef {

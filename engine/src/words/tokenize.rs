@@ -10,28 +10,92 @@ pub fn is_space(b: u8) -> bool {
 /// Call `f` with every token of `data` under the classic rules, lowercased into a scratch buffer.
 pub fn classic(data: &[u8], mut f: impl FnMut(&[u8])) {
     let mut buf: Vec<u8> = Vec::with_capacity(64);
-    let mut i = 0;
+    classic_spans(data, |s, e| {
+        buf.clear();
+        buf.extend(data[s..e].iter().map(u8::to_ascii_lowercase));
+        f(&buf);
+    });
+}
+
+/// Bit `i` set when `block[i]` is ASCII whitespace (64 bytes at a time).
+#[inline(always)]
+fn space_mask(block: &[u8; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SSE2 is part of x86_64: 16 bytes per compare, no runtime detection needed.
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is always available on x86_64; loads are unaligned loads inside `block`.
+        unsafe {
+            let sp = _mm_set1_epi8(b' ' as i8);
+            let nine = _mm_set1_epi8(9);
+            let four = _mm_set1_epi8(4);
+            let mut m = 0u64;
+            for i in 0..4 {
+                let x = _mm_loadu_si128(block.as_ptr().add(16 * i) as *const __m128i);
+                // 9..=13 (\t \n \v \f \r): x - 9 <= 4 unsigned.
+                let t = _mm_sub_epi8(x, nine);
+                let ctl = _mm_cmpeq_epi8(_mm_min_epu8(t, four), t);
+                let s = _mm_or_si128(ctl, _mm_cmpeq_epi8(x, sp));
+                m |= (_mm_movemask_epi8(s) as u16 as u64) << (16 * i);
+            }
+            m
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = 0u64;
+        for (i, &b) in block.iter().enumerate() {
+            m |= (is_space(b) as u64) << i;
+        }
+        m
+    }
+}
+
+/// Call `f(start, end)` with the byte span of every token of `data` under the classic rules
+/// (maximal runs of non-ASCII-whitespace bytes). Whitespace is found 64 bytes at a time as a bit
+/// mask, and spans are read off the mask's transitions, so there is no branch per byte.
+#[inline(always)]
+pub fn classic_spans(data: &[u8], mut f: impl FnMut(usize, usize)) {
     let n = data.len();
-    while i < n {
-        while i < n && is_space(data[i]) {
-            i += 1;
-        }
-        let start = i;
-        let mut upper = false;
-        while i < n && !is_space(data[i]) {
-            upper |= data[i].is_ascii_uppercase();
-            i += 1;
-        }
-        if i > start {
-            let tok = &data[start..i];
-            if upper {
-                buf.clear();
-                buf.extend(tok.iter().map(|b| b.to_ascii_lowercase()));
-                f(&buf);
+    let mut open = false; // a token started and has not ended yet
+    let mut start = 0usize;
+    let mut prev = 0u64; // 1 when the byte before this block is part of a token
+    let mut base = 0usize;
+    let mut tail = [b' '; 64];
+    while base < n {
+        let block: &[u8; 64] = if base + 64 <= n {
+            data[base..base + 64].try_into().expect("64 bytes")
+        } else {
+            tail[..n - base].copy_from_slice(&data[base..]);
+            &tail
+        };
+        let word = !space_mask(block);
+        let shifted = (word << 1) | prev;
+        let mut starts = word & !shifted;
+        let mut ends = !word & shifted;
+        loop {
+            if open {
+                if ends == 0 {
+                    break;
+                }
+                let e = base + ends.trailing_zeros() as usize;
+                ends &= ends - 1;
+                f(start, e);
+                open = false;
             } else {
-                f(tok);
+                if starts == 0 {
+                    break;
+                }
+                start = base + starts.trailing_zeros() as usize;
+                starts &= starts - 1;
+                open = true;
             }
         }
+        prev = word >> 63;
+        base += 64;
+    }
+    if open {
+        f(start, n);
     }
 }
 
@@ -100,6 +164,29 @@ mod tests {
             toks("Straße, STRASSE! Éclair-42", true),
             ["straße", "strasse", "éclair", "42"]
         );
+    }
+
+    #[test]
+    fn spans_equal_split_ascii_whitespace() {
+        let mut rnd = 12345u64;
+        let alphabet = b" \t\n\r\x0b\x0caZ\xc3\xa9.\0";
+        for len in 0..300 {
+            let text: Vec<u8> = (0..len)
+                .map(|_| {
+                    rnd = rnd
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    alphabet[(rnd >> 33) as usize % alphabet.len()]
+                })
+                .collect();
+            let mut got = Vec::new();
+            classic_spans(&text, |s, e| got.push(&text[s..e]));
+            let want: Vec<&[u8]> = text
+                .split(|&b| is_space(b))
+                .filter(|w| !w.is_empty())
+                .collect();
+            assert_eq!(got, want);
+        }
     }
 
     #[test]
