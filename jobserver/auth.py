@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import posixpath
 from typing import Any
 
 ADMIN_GROUP = "aerofs-admins"
@@ -88,21 +87,39 @@ def caller(handler: Any, admin_users: set[str], admin_group: str) -> tuple[str |
     return username(user), is_admin(user, admin_users, admin_group)
 
 
-def _norm(p: str) -> str:
+def _norm(p: str) -> str | None:
+    """A comparable form of a path or URL; None when it cannot be judged safely.
+
+    URLs (``s3://bucket/key``) are compared as written: an object store takes ``..`` literally, so a
+    key with a ``..`` segment is refused rather than normalised into someone else's prefix. Local
+    paths are normalised and symlinks resolved (a link inside your root to another's is not yours)."""
     if "://" in p:
         scheme, rest = p.split("://", 1)
-        return f"{scheme}://{posixpath.normpath('/' + rest)[1:]}"
-    return posixpath.normpath(p)
+        if any(seg in ("..", ".") for seg in rest.split("/")):
+            return None
+        return f"{scheme.lower()}://{rest.lstrip('/')}"
+    if not p.startswith("/"):
+        return None  # relative to what? the worker's folder is nobody's root
+    return os.path.realpath(p)
 
 
 def path_allowed(path: str, roots: list[str], user: str) -> bool:
-    """True when ``path`` (local or ``s3://``) lies under one of ``roots`` (``{username}`` expanded).
-    No roots configured: everything is allowed (embedded mode)."""
+    """True when ``path`` (local or a URL such as ``s3://``) lies under one of ``roots`` (``{username}``
+    expanded). No roots configured: everything is allowed (the embedded default)."""
     if not roots:
         return True
     target = _norm(str(path))
+    if target is None:
+        return False
+    # A name that is a path of its own ("..", "a/b") must not widen a templated root.
+    safe_name = bool(user) and "/" not in user and "\\" not in user and user not in (".", "..")
     for root in roots:
-        r = _norm(root.replace("{username}", user)).rstrip("/")
+        if "{username}" in root and not safe_name:
+            continue
+        r = _norm(root.replace("{username}", user))
+        if r is None:
+            continue
+        r = r.rstrip("/")
         if target == r or target.startswith(r + "/"):
             return True
     return False

@@ -256,3 +256,136 @@ async def test_openapi_and_metrics(jp_fetch, tmp_path):
     assert "aerofs_queue_length" in text and "aerofs_job_duration_seconds_bucket" in text
     code, _ = await error_of(jp_fetch("aerofs", "metrics", headers={}))
     assert code == 403
+
+
+async def status_of(fetch, *path, who=None, method="GET", **kw):
+    if method == "POST":
+        kw.setdefault("body", "")
+    try:
+        r = await fetch(*path, method=method, headers=user(who), **kw)
+    except HTTPClientError as e:
+        return e.code
+    return r.code
+
+
+# Each route, and what anonymous / the owner / another user / an admin get. The owner's job is alice's;
+# bob is another user; root is an admin (AerofsApp.admin_users). {id} is alice's job.
+MATRIX = [
+    # path, method, anonymous, owner, other, admin
+    (("aerofs", "api", "pipelines"), "GET", 403, 200, 200, 200),
+    (("aerofs", "api", "openapi.json"), "GET", 403, 200, 200, 200),
+    (("aerofs", "api", "jobs"), "GET", 403, 200, 200, 200),
+    (("aerofs", "api", "stats"), "GET", 403, 403, 403, 200),
+    (("aerofs", "metrics"), "GET", 403, 200, 200, 200),
+    (("aerofs", "api", "jobs", "{id}"), "GET", 403, 200, 404, 200),
+    (("aerofs", "api", "jobs", "{id}", "logs"), "GET", 403, 200, 404, 200),
+    (("aerofs", "api", "jobs", "{id}", "outputs"), "GET", 403, 200, 404, 200),
+    (("aerofs", "api", "jobs", "{id}", "retry"), "POST", 403, 409, 404, 409),  # still running
+]
+
+
+@jp_sync
+async def test_every_route_every_caller(jp_fetch, tmp_path):
+    _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 30})
+    jid = doc["id"]
+    for path, method, *expected in MATRIX:
+        path = tuple(p.replace("{id}", jid) for p in path)
+        got = [await status_of(jp_fetch, *path, who=w, method=method) for w in (None, "alice", "bob", "root")]
+        assert got == expected, (path, method)
+    # what each one sees in the list
+    for who, total in (("alice", 1), ("bob", 0), ("root", 1)):
+        r = await jp_fetch("aerofs", "api", "jobs", headers=user(who))
+        assert json.loads(r.body)["total"] == total, who
+    # POST jobs: anonymous refused; anyone else submits as themselves (an "owner" field is ignored)
+    body = json.dumps(
+        {"pipeline": "sleepy", "params": {"src": ["b"], "dst": str(tmp_path / "p")}, "owner": "x"}
+    )
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", method="POST", body=body) == 403
+    r = await jp_fetch("aerofs", "api", "jobs", method="POST", body=body, headers=user("bob"))
+    assert r.code == 202 and json.loads(r.body)["job"]["owner"] == "bob"
+    # DELETE: anonymous and another user cannot; the owner and an admin can
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE") == 403
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE", who="bob") == 404
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE", who="alice") == 200
+    _, other = await submit(jp_fetch, "alice", {"src": ["c"], "dst": str(tmp_path / "q"), "seconds": 30})
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", other["id"], method="DELETE", who="root") == 200
+    # retry of a cancelled job: owner and admin yes, the others no
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST") == 403
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST", who="bob") == 404
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST", who="alice") == 202
+    assert (
+        await status_of(jp_fetch, "aerofs", "api", "jobs", other["id"], "retry", method="POST", who="root")
+        == 202
+    )
+    for j in (jid, other["id"]):
+        await jp_fetch("aerofs", "api", "jobs", j, method="DELETE", headers=user("root"))
+
+
+@jp_sync
+async def test_events_websocket_every_caller(jp_fetch, jp_ws_fetch, tmp_path):
+    with pytest.raises(HTTPClientError) as ei:
+        await jp_ws_fetch("aerofs", "api", "events", headers={})
+    assert ei.value.code in (401, 403)
+    socks = {
+        w: await jp_ws_fetch("aerofs", "api", "events", headers=user(w)) for w in ("alice", "bob", "root")
+    }
+    for ws in socks.values():
+        assert json.loads(await ws.read_message())["type"] == "hello"
+    _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o")})
+    _, mine = await submit(jp_fetch, "bob", {"src": ["b"], "dst": str(tmp_path / "p")})
+
+    async def states(ws, until_job):
+        seen: dict[str, list[str]] = {}
+        while "SUCCEEDED" not in seen.get(until_job, []):
+            msg = json.loads(await asyncio.wait_for(ws.read_message(), 20))
+            for e in msg["events"]:
+                if e["type"] == "state":
+                    seen.setdefault(e["job_id"], []).append(e["state"])
+        return seen
+
+    alice, root, bob = await states(socks["alice"], doc["id"]), await states(socks["root"], doc["id"]), None
+    bob = await states(socks["bob"], mine["id"])
+    assert doc["id"] in alice and mine["id"] not in alice  # owners see their own jobs
+    assert doc["id"] not in bob and mine["id"] in bob
+    assert doc["id"] in root  # admins see all
+    await wait_state(jp_fetch, mine["id"], "root", {"SUCCEEDED"})
+    root = await states(socks["root"], mine["id"]) if mine["id"] not in root else root
+    assert mine["id"] in root
+    for ws in socks.values():
+        ws.close()
+    # a reconnect with ?since=0 replays only what the caller may see
+    ws = await jp_ws_fetch("aerofs", "api", "events", params={"since": "0"}, headers=user("bob"))
+    replay = json.loads(await asyncio.wait_for(ws.read_message(), 10))
+    assert {e["job_id"] for e in replay["events"]} == {mine["id"]}
+    ws.close()
+
+
+@jp_sync
+async def test_idempotency_key_in_body_and_header(jp_fetch, tmp_path):
+    params = {"src": ["a"], "dst": str(tmp_path / "o")}
+    c1, d1 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "retry-me"})
+    # the client gave up waiting and tried again: same job, not a second one
+    c2, d2 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "retry-me"})
+    r = await jp_fetch(
+        "aerofs",
+        "api",
+        "jobs",
+        method="POST",
+        headers=user("alice"),
+        body=json.dumps({"pipeline": "sleepy", "params": params, "idempotency_key": "retry-me"}),
+    )
+    assert (c1, c2, r.code) == (202, 200, 200)
+    assert d1["id"] == d2["id"] == json.loads(r.body)["id"]
+    r = await jp_fetch("aerofs", "api", "jobs", headers=user("alice"))
+    assert json.loads(r.body)["total"] == 1
+    code, body = await error_of(
+        jp_fetch(
+            "aerofs",
+            "api",
+            "jobs",
+            method="POST",
+            headers=user("alice"),
+            body=json.dumps({"pipeline": "sleepy", "params": params, "idempotency_key": 7}),
+        )
+    )
+    assert code == 400 and body["errors"][0]["path"] == "$.idempotency_key"
