@@ -201,6 +201,8 @@ def _progress_dict(p: Any) -> dict[str, Any]:
     return {}
 
 
+#: A job widget stops polling after this many failed polls in a row (about a minute).
+MAX_POLL_FAILURES = 120
 #: Parquet outputs of a job up to this size are read back into ``Result.tables``.
 MAX_TABLE_BYTES = 256 << 20
 
@@ -328,14 +330,22 @@ class JobHandle:
         w = ProgressWidget(description=f"{self._doc.get('pipeline', 'job')} {self.id}", on_cancel=self.cancel)
 
         def poll() -> None:
+            failures = 0
             while True:
                 try:
                     snap = self.snapshot()
+                    failures = 0
                     w.update(snap)
                     if snap["state"].upper() in TERMINAL:
+                        if snap["state"] == "failed":
+                            w.message = str(self._doc.get("error") or "failed")
                         return
                 except Exception as e:
+                    failures += 1
                     w.message = str(e)
+                    if failures >= MAX_POLL_FAILURES:  # the server is gone: stop, say so
+                        w.message = f"stopped following the job: {e}"
+                        return
                 time.sleep(0.5)
 
         threading.Thread(target=poll, daemon=True, name=f"aerofs-job-{self.id}").start()

@@ -225,3 +225,10 @@ def test_job_form_submits_to_the_real_server(
     form.values = {**form.values, "top": "five"}
     assert form.start("submit") is None and [p["path"] for p in form.problems] == ["$.top"]
     assert len(server.client().jobs()) == before
+
+
+def test_widget_of_a_failed_job_says_why(server: Server, tmp_path: Path) -> None:
+    job = server.client().submit("word-count", {"src": str(tmp_path / "gone")})
+    w = job.widget()
+    wait_for(lambda: w.state == "failed", "the widget to show the failure", limit=180)
+    wait_for(lambda: "no such file or folder" in w.message, "the widget to say why")
