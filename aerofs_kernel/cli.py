@@ -449,14 +449,15 @@ def pipelines(
 
 @app.command(context_settings=_EXTRA)
 def worker(ctx: typer.Context) -> None:
-    """An RQ worker for team mode (arguments go to jobserver.worker)."""
+    """A job worker: an RQ worker on queue `aerofs` when AEROFS_REDIS_URL is set (team mode), else a
+    local worker polling the job store (AEROFS_DATABASE_URL). Other options go to the worker; see
+    `python -m jobserver.worker --help`."""
     try:
         from jobserver.worker import main as worker_main  # type: ignore[import-not-found]
     except ImportError as e:
         _fail(EXIT_FAILED, f"the job server's worker is not available: {e}", False)
     sys.argv = ["aerofs worker", *ctx.args]
-    rc = worker_main(list(ctx.args)) if worker_main.__code__.co_argcount else worker_main()
-    raise typer.Exit(int(rc or 0))
+    raise typer.Exit(int(worker_main(list(ctx.args)) or 0))
 
 
 @app.command(context_settings=_EXTRA)
