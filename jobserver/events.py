@@ -4,9 +4,10 @@ Every state change and progress checkpoint is a row of the store's append-only e
 (never the server's event loop) reads new rows and hands them to the loop, which sends them:
 
 - team mode: workers publish each event row they write on the Redis channel ``aerofs:events``
-  (progress at most once a second per task); the thread forwards those at once, and still polls the
-  table (every ``interval``) for rows nobody published (the server's own, or any that pub/sub lost
-  while Redis restarted);
+  (progress at most once a second per task); a message makes the thread read the table at once and
+  forward what is new, in event-id order (a pub/sub message can overtake a row committed just
+  before it). The thread still polls every ``interval`` for rows nobody published (the server's
+  own, or any that pub/sub lost while Redis restarted);
 - embedded default: the thread polls the table.
 
 A reconnecting client passes ``since=<event id>`` and the WebSocket handler replays the table from
@@ -44,9 +45,8 @@ class EventBus:
         self.redis = redis
         self.last = store.last_event_id()  # the newest event id sent to subscribers (loop side)
         self.subscribers: set[Any] = set()
-        self.forwarded = 0  # events that arrived through pub/sub (tests, metrics)
+        self.forwarded = 0  # published events sent as soon as their pub/sub message came
         self._polled = self.last  # the newest id the thread read from the table
-        self._seen: set[int] = set()  # ids above _polled already sent (from pub/sub)
         self._loop: IOLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -78,8 +78,9 @@ class EventBus:
                     pubsub.subscribe(EVENTS_CHANNEL)
                 if pubsub is not None:
                     msg = pubsub.get_message(timeout=self.interval)
-                    if msg and msg.get("type") == "message":
-                        self._from_pubsub(json.loads(msg["data"]))
+                    if msg and msg.get("type") == "message" and self.subscribers:
+                        self.forwarded += self._wake(json.loads(msg["data"]))
+                        continue
                 else:
                     self._stop.wait(self.interval)
             except Exception as e:  # Redis restarting: poll the table, subscribe again later
@@ -99,29 +100,23 @@ class EventBus:
             with contextlib.suppress(Exception):
                 pubsub.close()
 
-    def _from_pubsub(self, rows: list[dict[str, Any]]) -> None:
-        fresh = [r for r in rows if int(r["id"]) > self._polled and int(r["id"]) not in self._seen]
-        if not fresh or not self.subscribers:
-            return
-        self._seen.update(int(r["id"]) for r in fresh)
-        self.forwarded += len(fresh)
-        self._hand_over(sorted(fresh, key=lambda r: int(r["id"])))
+    def _wake(self, rows: list[dict[str, Any]]) -> int:
+        """A worker published ``rows``: send everything new now; how many of them were sent."""
+        before = self._polled
+        self.poll()
+        return sum(1 for r in rows if before < int(r["id"]) <= self._polled)
 
     def poll(self) -> None:
         """Read rows after the last one read; send those pub/sub did not already bring."""
         if not self.subscribers:
             self._polled = max(self._polled, self.store.last_event_id())
-            self._seen = {i for i in self._seen if i > self._polled}
             self._call(self._advance, self._polled)
             return
         evs = self.store.events_since(self._polled)
         if not evs:
             return
         self._polled = evs[-1]["id"]
-        new = [e for e in evs if e["id"] not in self._seen]
-        self._seen = {i for i in self._seen if i > self._polled}
-        if new:
-            self._hand_over(new)
+        self._hand_over(evs)
 
     def _hand_over(self, evs: list[dict[str, Any]]) -> None:
         jobs = {jid: self.store.get_job(jid) for jid in {e["job_id"] for e in evs}}

@@ -39,9 +39,18 @@ class _Collector:
         yield fin
         yield cur
         stats = self.js.stats()
+        # Team mode: RQ's view (messages in rq:queue:aerofs, registered RQ workers); else the store's.
         yield GaugeMetricFamily(
-            "aerofs_queue_length", "jobs pending plus tasks queued", value=stats["queue_length"]
+            "aerofs_queue_length",
+            "messages waiting in the RQ queue (team mode), else jobs pending plus tasks queued",
+            value=stats["queue_length"],
         )
+        if "queue_scheduled" in stats:
+            yield GaugeMetricFamily(
+                "aerofs_queue_scheduled",
+                "RQ messages waiting for a retry backoff",
+                value=stats["queue_scheduled"],
+            )
         yield GaugeMetricFamily("aerofs_workers_busy", "workers running a task", value=stats["workers_busy"])
         yield GaugeMetricFamily("aerofs_workers_idle", "idle workers", value=stats["workers_idle"])
         hist = HistogramMetricFamily("aerofs_job_duration_seconds", "job run time", labels=["pipeline"])

@@ -88,6 +88,7 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     busy = [ln for ln in text.splitlines() if ln.startswith("aerofs_workers_busy ")]
     assert busy and float(busy[0].split()[1]) >= 1, text
     assert "aerofs_queue_length " in text and "aerofs_workers_idle " in text
+    assert "aerofs_queue_scheduled " in text
 
     job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
     assert job["state"] == "SUCCEEDED" and job["attempts"] == 1, job
@@ -156,7 +157,7 @@ async def test_attempts_are_bounded(two_attempts, jp_fetch, tmp_path):
 
 
 @jp_sync
-async def test_failing_task_retried_with_backoff_then_failed(jp_fetch, workers, tmp_path):
+async def test_failing_task_retried_with_backoff_then_failed(jp_fetch, jp_serverapp, workers, tmp_path):
     workers.start(1)
     dst = tmp_path / "out"
     jid = await submit(jp_fetch, {"src": ["f"], "dst": str(dst), "fail": True})
@@ -165,6 +166,11 @@ async def test_failing_task_retried_with_backoff_then_failed(jp_fetch, workers, 
     assert "failed on purpose" in job["error"]
     r = await jp_fetch("aerofs", "api", "jobs", jid, "logs", headers=user("alice"))
     assert json.dumps(json.loads(r.body)).count("requeued") == 2
+    # A retried job is a new generation: its plan message is a new one, and it runs again.
+    await jp_fetch("aerofs", "api", "jobs", jid, "retry", method="POST", body="", headers=user("alice"))
+    again = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
+    assert again["state"] == "FAILED" and "failed on purpose" in again["error"]
+    assert service(jp_serverapp).queue.redis.exists(f"rq:job:aerofs-plan-{jid}-1-1")
 
 
 @pytest.fixture
