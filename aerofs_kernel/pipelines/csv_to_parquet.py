@@ -165,8 +165,8 @@ SCHEMA: dict[str, Any] = {
         "page_size": {
             "type": "integer",
             "minimum": 4096,
-            "default": 1048576,
-            "description": "Target Parquet data page size in bytes (larger pages compress a little better).",
+            "default": 8388608,
+            "description": "Target Parquet data page size in bytes (larger pages compress text better).",
         },
         "dictionary": {
             "type": "boolean",

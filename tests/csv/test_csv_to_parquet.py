@@ -290,3 +290,60 @@ def test_unknown_option_is_an_options_error(tmp_path: Path) -> None:
         _engine.csv_to_parquet([], json.dumps({"bogus": 1}), _engine.Progress())
     with pytest.raises(ValueError):
         PIPE.options({"src": "x", "dst": "y", "layout": "sideways"})
+
+
+def test_encodings_per_column_and_values_in_every_reader(tmp_path: Path) -> None:
+    # ints, dates and timestamps delta-encoded, a repetitive string column dictionary-encoded,
+    # long text pages not cut every 20,000 rows; every reader sees the same values.
+    n = 30_000
+    lines = ["id,day,ts,cat,amount,text"]
+    for i in range(n):
+        lines.append(
+            f"{i * 7 - 50_000},2024-01-{i % 28 + 1:02d},2024-03-01 12:{i % 60:02d}:{i % 59:02d},"
+            f"{'abc'[i % 3]},{i / 8},row {i} of the text column"
+        )
+    src = tmp_path / "enc.csv"
+    src.write_text("\n".join(lines) + "\n")
+    result = run([src], tmp_path / "enc.parquet")
+    out = Path(result.outputs[0])
+    md = pq.ParquetFile(out).metadata
+    enc = {md.row_group(0).column(c).path_in_schema: md.row_group(0).column(c).encodings for c in range(6)}
+    for col in ("id", "day", "ts"):
+        assert "DELTA_BINARY_PACKED" in enc[col], (col, enc[col])
+    assert "RLE_DICTIONARY" in enc["cat"]
+    assert "DELTA_BINARY_PACKED" not in enc["amount"] and "RLE_DICTIONARY" not in enc["text"]
+    got = read_three(out)
+    assert got["pyarrow"] == got["duckdb"] == got["polars"]
+    assert got["pyarrow"][n - 1] == {
+        "id": (n - 1) * 7 - 50_000,
+        "day": dt.date(2024, 1, (n - 1) % 28 + 1),
+        "ts": dt.datetime(2024, 3, 1, 12, (n - 1) % 60, (n - 1) % 59),
+        "cat": "abc"[(n - 1) % 3],
+        "amount": (n - 1) / 8,
+        "text": f"row {n - 1} of the text column",
+    }
+
+
+def test_many_inputs_stream_in_order_with_small_blocks_and_a_late_widening(tmp_path: Path) -> None:
+    # Many inputs of several blocks each, parsed while the next are read: rows stay in order, each
+    # output is whole, and a value after the sample that widens one input redoes only that input.
+    inputs = []
+    for f in range(12):
+        p = tmp_path / "in" / f"p{f:02d}.csv"
+        p.parent.mkdir(exist_ok=True)
+        rows = [f'{f * 10_000 + i},"t {i},\nx"' for i in range(3000)]
+        if f == 5:
+            rows[2900] = '1.5,"late float"'
+        p.write_text("k,t\n" + "\n".join(rows) + "\n")
+        inputs.append(p)
+    result = run(inputs, tmp_path / "out", block_size=8192, sample_bytes=4096, unify=False)
+    assert result.summary["files"] == 12 and result.summary["rows"] == 12 * 3000
+    assert result.summary.get("redone_inputs", 1) == 1
+    for f, o in enumerate(sorted(result.outputs)):
+        t = pq.read_table(o)
+        ks = t.column("k").to_pylist()
+        if f == 5:
+            assert t.schema.field("k").type == pa.float64() and ks[2900] == 1.5
+        else:
+            assert ks == [f * 10_000 + i for i in range(3000)]
+        assert t.column("t").to_pylist()[-1] == "t 2999,\nx"

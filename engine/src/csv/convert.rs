@@ -126,9 +126,16 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
     } else {
         opts.threads
     };
-    let mut result = crate::parallel::with_pool(threads, || {
-        Driver::new(inputs, opts, progress, threads)?.run()
-    })?;
+    // A pool per run (no pool outlives a call, so a forked child never inherits a dead one). The
+    // driver (reading blocks, appending row groups, committing outputs) stays on this thread and
+    // the pool's threads only parse and encode, so neither waits on the other.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("aerofs-{i}"))
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start worker threads: {e}")))?;
+    let driver = pool.install(|| Driver::new(inputs, opts, progress, threads))?;
+    let mut result = driver.run(&pool)?;
     result.summary.seconds = start.elapsed().as_secs_f64();
     Ok(result)
 }
@@ -137,10 +144,24 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
 pub type Sampled = (Vec<Option<Arc<FileInfo>>>, Vec<Problem>);
 
 /// Sample every input in parallel; failures become problems (or the error under on_error=fail).
-pub fn sample_all(inputs: &[PathBuf], opts: &Options, sample_bytes: usize) -> Result<Sampled> {
+/// A conversion does not keep the samples (`keep_samples` false): with many inputs they would
+/// hold `sample_bytes` each for the whole run.
+pub fn sample_all(
+    inputs: &[PathBuf],
+    opts: &Options,
+    sample_bytes: usize,
+    keep_samples: bool,
+) -> Result<Sampled> {
     let infos: Vec<Result<FileInfo>> = inputs
         .par_iter()
-        .map(|p| infer_file(p, opts, sample_bytes))
+        .map(|p| {
+            infer_file(p, opts, sample_bytes).map(|mut i| {
+                if !keep_samples {
+                    i.sample = Vec::new();
+                }
+                i
+            })
+        })
         .collect();
     let mut out = Vec::with_capacity(infos.len());
     let mut problems = Vec::new();
@@ -244,7 +265,7 @@ impl<'a> Driver<'a> {
         progress: &'a Progress,
         threads: usize,
     ) -> Result<Self> {
-        let (infos, errors) = sample_all(inputs, opts, opts.sample_bytes)?;
+        let (infos, errors) = sample_all(inputs, opts, opts.sample_bytes, false)?;
         let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
         let (unified, drift) = if opts.unify || opts.layout != Layout::PerFile {
             unify(&ok, &opts.columns)
@@ -318,7 +339,7 @@ impl<'a> Driver<'a> {
         bs.max(64 * 1024)
     }
 
-    fn run(mut self) -> Result<RunResult> {
+    fn run(mut self, pool: &rayon::ThreadPool) -> Result<RunResult> {
         if let Layout::Partitioned = self.opts.layout {
             for p in &self.opts.partition_by {
                 if !self.unified.iter().any(|(n, _)| n == p) {
@@ -328,108 +349,179 @@ impl<'a> Driver<'a> {
                 }
             }
         }
-        let mut wave = self.read_wave();
-        while !wave.is_empty() {
-            self.progress.check()?;
-            self.attach_writers(&mut wave);
-            let opts = self.opts;
-            let progress = self.progress;
-            let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
-            let pool = &self.pool;
-            let (next, results) = {
-                let files = &self.files;
-                let queue = &mut self.queue;
-                let reader = &mut self.reader;
-                let threads = self.threads;
-                rayon::join(
-                    || read_wave(files, queue, reader, &bs, threads, pool),
-                    || {
-                        wave.into_par_iter()
-                            .map(|it| {
-                                (
-                                    it.file,
-                                    it.gen,
-                                    last_of(&it),
-                                    process(it, opts, progress, pool),
-                                )
-                            })
-                            .collect::<Vec<_>>()
-                    },
-                )
-            };
-            for (file, gen, last, outcome) in results {
-                self.apply(file, gen, last, outcome)?;
+        // A stream of blocks, not waves: this thread reads the next block and hands it to the pool
+        // while earlier blocks are parsed, and applies the results strictly in reading order (row
+        // groups, line numbers). At most `window` blocks are read but not yet applied, so memory
+        // stays bounded by a few blocks whatever the number or size of the inputs.
+        let window = self.threads * 2 + 2;
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, usize, u32, bool, Outcome)>();
+        let opts = self.opts;
+        let progress = self.progress;
+        pool.in_place_scope_fifo(|scope| -> Result<()> {
+            let mut next_seq = 0u64;
+            let mut next_apply = 0u64;
+            let mut ready: BTreeMap<u64, (usize, u32, bool, Outcome)> = BTreeMap::new();
+            let mut exhausted = false;
+            loop {
+                self.progress.check()?;
+                while !exhausted && next_seq - next_apply < window as u64 {
+                    let Some(mut it) = self.next_item() else {
+                        exhausted = true;
+                        break;
+                    };
+                    self.attach_writer(&mut it);
+                    let (seq, last) = (next_seq, last_of(&it));
+                    next_seq += 1;
+                    let tx = tx.clone();
+                    let bufs = self.pool.clone();
+                    scope.spawn_fifo(move |_| {
+                        let (file, gen) = (it.file, it.gen);
+                        // A panic becomes this input's error instead of a driver waiting forever.
+                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            process(it, opts, progress, &bufs)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Outcome::Fail(Error::internal("a worker panicked on this block"))
+                        });
+                        let _ = tx.send((seq, file, gen, last, out));
+                    });
+                }
+                if next_seq == next_apply {
+                    if exhausted {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let (seq, file, gen, last, out) = rx
+                    .recv()
+                    .map_err(|_| Error::internal("the worker threads stopped"))?;
+                ready.insert(seq, (file, gen, last, out));
+                while let Ok((seq, file, gen, last, out)) = rx.try_recv() {
+                    ready.insert(seq, (file, gen, last, out));
+                }
+                while let Some((file, gen, last, out)) = ready.remove(&next_apply) {
+                    next_apply += 1;
+                    self.apply(file, gen, last, out)?;
+                }
+                // A widening or a failure may have queued inputs again (from their start).
+                exhausted = false;
             }
-            wave = next
-                .into_iter()
-                .filter(|it| !self.files[it.file].failed && self.files[it.file].gen == it.gen)
-                .collect();
-            if wave.is_empty() && !self.queue.is_empty() || wave.is_empty() && self.reader.is_some()
-            {
-                wave = self.read_wave();
-            }
-        }
+        })?;
         self.progress.check()?;
         self.finish()
     }
 
-    fn read_wave(&mut self) -> Vec<Item> {
-        let bs: Vec<usize> = self.files.iter().map(|f| self.block_size(f)).collect();
-        read_wave(
-            &self.files,
-            &mut self.queue,
-            &mut self.reader,
-            &bs,
-            self.threads,
-            &self.pool,
-        )
+    /// The next block to parse (opening the next input when the current one is done).
+    fn next_item(&mut self) -> Option<Item> {
+        loop {
+            if self.reader.is_none() {
+                let f = self.queue.pop_front()?;
+                let st = &self.files[f];
+                if st.failed {
+                    continue;
+                }
+                let bs = self.block_size(st);
+                let opened = crate::io::open_input(Path::new(&st.info.path))
+                    .and_then(|src| {
+                        BlockReader::new(
+                            src,
+                            st.info.data_start,
+                            st.info.dialect,
+                            bs,
+                            &st.info.path,
+                        )
+                    })
+                    .map(|r| r.with_pool(self.pool.clone()).with_size_hint(st.info.size));
+                match opened {
+                    Ok(r) => self.reader = Some((f, st.gen, r)),
+                    Err(e) => {
+                        return Some(Item {
+                            file: f,
+                            gen: st.gen,
+                            block: Err(e),
+                            plan: st.plan.clone(),
+                            writers: None,
+                        })
+                    }
+                }
+            }
+            let (f, gen, r) = self.reader.as_mut().expect("reader open");
+            let (f, gen) = (*f, *gen);
+            let plan = self.files[f].plan.clone();
+            let block = match r.next_block() {
+                Ok(Some(b)) => {
+                    if b.last {
+                        self.reader = None;
+                    }
+                    Ok(b)
+                }
+                Ok(None) => {
+                    self.reader = None;
+                    Ok(Block {
+                        data: Vec::new(),
+                        offset: 0,
+                        last: true,
+                    })
+                }
+                Err(e) => {
+                    self.reader = None;
+                    Err(e)
+                }
+            };
+            return Some(Item {
+                file: f,
+                gen,
+                block,
+                plan,
+                writers: None,
+            });
+        }
     }
 
-    fn attach_writers(&mut self, wave: &mut [Item]) {
-        for it in wave.iter_mut() {
-            if it.block.is_err() {
-                continue;
-            }
-            let st = &self.files[it.file];
-            let got = match &mut self.sinks {
-                Sinks::PerFile(m) => match m.entry(it.file) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut().column_writers(),
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        let dest = st.output.clone().unwrap_or_default();
-                        let props = plan_props(&self.props, &st.plan, self.opts);
-                        match ParquetSink::create(&dest, &st.plan.schema, &props) {
-                            Ok(s) => v.insert(s).column_writers(),
-                            Err(e) => {
-                                it.block = Err(e.with_path(&dest));
-                                continue;
-                            }
+    /// Give a block the column writers of its row group (the output is created at its first block).
+    fn attach_writer(&mut self, it: &mut Item) {
+        if it.block.is_err() {
+            return;
+        }
+        let st = &self.files[it.file];
+        let got = match &mut self.sinks {
+            Sinks::PerFile(m) => match m.entry(it.file) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut().column_writers(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let dest = st.output.clone().unwrap_or_default();
+                    let props = plan_props(&self.props, &st.plan, self.opts);
+                    match ParquetSink::create(&dest, &st.plan.schema, &props) {
+                        Ok(s) => v.insert(s).column_writers(),
+                        Err(e) => {
+                            it.block = Err(e.with_path(&dest));
+                            return;
                         }
                     }
-                },
-                Sinks::Merged(s) => {
-                    if s.is_none() {
-                        let dest = self.opts.dst.clone().unwrap_or_default();
-                        let schema = st.plan.schema.clone();
-                        match ParquetSink::create(
-                            &dest,
-                            &schema,
-                            &plan_props(&self.props, &st.plan, self.opts),
-                        ) {
-                            Ok(x) => *s = Some(Box::new(x)),
-                            Err(e) => {
-                                it.block = Err(e.with_path(&dest));
-                                continue;
-                            }
-                        }
-                    }
-                    s.as_mut().expect("sink just made").column_writers()
                 }
-                Sinks::Partitioned(_) => continue,
-            };
-            match got {
-                Ok(w) => it.writers = Some(w),
-                Err(e) => it.block = Err(e),
+            },
+            Sinks::Merged(s) => {
+                if s.is_none() {
+                    let dest = self.opts.dst.clone().unwrap_or_default();
+                    let schema = st.plan.schema.clone();
+                    match ParquetSink::create(
+                        &dest,
+                        &schema,
+                        &plan_props(&self.props, &st.plan, self.opts),
+                    ) {
+                        Ok(x) => *s = Some(Box::new(x)),
+                        Err(e) => {
+                            it.block = Err(e.with_path(&dest));
+                            return;
+                        }
+                    }
+                }
+                s.as_mut().expect("sink just made").column_writers()
             }
+            Sinks::Partitioned(_) => return,
+        };
+        match got {
+            Ok(w) => it.writers = Some(w),
+            Err(e) => it.block = Err(e),
         }
     }
 
@@ -772,15 +864,25 @@ impl<'a> Driver<'a> {
     }
 }
 
-/// The run's properties with dictionary encoding only where it pays: repetitive string columns.
-fn plan_props(base: &Arc<WriterProperties>, plan: &Plan, opts: &Options) -> Arc<WriterProperties> {
+/// The run's properties per column: dictionary encoding only where it pays (repetitive string
+/// columns), and delta encoding for integers, dates and timestamps (sequential ids shrink to
+/// nothing, timestamps and bounded ints to their significant bits; every reader knows it).
+pub fn plan_props(
+    base: &Arc<WriterProperties>,
+    plan: &Plan,
+    opts: &Options,
+) -> Arc<WriterProperties> {
     let mut b = (**base).clone().into_builder();
     for c in &plan.cols {
+        let path = parquet::schema::types::ColumnPath::from(c.name.as_str());
         let on = opts.dictionary && c.dictionary && matches!(c.ty, ColType::String | ColType::Null);
-        b = b.set_column_dictionary_enabled(
-            parquet::schema::types::ColumnPath::from(c.name.as_str()),
-            on,
-        );
+        b = b.set_column_dictionary_enabled(path.clone(), on);
+        if matches!(
+            c.ty,
+            ColType::Int64 | ColType::Date | ColType::Timestamp | ColType::TimestampTz
+        ) {
+            b = b.set_column_encoding(path, parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        }
     }
     Arc::new(b.build())
 }
@@ -801,98 +903,6 @@ fn hive_escape(v: &str, out: &mut String) {
             out.push(ch);
         }
     }
-}
-
-/// Read blocks until the wave holds about `threads` blocks' worth of bytes.
-fn read_wave(
-    files: &[FileState],
-    queue: &mut VecDeque<usize>,
-    reader: &mut Option<(usize, u32, BlockReader)>,
-    bs: &[usize],
-    threads: usize,
-    pool: &BufPool,
-) -> Vec<Item> {
-    let mut wave = Vec::new();
-    let mut bytes = 0usize;
-    // Two blocks per thread: the slowest block of a wave then idles a thread for less of it.
-    let max_bytes = 2 * threads.max(1) * bs.iter().copied().max().unwrap_or(1 << 20);
-    while bytes < max_bytes && wave.len() < threads.max(1) * 8 {
-        if reader.is_none() {
-            let Some(f) = queue.pop_front() else { break };
-            let st = &files[f];
-            if st.failed {
-                continue;
-            }
-            let opened = crate::io::open_input(Path::new(&st.info.path))
-                .and_then(|src| {
-                    BlockReader::new(
-                        src,
-                        st.info.data_start,
-                        st.info.dialect,
-                        bs[f],
-                        &st.info.path,
-                    )
-                })
-                .map(|r| r.with_pool(pool.clone()));
-            match opened {
-                Ok(r) => *reader = Some((f, st.gen, r)),
-                Err(e) => {
-                    wave.push(Item {
-                        file: f,
-                        gen: st.gen,
-                        block: Err(e),
-                        plan: st.plan.clone(),
-                        writers: None,
-                    });
-                    continue;
-                }
-            }
-        }
-        let (f, gen, r) = reader.as_mut().expect("reader open");
-        let (f, gen) = (*f, *gen);
-        let plan = files[f].plan.clone();
-        match r.next_block() {
-            Ok(Some(b)) => {
-                bytes += b.data.len();
-                let last = b.last;
-                wave.push(Item {
-                    file: f,
-                    gen,
-                    block: Ok(b),
-                    plan,
-                    writers: None,
-                });
-                if last {
-                    *reader = None;
-                }
-            }
-            Ok(None) => {
-                wave.push(Item {
-                    file: f,
-                    gen,
-                    block: Ok(Block {
-                        data: Vec::new(),
-                        offset: 0,
-                        last: true,
-                    }),
-                    plan,
-                    writers: None,
-                });
-                *reader = None;
-            }
-            Err(e) => {
-                wave.push(Item {
-                    file: f,
-                    gen,
-                    block: Err(e),
-                    plan,
-                    writers: None,
-                });
-                *reader = None;
-            }
-        }
-    }
-    wave
 }
 
 fn bad_message(b: &BadRow, ncols: usize) -> String {

@@ -70,7 +70,7 @@ fn default_block() -> usize {
     16 << 20
 }
 fn default_page() -> usize {
-    1 << 20
+    8 << 20
 }
 fn default_sample() -> usize {
     1 << 20

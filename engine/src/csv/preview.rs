@@ -100,7 +100,7 @@ pub fn preview(
     };
     progress.set_totals(inputs.len() as u64, 0);
     let (infos, errors) =
-        crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes))?;
+        crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes, true))?;
     progress.check()?;
     let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
     let (unified, drift) = unify(&ok, &opts.columns);

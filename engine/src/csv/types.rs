@@ -128,11 +128,55 @@ pub fn parse_i64(v: &[u8]) -> Option<i64> {
 /// Decimal floats (`1.5`, `-.5`, `3e-7`, `12`); also `nan`/`inf` spellings once a column is float.
 #[inline]
 pub fn parse_f64(v: &[u8]) -> Option<f64> {
+    if let Some(x) = fast_decimal(v) {
+        return Some(x);
+    }
     if !float_syntax(v) {
         return special_float(v);
     }
     // SAFETY-free: float_syntax admits ASCII only.
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// Exact powers of ten as f64 (all of 10^0..=10^22 are representable).
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `[-+]digits[.digits]` with at most 17 digits whose value is below 2^53, read exactly: the digits as
+/// an integer below 2^53 divided by an exact power of ten is one correctly rounded IEEE operation
+/// (Clinger's fast path), so the result equals the standard parser's. None: use the full parser.
+#[inline]
+fn fast_decimal(v: &[u8]) -> Option<f64> {
+    let (neg, digits) = match v.first()? {
+        b'-' => (true, &v[1..]),
+        b'+' => (false, &v[1..]),
+        _ => (false, v),
+    };
+    if digits.is_empty() || digits.len() > 17 {
+        return None;
+    }
+    let mut m: u64 = 0;
+    let mut frac: Option<usize> = None;
+    let mut n = 0usize;
+    for (i, &b) in digits.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d <= 9 {
+            m = m * 10 + d as u64;
+            n += 1;
+        } else if b == b'.' && frac.is_none() {
+            frac = Some(i + 1);
+        } else {
+            return None;
+        }
+    }
+    if n == 0 || m >= 1 << 53 {
+        return None;
+    }
+    let scale = frac.map(|f| digits.len() - f).unwrap_or(0);
+    let x = m as f64 / POW10[scale];
+    Some(if neg { -x } else { x })
 }
 
 fn float_syntax(v: &[u8]) -> bool {
@@ -339,6 +383,34 @@ mod tests {
         assert_eq!(classify(b"2024-01-02 03:04:05.25"), ColType::Timestamp);
         assert_eq!(classify(b"2024-01-02T03:04:05+02:00"), ColType::TimestampTz);
         assert_eq!(classify(b"12 apples"), ColType::String);
+    }
+
+    #[test]
+    fn fast_decimals_equal_the_standard_parser() {
+        for v in [
+            "0",
+            "-0",
+            "1825.65",
+            "-0.9914280950724559",
+            "0.5871771441091886",
+            "+3.",
+            ".5",
+            "-.25",
+            "9007199254740991",
+            "9007199254740993",
+            "0.1",
+            "123456789.123456",
+            "99999999999999999",
+            "1.7976931348623157",
+            "0.000000000000001",
+        ] {
+            let want: f64 = v.parse().unwrap();
+            let got = parse_f64(v.as_bytes()).unwrap();
+            assert_eq!(got.to_bits(), want.to_bits(), "{v}");
+        }
+        for v in [".", "-", "1.2.3", "1e5x", "--1", ""] {
+            assert_eq!(fast_decimal(v.as_bytes()), None, "{v}");
+        }
     }
 
     #[test]

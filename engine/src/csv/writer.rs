@@ -40,6 +40,10 @@ pub fn writer_props(o: &Options) -> Result<Arc<WriterProperties>> {
             .set_statistics_enabled(stats)
             .set_max_row_group_row_count(Some(o.row_group_size))
             .set_data_page_size_limit(o.page_size.max(4096))
+            // Pages end by size only (the default also ends them every 20,000 rows): zstd finds
+            // repeated text across a whole page, so long pages of a text column compress far
+            // better (the benchmark's comment column: -20% at 8 MiB pages).
+            .set_data_page_row_count_limit(usize::MAX)
             .set_created_by(format!("aerofs {}", env!("CARGO_PKG_VERSION")))
             .build(),
     ))
