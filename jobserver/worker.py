@@ -422,13 +422,20 @@ def run_rq_worker(args: argparse.Namespace) -> int:
     maint.start()
     base = args.name or f"aerofs-{socket.gethostname()}-{os.getpid()}"
     stop = threading.Event()
+
+    class _RQWorker(RQWorker):
+        # RQ only flags a stop asked for while a job runs; an idle worker's SIGTERM must end us too.
+        def request_stop(self, signum: Any, frame: Any) -> None:
+            stop.set()
+            super().request_stop(signum, frame)
+
     log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME)
     n = 0
     try:
         while not stop.is_set():
             conn = redis_connection(args.redis_url)  # no socket timeout: RQ blocks on BLPOP
             rq_queue = Queue(QUEUE_NAME, connection=conn, serializer=JSONSerializer)
-            w = RQWorker(
+            w = _RQWorker(
                 [rq_queue],
                 connection=conn,
                 serializer=JSONSerializer,
@@ -440,7 +447,7 @@ def run_rq_worker(args: argparse.Namespace) -> int:
                 w.work(with_scheduler=True, logging_level=args.log_level, burst=args.burst)
             except Exception as e:  # Redis went away under RQ: start a new RQ worker when it is back
                 log_event("worker.rq_error", worker=w.name, error=redact(f"{type(e).__name__}: {e}"))
-            if args.burst or getattr(w, "_stop_requested", False):
+            if args.burst or stop.is_set() or getattr(w, "_stop_requested", False):
                 break
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             signal.signal(signal.SIGINT, lambda *_: stop.set())
