@@ -75,6 +75,8 @@ def discover(url: str | None = None, token: str | None = None) -> tuple[str, str
 class Client:
     """A thin REST client of the job server."""
 
+    page_size = 500  # jobs per request when listing them all (the server's maximum)
+
     def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
         import httpx
 
@@ -125,10 +127,19 @@ class Client:
         return JobHandle(self, doc["id"], doc.get("job") or doc)
 
     def jobs(self, **filters: Any) -> list[dict[str, Any]]:
-        doc = self.request("GET", "jobs", params={k: v for k, v in filters.items() if v is not None})
-        if isinstance(doc, dict):
-            return list(doc.get("jobs") or doc.get("items") or doc.get("results") or [])
-        return list(doc or [])
+        """Jobs matching ``filters`` (state, pipeline, owner, q, sort, order). With ``limit`` (and
+        ``offset``) one page; without, every matching job, fetched page by page."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        if "limit" in params:
+            return list(self.request("GET", "jobs", params=params)["jobs"])
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.request(
+                "GET", "jobs", params={**params, "limit": self.page_size, "offset": len(found)}
+            )
+            found.extend(page["jobs"])
+            if not page["jobs"] or len(found) >= page["total"]:
+                return found
 
     def job(self, job_id: str) -> dict[str, Any]:
         return self.request("GET", f"jobs/{job_id}")

@@ -65,7 +65,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, _State]]:
                                    "outputs": [], "errors": []}  # fmt: skip
                 return self._send(202, {"id": jid, "state": "PENDING"})
             if method == "GET" and route == "jobs":
-                return self._send(200, {"jobs": list(state.jobs.values())})
+                jobs = list(state.jobs.values())
+                return self._send(200, {"jobs": jobs, "total": len(jobs), "limit": 50, "offset": 0})
             parts = route.split("/")
             job = state.jobs.get(parts[1]) if len(parts) > 1 else None
             if job is None:

@@ -17,7 +17,7 @@ import pytest
 
 import aerofs_kernel as aero
 from aerofs_kernel import demo
-from aerofs_kernel.client import TERMINAL, Client, JobServerError
+from aerofs_kernel.client import Client, JobServerError
 
 
 class Server:
@@ -205,7 +205,18 @@ def test_client_finds_the_server_from_its_runtime_file(server: Server, monkeypat
     monkeypatch.chdir(server.root)  # a kernel started by that server runs under its root folder
     c = Client()
     assert c.base_url == server.url
-    assert all(j["state"] in TERMINAL or j["state"] for j in c.jobs())
+    assert {j["id"] for j in c.jobs()} == {j["id"] for j in server.client().jobs()}
+
+
+def test_jobs_are_fetched_page_by_page(server: Server, data: dict[str, Path], tmp_path: Path) -> None:
+    c = server.client()
+    for i in range(3):
+        c.submit("word-count", {"src": str(data["word-count"]), "dst": str(tmp_path / f"w{i}.parquet")})
+    every = c.jobs()
+    assert len(every) >= 3 and len({j["id"] for j in every}) == len(every)
+    assert len(c.jobs(limit=2)) == 2
+    c.page_size = 2  # several pages, none lost or repeated
+    assert [j["id"] for j in c.jobs()] == [j["id"] for j in every]
 
 
 def test_job_form_submits_to_the_real_server(
