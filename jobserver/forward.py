@@ -22,13 +22,14 @@ from jupyter_server.base.handlers import APIHandler, JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import httpclient, httputil, web, websocket
 
+from jobserver.handlers.base import AuthErrors, authenticated
 from jobserver.redact import redact
 
 TOKEN_ENV = "AEROFS_JOBSERVER_TOKEN"
 TOKEN_FILE_ENV = "AEROFS_JOBSERVER_TOKEN_FILE"
 # Request headers worth passing on; everything else (Cookie, Authorization, X-XSRFToken...) stays here.
 PASS_REQUEST = ("Accept", "Content-Type", "Idempotency-Key", "X-Correlation-Id")
-PASS_RESPONSE = ("Content-Type", "Content-Disposition", "Location")
+PASS_RESPONSE = ("Content-Type", "Content-Disposition", "Location", "WWW-Authenticate")
 API = "aerofs/api/"
 
 
@@ -83,7 +84,7 @@ def upstream_of(handler: Any) -> Upstream:
     return handler.settings["aerofs_upstream"]
 
 
-class ForwardHandler(APIHandler):  # type: ignore[misc]
+class ForwardHandler(AuthErrors, APIHandler):  # type: ignore[misc]
     """Every REST route: the same request, sent on to the job server; its answer, sent back."""
 
     @property
@@ -181,15 +182,15 @@ class ForwardHandler(APIHandler):  # type: ignore[misc]
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(doc))
 
-    @web.authenticated
+    @authenticated
     async def get(self, path: str) -> None:
         await self._forward(path)
 
-    @web.authenticated
+    @authenticated
     async def post(self, path: str) -> None:
         await self._forward(path)
 
-    @web.authenticated
+    @authenticated
     async def delete(self, path: str) -> None:
         await self._forward(path)
 
@@ -201,7 +202,7 @@ class ForwardEventsHandler(WebSocketMixin, JupyterHandler, websocket.WebSocketHa
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not self.current_user:
-            raise web.HTTPError(403)
+            raise web.HTTPError(401, "authentication required")
         up = upstream_of(self)
         req = httpclient.HTTPRequest(
             up.ws_url("events", _query(self)), headers=up.headers(), connect_timeout=10

@@ -9,6 +9,7 @@ from jobserver.handlers.api import (
     JobRetryHandler,
     JobsHandler,
     MetricsHandler,
+    NotFoundHandler,
     OpenAPIHandler,
     PipelinesHandler,
     StatsHandler,
@@ -31,5 +32,6 @@ def routes(prefix: str) -> list[tuple[str, type]]:
         (f"{api}/stats", StatsHandler),
         (f"{api}/events", EventsHandler),
         (f"{api}/openapi.json", OpenAPIHandler),
+        (f"{api}/(.*)", NotFoundHandler),
         (f"{prefix.rstrip('/')}/metrics", MetricsHandler),
     ]

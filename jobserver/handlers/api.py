@@ -9,16 +9,16 @@ from typing import Any
 
 from tornado import web
 
-from jobserver.handlers.base import BaseHandler, public_job
+from jobserver.handlers.base import BaseHandler, authenticated, public_job
+from jobserver.openapi import SORTS
 from jobserver.redact import redact
 from jobserver.store import TERMINAL
 
-SORTS = ("created_at", "started_at", "finished_at", "pipeline", "state", "owner")
-
 
 class PipelinesHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
+        self.check_query()
         self.send_json({"pipelines": [p.describe() for p in self.js.pipelines()]})
 
 
@@ -27,28 +27,55 @@ def _problem(message: str, path: str = "$") -> dict[str, Any]:
 
 
 class JobsHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def get(self) -> None:
+        self.check_query("state", "pipeline", "owner", "q", "sort", "order", "limit", "offset")
         states = [s.upper() for v in self.get_query_arguments("state") for s in v.split(",") if s]
+        problems = []
+        try:
+            limit = int(self.get_query_argument("limit", "50"))
+            if not 1 <= limit <= 500:
+                problems.append(("limit", "between 1 and 500"))
+        except ValueError:
+            limit = 0
+            problems.append(("limit", "an integer"))
+        try:
+            offset = int(self.get_query_argument("offset", "0"))
+            if offset < 0:
+                problems.append(("offset", "0 or more"))
+        except ValueError:
+            offset = 0
+            problems.append(("offset", "an integer"))
+        sort = self.get_query_argument("sort", "created_at")
+        order = self.get_query_argument("order", "desc")
+        if sort not in SORTS:
+            problems.append(("sort", "one of " + ", ".join(SORTS)))
+        if order not in ("asc", "desc"):
+            problems.append(("order", "asc or desc"))
+        if problems:
+            errors = [{"path": f"$.query.{k}", "message": f"must be {m}"} for k, m in problems]
+            self.send_json(
+                {
+                    "message": "bad query: " + "; ".join(f"{k} must be {m}" for k, m in problems),
+                    "errors": errors,
+                },
+                400,
+            )
+            return
         owner = self.get_query_argument("owner", None)
         if not self.admin:
-            if owner and owner != self.username:
-                self.send_json({"jobs": [], "total": 0, "limit": 0, "offset": 0})
+            if owner and owner != self.username:  # other people's jobs: none that you may see
+                self.send_json({"jobs": [], "total": 0, "limit": limit, "offset": offset})
                 return
             owner = self.username
-        try:
-            limit = max(1, min(500, int(self.get_query_argument("limit", "50"))))
-            offset = max(0, int(self.get_query_argument("offset", "0")))
-        except ValueError:
-            raise web.HTTPError(400, "limit and offset must be integers") from None
         jobs, total = await self.call(
             self.js.store.list_jobs,
             owner=owner or None,
             states=states or None,
             pipeline=self.get_query_argument("pipeline", None) or None,
-            text=self.get_query_argument("q", None) or self.get_query_argument("text", None) or None,
-            sort=self.get_query_argument("sort", "created_at"),
-            order=self.get_query_argument("order", "desc"),
+            text=self.get_query_argument("q", None) or None,
+            sort=sort,
+            order=order,
             limit=limit,
             offset=offset,
         )
@@ -56,7 +83,7 @@ class JobsHandler(BaseHandler):
             {"jobs": [public_job(j) for j in jobs], "total": total, "limit": limit, "offset": offset}
         )
 
-    @web.authenticated
+    @authenticated
     async def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"{}")
@@ -67,7 +94,10 @@ class JobsHandler(BaseHandler):
             self.send_json(_problem("body must be an object"), 400)
             return
         pipeline = body.get("pipeline")
-        params = body.get("params", {})
+        if "params" not in body:
+            self.send_json(_problem("required: the pipeline's options (src, dst, ...)", "$.params"), 400)
+            return
+        params = body["params"]
         # Validation is a schema check in memory (plus the allowed roots): cheap, stays on the loop.
         # Planning (listing inputs, splitting files) is the worker's job, never the request's.
         errors = self.js.validate(pipeline, params, self.username)
@@ -91,8 +121,9 @@ class JobsHandler(BaseHandler):
 
 
 class JobHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def get(self, job_id: str) -> None:
+        self.check_query("tasks")
         job = await self.job_or_404(job_id)
         if self.get_query_argument("tasks", "") in ("1", "true"):
             job["tasks"] = [
@@ -101,8 +132,9 @@ class JobHandler(BaseHandler):
             ]
         self.send_json(public_job(job))
 
-    @web.authenticated
+    @authenticated
     async def delete(self, job_id: str) -> None:
+        self.check_query()
         job = await self.job_or_404(job_id)
         if job["state"] in TERMINAL:
             self.send_json(public_job(job), 409)
@@ -111,8 +143,9 @@ class JobHandler(BaseHandler):
 
 
 class JobRetryHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def post(self, job_id: str) -> None:
+        self.check_query()
         job = await self.job_or_404(job_id)
         again = await self.call(self.js.store.retry_job, job_id)
         if again is None:
@@ -125,8 +158,9 @@ class JobRetryHandler(BaseHandler):
 
 
 class JobLogsHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def get(self, job_id: str) -> None:
+        self.check_query()
         await self.job_or_404(job_id)
         lines = await self.call(self.js.store.logs, job_id)
         accept = self.request.headers.get("Accept", "")
@@ -138,8 +172,9 @@ class JobLogsHandler(BaseHandler):
 
 
 class JobOutputsHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def get(self, job_id: str) -> None:
+        self.check_query("path")
         await self.job_or_404(job_id)
         outs = await self.call(self.js.store.outputs, job_id)
         want = self.get_query_argument("path", None)
@@ -160,25 +195,27 @@ class JobOutputsHandler(BaseHandler):
 
 
 class StatsHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     async def get(self) -> None:
+        self.check_query()
         if not self.admin:
             raise web.HTTPError(403, "admins only")
         self.send_json(await self.call(self.js.stats))
 
 
 class OpenAPIHandler(BaseHandler):
-    @web.authenticated
+    @authenticated
     def get(self) -> None:
         from jobserver.openapi import document
 
-        self.send_json(document(self.js.api_url("")))
+        self.check_query()
+        self.send_json(document(self.js.api_url(""), [p.name for p in self.js.pipelines()]))
 
 
 class MetricsHandler(BaseHandler):
     async def get(self) -> None:
         if self.js.metrics_auth and not self.current_user:
-            raise web.HTTPError(403)
+            raise web.HTTPError(401, "authentication required")
         from jobserver.metrics import render
 
         body, ctype = await self.call(render, self.js)
@@ -187,3 +224,13 @@ class MetricsHandler(BaseHandler):
 
     def check_xsrf_cookie(self) -> None:  # GET only
         return None
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything else under ``aerofs/api/``: a JSON 404 (not the server's HTML page)."""
+
+    @authenticated
+    def get(self, path: str) -> None:
+        raise web.HTTPError(404, "no such route: %s", path)
+
+    post = delete = put = patch = get

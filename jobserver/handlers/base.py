@@ -58,7 +58,55 @@ def identity(handler: Any) -> tuple[str | None, bool]:
     return cached
 
 
-class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def authenticated(method: F) -> F:
+    """Like ``tornado.web.authenticated`` for an API: no user is a 401 whatever the method (tornado
+    redirects a GET to a login page and answers 403 to the rest)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.current_user:
+            raise web.HTTPError(401, "authentication required")
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name, None) is not getattr(web.RequestHandler, name, None)
+
+
+class AuthErrors:
+    """No user is a 401 with ``WWW-Authenticate`` (jupyter_server's API handlers answer 403), and
+    every error is a JSON ``{"message", "reason"}``."""
+
+    def get_login_url(self: Any) -> str:
+        # @web.authenticated calls this when there is no user; never redirect an API call to a login page.
+        raise web.HTTPError(401, "authentication required")
+
+    def check_xsrf_cookie(self: Any) -> None:
+        # XSRF guards a cookie session; a request with no user at all is refused as a 401 anyway.
+        if hasattr(self, "_jupyter_current_user") and not self._jupyter_current_user:
+            return None
+        return super().check_xsrf_cookie()  # type: ignore[misc]
+
+    def write_error(self: Any, status_code: int, **kwargs: Any) -> None:
+        reason = self._reason
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            reason = exc.log_message % exc.args if exc.args else exc.log_message
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'token realm="aerofs"')
+        if status_code == 405:  # RFC 9110: say which methods this resource has
+            own = [m for m in self.SUPPORTED_METHODS if _overrides(type(self), m.lower())]
+            self.set_header("Allow", ", ".join(own))
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": redact(str(reason)), "reason": self._reason}))
+
+
+class BaseHandler(AuthErrors, ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     @property
     def js(self) -> Any:
         """The :class:`jobserver.app.JobService` of this server."""
@@ -72,12 +120,19 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
     def username(self) -> str:
         name = identity(self)[0]
         if not name:
-            raise web.HTTPError(403)
+            raise web.HTTPError(401, "authentication required")
         return name
 
     @property
     def admin(self) -> bool:
         return identity(self)[1]
+
+    def check_query(self, *names: str) -> None:
+        """400 for a query parameter this route does not take: a typo (``?stat=FAILED``) must not
+        quietly answer as if it were not there. This server's own credentials are not the route's."""
+        unknown = sorted(set(self.request.query_arguments) - {*names, "token", "_xsrf"})
+        if unknown:
+            raise web.HTTPError(400, "unknown query parameter(s): %s", ", ".join(unknown))
 
     async def job_or_404(self, job_id: str) -> dict[str, Any]:
         job = await self.call(self.js.store.get_job, job_id)
@@ -90,14 +145,6 @@ class BaseHandler(ExtensionHandlerMixin, APIHandler):  # type: ignore[misc]
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(doc, default=str))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        reason = self._reason
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, web.HTTPError) and exc.log_message:
-            reason = exc.log_message % exc.args if exc.args else exc.log_message
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"message": redact(str(reason)), "reason": self._reason}))
 
 
 def public_job(job: dict[str, Any]) -> dict[str, Any]:

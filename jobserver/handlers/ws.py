@@ -23,7 +23,7 @@ class EventsHandler(WebSocketMixin, ExtensionHandlerMixin, JupyterHandler, webso
         # Authenticated like every route: no user (token, cookie or hub OAuth), no upgrade.
         name, admin = identity(self) if self.current_user else (None, False)
         if not name:
-            raise web.HTTPError(403)
+            raise web.HTTPError(401, "authentication required")
         self.user_name, self.is_admin = name, admin
         res = super().get(*args, **kwargs)
         if res is not None:
