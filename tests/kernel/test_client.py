@@ -50,7 +50,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, _State]]:
             body = json.loads(self.rfile.read(length)) if length else None
             state.requests.append((method, self.path, dict(self.headers), body))
             if self.headers.get("Authorization") != f"token {TOKEN}":
-                return self._send(403, {"message": "forbidden"})
+                return self._send(401, {"message": "authentication required"})
             path = self.path.split("?")[0]
             assert path.startswith("/base/aerofs/api/"), path
             route = path[len("/base/aerofs/api/") :]
@@ -160,7 +160,7 @@ def test_cancel_errors_and_auth(server: tuple[str, _State]) -> None:
     assert e.value.status == 404
     with pytest.raises(JobServerError) as e:
         Client(url, "wrong").jobs()
-    assert e.value.status == 403
+    assert e.value.status == 401
     assert [j["id"] for j in c.jobs()] == ["1"]
 
 
