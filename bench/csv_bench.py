@@ -6,7 +6,8 @@ threaded so the bytes are the same every time):
               booleans, quoted fields with commas, quotes and newlines, ~5% nulls);
   (b) folder: 200 CSVs of ~5 MB with the same schema.
 Each tool runs in its own process under /usr/bin/time -v (peak RSS), page cache warm, zstd everywhere.
-Printed: MB/s of CSV input, peak RSS, output size, and AeroFS / fastest peer; `cat` is the I/O floor.
+Printed: MB/s of CSV input, CPU seconds (user + system; steadier than wall time on a shared
+machine), peak RSS, output size, and AeroFS against the best peer on each; `cat` is the I/O floor.
 
     python bench/run.py csv [--small] [--only big|folder] [--tools aerofs,duckdb,...] [--repeat N]
 
@@ -134,16 +135,18 @@ def ensure_data(small: bool) -> tuple[Path, list[Path]]:
     return big, files
 
 
-def run_timed(argv: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes (largest process under /usr/bin/time) and stderr tail."""
+def run_timed(argv: list[str]) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS in bytes (largest process under /usr/bin/time) and CPU seconds
+    (user + system, children included): on a shared machine the CPU time is the steadier figure."""
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-v", *argv], capture_output=True, text=True)
     secs = time.perf_counter() - t0
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
     rss = int(m.group(1)) * 1024 if m else 0
+    cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", p.stderr))
     if p.returncode != 0:
         raise RuntimeError(f"{argv[:3]} failed: {p.stderr[-2000:]}")
-    return secs, rss, p.stderr[-500:]
+    return secs, rss, cpu
 
 
 def out_size(path: Path) -> int:
@@ -163,7 +166,7 @@ def warm(files: list[Path]) -> float:
 
 def bench_workload(
     name: str, files: list[Path], tools: list[str], repeat: int
-) -> dict[str, tuple[float, int, int]]:
+) -> dict[str, tuple[float, int, int, float]]:
     size = sum(f.stat().st_size for f in files)
     warm(files)
     t0 = time.perf_counter()
@@ -172,8 +175,8 @@ def bench_workload(
     print(
         f"\n== {name}: {len(files)} file(s), {size / 1e6:.0f} MB; cat {size / 1e6 / cat_s:.0f} MB/s (I/O floor)"
     )
-    print(f"{'tool':<10}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}{'output MB':>11}")
-    results: dict[str, tuple[float, int, int]] = {}
+    print(f"{'tool':<10}{'seconds':>9}{'MB/s':>9}{'CPU s':>8}{'peak RSS MB':>13}{'output MB':>11}")
+    results: dict[str, tuple[float, int, int, float]] = {}
     for tool in tools:
         best = None
         for _ in range(repeat):
@@ -183,19 +186,19 @@ def bench_workload(
                     out.mkdir()
                 argv = ["nice", "-n", "5", PY, "-c", PEERS[tool], *map(str, files), str(out)]
                 try:
-                    secs, rss, _ = run_timed(argv)
+                    secs, rss, cpu = run_timed(argv)
                 except RuntimeError as e:
                     print(f"{tool:<10} failed: {str(e)[-300:]}", flush=True)
                     break
                 size_out = out_size(out)
             if best is None or secs < best[0]:
-                best = (secs, rss, size_out)
+                best = (secs, rss, size_out, cpu)
         if best is None:
             continue
         results[tool] = best
-        secs, rss, size_out = best
+        secs, rss, size_out, cpu = best
         print(
-            f"{tool:<10}{secs:>9.2f}{size / 1e6 / secs:>9.1f}{rss / 1e6:>13.0f}{size_out / 1e6:>11.1f}",
+            f"{tool:<10}{secs:>9.2f}{size / 1e6 / secs:>9.1f}{cpu:>8.1f}{rss / 1e6:>13.0f}{size_out / 1e6:>11.1f}",
             flush=True,
         )
     peers = {k: v for k, v in results.items() if k != "aerofs"}
@@ -203,6 +206,13 @@ def bench_workload(
         fastest = min(peers, key=lambda k: peers[k][0])
         ratio = peers[fastest][0] / results["aerofs"][0]
         print(f"AeroFS / fastest peer ({fastest}): {ratio:.2f}x throughput")
+        leanest = min(peers, key=lambda k: peers[k][3])
+        if results["aerofs"][3] > 0:
+            print(
+                f"CPU time, leanest peer ({leanest}) / AeroFS: {peers[leanest][3] / results['aerofs'][3]:.2f}x"
+            )
+        low = min(peers, key=lambda k: peers[k][1])
+        print(f"peak RSS AeroFS / lowest peer ({low}): {results['aerofs'][1] / peers[low][1]:.2f}")
         if "duckdb" in results:
             print(f"output size AeroFS / DuckDB: {results['aerofs'][2] / results['duckdb'][2]:.2f}")
     return results
