@@ -351,9 +351,10 @@ impl<'a> Driver<'a> {
         }
         // A stream of blocks, not waves: this thread reads the next block and hands it to the pool
         // while earlier blocks are parsed, and applies the results strictly in reading order (row
-        // groups, line numbers). At most `window` blocks are read but not yet applied, so memory
-        // stays bounded by a few blocks whatever the number or size of the inputs.
-        let window = self.threads * 2 + 2;
+        // groups, line numbers). At most `window` blocks are read but not yet applied (one per
+        // thread, two read ahead), so memory stays bounded by a few blocks whatever the number or
+        // size of the inputs.
+        let window = self.threads + 2;
         let (tx, rx) = std::sync::mpsc::channel::<(u64, usize, u32, bool, Outcome)>();
         let opts = self.opts;
         let progress = self.progress;

@@ -106,7 +106,7 @@ pub type BufPool = std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
 pub fn recycle(pool: &BufPool, mut buf: Vec<u8>) {
     buf.clear();
     if let Ok(mut p) = pool.lock() {
-        if p.len() < 8 {
+        if p.len() < 4 {
             p.push(buf);
         }
     }
