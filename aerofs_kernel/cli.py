@@ -470,9 +470,6 @@ def lab(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    # jsonschema imports rfc3987_syntax (if installed) only for the "iri" format checker, which the
-    # pipelines do not use; compiling its grammar costs ~2 s per CLI start. The CLI process skips it.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     app()
 
 

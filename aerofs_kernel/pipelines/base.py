@@ -17,14 +17,33 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import jsonschema
 import pyarrow as pa
 
 from aerofs_kernel import _engine
+
+
+def _jsonschema() -> Any:
+    """jsonschema, imported at the first validation rather than with the package.
+
+    Importing it also imports rfc3987_syntax (when installed, as Jupyter's dependencies make it),
+    whose grammar takes ~1.5 s to compile, only for the "iri" string formats that no pipeline schema
+    uses. If nothing has imported it yet, it is hidden for the duration of the import, so a first
+    run in a kernel or the CLI does not pay for it; anyone importing it afterwards still gets it.
+    """
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+        try:
+            import jsonschema
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import jsonschema
+
+    return jsonschema
 
 
 @dataclass
@@ -114,7 +133,7 @@ class Pipeline(ABC):
 
     def validate(self, params: dict[str, Any]) -> list[OptionError]:
         """Every problem with ``params`` (src/dst included), each with its JSON path. Empty when valid."""
-        validator = jsonschema.Draft202012Validator(self.schema)
+        validator = _jsonschema().Draft202012Validator(self.schema)
         problems = []
         for err in sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path)):
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
