@@ -1,9 +1,17 @@
 """``log-sessions``: visitor sessions and a traffic report from Apache/Nginx access logs (Rust engine).
 
-Lines in Common or Combined format (auto-detected per line; .gz/.zst decompressed) are parsed by hand
-in parallel; each key's hits (IP + user agent, or IP) are sorted by time before sessionising, so rotated
-files may come in any order and out-of-order lines land in the right session; an inactivity gap longer
-than ``timeout_minutes`` starts a new session. Outputs under ``dst``: ``sessions.parquet``,
+Lines in Common or Combined format (auto-detected per line), or in a custom ``log_format`` (GoAccess
+``%h %^[%d:%t %^] "%r" %s %b "%R" "%u"`` or nginx ``$remote_addr [$time_local] "$request" ...`` style),
+.gz/.zst decompressed, are streamed through the engine in parallel blocks with memory bounded by the
+sessions (never one record per request). A session is a maximal run of one key's requests (IP + user
+agent, or IP) no more than ``timeout_minutes`` apart *in time order*, whatever order the lines come in:
+rotated files in any order, out-of-order lines and the tasks of a job all give the result of one pass
+over the lines sorted by time (ties in input order).
+
+A job may cut a big uncompressed log into byte ranges (:meth:`LogSessions.plan`, ``path#bytes=S-E``:
+the lines starting in the range). Each task also returns ``visitors`` (ip, user_agent, day) and
+``counts`` (kind, value, hits) tables, so :meth:`LogSessions.merge` is exact: sessions cut by tasks are
+joined, unique visitors are a distinct count of the union, top lists come from the summed counts. Outputs under ``dst``: ``sessions.parquet``,
 ``summary.json`` and ``report.html`` (self-contained, inline SVG charts). Summary keys: ``requests,
 sessions, unique_visitors`` (GoAccess's definition: same IP, date and user agent), ``bytes,
 unparsed_lines`` plus bounce rate, durations, pages per session, top pages/referrers/user agents,
@@ -24,6 +32,10 @@ import pyarrow.parquet as pq
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+from aerofs_kernel.pipelines.word_count import COMPRESSED, RANGE_MARK, split_range
+
+#: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
+SPLIT_BYTES = 256 << 20
 
 ASSETS = ["css", "js", "png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2", "ttf", "eot", "map",
           "mp4", "webm"]  # fmt: skip
@@ -46,9 +58,22 @@ SCHEMA: dict[str, Any] = {
             "description": "Folder for sessions.parquet, summary.json and report.html. None: tables only.",
         },
         "log_format": {
-            "enum": ["auto", "combined", "common"],
+            "type": "string",
+            "minLength": 1,
             "default": "auto",
-            "description": "Log format; auto recognises Common and Combined per line.",
+            "examples": [
+                "auto",
+                "combined",
+                "common",
+                '%h %^[%d:%t %^] "%r" %s %b "%R" "%u"',
+                '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+                '"$http_referer" "$http_user_agent"',
+            ],
+            "description": "auto/combined/common: the built-in parser (Common and Combined recognised per "
+            "line). Otherwise a format string, GoAccess style (%h host, %e user, %x or %d:%t time, %r "
+            "request, %m %U %q %H, %s status, %b bytes, %R referrer, %u user agent, %^ ignored) or nginx "
+            "log_format style ($remote_addr, $remote_user, $time_local, $time_iso8601, $request, $status, "
+            "$body_bytes_sent, $http_referer, $http_user_agent; other variables are read and ignored).",
         },
         "session_key": {
             "enum": ["ip_ua", "ip"],
@@ -169,38 +194,56 @@ def write_outputs(dst: str, sessions: pa.Table, summary: dict[str, Any]) -> list
     ]
 
 
-def merge_sessions(tables: list[pa.Table], timeout_s: float) -> pa.Table:
-    """Join sessions of the same key that partial runs cut apart: per key, sessions whose time spans
-    overlap or lie within ``timeout_s`` of each other are one session (what one pass gives)."""
+def _first(a: Any, b: Any, later: bool) -> bool:
+    """Whether ``b`` (a time or None) should replace ``a``: earlier (``later``: later) wins; on a tie the
+    one already kept (the earlier task) stays for entries, the later one wins for exits."""
+    if b is None:
+        return False
+    if a is None:
+        return True
+    return b >= a if later else b < a
+
+
+def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True) -> pa.Table:
+    """Join sessions of the same key that tasks cut apart: per key, sessions whose time spans overlap
+    or lie within ``timeout_s`` of each other are one session, which is what one pass gives (see the
+    engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``."""
     if not tables:
         return pa.table({})
-    t = pa.concat_tables(tables).sort_by(
-        [("ip", "ascending"), ("user_agent", "ascending"), ("start", "ascending")]
-    )
-    rows = t.to_pylist()
+    rows: list[dict[str, Any]] = []
+    for part, t in enumerate(tables):
+        for r in t.to_pylist():
+            r["_part"] = part
+            rows.append(r)
+    key = (lambda r: (r["ip"], r["user_agent"])) if by_ua else (lambda r: (r["ip"], ""))
+    rows.sort(key=lambda r: (key(r), r["start"], r["_part"]))
     out: list[dict[str, Any]] = []
     for r in rows:
         cur = out[-1] if out else None
-        if (
-            cur is not None
-            and cur["ip"] == r["ip"]
-            and cur["user_agent"] == r["user_agent"]
-            and (r["start"] - cur["end"]).total_seconds() <= timeout_s
-        ):
+        if cur is not None and key(cur) == key(r) and (r["start"] - cur["end"]).total_seconds() <= timeout_s:
             for k in ("requests", "pages", "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx"):
                 cur[k] += r[k]
-            if cur["entry_page"] is None:
-                cur["entry_page"] = r["entry_page"]
-            if r["end"] >= cur["end"]:
-                cur["end"] = r["end"]
-                cur["exit_page"] = r["exit_page"] or cur["exit_page"]
+            if _first(cur["entry_time"], r["entry_time"], later=False):
+                cur["entry_time"], cur["entry_page"] = r["entry_time"], r["entry_page"]
+            if _first(cur["exit_time"], r["exit_time"], later=True):
+                cur["exit_time"], cur["exit_page"] = r["exit_time"], r["exit_page"]
+            cur["end"] = max(cur["end"], r["end"])
             cur["duration_s"] = int((cur["end"] - cur["start"]).total_seconds())
         else:
             out.append(dict(r))
     out.sort(key=lambda r: (r["start"], r["ip"], r["user_agent"]))
     for i, r in enumerate(out):
         r["session_id"] = i
-    return pa.Table.from_pylist(out, schema=t.schema)
+        del r["_part"]
+    return pa.Table.from_pylist(out, schema=tables[0].schema)
+
+
+def _median(values: list[int]) -> float:
+    v = sorted(values)
+    n = len(v)
+    if not n:
+        return 0.0
+    return float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
 
 
 class LogSessions(Pipeline):
@@ -218,51 +261,85 @@ class LogSessions(Pipeline):
         self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
     ) -> RunOutput:
         eng = {k: v for k, v in options.items() if k not in ("src", "dst")}
-        out = RunOutput.from_engine(_engine.log_sessions(list(inputs), json.dumps(eng), progress))
+        paths, ranges = zip(*(split_range(i) for i in inputs), strict=True) if inputs else ((), ())
+        if any(r is not None for r in ranges):
+            eng["byte_ranges"] = list(ranges)
+        out = RunOutput.from_engine(_engine.log_sessions(list(paths), json.dumps(eng), progress))
         if dst:
             out.outputs = write_outputs(dst, out.tables["sessions"], out.summary)
         return out
 
+    def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
+        """Whole files, except that an uncompressed log bigger than ``SPLIT_BYTES`` (and than its share of
+        the tasks) is cut into byte ranges ``path#bytes=S-E``; a line belongs to the range it starts in."""
+        total = sum(max(s, 1) for _, s in inputs)
+        share = max(SPLIT_BYTES, total // max(1, max_tasks))
+        items: list[tuple[str, int]] = []
+        for path, size in inputs:
+            if size > share and not path.lower().endswith(COMPRESSED):
+                n = min(max_tasks, -(-size // share))
+                step = -(-size // n)
+                for s in range(0, size, step):
+                    items.append((f"{path}{RANGE_MARK}{s}-{min(size, s + step)}", min(step, size - s)))
+            else:
+                items.append((path, size))
+        return super().plan(items, options, max_tasks)
+
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
-        """Sessions cut by task boundaries are joined (:func:`merge_sessions`); request-level figures add
-        up. ``unique_visitors`` is the sum of the tasks' counts, exact only when a visitor's day does not
-        span two tasks."""
+        """Exactly the result of one run over all the tasks' inputs: sessions cut by task boundaries are
+        joined (:func:`merge_sessions`), unique visitors are the distinct (ip, user agent, day) of all
+        tasks, top lists come from the summed per-value counts; request-level figures add up."""
         merged = super().merge(parts, None, options)
         timeout = float(options.get("timeout_minutes", 30)) * 60
-        sessions = merge_sessions([p.tables["sessions"] for p in parts if "sessions" in p.tables], timeout)
+        by_ua = options.get("session_key", "ip_ua") != "ip"
+        sessions = merge_sessions(
+            [p.tables["sessions"] for p in parts if "sessions" in p.tables], timeout, by_ua
+        )
+        visitors = [p.tables["visitors"] for p in parts if "visitors" in p.tables]
+        counts = [p.tables["counts"] for p in parts if "counts" in p.tables]
         merged.tables = {"sessions": sessions}
         s = merged.summary
         n = sessions.num_rows
         s["sessions"] = n
         if n:
-            dur = sessions.column("duration_s")
             s["bounce_rate"] = pc.sum(pc.less_equal(sessions.column("pages"), 1)).as_py() / n
-            s["mean_duration_s"] = pc.mean(dur).as_py()
-            s["median_duration_s"] = float(pc.approximate_median(dur).as_py())
+            s["mean_duration_s"] = pc.mean(sessions.column("duration_s")).as_py()
+            s["median_duration_s"] = _median(sessions.column("duration_s").to_pylist())
             s["pages_per_session"] = pc.sum(sessions.column("pages")).as_py() / n
             s["bot_sessions"] = pc.sum(sessions.column("is_bot")).as_py()
+        if visitors:
+            v = pa.concat_tables(visitors).group_by(["ip", "user_agent", "day"]).aggregate([])
+            merged.tables["visitors"] = v
+            s["unique_visitors"] = v.num_rows
+        top = int(options.get("top", 10))
+        if counts:
+            c = pa.concat_tables(counts).group_by(["kind", "value"]).aggregate([("hits", "sum")])
+            c = c.rename_columns(["kind", "value", "hits"])
+            merged.tables["counts"] = c
+            for kind, key in (
+                ("page", "top_pages"),
+                ("referrer", "top_referrers"),
+                ("user_agent", "top_user_agents"),
+            ):
+                rows = c.filter(pc.equal(c.column("kind"), kind)).sort_by(
+                    [("hits", "descending"), ("value", "ascending")]
+                )
+                s[key] = [{"value": r["value"], "hits": r["hits"]} for r in rows.slice(0, top).to_pylist()]
         hours = [0] * 24
         days: dict[str, int] = {}
         status: dict[str, int] = {}
         samples: list[Any] = []
         for p in parts:
-            for i, v in enumerate(p.summary.get("hits_per_hour", [])):
-                hours[i] += v
-            for k, v in p.summary.get("hits_per_day", {}).items():
-                days[k] = days.get(k, 0) + v
-            for k, v in p.summary.get("status_codes", {}).items():
-                status[k] = status.get(k, 0) + v
+            for i, h in enumerate(p.summary.get("hits_per_hour", [])):
+                hours[i] += h
+            for k, d in p.summary.get("hits_per_day", {}).items():
+                days[k] = days.get(k, 0) + d
+            for k, c2 in p.summary.get("status_codes", {}).items():
+                status[k] = status.get(k, 0) + c2
             samples.extend(p.summary.get("unparsed_samples", []))
-        s.update(hits_per_hour=hours, hits_per_day=dict(sorted(days.items())), status_codes=status,
+        s.update(hits_per_hour=hours, hits_per_day=dict(sorted(days.items())),
+                 status_codes=dict(sorted(status.items())),
                  unparsed_samples=samples[: int(options.get("unparsed_samples", 20))])  # fmt: skip
-        for key in ("top_pages", "top_referrers", "top_user_agents"):
-            acc: dict[str, int] = {}
-            for p in parts:
-                for x in p.summary.get(key, []):
-                    acc[x["value"]] = acc.get(x["value"], 0) + x["hits"]
-            s[key] = [
-                {"value": k, "hits": v} for k, v in sorted(acc.items(), key=lambda kv: (-kv[1], kv[0]))
-            ][: int(options.get("top", 10))]
         if dst:
             merged.outputs = write_outputs(dst, sessions, s)
         return merged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import shutil
 import subprocess
@@ -120,3 +121,96 @@ def test_bad_options_and_missing_file(tmp_path):
         _engine.log_sessions([], '{"session_key": "cookie"}', _engine.Progress())
     out = run([tmp_path / "missing.log"])
     assert out.errors and out.errors[0]["path"].endswith("missing.log")
+
+
+def _to_nginx_iso(line: str) -> str | None:
+    """A combined line rewritten as ``$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent
+    $request_time "$http_referer" "$http_user_agent"`` (None for lines the reference cannot parse)."""
+    from datetime import datetime
+
+    from reference import LINE
+
+    m = LINE.match(line)
+    if not m:
+        return None
+    try:
+        t = datetime.strptime(m.group(4), "%d/%b/%Y:%H:%M:%S %z")
+    except ValueError:
+        return None
+    return (
+        f'{m.group(1)} [{t.isoformat()}] "{m.group(5)}" {m.group(6)} {m.group(7)} 0.004 '
+        f'"{m.group(8) or "-"}" "{m.group(9) or ""}"'
+    )
+
+
+def test_custom_log_formats_equal_the_built_in_parser(tmp_path):
+    lines = generate(2000, 21)
+    combined = tmp_path / "combined.log"
+    combined.write_text("\n".join(lines) + "\n")
+    custom = tmp_path / "custom.log"
+    custom.write_text("\n".join(x for x in map(_to_nginx_iso, lines) if x) + "\nnot a line\n")
+    ref = run([combined])
+    nginx = run(
+        [custom],
+        log_format='$remote_addr [$time_iso8601] "$request" $status $body_bytes_sent $request_time '
+        '"$http_referer" "$http_user_agent"',
+    )
+    assert sessions_of(nginx) == sessions_of(ref)
+    for k in ("requests", "bytes", "unique_visitors", "sessions", "top_pages", "hits_per_hour"):
+        assert nginx.summary[k] == ref.summary[k], k
+    assert nginx.summary["unparsed_lines"] == 1
+    # GoAccess style on the original file: its %d:%t ignores the zone (read as UTC), as GoAccess does.
+    goa = run([combined], log_format='%h %^[%d:%t %^] "%r" %s %b "%R" "%u"')
+    assert [s[4:] for s in sessions_of(goa)] == [s[4:] for s in sessions_of(ref)]
+    for k in ("requests", "bytes", "unique_visitors", "unparsed_lines"):
+        assert goa.summary[k] == ref.summary[k], k
+    with pytest.raises(_engine.OptionsError, match="no client address"):
+        _engine.log_sessions([str(combined)], json.dumps({"log_format": "%s %b"}), _engine.Progress())
+
+
+def _plan_run_merge(path, tasks, **extra):
+    import aerofs_kernel.pipelines.log_sessions as ls
+
+    spec = get_pipeline("log-sessions")
+    old = ls.SPLIT_BYTES
+    ls.SPLIT_BYTES = 1
+    try:
+        batches = spec.plan([(str(path), path.stat().st_size)], {}, tasks)
+    finally:
+        ls.SPLIT_BYTES = old
+    opts = spec.options({"src": "x", **extra})
+    parts = [spec.run(b, None, opts, _engine.Progress()) for b in batches]
+    return batches, parts, spec.merge(parts, None, opts)
+
+
+def test_byte_range_plan_covers_the_file_contiguously(tmp_path):
+    from aerofs_kernel.pipelines.word_count import split_range
+
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(3000, 3)) + "\n")
+    batches, _, _ = _plan_run_merge(p, 4)
+    ranges = sorted(split_range(i)[1] for b in batches for i in b)
+    assert len(ranges) == 4 and ranges[0][0] == 0 and ranges[-1][1] == p.stat().st_size
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+
+
+@pytest.mark.parametrize("tasks,key", [(2, "ip_ua"), (5, "ip_ua"), (3, "ip")])
+def test_merge_of_byte_range_tasks_is_exact(tmp_path, tasks, key):
+    # Out-of-order lines, malformed lines, visitors and sessions that span every task boundary.
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(4000, 13, shuffle=0.05)) + "\n")
+    _, parts, merged = _plan_run_merge(p, tasks, session_key=key)
+    whole = run([p], session_key=key)
+    ref = analyse([str(p)])
+    cols = [c for c in whole.tables["sessions"].column_names if c != "session_id"]
+    assert (
+        merged.tables["sessions"].select(cols).to_pylist()
+        == whole.tables["sessions"].select(cols).to_pylist()
+    )
+    for k in ("requests", "bytes", "unique_visitors", "unparsed_lines", "sessions", "bounce_rate",
+              "median_duration_s", "top_pages", "top_referrers", "top_user_agents", "status_codes",
+              "hits_per_hour", "hits_per_day"):  # fmt: skip
+        assert merged.summary[k] == whole.summary[k], k
+    # A sum of the tasks' counts would overcount: visitors come back in every task.
+    assert merged.summary["unique_visitors"] == ref["unique_visitors"]
+    assert merged.summary["unique_visitors"] < sum(t.summary["unique_visitors"] for t in parts)

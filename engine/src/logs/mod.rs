@@ -1,15 +1,26 @@
-//! The `log-sessions` pipeline: Apache/Nginx access logs (Common or Combined, auto-detected per line;
-//! .gz/.zst too) into visitor sessions and a traffic summary.
+//! The `log-sessions` pipeline: Apache/Nginx access logs (Common or Combined, auto-detected per line,
+//! or a custom GoAccess/nginx-style `log_format`; .gz/.zst too) into visitor sessions and a traffic
+//! summary.
 //!
-//! Files are memory-mapped and cut into chunks at newlines; rayon workers parse chunks with a
-//! hand-written parser ([`parse`]) into hits that borrow the input. Hits of all inputs are then sorted
-//! by (IP, user agent, time) — stable, so equal times keep file/line order — and sessionised
-//! ([`sessionize`]): a key's hits are taken in time order whatever their order in the files (rotated
-//! files in any order, out-of-order lines), and a gap longer than `timeout_minutes` starts a new
-//! session. Because sessions are cut after the global sort, chunk and file boundaries never split a
-//! session. Lines that do not parse are counted and sampled (file, line, text), never fatal.
-//! Memory: one small record per request (about 150 bytes) plus the mapped files.
+//! Streaming, bounded memory: each input is read (decompressed) in blocks of `chunk_size` bytes cut
+//! at newlines; a batch of blocks is parsed in parallel by rayon while the next batch is read. A
+//! block is reduced to small partial results with owned keys (counts per page/referrer/user agent,
+//! the set of visitors, and per-key session clusters, see [`sessionize`]), which are merged into
+//! the run's state in input order. Memory holds the blocks in flight plus one record per session and
+//! per distinct key/value, never one per request.
+//!
+//! Out-of-order lines: a session is a maximal run of one key's requests that are at most the
+//! timeout apart *in time order*, whatever order the lines came in (rotated files in any order,
+//! lines out of order within a file, tasks of one job): clusters are joined when their spans
+//! overlap or lie within the timeout, so the result equals one pass over all lines sorted by
+//! (key, time), ties kept in input order. Lines that do not parse are counted and sampled (file,
+//! line, text), never fatal.
+//!
+//! `byte_ranges` makes an input a byte range `[start, end)` of an uncompressed file: the lines that
+//! *start* inside it. The run returns, beside `sessions`, the exact partial state a job's merge
+//! needs: `visitors` (ip, user agent, day) and `counts` (kind, value, hits).
 
+pub mod format;
 pub mod parse;
 pub mod report;
 pub mod sessionize;
@@ -18,19 +29,26 @@ pub mod sessionize;
 pub(crate) mod python;
 
 use crate::error::{Error, OnError, Problem, Result};
-use crate::io::map_input;
 use crate::parallel::{default_threads, with_pool};
 use crate::progress::Progress;
+use ahash::RandomState;
+use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringBuilder, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use hashbrown::{HashMap, HashSet};
 use parse::Hit;
 use rayon::prelude::*;
 use serde::Deserialize;
+use sessionize::Cluster;
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
 
 fn default_timeout() -> f64 {
     30.0
 }
 fn default_chunk() -> usize {
-    8 << 20
+    4 << 20
 }
 fn default_samples() -> usize {
     20
@@ -60,9 +78,13 @@ pub struct Options {
     /// Extensions (no dot) of asset requests, which are not pages.
     #[serde(default = "default_assets")]
     pub asset_extensions: Vec<String>,
-    /// `auto`, `combined` or `common` (both are recognised by the same parser).
+    /// `auto`, `combined` or `common` (all three: the built-in parser, which recognises both), or a
+    /// custom format string ([`format`]).
     #[serde(default = "default_format")]
     pub log_format: String,
+    /// For each input, an optional byte range [start, end) of it (a task's slice of a big file).
+    #[serde(default)]
+    pub byte_ranges: Option<Vec<Option<[u64; 2]>>>,
     #[serde(default)]
     pub threads: usize,
     #[serde(default = "default_chunk")]
@@ -99,38 +121,101 @@ pub struct LogSessions {
     pub errors: Vec<Problem>,
     pub schema: arrow::datatypes::SchemaRef,
     pub batches: Vec<arrow::array::RecordBatch>,
+    /// Distinct visitors (ip, user_agent, day): the exact state a job's merge unions.
+    pub visitors: RecordBatch,
+    /// Hits per page, referrer and user agent (kind, value, hits), for an exact merge of top lists.
+    pub counts: RecordBatch,
 }
 
-struct Chunk<'a> {
-    file: usize,
-    hits: Vec<Hit<'a>>,
+/// How lines are parsed.
+enum Parser {
+    BuiltIn,
+    Custom(format::Format),
+}
+
+impl Parser {
+    #[inline]
+    fn parse<'a>(&self, line: &'a [u8]) -> Option<Hit<'a>> {
+        match self {
+            Parser::BuiltIn => parse::parse_line(line),
+            Parser::Custom(f) => f.parse(line),
+        }
+    }
+}
+
+/// A block of whole lines of one input.
+struct Block {
+    input: usize,
+    /// Offset of `data[0]` in the (decompressed) input.
+    offset: u64,
+    /// A recycled buffer: only `data[..len]` is the block.
+    data: Vec<u8>,
+    len: usize,
+}
+
+/// What one block adds to the run (keys owned, so the block can be dropped).
+#[derive(Default)]
+struct Part {
+    input: usize,
     lines: u64,
     unparsed: u64,
-    /// (line number inside the chunk, 1-based; text)
+    /// (line number inside the block, 1-based; text)
     samples: Vec<(u64, String)>,
+    requests: u64,
+    bytes: u64,
+    status: BTreeMap<u16, u64>,
+    hours: [u64; 24],
+    days: BTreeMap<i32, u64>,
+    /// Distinct (ip, user agent) pairs of the block; the other fields refer to them by index.
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Hits per pair (user agent counts are summed from these).
+    pair_hits: Vec<u64>,
+    visitors: Vec<(u32, i32)>,
+    /// Paths with their hits; clusters refer to them by index.
+    pages: Vec<(Vec<u8>, u64)>,
+    referrers: Vec<(Vec<u8>, u64)>,
+    /// (pair index, cluster), sorted by session key then start. With `session_key = ip` the pair is
+    /// any pair of that IP (its user agent is ignored).
+    clusters: Vec<(u32, Cluster)>,
 }
 
-fn parse_chunk<'a>(file: usize, data: &'a [u8], keep: usize) -> Chunk<'a> {
-    let mut c = Chunk {
-        file,
-        hits: Vec::with_capacity(data.len() / 200 + 1),
-        lines: 0,
-        unparsed: 0,
-        samples: Vec::new(),
+struct Ctx<'o> {
+    parser: Parser,
+    by_ua: bool,
+    timeout: i64,
+    assets: Vec<Vec<u8>>,
+    keep: usize,
+    opts: &'o Options,
+}
+
+fn owned(m: HashMap<&[u8], u64, RandomState>) -> Vec<(Vec<u8>, u64)> {
+    m.into_iter().map(|(k, v)| (k.to_vec(), v)).collect()
+}
+
+fn process_block(b: &Block, cx: &Ctx) -> Part {
+    let data = &b.data[..b.len];
+    let mut p = Part {
+        input: b.input,
+        ..Default::default()
     };
+    let mut hits: Vec<Hit> = Vec::with_capacity(data.len() / 180 + 1);
+    let mut seqs: Vec<u64> = Vec::with_capacity(data.len() / 180 + 1);
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
         let line = &data[start..end];
-        c.lines += 1;
+        p.lines += 1;
         if !line.iter().all(u8::is_ascii_whitespace) {
-            match parse::parse_line(line) {
-                Some(h) => c.hits.push(h),
+            match cx.parser.parse(line) {
+                Some(h) => {
+                    hits.push(h);
+                    seqs.push(((b.input as u64) << 40) | (b.offset + start as u64));
+                }
                 None => {
-                    c.unparsed += 1;
-                    if c.samples.len() < keep {
-                        c.samples.push((
-                            c.lines,
+                    p.unparsed += 1;
+                    if p.samples.len() < cx.keep {
+                        p.samples.push((
+                            p.lines,
                             String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned(),
                         ));
                     }
@@ -139,7 +224,401 @@ fn parse_chunk<'a>(file: usize, data: &'a [u8], keep: usize) -> Chunk<'a> {
         }
         start = end + 1;
     }
-    c
+    // Intern (ip, user agent) so that sorting and the visitor set compare integers, not bytes.
+    let mut pair_ids: HashMap<(&[u8], &[u8]), u32, RandomState> = HashMap::default();
+    let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    let mut ip_ids: HashMap<&[u8], u32, RandomState> = HashMap::default();
+    let mut visitors: HashSet<(u32, i32), RandomState> = HashSet::default();
+    let mut page_ids: HashMap<&[u8], u32, RandomState> = HashMap::default();
+    let mut pages: Vec<(&[u8], u64)> = Vec::new();
+    let mut refs: HashMap<&[u8], u64, RandomState> = HashMap::default();
+    // (session key id, ts, seq, hit index, pair id, page id or u32::MAX for an asset)
+    let mut order: Vec<(u32, i64, u64, u32, u32, u32)> = Vec::with_capacity(hits.len());
+    for (i, h) in hits.iter().enumerate() {
+        let next = pairs.len() as u32;
+        let pid = *pair_ids.entry((h.ip, h.user_agent)).or_insert_with(|| {
+            pairs.push((h.ip, h.user_agent));
+            p.pair_hits.push(0);
+            next
+        });
+        p.pair_hits[pid as usize] += 1;
+        // GoAccess's default: 4xx responses do not make a visitor (its --4xx-to-unique-count is off).
+        if !(400..500).contains(&h.status) {
+            visitors.insert((pid, h.local_day));
+        }
+        let next = pages.len() as u32;
+        let page = *page_ids.entry(h.path).or_insert_with(|| {
+            pages.push((h.path, 0));
+            next
+        });
+        pages[page as usize].1 += 1;
+        let page = if sessionize::is_asset(h.path, &cx.assets) {
+            u32::MAX
+        } else {
+            page
+        };
+        if !h.referrer.is_empty() && h.referrer != b"-" {
+            *refs.entry(h.referrer).or_insert(0) += 1;
+        }
+        *p.status.entry(h.status).or_insert(0) += 1;
+        p.hours[h.local_hour as usize % 24] += 1;
+        *p.days.entry(h.local_day).or_insert(0) += 1;
+        p.bytes += h.bytes;
+        let key = if cx.by_ua {
+            pid
+        } else {
+            let n = ip_ids.len() as u32;
+            *ip_ids.entry(h.ip).or_insert(n)
+        };
+        order.push((key, h.ts, seqs[i], i as u32, pid, page));
+    }
+    p.requests = hits.len() as u64;
+    p.visitors = visitors.into_iter().collect();
+    p.pages = pages.into_iter().map(|(k, v)| (k.to_vec(), v)).collect();
+    p.referrers = owned(refs);
+    // Sessionise the block: by key, then time, then input position.
+    order.sort_unstable_by_key(|x| (x.0, x.1, x.2));
+    let mut cur: Option<(u32, Cluster)> = None;
+    for &(key, ts, seq, i, pid, page) in &order {
+        let h = &hits[i as usize];
+        let joins = matches!(&cur, Some((k, c)) if *k == key && ts - c.end <= cx.timeout);
+        if !joins {
+            if let Some((_, c)) = cur.take() {
+                p.clusters.push((c.first.2, c));
+            }
+            cur = Some((key, Cluster::new(ts, seq, pid)));
+        }
+        let c = &mut cur.as_mut().expect("cluster").1;
+        c.add(
+            ts,
+            seq,
+            h.status,
+            h.bytes,
+            (page != u32::MAX).then_some(page),
+        );
+    }
+    if let Some((_, c)) = cur {
+        p.clusters.push((c.first.2, c));
+    }
+    p.pairs = pairs
+        .into_iter()
+        .map(|(a, b)| (a.to_vec(), b.to_vec()))
+        .collect();
+    p
+}
+
+/// The run's state: everything but the requests themselves.
+#[derive(Default)]
+struct State {
+    lines: u64,
+    unparsed: u64,
+    samples: Vec<(usize, u64, String)>,
+    line_base: Vec<u64>,
+    requests: u64,
+    bytes: u64,
+    status: BTreeMap<u16, u64>,
+    hours: [u64; 24],
+    days: BTreeMap<i32, u64>,
+    /// Every (ip, user agent) seen, by id.
+    pair_ids: HashMap<(Vec<u8>, Vec<u8>), u32, RandomState>,
+    pairs: Vec<(Vec<u8>, Vec<u8>)>,
+    pair_hits: Vec<u64>,
+    ip_ids: HashMap<Vec<u8>, u32, RandomState>,
+    visitors: HashSet<(u32, i32), RandomState>,
+    page_ids: HashMap<Vec<u8>, u32, RandomState>,
+    /// Every path seen, by id, with its hits.
+    pages: Vec<(Vec<u8>, u64)>,
+    referrers: HashMap<Vec<u8>, u64, RandomState>,
+    /// Session key id (pair id, or IP id) -> its clusters by start.
+    sessions: HashMap<u32, (u32, Vec<Cluster>), RandomState>,
+}
+
+impl State {
+    fn absorb(&mut self, p: Part, cx: &Ctx) {
+        let base = self.line_base[p.input];
+        for (l, text) in p.samples {
+            if self.samples.len() < cx.keep {
+                self.samples.push((p.input, base + l, text));
+            }
+        }
+        self.line_base[p.input] += p.lines;
+        self.lines += p.lines;
+        self.unparsed += p.unparsed;
+        self.requests += p.requests;
+        self.bytes += p.bytes;
+        for (k, v) in p.status {
+            *self.status.entry(k).or_insert(0) += v;
+        }
+        for (a, b) in self.hours.iter_mut().zip(p.hours) {
+            *a += b;
+        }
+        for (k, v) in p.days {
+            *self.days.entry(k).or_insert(0) += v;
+        }
+        let ids: Vec<u32> = p
+            .pairs
+            .into_iter()
+            .zip(p.pair_hits)
+            .map(|(pair, n)| {
+                let id = match self.pair_ids.get(&pair) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.pairs.len() as u32;
+                        self.pairs.push(pair.clone());
+                        self.pair_hits.push(0);
+                        self.pair_ids.insert(pair, id);
+                        id
+                    }
+                };
+                self.pair_hits[id as usize] += n;
+                id
+            })
+            .collect();
+        self.visitors.extend(
+            p.visitors
+                .into_iter()
+                .map(|(pid, d)| (ids[pid as usize], d)),
+        );
+        let page_map: Vec<u32> = p
+            .pages
+            .into_iter()
+            .map(|(k, v)| {
+                let id = match self.page_ids.get(&k) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.pages.len() as u32;
+                        self.pages.push((k.clone(), 0));
+                        self.page_ids.insert(k, id);
+                        id
+                    }
+                };
+                self.pages[id as usize].1 += v;
+                id
+            })
+            .collect();
+        for (k, v) in p.referrers {
+            match self.referrers.get_mut(&k) {
+                Some(c) => *c += v,
+                None => {
+                    self.referrers.insert(k, v);
+                }
+            }
+        }
+        // Clusters come grouped by session key, sorted by start within a key.
+        let mut it = p.clusters.into_iter().peekable();
+        let remap = |mut c: Cluster| {
+            c.first.2 = ids[c.first.2 as usize];
+            if let Some(e) = &mut c.entry {
+                e.2 = page_map[e.2 as usize];
+            }
+            if let Some(e) = &mut c.exit {
+                e.2 = page_map[e.2 as usize];
+            }
+            c
+        };
+        while let Some((pid, c)) = it.next() {
+            let gid = ids[pid as usize];
+            let key = if cx.by_ua {
+                gid
+            } else {
+                let ip = &self.pairs[gid as usize].0;
+                match self.ip_ids.get(ip) {
+                    Some(&k) => k,
+                    None => {
+                        let k = self.ip_ids.len() as u32;
+                        self.ip_ids.insert(ip.clone(), k);
+                        k
+                    }
+                }
+            };
+            let mut run = vec![remap(c)];
+            while let Some((npid, _)) = it.peek() {
+                let same = if cx.by_ua {
+                    *npid == pid
+                } else {
+                    self.pairs[ids[*npid as usize] as usize].0 == self.pairs[gid as usize].0
+                };
+                if !same {
+                    break;
+                }
+                run.push(remap(it.next().expect("peeked").1));
+            }
+            let slot = self
+                .sessions
+                .entry(key)
+                .or_insert_with(|| (gid, Vec::new()));
+            sessionize::merge_runs(&mut slot.1, run, cx.timeout);
+        }
+    }
+}
+
+/// Reads one input as blocks of whole lines, optionally only the lines starting in a byte range.
+/// Buffers are recycled (no page faults on fresh memory per block) and never zeroed again.
+struct BlockReader {
+    input: usize,
+    reader: Box<dyn Read + Send>,
+    /// Offset in the input of `buf[0]`.
+    buf_off: u64,
+    buf: Vec<u8>,
+    filled: usize,
+    free: Vec<Vec<u8>>,
+    /// Lines starting at or after this offset are not ours.
+    end: u64,
+    /// Drop bytes up to the first newline first (a range not starting at 0).
+    skip_first: bool,
+    eof: bool,
+    block: usize,
+}
+
+impl BlockReader {
+    fn open(input: usize, path: &Path, range: Option<[u64; 2]>, block: usize) -> Result<Self> {
+        let (reader, buf_off, end, skip_first): (Box<dyn Read + Send>, u64, u64, bool) = match range
+        {
+            None => (crate::io::open_input(path)?, 0, u64::MAX, false),
+            Some([s, e]) => {
+                if crate::io::Compression::of(path) != crate::io::Compression::None {
+                    return Err(Error::options(
+                        "log-sessions: byte ranges need an uncompressed input",
+                    ));
+                }
+                let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                // Byte s-1 tells whether a line starts at s.
+                let from = s.saturating_sub(1);
+                f.seek(SeekFrom::Start(from))
+                    .map_err(|e| Error::io(path, e))?;
+                (Box::new(f), from, e, s > 0)
+            }
+        };
+        let block = block.max(1);
+        Ok(BlockReader {
+            input,
+            reader,
+            buf_off,
+            buf: vec![0; block + block / 4 + 64],
+            filled: 0,
+            free: Vec::new(),
+            end,
+            skip_first,
+            eof: false,
+            block,
+        })
+    }
+
+    /// Read until the buffer is full (growing it when one line does not fit) or the input ends.
+    fn fill(&mut self, path: &Path) -> Result<()> {
+        if self.filled == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        while self.filled < self.buf.len() {
+            match self.reader.read(&mut self.buf[self.filled..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(k) => self.filled += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `n` filled bytes as a block; the rest moves to a recycled buffer.
+    fn consume(&mut self, n: usize) -> Block {
+        let size = self.buf.len();
+        let mut next = self
+            .free
+            .pop()
+            .filter(|b| b.len() == size)
+            .unwrap_or_else(|| vec![0; size]);
+        next[..self.filled - n].copy_from_slice(&self.buf[n..self.filled]);
+        let data = std::mem::replace(&mut self.buf, next);
+        self.filled -= n;
+        let b = Block {
+            input: self.input,
+            offset: self.buf_off,
+            data,
+            len: n,
+        };
+        self.buf_off += n as u64;
+        b
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        self.buf.copy_within(n..self.filled, 0);
+        self.filled -= n;
+        self.buf_off += n as u64;
+    }
+
+    fn recycle(&mut self, blocks: Vec<Block>) {
+        for b in blocks {
+            if self.free.len() < 8 && b.data.len() == self.buf.len() {
+                self.free.push(b.data);
+            }
+        }
+    }
+
+    /// The next block, or None at the end.
+    fn next_block(&mut self, path: &Path) -> Result<Option<Block>> {
+        loop {
+            if self.filled == 0 && self.eof {
+                return Ok(None);
+            }
+            if self.skip_first {
+                match memchr::memchr(b'\n', &self.buf[..self.filled]) {
+                    Some(i) => {
+                        self.drop_front(i + 1);
+                        self.skip_first = false;
+                    }
+                    None if self.eof => {
+                        self.filled = 0;
+                        return Ok(None);
+                    }
+                    None => {
+                        let n = self.filled;
+                        self.drop_front(n);
+                        self.fill(path)?;
+                        continue;
+                    }
+                }
+            }
+            if self.buf_off >= self.end {
+                self.filled = 0;
+                self.eof = true;
+                return Ok(None);
+            }
+            // Range end: the line holding byte end-1 is the last one that is ours.
+            if self.end != u64::MAX && self.buf_off + self.filled as u64 >= self.end {
+                let from = (self.end - 1 - self.buf_off) as usize;
+                match memchr::memchr(b'\n', &self.buf[from..self.filled]) {
+                    Some(i) => {
+                        let b = self.consume(from + i + 1);
+                        self.filled = 0;
+                        self.eof = true;
+                        return Ok(Some(b));
+                    }
+                    None if self.eof => {
+                        let n = self.filled;
+                        return Ok(Some(self.consume(n)));
+                    }
+                    None => {
+                        self.fill(path)?;
+                        continue;
+                    }
+                }
+            }
+            if self.filled >= self.block || self.eof {
+                if self.eof {
+                    let n = self.filled;
+                    return Ok(Some(self.consume(n)));
+                }
+                if let Some(i) = memchr::memrchr(b'\n', &self.buf[..self.filled]) {
+                    return Ok(Some(self.consume(i + 1)));
+                }
+            }
+            self.fill(path)?;
+        }
+    }
 }
 
 /// Parse, sessionise and summarise `inputs`.
@@ -153,104 +632,215 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
             )))
         }
     };
-    if !matches!(opts.log_format.as_str(), "auto" | "combined" | "common") {
-        return Err(Error::options(format!(
-            "log-sessions: log_format {:?} is not supported (auto, combined, common)",
-            opts.log_format
-        )));
+    let parser = match opts.log_format.to_ascii_lowercase().as_str() {
+        "auto" | "combined" | "common" => Parser::BuiltIn,
+        _ if opts.log_format.contains(['%', '$']) => {
+            Parser::Custom(format::Format::compile(&opts.log_format)?)
+        }
+        _ => {
+            return Err(Error::options(format!(
+                "log-sessions: log_format {:?} is not auto, combined, common or a format string \
+                 (%h ... GoAccess style or $remote_addr ... nginx style)",
+                opts.log_format
+            )))
+        }
+    };
+    if let Some(r) = &opts.byte_ranges {
+        if r.len() != inputs.len() {
+            return Err(Error::options(
+                "log-sessions: byte_ranges must have one entry per input",
+            ));
+        }
     }
-    let timeout = (opts.timeout_minutes * 60.0).round() as i64;
-    let assets: Vec<Vec<u8>> = opts
-        .asset_extensions
-        .iter()
-        .map(|e| e.trim_start_matches('.').to_ascii_lowercase().into_bytes())
-        .collect();
+    let cx = Ctx {
+        parser,
+        by_ua,
+        timeout: (opts.timeout_minutes * 60.0).round() as i64,
+        assets: opts
+            .asset_extensions
+            .iter()
+            .map(|e| e.trim_start_matches('.').to_ascii_lowercase().into_bytes())
+            .collect(),
+        keep: opts.unparsed_samples,
+        opts,
+    };
     let sizes: u64 = inputs
         .iter()
         .map(|p| crate::io::file_size(Path::new(p)).unwrap_or(0))
         .sum();
     progress.set_totals(inputs.len() as u64, sizes);
-    let mut errors = Vec::new();
-    let mut maps = Vec::new();
-    for p in inputs {
-        match map_input(Path::new(p)) {
-            Ok(m) => maps.push((p.clone(), m)),
-            Err(e) if opts.on_error == OnError::Fail => return Err(e),
-            Err(e) => {
-                progress.add_error();
-                errors.push(e.with_path(p).to_problem());
-            }
-        }
-    }
-    let mut pieces: Vec<(usize, usize, usize)> = Vec::new();
-    for (fi, (_, m)) in maps.iter().enumerate() {
-        let mut s = 0;
-        while s < m.len() {
-            let want = (s + opts.chunk_size.max(1)).min(m.len());
-            let e = if want >= m.len() {
-                m.len()
-            } else {
-                memchr::memchr(b'\n', &m[want..]).map_or(m.len(), |i| want + i + 1)
-            };
-            pieces.push((fi, s, e));
-            s = e;
-        }
-    }
     let threads = if opts.threads == 0 {
         default_threads()
     } else {
         opts.threads
     };
-    let keep = opts.unparsed_samples;
-    let result = with_pool(threads, || {
-        let chunks: Vec<Chunk> = pieces
-            .par_iter()
-            .map(|&(fi, s, e)| {
-                progress.check()?;
-                let c = parse_chunk(fi, &maps[fi].1[s..e], keep);
-                progress.add_bytes((e - s) as u64);
-                progress.add_rows(c.hits.len() as u64);
-                Ok(c)
-            })
-            .collect::<Result<_>>()?;
-        progress.check()?;
-        let mut samples = Vec::new();
-        let (mut unparsed, mut lines) = (0u64, 0u64);
-        let mut line_base = vec![0u64; maps.len()];
-        let mut hits: Vec<Hit> = Vec::with_capacity(chunks.iter().map(|c| c.hits.len()).sum());
-        for c in chunks {
-            for (l, text) in c.samples {
-                if samples.len() < keep {
-                    samples.push(serde_json::json!({"file": maps[c.file].0, "line": line_base[c.file] + l, "text": text}));
+    let mut errors = Vec::new();
+    let mut state = State {
+        line_base: vec![0; inputs.len()],
+        ..Default::default()
+    };
+    with_pool(threads, || {
+        // Blocks in flight: one batch being parsed, one being read.
+        let batch = threads.max(1) * 2;
+        for (i, p) in inputs.iter().enumerate() {
+            progress.check()?;
+            progress.set_current(p);
+            let path = Path::new(p);
+            let range = cx.opts.byte_ranges.as_ref().and_then(|r| r[i]);
+            let res = (|| -> Result<()> {
+                let mut reader = BlockReader::open(i, path, range, cx.opts.chunk_size)?;
+                let read_batch = |r: &mut BlockReader| -> Result<Vec<Block>> {
+                    let mut v = Vec::with_capacity(batch);
+                    while v.len() < batch {
+                        match r.next_block(path)? {
+                            Some(b) => v.push(b),
+                            None => break,
+                        }
+                    }
+                    Ok(v)
+                };
+                let mut next = read_batch(&mut reader)?;
+                while !next.is_empty() {
+                    progress.check()?;
+                    let blocks = next;
+                    let (more, parts) = rayon::join(
+                        || read_batch(&mut reader),
+                        || {
+                            blocks
+                                .par_iter()
+                                .map(|b| {
+                                    let p = process_block(b, &cx);
+                                    progress.add_bytes(b.len as u64);
+                                    progress.add_rows(p.requests);
+                                    p
+                                })
+                                .collect::<Vec<Part>>()
+                        },
+                    );
+                    for part in parts {
+                        state.absorb(part, &cx);
+                    }
+                    next = more?;
+                    reader.recycle(blocks);
+                }
+                Ok(())
+            })();
+            match res {
+                Ok(()) => {}
+                Err(e) if e.is_cancelled() || cx.opts.on_error == OnError::Fail => return Err(e),
+                Err(e) if e.kind == crate::error::ErrorKind::Options => return Err(e),
+                Err(e) => {
+                    progress.add_error();
+                    errors.push(e.with_path(p).to_problem());
                 }
             }
-            line_base[c.file] += c.lines;
-            unparsed += c.unparsed;
-            lines += c.lines;
-            hits.extend(c.hits);
+            progress.input_done();
         }
-        let summary_parts = report::summarise(&hits, opts.top);
-        progress.check()?;
-        if by_ua {
-            hits.par_sort_by(|a, b| (a.ip, a.user_agent, a.ts).cmp(&(b.ip, b.user_agent, b.ts)));
-        } else {
-            hits.par_sort_by(|a, b| (a.ip, a.ts).cmp(&(b.ip, b.ts)));
-        }
-        progress.check()?;
-        let sessions = sessionize::sessions(&hits, by_ua, timeout, &assets);
-        let mut summary = report::session_summary(&sessions);
-        let obj = summary.as_object_mut().expect("object");
-        for (k, v) in summary_parts.as_object().expect("object") {
-            obj.insert(k.clone(), v.clone());
-        }
-        obj.insert("unparsed_lines".into(), unparsed.into());
-        obj.insert("lines".into(), lines.into());
-        obj.insert("unparsed_samples".into(), samples.into());
-        obj.insert("files".into(), maps.len().into());
-        let (schema, batch) = report::sessions_batch(&sessions)?;
-        Ok((summary, schema, batch))
+        Ok(())
     })?;
-    let (summary, schema, batch) = result;
+    progress.check()?;
+    finish(inputs, state, errors, &cx)
+}
+
+/// Newlines before `offset` in `path` (line numbers of samples in a byte range).
+fn lines_before(path: &Path, offset: u64) -> Result<u64> {
+    let mut r = std::fs::File::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .take(offset);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = r.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            return Ok(n);
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..k]).count() as u64;
+    }
+}
+
+fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Result<LogSessions> {
+    let opts = cx.opts;
+    let mut first_line = vec![None; inputs.len()];
+    let mut samples = Vec::new();
+    for (i, line, text) in &state.samples {
+        let range_start = opts
+            .byte_ranges
+            .as_ref()
+            .and_then(|r| r[*i])
+            .map_or(0, |r| r[0]);
+        let base = match first_line[*i] {
+            Some(b) => b,
+            None => {
+                // The range's first line starts just after the first newline at or after
+                // byte range_start - 1.
+                let b = if range_start == 0 {
+                    0
+                } else {
+                    lines_before(Path::new(&inputs[*i]), range_start - 1)? + 1
+                };
+                first_line[*i] = Some(b);
+                b
+            }
+        };
+        samples.push(serde_json::json!({"file": inputs[*i], "line": base + line, "text": text}));
+    }
+    let mut sessions: Vec<report::Session> = state
+        .sessions
+        .values()
+        .flat_map(|(gid, v)| {
+            let (ip, ua) = &state.pairs[*gid as usize];
+            let state = &state;
+            v.iter().map(move |c| {
+                let ua = if cx.by_ua {
+                    ua
+                } else {
+                    &state.pairs[c.first.2 as usize].1
+                };
+                let page = |e: &Option<(i64, u64, u32)>| {
+                    e.as_ref().map(|e| state.pages[e.2 as usize].0.as_slice())
+                };
+                report::Session {
+                    ip,
+                    user_agent: ua,
+                    c,
+                    bot: sessionize::is_bot(ua),
+                    entry: page(&c.entry),
+                    exit: page(&c.exit),
+                }
+            })
+        })
+        .collect();
+    sessions.par_sort_unstable_by(|a, b| {
+        (a.c.start, a.ip, a.user_agent, a.c.first.1).cmp(&(
+            b.c.start,
+            b.ip,
+            b.user_agent,
+            b.c.first.1,
+        ))
+    });
+    let mut summary = report::session_summary(&sessions);
+    let obj = summary.as_object_mut().expect("object");
+    let extra = serde_json::json!({
+        "requests": state.requests,
+        "bytes": state.bytes,
+        "unique_visitors": state.visitors.len(),
+        "top_pages": report::top(&pages_map(&state), opts.top),
+        "top_referrers": report::top(&state.referrers, opts.top),
+        "top_user_agents": report::top(&user_agents(&state), opts.top),
+        "status_codes": state.status.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        "hits_per_hour": state.hours.to_vec(),
+        "hits_per_day": state.days.iter().map(|(k, v)| (report::civil(*k as i64), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        "unparsed_lines": state.unparsed,
+        "lines": state.lines,
+        "unparsed_samples": samples,
+        "files": inputs.len() - errors.len(),
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        obj.insert(k.clone(), v.clone());
+    }
+    let (schema, batch) = report::sessions_batch(&sessions)?;
+    let visitors = visitors_batch(&state)?;
+    let counts = counts_batch(&state)?;
     let mut outputs = Vec::new();
     if let Some(dir) = &opts.output_dir {
         let dir = Path::new(dir);
@@ -274,5 +864,186 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         errors,
         schema,
         batches: vec![batch],
+        visitors,
+        counts,
     })
+}
+
+fn pages_map(s: &State) -> HashMap<Vec<u8>, u64, RandomState> {
+    s.pages.iter().cloned().collect()
+}
+
+/// Hits per user agent, summed over (ip, user agent) pairs.
+fn user_agents(s: &State) -> HashMap<Vec<u8>, u64, RandomState> {
+    let mut m: HashMap<Vec<u8>, u64, RandomState> = HashMap::default();
+    for ((_, ua), n) in s.pairs.iter().zip(&s.pair_hits) {
+        match m.get_mut(ua) {
+            Some(c) => *c += n,
+            None => {
+                m.insert(ua.clone(), *n);
+            }
+        }
+    }
+    m
+}
+
+fn text_col<'a>(v: impl Iterator<Item = &'a [u8]>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for x in v {
+        b.append_value(String::from_utf8_lossy(x));
+    }
+    Arc::new(b.finish())
+}
+
+/// The distinct visitors (ip, user_agent, day as days since the epoch): a job merges tasks' sets.
+fn visitors_batch(s: &State) -> Result<RecordBatch> {
+    let v: Vec<(&[u8], &[u8], i32)> = s
+        .visitors
+        .iter()
+        .map(|&(id, d)| {
+            let (ip, ua) = &s.pairs[id as usize];
+            (ip.as_slice(), ua.as_slice(), d)
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ip", DataType::Utf8, false),
+        Field::new("user_agent", DataType::Utf8, false),
+        Field::new("day", DataType::Int32, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        text_col(v.iter().map(|x| x.0)),
+        text_col(v.iter().map(|x| x.1)),
+        Arc::new(Int32Array::from_iter_values(v.iter().map(|x| x.2))),
+    ];
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+/// Every page, referrer and user agent with its hits (`kind`: page, referrer, user_agent).
+fn counts_batch(s: &State) -> Result<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+        Field::new("hits", DataType::UInt64, false),
+    ]));
+    let uas = user_agents(s);
+    let pages = pages_map(s);
+    let all: Vec<(&str, &[u8], u64)> = [
+        ("page", &pages),
+        ("referrer", &s.referrers),
+        ("user_agent", &uas),
+    ]
+    .into_iter()
+    .flat_map(|(k, m)| m.iter().map(move |(v, c)| (k, v.as_slice(), *c)))
+    .collect();
+    let mut kind = StringBuilder::new();
+    for x in &all {
+        kind.append_value(x.0);
+    }
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(kind.finish()),
+        text_col(all.iter().map(|x| x.1)),
+        Arc::new(UInt64Array::from_iter_values(all.iter().map(|x| x.2))),
+    ];
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(n: usize) -> String {
+        let mut s = String::new();
+        for i in 0..n {
+            let ip = i % 7;
+            let t = i * 97 % 4000;
+            let (m, sec) = (t / 60, t % 60);
+            if i % 13 == 5 {
+                s.push_str("not a log line\n");
+                continue;
+            }
+            s.push_str(&format!(
+                "10.0.0.{ip} - - [01/Jan/2024:10:{:02}:{sec:02} +0000] \"GET /p{} HTTP/1.1\" 200 {i} \"-\" \"ua{}\"\n",
+                m % 60,
+                i % 5,
+                i % 3
+            ));
+        }
+        s
+    }
+
+    fn summary(path: &str, ranges: Option<Vec<Option<[u64; 2]>>>, n: usize) -> serde_json::Value {
+        let opts = Options {
+            byte_ranges: ranges,
+            chunk_size: 100,
+            ..Default::default()
+        };
+        run(&vec![path.to_string(); n], &opts, &Progress::new())
+            .unwrap()
+            .summary
+    }
+
+    #[test]
+    fn byte_ranges_cover_every_line_once_wherever_they_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        let text = log(400);
+        std::fs::write(&p, &text).unwrap();
+        let path = p.display().to_string();
+        let whole = summary(&path, None, 1);
+        let len = text.len() as u64;
+        for cuts in [
+            vec![1],
+            vec![len / 3, len / 2],
+            vec![57, 58, 59, 200, len - 1],
+        ] {
+            let mut bounds = vec![0];
+            bounds.extend(cuts);
+            bounds.push(len);
+            let ranges: Vec<Option<[u64; 2]>> =
+                bounds.windows(2).map(|w| Some([w[0], w[1]])).collect();
+            let n = ranges.len();
+            let s = summary(&path, Some(ranges), n);
+            for k in [
+                "requests",
+                "bytes",
+                "lines",
+                "unparsed_lines",
+                "unique_visitors",
+            ] {
+                assert_eq!(s[k], whole[k], "{k}");
+            }
+            // The same lines are sampled, with their true line numbers.
+            assert_eq!(s["unparsed_samples"], whole["unparsed_samples"]);
+        }
+    }
+
+    #[test]
+    fn custom_format_and_bad_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(
+            &p,
+            "2024-01-01T10:00:00Z 1.2.3.4 GET /a 200 10\n2024-01-01T10:05:00Z 1.2.3.4 GET /b.css 200 5\nbad\n",
+        )
+        .unwrap();
+        let opts = Options {
+            log_format:
+                "$time_iso8601 $remote_addr $request_method $request_uri $status $body_bytes_sent"
+                    .into(),
+            ..Default::default()
+        };
+        let r = run(&[p.display().to_string()], &opts, &Progress::new()).unwrap();
+        assert_eq!(r.summary["requests"], 2);
+        assert_eq!(r.summary["sessions"], 1);
+        assert_eq!(r.summary["pages_per_session"], 1.0);
+        assert_eq!(r.summary["unparsed_lines"], 1);
+        let bad = Options {
+            log_format: "%s %b".into(),
+            ..Default::default()
+        };
+        let e = run(&[p.display().to_string()], &bad, &Progress::new())
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, crate::error::ErrorKind::Options);
+    }
 }

@@ -1,5 +1,10 @@
 //! Hand-written parser of Apache/Nginx Common and Combined log lines (no regex, no allocation).
 
+static QUOTE_SP: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\" "));
+static QUOTE_SP_QUOTE: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\" \""));
+
 /// One parsed request line; every field borrows the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit<'a> {
@@ -101,7 +106,7 @@ pub fn parse_line(line: &[u8]) -> Option<Hit<'_>> {
     let rest = rest[close + 1..].strip_prefix(b" \"")?;
     // The request ends at the last `" ` before the status code (a path may hold a quote).
     let mut end = None;
-    for i in memchr::memmem::find_iter(rest, b"\" ") {
+    for i in QUOTE_SP.find_iter(rest) {
         let after = &rest[i + 2..];
         if after.len() >= 3
             && after[..3].iter().all(u8::is_ascii_digit)
@@ -127,7 +132,7 @@ pub fn parse_line(line: &[u8]) -> Option<Hit<'_>> {
     let (mut referrer, mut user_agent) = (&b""[..], &b""[..]);
     if !rest.is_empty() {
         let r = rest.strip_prefix(b"\"")?;
-        let k = memchr::memmem::find(r, b"\" \"")?;
+        let k = QUOTE_SP_QUOTE.find(r)?;
         referrer = &r[..k];
         let ua = &r[k + 3..];
         let last = memchr::memrchr(b'"', ua)?;
@@ -152,7 +157,7 @@ pub fn parse_line(line: &[u8]) -> Option<Hit<'_>> {
     })
 }
 
-fn split_request(r: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
+pub fn split_request(r: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
     let (method, rest) = match memchr::memchr(b' ', r) {
         Some(i) => (&r[..i], &r[i + 1..]),
         None => return (b"", r, b"", b""),

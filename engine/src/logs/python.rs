@@ -6,7 +6,7 @@ use crate::python::{run_blocking, tables_to_py, to_pyerr, PyProgress};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// Sessions and summary of access logs: `(result_json, {"sessions": table})`.
+/// Sessions and summary of access logs: `(result_json, {"sessions", "visitors", "counts"})`.
 #[pyfunction]
 fn log_sessions<'py>(
     py: Python<'py>,
@@ -21,15 +21,23 @@ fn log_sessions<'py>(
     })
     .map_err(|e| to_pyerr(py, &Error::options(format!("log-sessions: {e}"))))?;
     let p = progress.inner.clone();
-    let (json, schema, batches) = run_blocking(py, &progress.inner, move || {
+    let out = run_blocking(py, &progress.inner, move || {
         let r = crate::logs::run(&inputs, &opts, &p)?;
         let json =
             serde_json::json!({"summary": r.summary, "outputs": r.outputs, "errors": r.errors});
-        Ok((json.to_string(), r.schema, r.batches))
+        Ok((json.to_string(), r.schema, r.batches, r.visitors, r.counts))
     })?;
+    let (json, schema, batches, visitors, counts) = out;
     Ok((
         json,
-        tables_to_py(py, vec![("sessions".to_string(), schema, batches)])?,
+        tables_to_py(
+            py,
+            vec![
+                ("sessions".to_string(), schema, batches),
+                ("visitors".to_string(), visitors.schema(), vec![visitors]),
+                ("counts".to_string(), counts.schema(), vec![counts]),
+            ],
+        )?,
     ))
 }
 

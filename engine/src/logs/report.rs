@@ -1,7 +1,6 @@
 //! Summary figures, the sessions table and its Parquet file.
 
-use super::parse::Hit;
-use super::sessionize::Session;
+use super::sessionize::Cluster;
 use crate::error::Result;
 use crate::io::AtomicFile;
 use ahash::RandomState;
@@ -10,7 +9,7 @@ use arrow::array::{
     UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,8 +27,9 @@ pub fn civil(z: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn top(counts: HashMap<&[u8], u64, RandomState>, n: usize) -> serde_json::Value {
-    let mut v: Vec<(&[u8], u64)> = counts.into_iter().collect();
+/// The `n` largest counts as `[{"value", "hits"}]` (ties by value).
+pub fn top(counts: &HashMap<Vec<u8>, u64, RandomState>, n: usize) -> serde_json::Value {
+    let mut v: Vec<(&[u8], u64)> = counts.iter().map(|(k, c)| (k.as_slice(), *c)).collect();
     v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.truncate(n);
     v.into_iter()
@@ -37,48 +37,20 @@ fn top(counts: HashMap<&[u8], u64, RandomState>, n: usize) -> serde_json::Value 
         .collect()
 }
 
-/// Request-level figures (order of `hits` does not matter).
-pub fn summarise(hits: &[Hit], n: usize) -> serde_json::Value {
-    let mut visitors: HashSet<(&[u8], &[u8], i32), RandomState> = HashSet::default();
-    let mut pages: HashMap<&[u8], u64, RandomState> = HashMap::default();
-    let mut refs: HashMap<&[u8], u64, RandomState> = HashMap::default();
-    let mut uas: HashMap<&[u8], u64, RandomState> = HashMap::default();
-    let mut status: std::collections::BTreeMap<u16, u64> = Default::default();
-    let mut hours = [0u64; 24];
-    let mut days: std::collections::BTreeMap<i32, u64> = Default::default();
-    let mut bytes = 0u64;
-    for h in hits {
-        // GoAccess's default: 4xx responses do not make a visitor (its --4xx-to-unique-count is off).
-        if !(400..500).contains(&h.status) {
-            visitors.insert((h.ip, h.user_agent, h.local_day));
-        }
-        *pages.entry(h.path).or_insert(0) += 1;
-        if !h.referrer.is_empty() && h.referrer != b"-" {
-            *refs.entry(h.referrer).or_insert(0) += 1;
-        }
-        *uas.entry(h.user_agent).or_insert(0) += 1;
-        *status.entry(h.status).or_insert(0) += 1;
-        hours[h.local_hour as usize % 24] += 1;
-        *days.entry(h.local_day).or_insert(0) += 1;
-        bytes += h.bytes;
-    }
-    serde_json::json!({
-        "requests": hits.len(),
-        "bytes": bytes,
-        "unique_visitors": visitors.len(),
-        "top_pages": top(pages, n),
-        "top_referrers": top(refs, n),
-        "top_user_agents": top(uas, n),
-        "status_codes": status.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-        "hits_per_hour": hours.to_vec(),
-        "hits_per_day": days.iter().map(|(k, v)| (civil(*k as i64), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-    })
+/// One finished session: its key and its cluster.
+pub struct Session<'a> {
+    pub ip: &'a [u8],
+    pub user_agent: &'a [u8],
+    pub c: &'a Cluster,
+    pub bot: bool,
+    pub entry: Option<&'a [u8]>,
+    pub exit: Option<&'a [u8]>,
 }
 
 /// Session-level figures.
 pub fn session_summary(s: &[Session]) -> serde_json::Value {
     let n = s.len();
-    let mut d: Vec<i64> = s.iter().map(|x| x.end - x.start).collect();
+    let mut d: Vec<i64> = s.iter().map(|x| x.c.end - x.c.start).collect();
     d.sort_unstable();
     let median = if n == 0 {
         0.0
@@ -91,15 +63,19 @@ pub fn session_summary(s: &[Session]) -> serde_json::Value {
     serde_json::json!({
         "sessions": n,
         "bot_sessions": s.iter().filter(|x| x.bot).count(),
-        "bounce_rate": div(s.iter().filter(|x| x.pages <= 1).count() as f64),
+        "bounce_rate": div(s.iter().filter(|x| x.c.pages <= 1).count() as f64),
         "mean_duration_s": div(d.iter().sum::<i64>() as f64),
         "median_duration_s": median,
-        "pages_per_session": div(s.iter().map(|x| x.pages).sum::<u64>() as f64),
+        "pages_per_session": div(s.iter().map(|x| x.c.pages).sum::<u64>() as f64),
     })
 }
 
+fn ts_ty() -> DataType {
+    DataType::Timestamp(TimeUnit::Second, Some("UTC".into()))
+}
+
 pub fn schema() -> SchemaRef {
-    let ts = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+    let ts = ts_ty();
     Arc::new(Schema::new(vec![
         Field::new("session_id", DataType::UInt64, false),
         Field::new("ip", DataType::Utf8, false),
@@ -117,6 +93,9 @@ pub fn schema() -> SchemaRef {
         Field::new("status_4xx", DataType::UInt64, false),
         Field::new("status_5xx", DataType::UInt64, false),
         Field::new("is_bot", DataType::Boolean, false),
+        // When the entry and exit pages were requested: what an exact merge of tasks needs.
+        Field::new("entry_time", ts_ty(), true),
+        Field::new("exit_time", ts_ty(), true),
     ]))
 }
 
@@ -128,12 +107,17 @@ pub fn sessions_batch(s: &[Session]) -> Result<(SchemaRef, RecordBatch)> {
         }
         Arc::new(b.finish())
     }
-    let u = |f: &dyn Fn(&Session) -> u64| {
-        Arc::new(UInt64Array::from_iter_values(s.iter().map(f))) as ArrayRef
+    let u = |f: &dyn Fn(&Cluster) -> u64| {
+        Arc::new(UInt64Array::from_iter_values(s.iter().map(|x| f(x.c)))) as ArrayRef
     };
-    let t = |f: &dyn Fn(&Session) -> i64| {
-        Arc::new(TimestampSecondArray::from_iter_values(s.iter().map(f)).with_timezone("UTC"))
+    let opt_t = |f: &dyn Fn(&Cluster) -> Option<i64>| {
+        Arc::new(TimestampSecondArray::from_iter(s.iter().map(|x| f(x.c))).with_timezone("UTC"))
             as ArrayRef
+    };
+    let t = |f: &dyn Fn(&Cluster) -> i64| {
+        Arc::new(
+            TimestampSecondArray::from_iter_values(s.iter().map(|x| f(x.c))).with_timezone("UTC"),
+        ) as ArrayRef
     };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(0..s.len() as u64)),
@@ -142,13 +126,13 @@ pub fn sessions_batch(s: &[Session]) -> Result<(SchemaRef, RecordBatch)> {
         t(&|x| x.start),
         t(&|x| x.end),
         Arc::new(Int64Array::from_iter_values(
-            s.iter().map(|x| x.end - x.start),
+            s.iter().map(|x| x.c.end - x.c.start),
         )),
         u(&|x| x.requests),
         u(&|x| x.pages),
         u(&|x| x.bytes),
-        txt(s.iter().map(|x| x.entry_page)),
-        txt(s.iter().map(|x| x.exit_page)),
+        txt(s.iter().map(|x| x.entry)),
+        txt(s.iter().map(|x| x.exit)),
         u(&|x| x.status[1]),
         u(&|x| x.status[2]),
         u(&|x| x.status[3]),
@@ -156,6 +140,8 @@ pub fn sessions_batch(s: &[Session]) -> Result<(SchemaRef, RecordBatch)> {
         Arc::new(BooleanArray::from(
             s.iter().map(|x| x.bot).collect::<Vec<_>>(),
         )),
+        opt_t(&|x| x.entry.as_ref().map(|e| e.0)),
+        opt_t(&|x| x.exit.as_ref().map(|e| e.0)),
     ];
     let schema = schema();
     Ok((schema.clone(), RecordBatch::try_new(schema, cols)?))

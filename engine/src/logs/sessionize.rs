@@ -1,30 +1,176 @@
-//! Sessions: hits grouped by key (IP + user agent, or IP), sorted by time within a key, cut after
-//! an inactivity gap longer than the timeout.
+//! Sessions as mergeable clusters.
+//!
+//! A session is a maximal run of one key's requests (IP + user agent, or IP) in which consecutive
+//! requests, in time order, are at most `timeout` seconds apart. Each block of the input is
+//! sessionised on its own into [`Cluster`]s (a session's time span and its sums); clusters of the
+//! same key from different blocks, files or tasks are then joined when their spans overlap or lie
+//! within the timeout of each other. That join is exact: two clusters belong to one session of the
+//! whole input exactly when they are so linked, whatever order the lines came in. Ties (equal
+//! times) are broken by `seq`, the position of the line in the input (input index, byte offset), so
+//! the result equals one stable pass over all lines sorted by time.
 
-use super::parse::Hit;
-
-/// One session (byte slices borrow the input).
+/// One session, or the part of one seen so far.
 #[derive(Debug, Clone)]
-pub struct Session<'a> {
-    pub ip: &'a [u8],
-    pub user_agent: &'a [u8],
+pub struct Cluster {
     pub start: i64,
     pub end: i64,
     pub requests: u64,
     pub pages: u64,
     pub bytes: u64,
-    pub entry_page: Option<&'a [u8]>,
-    pub exit_page: Option<&'a [u8]>,
     /// Counts of 1xx..5xx statuses (index status/100 - 1).
     pub status: [u64; 5],
-    pub bot: bool,
+    /// First page request (time, seq, page id).
+    pub entry: Option<(i64, u64, u32)>,
+    /// Last page request (time, seq, page id).
+    pub exit: Option<(i64, u64, u32)>,
+    /// First request (time, seq, (ip, user agent) pair id): the session's user agent when keyed by
+    /// IP only.
+    pub first: (i64, u64, u32),
+}
+
+impl Cluster {
+    pub fn new(ts: i64, seq: u64, pair: u32) -> Self {
+        Cluster {
+            start: ts,
+            end: ts,
+            requests: 0,
+            pages: 0,
+            bytes: 0,
+            status: [0; 5],
+            entry: None,
+            exit: None,
+            first: (ts, seq, pair),
+        }
+    }
+
+    /// Add one request (in any order).
+    pub fn add(&mut self, ts: i64, seq: u64, status: u16, bytes: u64, page: Option<u32>) {
+        self.start = self.start.min(ts);
+        self.end = self.end.max(ts);
+        self.requests += 1;
+        self.bytes += bytes;
+        if (100..600).contains(&status) {
+            self.status[(status / 100 - 1) as usize] += 1;
+        }
+        if let Some(p) = page {
+            self.pages += 1;
+            if before(&self.entry, (ts, seq)) {
+                self.entry = Some((ts, seq, p));
+            }
+            if after(&self.exit, (ts, seq)) {
+                self.exit = Some((ts, seq, p));
+            }
+        }
+    }
+
+    /// Join `o` (of the same session) into `self`.
+    pub fn absorb(&mut self, o: Cluster) {
+        self.start = self.start.min(o.start);
+        self.end = self.end.max(o.end);
+        self.requests += o.requests;
+        self.pages += o.pages;
+        self.bytes += o.bytes;
+        for (a, b) in self.status.iter_mut().zip(o.status) {
+            *a += b;
+        }
+        if let Some(e) = o.entry {
+            if before(&self.entry, (e.0, e.1)) {
+                self.entry = Some(e);
+            }
+        }
+        if let Some(e) = o.exit {
+            if after(&self.exit, (e.0, e.1)) {
+                self.exit = Some(e);
+            }
+        }
+        if (o.first.0, o.first.1) < (self.first.0, self.first.1) {
+            self.first = o.first;
+        }
+    }
+}
+
+type Page = Option<(i64, u64, u32)>;
+
+/// Whether a page request at `at` (time, seq) comes before `cur` (or there is none yet).
+fn before(cur: &Page, at: (i64, u64)) -> bool {
+    match cur {
+        Some(c) => at < (c.0, c.1),
+        None => true,
+    }
+}
+
+fn after(cur: &Page, at: (i64, u64)) -> bool {
+    match cur {
+        Some(c) => at > (c.0, c.1),
+        None => true,
+    }
+}
+
+/// Insert `c` into one key's clusters (sorted by start, pairwise more than `timeout` apart) and
+/// join whatever it links.
+pub fn insert(v: &mut Vec<Cluster>, c: Cluster, timeout: i64) {
+    let pos = v.partition_point(|x| x.start <= c.start);
+    v.insert(pos, c);
+    let mut i = pos.saturating_sub(1);
+    while i + 1 < v.len() && i <= pos {
+        if v[i + 1].start - v[i].end <= timeout {
+            let n = v.remove(i + 1);
+            v[i].absorb(n);
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Merge `run` (clusters of the same key, sorted by start) into `v` and join what they link:
+/// linear in both lengths, appending when `run` comes after `v` (lines in time order).
+pub fn merge_runs(v: &mut Vec<Cluster>, run: Vec<Cluster>, timeout: i64) {
+    let in_order = match (v.last(), run.first()) {
+        (Some(l), Some(f)) => f.start >= l.start,
+        _ => true,
+    };
+    let merged: Vec<Cluster> = if in_order {
+        let mut all = std::mem::take(v);
+        let keep = all.len().saturating_sub(1);
+        let mut tail = all.split_off(keep);
+        tail.extend(run);
+        coalesce_into(&mut all, tail, timeout);
+        all
+    } else {
+        let old = std::mem::take(v);
+        let mut all = Vec::with_capacity(old.len() + run.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), run.into_iter().peekable());
+        loop {
+            let take_a = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) => x.start <= y.start,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            all.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+        }
+        let mut out = Vec::with_capacity(all.len());
+        coalesce_into(&mut out, all, timeout);
+        out
+    };
+    *v = merged;
+}
+
+/// Push `sorted` (by start) onto `out`, joining each cluster into the last one when linked.
+fn coalesce_into(out: &mut Vec<Cluster>, sorted: Vec<Cluster>, timeout: i64) {
+    for c in sorted {
+        match out.last_mut() {
+            Some(l) if c.start - l.end <= timeout => l.absorb(c),
+            _ => out.push(c),
+        }
+    }
 }
 
 pub fn is_bot(ua: &[u8]) -> bool {
-    let lower: Vec<u8> = ua.to_ascii_lowercase();
-    ["bot", "crawl", "spider", "slurp"]
-        .iter()
-        .any(|w| memchr::memmem::find(&lower, w.as_bytes()).is_some())
+    ["bot", "crawl", "spider", "slurp"].iter().any(|w| {
+        ua.windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    })
 }
 
 /// Whether `path` is an asset (its extension is in `assets`, lowercase, without dot).
@@ -35,65 +181,70 @@ pub fn is_asset(path: &[u8], assets: &[Vec<u8>]) -> bool {
     };
     match memchr::memrchr(b'.', name) {
         Some(i) => {
-            let ext = name[i + 1..].to_ascii_lowercase();
-            assets.contains(&ext)
+            let ext = &name[i + 1..];
+            assets.iter().any(|a| a.eq_ignore_ascii_case(ext))
         }
         None => false,
     }
 }
 
-/// Sessions of `hits`, which must be sorted by (key, time). Returned ordered by (start, ip, ua).
-pub fn sessions<'a>(
-    hits: &[Hit<'a>],
-    by_ua: bool,
-    timeout: i64,
-    assets: &[Vec<u8>],
-) -> Vec<Session<'a>> {
-    let mut out: Vec<Session<'a>> = Vec::new();
-    let mut cur: Option<Session<'a>> = None;
-    for h in hits {
-        let same = match &cur {
-            Some(s) => {
-                s.ip == h.ip && (!by_ua || s.user_agent == h.user_agent) && h.ts - s.end <= timeout
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: i64, e: i64) -> Cluster {
+        let mut x = Cluster::new(s, 0, 0);
+        x.add(s, 0, 200, 1, None);
+        x.add(e, 1, 200, 1, None);
+        x
+    }
+
+    #[test]
+    fn insert_joins_what_it_links_in_any_order() {
+        let mut v = Vec::new();
+        insert(&mut v, c(0, 10), 5);
+        insert(&mut v, c(30, 40), 5);
+        insert(&mut v, c(100, 110), 5);
+        assert_eq!(v.len(), 3);
+        insert(&mut v, c(14, 26), 5); // bridges the first two
+        assert_eq!(
+            v.iter().map(|x| (x.start, x.end)).collect::<Vec<_>>(),
+            [(0, 40), (100, 110)]
+        );
+        insert(&mut v, c(-100, 200), 5); // spans everything
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].start, v[0].end, v[0].requests), (-100, 200, 10));
+    }
+
+    #[test]
+    fn merge_runs_equals_one_insert_at_a_time() {
+        let mut rnd = 7u64;
+        for _ in 0..200 {
+            let mut gen = |n: usize| {
+                let mut v: Vec<Cluster> = (0..n)
+                    .map(|_| {
+                        rnd = rnd.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        let s = (rnd >> 40) as i64 % 500;
+                        c(s, s + (rnd >> 20) as i64 % 20)
+                    })
+                    .collect();
+                v.sort_by_key(|x| x.start);
+                v
+            };
+            let (a, b) = (gen(6), gen(6));
+            let mut one = Vec::new();
+            for x in a.iter().chain(&b) {
+                insert(&mut one, x.clone(), 7);
             }
-            None => false,
-        };
-        if !same {
-            if let Some(s) = cur.take() {
-                out.push(s);
-            }
-            cur = Some(Session {
-                ip: h.ip,
-                user_agent: h.user_agent,
-                start: h.ts,
-                end: h.ts,
-                requests: 0,
-                pages: 0,
-                bytes: 0,
-                entry_page: None,
-                exit_page: None,
-                status: [0; 5],
-                bot: is_bot(h.user_agent),
-            });
-        }
-        let s = cur.as_mut().expect("session");
-        s.end = h.ts;
-        s.requests += 1;
-        s.bytes += h.bytes;
-        if (100..600).contains(&h.status) {
-            s.status[(h.status / 100 - 1) as usize] += 1;
-        }
-        if !is_asset(h.path, assets) {
-            s.pages += 1;
-            if s.entry_page.is_none() {
-                s.entry_page = Some(h.path);
-            }
-            s.exit_page = Some(h.path);
+            let mut two = Vec::new();
+            merge_runs(&mut two, a, 7);
+            merge_runs(&mut two, b, 7);
+            let span = |v: &[Cluster]| {
+                v.iter()
+                    .map(|x| (x.start, x.end, x.requests))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(span(&one), span(&two));
         }
     }
-    if let Some(s) = cur {
-        out.push(s);
-    }
-    out.sort_by(|a, b| (a.start, a.ip, a.user_agent).cmp(&(b.start, b.ip, b.user_agent)));
-    out
 }
