@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -39,12 +40,17 @@ def make(size_mb: int) -> Path:
     return out
 
 
-def child(code: str) -> tuple[float, float, str]:
-    """Run python code in a child; (seconds, peak RSS MB, stdout)."""
-    t = time.perf_counter()
+def _cpu() -> float:
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return c.ru_utime + c.ru_stime
+
+
+def child(code: str) -> tuple[float, float, str, float]:
+    """Run python code in a child; (seconds, peak RSS MB, stdout, CPU seconds)."""
+    t, c = time.perf_counter(), _cpu()
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     dt = time.perf_counter() - t
-    return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.stdout
+    return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.stdout, _cpu() - c
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,29 +67,34 @@ def main(argv: list[str] | None = None) -> int:
         f"s=json.loads(_engine.log_sessions([{str(path)!r}], '{{}}', _engine.Progress())[0])['summary']; "
         "print(json.dumps({k: s[k] for k in ('requests','bytes','unique_visitors','sessions')}))"
     )
-    dt, rss, out = child(code)
+    dt, rss, out, cpu = child(code)
     ours = json.loads(out)
-    print(f"{'aerofs':8s} {mb / dt:8.1f} MB/s  peak RSS {rss:7.0f} MB  {ours}")
-    t = time.perf_counter()
+    print(f"load {os.getloadavg()[0]:.2f}")
+    print(f"{'aerofs':8s} {mb / dt:8.1f} MB/s  peak RSS {rss:7.0f} MB  cpu {cpu:6.1f}s  {ours}")
+    t, c = time.perf_counter(), _cpu()
     g = subprocess.run(["goaccess", str(path), "--log-format=COMBINED", "-o", "json", "--no-global-config"],
                        capture_output=True, text=True, check=True)  # fmt: skip
-    gdt = time.perf_counter() - t
+    gdt, gcpu = time.perf_counter() - t, _cpu() - c
     gen = json.loads(g.stdout)["general"]
     theirs = {
         "requests": gen["valid_requests"],
         "bytes": gen["bandwidth"],
         "unique_visitors": gen["unique_visitors"],
     }
-    print(f"{'goaccess':8s} {mb / gdt:8.1f} MB/s  {gdt / dt:5.2f}x slower  {theirs}")
+    print(
+        f"{'goaccess':8s} {mb / gdt:8.1f} MB/s  {gdt / dt:5.2f}x slower  cpu {gcpu:6.1f}s ({gcpu / cpu:.2f}x)  {theirs}"
+    )
     same = all(ours[k] == v for k, v in theirs.items())
     print(f"requests/bytes/unique visitors equal GoAccess's: {same}")
     if "python" not in skip:
         code = f"from reference import analyse; r=analyse([{str(path)!r}]); print(r['requests'])"
-        t = time.perf_counter()
+        t, c = time.perf_counter(), _cpu()
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
                        cwd=ROOT.parent / "tests" / "logs")  # fmt: skip
-        pdt = time.perf_counter() - t
-        print(f"{'python':8s} {mb / pdt:8.1f} MB/s  {pdt / dt:5.2f}x slower")
+        pdt, pcpu = time.perf_counter() - t, _cpu() - c
+        print(
+            f"{'python':8s} {mb / pdt:8.1f} MB/s  {pdt / dt:5.2f}x slower  cpu {pcpu:6.1f}s ({pcpu / cpu:.2f}x)"
+        )
     return 0 if same else 1
 
 

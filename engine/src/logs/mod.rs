@@ -700,11 +700,20 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     Ok(v)
                 };
                 let mut next = read_batch(&mut reader)?;
+                // Three stages overlap: parsing this batch (all threads), and, on the side, merging
+                // the previous batch's parts into the state and reading the next batch.
+                let mut pending: Vec<Part> = Vec::new();
                 while !next.is_empty() {
                     progress.check()?;
                     let blocks = next;
+                    let done = std::mem::take(&mut pending);
                     let (more, parts) = rayon::join(
-                        || read_batch(&mut reader),
+                        || {
+                            for part in done {
+                                state.absorb(part, &cx);
+                            }
+                            read_batch(&mut reader)
+                        },
                         || {
                             blocks
                                 .par_iter()
@@ -717,11 +726,12 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                                 .collect::<Vec<Part>>()
                         },
                     );
-                    for part in parts {
-                        state.absorb(part, &cx);
-                    }
+                    pending = parts;
                     next = more?;
                     reader.recycle(blocks);
+                }
+                for part in pending {
+                    state.absorb(part, &cx);
                 }
                 Ok(())
             })();
