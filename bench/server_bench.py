@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +32,41 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """user + system CPU seconds of each live process in ``pids`` (psutil)."""
+    import psutil
+
+    out = {}
+    for pid in pids:
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def _processes(server_pid: int, pg_port: int | None) -> dict[str, list[int]]:
+    """The processes whose CPU the bench reports: the Jupyter server, its worker children, and the
+    PostgreSQL server (postmaster on ``pg_port`` and its backends)."""
+    import psutil
+
+    out: dict[str, list[int]] = {"server": [server_pid], "workers": [], "postgres": []}
+    with contextlib.suppress(psutil.Error):
+        out["workers"] = [c.pid for c in psutil.Process(server_pid).children(recursive=True)]
+    if pg_port:
+        for p in psutil.process_iter(["name", "cmdline"]):
+            cmd = p.info["cmdline"] or []
+            if (
+                p.info["name"] == "postgres"
+                and "-p" in cmd
+                and cmd[cmd.index("-p") + 1 :][:1] == [str(pg_port)]
+            ):
+                out["postgres"] = [p.pid] + [c.pid for c in p.children()]
+                break
+    return out
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -154,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
                 print((work / "server.log").read_text()[-2000:], file=sys.stderr)
                 return 1
             time.sleep(0.3)
+        from urllib.parse import urlparse
+
+        import psutil
+
+        procs = _processes(proc.pid, urlparse(args.database_url).port)
+        cpu0 = {k: _cpu_seconds(v) for k, v in procs.items()}
+        sys0, self0 = psutil.cpu_times(), time.process_time()
         sub: list[float] = []
         st: list[float] = []
         done: list[str] = []
@@ -170,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(run())
         elapsed = time.monotonic() - t0
+        # CPU spent while the clients ran (backends that closed in between are not counted).
+        procs = _processes(proc.pid, urlparse(args.database_url).port)
+        cpu1 = {k: _cpu_seconds(v) for k, v in procs.items()}
+        cpu = {k: sum(t - cpu0[k].get(pid, 0.0) for pid, t in cpu1[k].items()) for k in cpu1}
+        cpu["clients (bench)"] = time.process_time() - self0
+        sys1 = psutil.cpu_times()
+        busy = sum(getattr(sys1, f) - getattr(sys0, f) for f in ("user", "system", "nice", "irq", "softirq"))
         ok = done.count("SUCCEEDED")
         print(
             f"server bench: {args.clients} clients (status every {args.poll:g} s), {args.seconds:g} s, "
@@ -194,6 +244,15 @@ def main(argv: list[str] | None = None) -> int:
             f"; {(len(sub) + len(st)) / elapsed:.0f} requests/s served"
             f"; mean submit {statistics.mean(sub_all) * 1000 if sub else 0:.2f} ms"
         )
+        n = max(1, len(sub) + len(st))
+        print(
+            f"  CPU while the clients ran ({psutil.cpu_count()} cores, {busy:.1f} core-s busy of"
+            f" {elapsed * (psutil.cpu_count() or 1):.1f}): "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
+            + f"; server {cpu['server'] / n * 1000:.2f} ms and postgres {cpu['postgres'] / n * 1000:.2f} ms"
+            " per request"
+        )
+        print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -76,17 +76,25 @@ class Store(ABC):
     def migrate(self) -> int:
         """Apply pending migrations under the back end's exclusive lock; returns the version."""
 
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        """A cursor for ONE read-only statement, outside any explicit transaction (a single statement
+        is atomic on its own): no BEGIN/COMMIT round trips. Back ends may override; this default is
+        :meth:`tx`."""
+        with self.tx() as c:
+            yield c
+
     def close(self) -> None:  # noqa: B027 - optional for back ends
         pass
 
     # -- helpers ------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
-        with self.tx() as c:
+        with self.read() as c:
             c.execute(sql, args)
             return c.fetchone()
 
     def _all(self, sql: str, args: tuple = ()) -> list[dict[str, Any]]:
-        with self.tx() as c:
+        with self.read() as c:
             c.execute(sql, args)
             return c.fetchall()
 
@@ -151,19 +159,21 @@ class Store(ABC):
         at = now_iso()
         clean = redact_params(params)
         with self.tx() as c:
+            # The new row comes back from the INSERT itself (no second read).
             c.execute(
                 "INSERT INTO jobs (id, pipeline, params, owner, state, created_at, attempts, "
-                "idempotency_key, correlation_id) VALUES (?, ?, ?, ?, 'PENDING', ?, 0, ?, ?)",
+                "idempotency_key, correlation_id) VALUES (?, ?, ?, ?, 'PENDING', ?, 0, ?, ?) "
+                f"RETURNING {JOB_COLS}",
                 (job_id, pipeline, json.dumps(clean), owner, at, idempotency_key, correlation_id or job_id),
             )
+            row = c.fetchone()
             self._event(c, job_id, owner, "state", {"state": "PENDING"})
             c.execute(
                 "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
                 (job_id, at, f"submitted by {owner} (correlation id {correlation_id or job_id})"),
             )
-        job = self.get_job(job_id)
-        assert job is not None
-        return job, True
+        assert row is not None
+        return _row_job(row), True
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         row = self._one(f"SELECT {JOB_COLS} FROM jobs WHERE id = ?", (job_id,))

@@ -65,6 +65,16 @@ class SQLiteStore(Store):
             cur.execute("COMMIT")
             self._committed(True)
 
+    @contextmanager
+    def read(self) -> Iterator[Any]:
+        # One statement in autocommit mode is its own (read) transaction: no BEGIN IMMEDIATE, which
+        # would take the write lock and wait behind every writer.
+        cur = self._conn().cursor()
+        try:
+            yield _Cursor(cur)
+        finally:
+            cur.close()
+
     def migrate(self) -> int:
         conn = self._conn()
         conn.execute("BEGIN EXCLUSIVE")
