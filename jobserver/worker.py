@@ -431,6 +431,7 @@ def run_rq_worker(args: argparse.Namespace) -> int:
 
     log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME)
     n = 0
+    w: Any = None
     try:
         while not stop.is_set():
             conn = redis_connection(args.redis_url)  # no socket timeout: RQ blocks on BLPOP
@@ -457,7 +458,32 @@ def run_rq_worker(args: argparse.Namespace) -> int:
         maint.stop()
         queue.close()
         store.close()
+        _reap_children(w)
     return 0
+
+
+def _reap_children(w: Any, grace: float = 5.0) -> None:
+    """End what RQ forked and may have left behind: its scheduler process (a ``multiprocessing``
+    child, left running when an RQ worker ends by an exception or is replaced after a Redis outage,
+    or when the stop signal comes while it starts) and a work horse. Otherwise they outlive us with
+    parent 1."""
+    import multiprocessing
+
+    horse = getattr(w, "horse_pid", 0) if w is not None else 0
+    if horse:
+        with contextlib.suppress(OSError):
+            os.kill(horse, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            os.waitpid(horse, 0)
+    children = multiprocessing.active_children()
+    for child in children:
+        with contextlib.suppress(OSError):
+            child.terminate()
+    for child in children:
+        child.join(grace)
+        if child.is_alive():
+            child.kill()
+            child.join(grace)
 
 
 def _default_workdir() -> str:

@@ -198,3 +198,52 @@ async def test_worker_dying_in_the_merge_step(slow_merge, jp_fetch, tmp_path):
     assert (dst / "all.txt").read_text() == f"m1.txt {digest('m1')}m2.txt {digest('m2')}"
     r = await jp_fetch("aerofs", "api", "jobs", jid, "logs", headers=user("alice"))
     assert "merge step: worker" in json.dumps(json.loads(r.body))
+
+
+def _group(pgid: int) -> list[int]:
+    """Live processes (zombies aside) of process group ``pgid``, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return out
+
+
+@pytest.mark.parametrize("settle", [0.0, 3.0, "redis restart"])
+def test_sigterm_of_an_idle_worker_leaves_no_process_behind(workers, redis_server, settle):
+    """``aerofs worker`` forks RQ's scheduler; SIGTERM of the idle worker must end it too (nothing left
+    running with parent 1), whether the signal comes as the scheduler starts, once it runs, or after
+    a Redis restart made the worker start a new RQ worker (the first one's scheduler still runs)."""
+    import signal
+    import time
+
+    proc = workers.start(1).procs[0]
+    deadline = time.monotonic() + 60
+    while len(_group(proc.pid)) < 2:  # the worker and its scheduler
+        assert proc.poll() is None, workers.output()
+        assert time.monotonic() < deadline, f"no scheduler forked: {workers.output()}"
+        time.sleep(0.05)
+    if settle == "redis restart":
+        redis_server.kill()
+        time.sleep(0.3)
+        redis_server.start()
+        deadline = time.monotonic() + 60
+        while not any(m in workers.output() for m in ("worker.rq_error", "could not connect to Redis")):
+            assert time.monotonic() < deadline, f"the worker did not notice: {workers.output()}"
+            time.sleep(0.1)
+        time.sleep(4.0)  # the worker back on Redis
+    else:
+        time.sleep(float(settle))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) is not None
+    deadline = time.monotonic() + 30
+    while _group(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _group(proc.pid)
+    assert not left, f"left running after SIGTERM: {left}\n{workers.output()}"
