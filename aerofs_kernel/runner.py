@@ -16,6 +16,7 @@ own outputs (every output is written to a temporary name and renamed).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
 from aerofs_kernel.result import Result
 from aerofs_kernel.sources import Input, Sink, is_remote, list_inputs, stage
 
@@ -193,16 +194,26 @@ def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict
     by_url = {i.url: i for i in inputs}
     root = _rel_root([i.rel for i in inputs])
     batches = spec.plan([(i.url, i.size) for i in inputs], options, max(1, int(max_tasks)))
-    return [
-        {
-            "index": n,
-            "inputs": [by_url[u].to_dict() for u in batch],
-            "bytes": sum(by_url[u].size for u in batch),
-            "files": len(batch),
-            "rel_root": root,
-        }
-        for n, batch in enumerate(batches)
-    ]
+
+    def planned(item: str) -> Input:
+        # A plan item is an input's URL, or ``URL#bytes=S-E`` for part of it (big logs and texts).
+        url, byte_range = split_range(item)
+        whole = by_url[url]
+        return dataclasses.replace(whole, byte_range=byte_range)
+
+    tasks = []
+    for n, batch in enumerate(batches):
+        items = [planned(u) for u in batch]
+        tasks.append(
+            {
+                "index": n,
+                "inputs": [i.to_dict() for i in items],
+                "bytes": sum(i.byte_range[1] - i.byte_range[0] if i.byte_range else i.size for i in items),
+                "files": len({i.url for i in items}),
+                "rel_root": root,
+            }
+        )
+    return tasks
 
 
 def _rel_root(rels: list[str]) -> str:
@@ -266,7 +277,7 @@ def run_task(
             stage_dir = os.path.join(workdir, f"stage-{index}")
             shutil.rmtree(stage_dir, ignore_errors=True)
             stage(inputs, stage_dir, progress, storage_options)
-        local = [i.local_path for i in inputs]
+        local = [i.engine_item() for i in inputs]
         dst = params.get("dst") if spec.writes_in_tasks() else None
         with Sink(dst, storage_options, workdir=workdir) as sink:
             task_dst = sink.local

@@ -30,6 +30,7 @@ import fsspec
 from fsspec.callbacks import Callback
 
 from aerofs_kernel import _engine
+from aerofs_kernel.pipelines.base import RANGE_MARK
 
 _GLOB_CHARS = set("*?[")
 #: Multipart part size of uploads (None: s3fs's default, 50 MiB; S3 needs at least 5 MiB).
@@ -45,19 +46,41 @@ STAGE_CONCURRENCY = 8
 class Input:
     """One input: its URL (or local path), the local path the engine reads (None until staged when
     remote), its size in bytes, and its path relative to the ``src`` item it came from (used to mirror
-    the tree when staging and writing outputs)."""
+    the tree when staging and writing outputs). ``byte_range`` ([start, end)) when a job's plan gave
+    a task only part of the file (see :meth:`Pipeline.plan`)."""
 
     url: str
     local_path: str | None
     size: int
     rel: str = ""
+    byte_range: list[int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "local_path": self.local_path, "size": self.size, "rel": self.rel}
+        d: dict[str, Any] = {
+            "url": self.url,
+            "local_path": self.local_path,
+            "size": self.size,
+            "rel": self.rel,
+        }
+        if self.byte_range is not None:
+            d["byte_range"] = list(self.byte_range)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Input:
-        return cls(d["url"], d.get("local_path"), int(d.get("size", 0)), d.get("rel", ""))
+        rng = d.get("byte_range")
+        return cls(
+            d["url"], d.get("local_path"), int(d.get("size", 0)), d.get("rel", ""),
+            [int(rng[0]), int(rng[1])] if rng else None,
+        )  # fmt: skip
+
+    def engine_item(self) -> str:
+        """What the pipeline's ``run`` is given: the local path, with ``#bytes=S-E`` for a range."""
+        assert self.local_path is not None, "stage remote inputs first"
+        if self.byte_range is None:
+            return self.local_path
+        start, end = self.byte_range
+        return f"{self.local_path}{RANGE_MARK}{start}-{end}"
 
 
 def is_remote(url: str) -> bool:

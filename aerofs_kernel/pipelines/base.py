@@ -26,6 +26,21 @@ import pyarrow as pa
 
 from aerofs_kernel import _engine
 
+#: Marker a plan appends to an input to give a task only part of that file: ``path#bytes=START-END``
+#: (a line belongs to the range it starts in). Pipelines whose engine takes ``byte_ranges`` split big
+#: uncompressed inputs this way; the runner carries the range in the task's ``Input.byte_range``.
+RANGE_MARK = "#bytes="
+
+
+def split_range(item: str) -> tuple[str, list[int] | None]:
+    """``path#bytes=S-E`` -> (path, [S, E]); a plain path -> (path, None)."""
+    head, sep, tail = item.rpartition(RANGE_MARK)
+    if sep and tail.count("-") == 1:
+        s, e = tail.split("-")
+        if s.isdigit() and e.isdigit():
+            return head, [int(s), int(e)]
+    return item, None
+
 
 def _jsonschema() -> Any:
     """jsonschema, imported at the first validation rather than with the package.

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput
-from aerofs_kernel.pipelines.word_count import COMPRESSED, RANGE_MARK, split_range
+from aerofs_kernel.pipelines.base import RANGE_MARK, Pipeline, RunOutput, split_range
+from aerofs_kernel.pipelines.word_count import COMPRESSED
 
 #: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
 SPLIT_BYTES = 256 << 20

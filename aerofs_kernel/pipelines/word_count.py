@@ -21,10 +21,8 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+from aerofs_kernel.pipelines.base import RANGE_MARK, Pipeline, RunOutput, split_range
 
-#: Marker a plan appends to an input to make it a byte range of that file: ``path#bytes=START-END``.
-RANGE_MARK = "#bytes="
 #: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
 SPLIT_BYTES = 256 << 20
 COMPRESSED = (".gz", ".zst", ".zstd")
@@ -103,16 +101,6 @@ def output_path(dst: str, fmt: str = "parquet") -> str:
     if dst.lower().endswith((".parquet", ".csv")):
         return dst
     return os.path.join(dst, f"word_count.{'csv' if fmt == 'csv' else 'parquet'}")
-
-
-def split_range(item: str) -> tuple[str, list[int] | None]:
-    """``path#bytes=S-E`` -> (path, [S, E]); a plain path -> (path, None)."""
-    head, sep, tail = item.rpartition(RANGE_MARK)
-    if sep and tail.count("-") == 1:
-        s, e = tail.split("-")
-        if s.isdigit() and e.isdigit():
-            return head, [int(s), int(e)]
-    return item, None
 
 
 def sort_table(table: pa.Table) -> pa.Table:

@@ -214,3 +214,24 @@ def test_merge_of_byte_range_tasks_is_exact(tmp_path, tasks, key):
     # A sum of the tasks' counts would overcount: visitors come back in every task.
     assert merged.summary["unique_visitors"] == ref["unique_visitors"]
     assert merged.summary["unique_visitors"] < sum(t.summary["unique_visitors"] for t in parts)
+
+
+def test_a_job_planned_into_byte_ranges_runs_through_the_runner(tmp_path, monkeypatch):
+    # What the job server does: plan_job -> run_task on each task (any worker) -> merge_job.
+    from aerofs_kernel import runner
+    from aerofs_kernel.pipelines import log_sessions as ls
+
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(3000, 21, shuffle=0.05)) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    params = {"src": str(p), "dst": str(tmp_path / "report")}
+    tasks = runner.plan_job("log-sessions", params, 3)
+    assert [i["byte_range"] is not None for t in tasks for i in t["inputs"]] == [True] * 3
+    assert sum(t["bytes"] for t in tasks) == p.stat().st_size
+    work = tmp_path / "work"
+    partials = [runner.run_task("log-sessions", params, t, _engine.Progress(), str(work)) for t in tasks]
+    merged = runner.merge_job("log-sessions", params, partials, str(work))
+    whole = run([p])
+    for k in ("requests", "bytes", "unique_visitors", "sessions", "unparsed_lines", "top_pages"):
+        assert merged["summary"][k] == whole.summary[k], k
+    assert pq.read_table(tmp_path / "report" / "sessions.parquet").num_rows == whole.summary["sessions"]
