@@ -65,10 +65,13 @@ def word_count(inputs: list[str], options_json: str, progress: Progress) -> tupl
 
 # --- log-sessions ---
 def log_sessions(inputs: list[str], options_json: str, progress: Progress) -> tuple[str, dict[str, pa.Table]]:
-    """Sessions of Apache/Nginx access logs (Common/Combined, .gz/.zst). Options: session_key (ip_ua|ip),
-    timeout_minutes, asset_extensions, log_format, threads, chunk_size, unparsed_samples, top,
-    output_dir (sessions.parquet + summary.json), on_error. Tables: ``sessions``. Summary: requests,
-    sessions, unique_visitors, bytes, unparsed_lines, bounce_rate, durations, tops, traffic."""
+    """Sessions of Apache/Nginx access logs (Common/Combined or a custom GoAccess ``%h %^[%d:%t %^]…`` /
+    nginx ``$remote_addr …`` log_format; .gz/.zst). Options: session_key (ip_ua|ip), timeout_minutes,
+    asset_extensions, log_format, threads, chunk_size, unparsed_samples, top, byte_ranges (one
+    [start, end] or null per input), output_dir (sessions.parquet + summary.json), on_error. Tables:
+    ``sessions``, ``visitors`` (ip, user_agent, day) and ``counts`` (kind, value, hits), the last two
+    for an exact merge of tasks. Summary: requests, sessions, unique_visitors, bytes, unparsed_lines,
+    bounce_rate, durations, tops, traffic."""
 
 # --- end log-sessions ---
 
