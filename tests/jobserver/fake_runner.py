@@ -3,12 +3,15 @@
 Pipeline ``sleepy``: ``{"src": [names], "dst": dir, "seconds": float, "fail": bool}``. Each task
 writes ``dst/<name>.txt`` (content derived from the name) after sleeping; merge writes ``dst/all.txt``.
 ``fail: true`` makes every task raise (bounded attempts). A task checks ``progress.cancelled``.
+A remote ``dst`` (``s3://…``, used by the allowed-roots tests) is written under the temp folder, never
+relative to the worker's working directory.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -97,11 +100,19 @@ def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict
     ]
 
 
+def _dst(params: dict[str, Any]) -> str:
+    dst = params["dst"]
+    if "://" in dst:
+        return os.path.join(tempfile.gettempdir(), "aerofs-fake-remote", dst.replace("://", "/", 1))
+    return dst
+
+
 def run_task(
     pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: Progress, workdir: str
 ) -> dict:
-    os.makedirs(params["dst"], exist_ok=True)
-    with open(os.path.join(params["dst"], f"attempt-{task['index']}-{os.getpid()}"), "w") as f:
+    dst = _dst(params)
+    os.makedirs(dst, exist_ok=True)
+    with open(os.path.join(dst, f"attempt-{task['index']}-{os.getpid()}"), "w") as f:
         f.write(str(time.time()))
     if params.get("fail"):
         raise RuntimeError(f"task {task['index']} failed on purpose")
@@ -112,7 +123,7 @@ def run_task(
             if progress.cancelled:
                 raise RuntimeError("cancelled")
             time.sleep(0.02)
-        path = os.path.join(params["dst"], f"{name}.txt")
+        path = os.path.join(dst, f"{name}.txt")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             f.write(hashlib.sha256(name.encode()).hexdigest() + "\n")
@@ -127,7 +138,7 @@ def run_task(
 
 def merge_job(pipeline: str, params: dict[str, Any], partials: list[dict], workdir: str) -> dict:
     outs = sorted(o for p in partials for o in p["outputs"])
-    path = os.path.join(params["dst"], "all.txt")
+    path = os.path.join(_dst(params), "all.txt")
     with open(path, "w") as f:
         for o in outs:
             with open(o) as g:
