@@ -130,7 +130,11 @@ class BaseHandler(AuthErrors, ExtensionHandlerMixin, APIHandler):  # type: ignor
     def check_query(self, *names: str) -> None:
         """400 for a query parameter this route does not take: a typo (``?stat=FAILED``) must not
         quietly answer as if it were not there. This server's own credentials are not the route's."""
-        unknown = sorted(set(self.request.query_arguments) - {*names, "token", "_xsrf"})
+        unknown = sorted(
+            k
+            for k in set(self.request.query_arguments) - {*names, "token", "_xsrf"}
+            if not _is_cache_buster(k, self.request.query_arguments[k])
+        )
         if unknown:
             raise web.HTTPError(400, "unknown query parameter(s): %s", ", ".join(unknown))
 
@@ -145,6 +149,12 @@ class BaseHandler(AuthErrors, ExtensionHandlerMixin, APIHandler):  # type: ignor
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(doc, default=str))
+
+
+def _is_cache_buster(name: str, values: list[bytes]) -> bool:
+    # JupyterLab's ServerConnection appends `?<milliseconds>` (a bare number, no value) to every GET
+    # made with its default `cache: 'no-store'`; every JupyterLab client sends it.
+    return name.isdigit() and all(v == b"" for v in values)
 
 
 def public_job(job: dict[str, Any]) -> dict[str, Any]:

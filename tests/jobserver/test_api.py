@@ -239,6 +239,13 @@ async def test_list_filter_and_paginate(jp_fetch, tmp_path):
     assert [j["id"] for j in json.loads(r.body)["jobs"]] == [ids[0]]
     r = await jp_fetch("aerofs", "api", "jobs", params={"q": "o3"}, headers=user("alice"))
     assert [j["id"] for j in json.loads(r.body)["jobs"]] == [ids[3]]
+    # A typo is an error, JupyterLab's cache buster (`?<milliseconds>`, sent with every GET) is not.
+    code, _ = await error_of(
+        jp_fetch("aerofs", "api", "jobs", params={"stat": "FAILED"}, headers=user("alice"))
+    )
+    assert code == 400
+    r = await jp_fetch("aerofs", "api", "jobs", params={"1795924439740": ""}, headers=user("alice"))
+    assert json.loads(r.body)["total"] == 5
     failed = await wait_state(jp_fetch, ids[0], "alice", {"FAILED"})
     assert failed["attempts"] == 3 and "failed on purpose" in failed["error"]
 
