@@ -42,6 +42,29 @@ def split_range(item: str) -> tuple[str, list[int] | None]:
     return item, None
 
 
+#: Compressed inputs cannot be cut into byte ranges (a range of a .gz is not a stream of its own).
+COMPRESSED = (".gz", ".zst", ".zstd")
+
+
+def split_into_ranges(
+    inputs: list[tuple[str, int]], max_tasks: int, split_bytes: int
+) -> list[tuple[str, int]]:
+    """Plan items for line-oriented pipelines: whole files, except that an uncompressed file bigger than
+    ``split_bytes`` (and than its share of the tasks) is cut into ``path#bytes=S-E`` ranges."""
+    total = sum(max(s, 1) for _, s in inputs)
+    share = max(split_bytes, total // max(1, max_tasks))
+    items: list[tuple[str, int]] = []
+    for path, size in inputs:
+        if size > share and not path.lower().endswith(COMPRESSED):
+            n = min(max_tasks, -(-size // share))
+            step = -(-size // n)
+            for s in range(0, size, step):
+                items.append((f"{path}{RANGE_MARK}{s}-{min(size, s + step)}", min(step, size - s)))
+        else:
+            items.append((path, size))
+    return items
+
+
 def _jsonschema() -> Any:
     """jsonschema, imported at the first validation rather than with the package.
 

@@ -21,11 +21,10 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
-from aerofs_kernel.pipelines.base import RANGE_MARK, Pipeline, RunOutput, split_range
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
 
 #: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
 SPLIT_BYTES = 256 << 20
-COMPRESSED = (".gz", ".zst", ".zstd")
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -153,18 +152,7 @@ class WordCount(Pipeline):
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         """Whole files, except that an uncompressed file bigger than ``SPLIT_BYTES`` (and than its share
         of the tasks) is cut into byte ranges ``path#bytes=S-E``."""
-        total = sum(max(s, 1) for _, s in inputs)
-        share = max(SPLIT_BYTES, total // max(1, max_tasks))
-        items: list[tuple[str, int]] = []
-        for path, size in inputs:
-            if size > share and not path.lower().endswith(COMPRESSED):
-                n = min(max_tasks, -(-size // share))
-                step = -(-size // n)
-                for s in range(0, size, step):
-                    items.append((f"{path}{RANGE_MARK}{s}-{min(size, s + step)}", min(step, size - s)))
-            else:
-                items.append((path, size))
-        return super().plan(items, options, max_tasks)
+        return super().plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), options, max_tasks)
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         merged = RunOutput()

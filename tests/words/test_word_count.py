@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
-from aerofs_kernel.pipelines.base import RunOutput
+from aerofs_kernel.pipelines.base import RANGE_MARK, RunOutput
 
 SPACE = " \t\n\r\x0b\x0c"
 
@@ -86,7 +86,7 @@ def test_plan_byte_ranges_then_merge_equals_one_pass(tmp_path_factory, pairs, ta
     finally:
         wc.SPLIT_BYTES = old
     if tasks > 1 and size > 1:
-        assert any(wc.RANGE_MARK in i for b in batches for i in b)
+        assert any(RANGE_MARK in i for b in batches for i in b)
     opts = spec.options({"src": "x", "top": 3})
     parts = [spec.run(b, None, opts, _engine.Progress()) for b in batches]
     merged = spec.merge(parts, None, opts)
