@@ -8,10 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import jp_sync
+from hub_server import free_port, hub_job_server
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.timeout(180)
@@ -32,53 +29,13 @@ USERS = {
 PREFIX = "/services/aerofs/"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def team(js_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def team(js_dir: Path) -> Any:
     """The team job server, as JupyterHub would run it: its own process under a service prefix."""
-    monkeypatch.setenv("AEROFS_TEST_HUB_USERS", json.dumps(USERS))
-    port = _port()
     work = js_dir / "team"
     work.mkdir()
-    cmd = [
-        sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        "--ServerApp.port_retries=0", f"--ServerApp.base_url={PREFIX}", f"--ServerApp.root_dir={work}",
-        "--ServerApp.jpserver_extensions={'jobserver': True}",
-        "--ServerApp.identity_provider_class=hub_identity.FakeHubIdentityProvider",
-        "--AerofsApp.runner_module=fake_runner", f"--AerofsApp.data_dir={work / 'data'}",
-        "--AerofsApp.workers=1", "--AerofsApp.stale_after=1.5",
-    ]  # fmt: skip
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(work / "server.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}{PREFIX}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            try:
-                r = httpx.get(url + "aerofs/api/pipelines", headers={"Authorization": f"token {ALICE}"})
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((work / "server.log").read_text()[-3000:])
-            time.sleep(0.2)
+    with hub_job_server(work, PREFIX, USERS, ["--AerofsApp.stale_after=1.5"]) as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 @pytest.fixture
@@ -224,7 +181,7 @@ async def test_personal_server_token_never_goes_upstream(jp_fetch, jp_serverapp,
 async def test_unreachable_job_server_is_a_502(jp_fetch, jp_serverapp):
     from jobserver.forward import Upstream
 
-    jp_serverapp.web_app.settings["aerofs_upstream"] = Upstream(f"http://127.0.0.1:{_port()}/")
+    jp_serverapp.web_app.settings["aerofs_upstream"] = Upstream(f"http://127.0.0.1:{free_port()}/")
     code, err = await _json(jp_fetch, "jobs")
     assert code == 502 and "unreachable" in err["message"]
 
