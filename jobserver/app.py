@@ -131,7 +131,7 @@ class JobService:
             sys.executable, "-m", "jobserver.worker",
             "--database-url", self.app.database_url_resolved,
             "--workdir", os.path.join(self.app.data_dir_resolved, "work"),
-            "--name", f"local-{os.getpid()}-{i}",
+            "--name", f"local-{os.getpid()}-{i}", "--parent-pid", str(os.getpid()),
             "--max-attempts", str(self.app.max_attempts),
             "--task-timeout", str(self.app.task_timeout),
             "--stale-after", str(self.app.stale_after),

@@ -102,6 +102,8 @@ class Worker:
         self.queue = queue or LocalQueue()
         self.progress_interval = progress_interval
         self.stopping = False
+        # A local-pool worker's server (see --parent-pid); 0 for a worker started on its own.
+        self.parent_pid = 0
 
     # -- the task function -------------------------------------------------------------------------
     def handle(self, work: Work) -> bool:
@@ -310,6 +312,11 @@ class Worker:
         last_tick = 0.0
         while not self.stopping:
             if time.monotonic() - last_tick >= 1.0:
+                if self.parent_pid and os.getppid() != self.parent_pid:
+                    # The server that started this pool is gone without stopping it (killed, or a
+                    # process that exits without running extension shutdown): do not outlive it.
+                    log_event("worker.orphaned", worker=self.name, parent=self.parent_pid)
+                    return
                 maint.tick()
                 last_tick = time.monotonic()
             try:
@@ -513,6 +520,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tasks", type=int, default=int(os.environ.get("AEROFS_MAX_TASKS", "4")))
     ap.add_argument("--log-level", default=os.environ.get("AEROFS_WORKER_LOG_LEVEL", "WARNING"))
     ap.add_argument("--burst", action="store_true", help="exit when there is nothing to do")
+    ap.add_argument(
+        "--parent-pid",
+        type=int,
+        default=0,
+        help="exit (between tasks) once this process is no longer the parent",
+    )
     args = ap.parse_args(argv)
     if not args.database_url:
         print("aerofs worker: set --database-url or AEROFS_DATABASE_URL", file=sys.stderr)
@@ -531,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         stale_after=args.stale_after,
         max_tasks=args.max_tasks,
     )
+
+    w.parent_pid = args.parent_pid
 
     def stop(*_: Any) -> None:
         w.stopping = True
