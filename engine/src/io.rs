@@ -34,6 +34,13 @@ impl Compression {
     }
 }
 
+/// Whether [`map_input`] can memory-map this input without reading it whole into memory: a plain
+/// local file. Anything else (compressed inputs, streamed remote objects) is read through
+/// [`open_input`] in blocks, so memory stays bounded by the block size, not the input size.
+pub fn can_map(path: &Path) -> bool {
+    Compression::of(path) == Compression::None
+}
+
 /// Size of an input on disk (compressed size for compressed inputs).
 pub fn file_size(path: &Path) -> Result<u64> {
     std::fs::metadata(path)
