@@ -169,7 +169,12 @@ fn strings(vals: &mut Values, latin1: bool) -> ArrayRef {
     let n = vals.f.rows;
     let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
     offsets.push(0);
-    let mut bytes: Vec<u8> = Vec::with_capacity(vals.data.len() / vals.f.ncols.max(1) + 64);
+    // The exact size (an upper bound for quoted values): a long text column would otherwise
+    // grow its buffer by doubling, copying megabytes per block.
+    let total: usize = (0..n)
+        .map(|r| vals.f.get(r, vals.c).map_or(0, |(s, e, _)| e - s))
+        .sum();
+    let mut bytes: Vec<u8> = Vec::with_capacity(total);
     let mut nb = NullBufferBuilder::new(n);
     vals.for_each(|_, v| {
         match v {

@@ -109,6 +109,7 @@ enum Outcome {
 /// Convert `inputs` per `opts`.
 pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<RunResult> {
     let start = Instant::now();
+    let _keep = crate::csv::memory::KeepFreedMemory::start();
     if opts.layout == Layout::PerFile && opts.outputs.len() != inputs.len() {
         return Err(Error::options(format!(
             "csv-to-parquet: layout 'per_file' needs one output path per input ({} inputs, {} outputs)",
@@ -916,9 +917,10 @@ fn bad_message(b: &BadRow, ncols: usize) -> String {
     }
 }
 
-/// Rows with invalid UTF-8 (only looked for when the block as a whole is not valid UTF-8).
+/// Rows with invalid UTF-8 (only looked for when the block has non-ASCII bytes and is, as a
+/// whole, not valid UTF-8).
 fn check_utf8(data: &[u8], f: &mut Fields) {
-    if std::str::from_utf8(data).is_ok() {
+    if !f.non_ascii || std::str::from_utf8(data).is_ok() {
         return;
     }
     let mut drop = Vec::new();
@@ -1024,7 +1026,7 @@ fn process_fields(
     );
     let rows = batch.num_rows() as u64;
     let problems = lines_of(data, notes);
-    let newlines = count_byte(data, b'\n') as u64;
+    let newlines = f.newlines as u64;
     let (chunks, batch) = match writers {
         Some(w) if rows > 0 => match encode(&batch, w) {
             Ok(c) => (Some(c), None),

@@ -6,12 +6,14 @@
 //! * [`types`] and [`infer`]: value types, sampling, unification across inputs (drift report);
 //! * [`build`]: Arrow arrays straight from the fields;
 //! * [`writer`]: Parquet properties and row groups encoded in parallel;
+//! * [`memory`]: the allocator keeps freed pages while a run is active;
 //! * [`convert`]: the run (layouts, malformed rows, redo on widening); [`preview`]: a quick look.
 
 pub mod build;
 pub mod convert;
 pub mod dialect;
 pub mod infer;
+pub mod memory;
 pub mod options;
 pub mod preview;
 pub mod split;

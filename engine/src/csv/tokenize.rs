@@ -50,6 +50,12 @@ pub struct Fields {
     pub bad: Vec<BadRow>,
     /// Null-fill ragged rows instead of dropping them.
     pub fill: bool,
+    /// Newline bytes in the tokenized buffers (quoted ones included): line numbers come from this
+    /// count, which the bitmask pass gets for one popcount per 64 bytes instead of another scan.
+    pub newlines: usize,
+    /// Whether any byte of the tokenized buffers is >= 0x80. A pure-ASCII block is valid UTF-8
+    /// and needs no validation pass (again from the bitmask pass: one more movemask per 16 bytes).
+    pub non_ascii: bool,
     row0: usize,
 }
 
@@ -70,6 +76,8 @@ impl Fields {
         self.bad.clear();
         self.rows = 0;
         self.row0 = 0;
+        self.newlines = 0;
+        self.non_ascii = false;
         self.ncols = ncols;
         self.fill = fill;
     }
@@ -171,10 +179,10 @@ fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
-/// Bitmasks of `a`, `b` and `c` in 64 bytes.
+/// Bitmasks of `a`, `b` and `c` in 64 bytes, and whether any byte has its high bit set.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64) {
+fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64, bool) {
     use std::arch::x86_64::*;
     // SAFETY: SSE2 is part of the x86_64 baseline; loads are unaligned loads inside `chunk`.
     unsafe {
@@ -184,26 +192,28 @@ fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64) {
             _mm_set1_epi8(c as i8),
         );
         let (mut ma, mut mb, mut mc) = (0u64, 0u64, 0u64);
+        let mut high = _mm_setzero_si128();
         for i in 0..4 {
             let v = _mm_loadu_si128(chunk.as_ptr().add(i * 16) as *const __m128i);
+            high = _mm_or_si128(high, v);
             ma |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, va)) as u32 as u64) << (i * 16);
             mb |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, vb)) as u32 as u64) << (i * 16);
             mc |= (_mm_movemask_epi8(_mm_cmpeq_epi8(v, vc)) as u32 as u64) << (i * 16);
         }
-        (ma, mb, mc)
+        (ma, mb, mc, _mm_movemask_epi8(high) != 0)
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64) {
+fn masks(chunk: &[u8; 64], a: u8, b: u8, c: u8) -> (u64, u64, u64, bool) {
     let (mut ma, mut mb, mut mc) = (0u64, 0u64, 0u64);
     for (i, &x) in chunk.iter().enumerate() {
         ma |= ((x == a) as u64) << i;
         mb |= ((x == b) as u64) << i;
         mc |= ((x == c) as u64) << i;
     }
-    (ma, mb, mc)
+    (ma, mb, mc, !chunk.is_ascii())
 }
 
 /// Tokenize `buf` (whole records; the last one may lack its newline) into `out`.
@@ -220,6 +230,7 @@ pub fn tokenize_fast(buf: &[u8], delim: u8, quote: Option<u8>, out: &mut Fields)
     let mut last_quote: isize = -1;
     let mut base = 0usize;
     let mut pad = [0u8; 64];
+    let (mut newlines, mut high) = (0usize, false);
     while base < len {
         let chunk: &[u8; 64] = if base + 64 <= len {
             buf[base..base + 64].try_into().expect("64 bytes")
@@ -227,7 +238,9 @@ pub fn tokenize_fast(buf: &[u8], delim: u8, quote: Option<u8>, out: &mut Fields)
             pad[..len - base].copy_from_slice(&buf[base..]);
             &pad
         };
-        let (d, n, q) = masks(chunk, delim, b'\n', qbyte);
+        let (d, n, q, h) = masks(chunk, delim, b'\n', qbyte);
+        newlines += n.count_ones() as usize;
+        high |= h;
         let q = q & qon;
         let inq = prefix_xor(q) ^ inq_carry;
         inq_carry = ((inq as i64) >> 63) as u64;
@@ -261,6 +274,8 @@ pub fn tokenize_fast(buf: &[u8], delim: u8, quote: Option<u8>, out: &mut Fields)
         }
         base += 64;
     }
+    out.newlines += newlines;
+    out.non_ascii |= high;
     let row_start = if out.starts.len() > out.row0 {
         out.starts[out.row0] as usize
     } else {
@@ -291,6 +306,8 @@ pub fn tokenize_scalar(
     let len = buf.len();
     let escape = if escape == quote { None } else { escape };
     out.row0 = out.starts.len();
+    out.newlines += crate::csv::split::count_byte(buf, b'\n');
+    out.non_ascii |= !buf.is_ascii();
     let mut i = 0usize;
     let mut field_start = 0usize;
     let mut inq = false;
@@ -475,6 +492,31 @@ mod tests {
                 kind: BadKind::UnterminatedQuote
             }]
         );
+    }
+
+    /// Newlines (quoted ones too) and non-ASCII bytes are seen in every position of a 64-byte
+    /// chunk, including the padded tail, by both tokenizers alike.
+    #[test]
+    fn newlines_and_non_ascii_are_counted() {
+        let mut buf = b"a,\"x\ny\"\n".repeat(40);
+        let f = both(&buf, 2);
+        assert_eq!(f.newlines, 80);
+        assert!(!f.non_ascii);
+        for at in [0, 5, 63, 64, 127, buf.len() - 1] {
+            let mut b = buf.clone();
+            b[at] = 0xC3;
+            let mut fast = Fields::new(2, false);
+            tokenize_fast(&b, b',', Some(b'"'), &mut fast);
+            assert!(fast.non_ascii, "high byte at {at}");
+            let mut slow = Fields::new(2, false);
+            tokenize_scalar(&b, b',', Some(b'"'), None, None, &mut slow);
+            assert!(slow.non_ascii, "high byte at {at}");
+        }
+        buf.truncate(buf.len() - 1);
+        assert_eq!(both(&buf, 2).newlines, 79);
+        let mut f = both(&buf, 2);
+        f.reset(2, false);
+        assert_eq!((f.newlines, f.non_ascii), (0, false));
     }
 
     #[test]

@@ -128,14 +128,27 @@ pub fn parse_i64(v: &[u8]) -> Option<i64> {
 /// Decimal floats (`1.5`, `-.5`, `3e-7`, `12`); also `nan`/`inf` spellings once a column is float.
 #[inline]
 pub fn parse_f64(v: &[u8]) -> Option<f64> {
-    if let Some(x) = fast_decimal(v) {
-        return Some(x);
-    }
-    if !float_syntax(v) {
+    let plain = match fast_decimal(v) {
+        Decimal::Exact(x) => return Some(x),
+        Decimal::Plain => true,
+        Decimal::Other => false,
+    };
+    if !plain && !float_syntax(v) {
         return special_float(v);
     }
-    // SAFETY-free: float_syntax admits ASCII only.
+    // Both checks admit ASCII only, so this never fails; the standard parser is exact.
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// What [`fast_decimal`] made of a value.
+#[derive(Debug, PartialEq)]
+enum Decimal {
+    /// Read exactly on the fast path.
+    Exact(f64),
+    /// `[-+]digits[.digits]` with too many digits for the fast path: valid, for the full parser.
+    Plain,
+    /// Anything else (exponent, `nan`, not a number): the full syntax check decides.
+    Other,
 }
 
 /// Exact powers of ten as f64 (all of 10^0..=10^22 are representable).
@@ -147,15 +160,18 @@ const POW10: [f64; 23] = [
 /// `[-+]digits[.digits]` with at most 17 digits whose value is below 2^53, read exactly: the digits as
 /// an integer below 2^53 divided by an exact power of ten is one correctly rounded IEEE operation
 /// (Clinger's fast path), so the result equals the standard parser's. None: use the full parser.
+/// Values with more digits than that (the random doubles of a typical export have 16-19) are
+/// still recognised as plain decimals, so the full parser gets them without a second syntax pass.
 #[inline]
-fn fast_decimal(v: &[u8]) -> Option<f64> {
-    let (neg, digits) = match v.first()? {
-        b'-' => (true, &v[1..]),
-        b'+' => (false, &v[1..]),
-        _ => (false, v),
+fn fast_decimal(v: &[u8]) -> Decimal {
+    let (neg, digits) = match v.first() {
+        Some(b'-') => (true, &v[1..]),
+        Some(b'+') => (false, &v[1..]),
+        Some(_) => (false, v),
+        None => return Decimal::Other,
     };
-    if digits.is_empty() || digits.len() > 17 {
-        return None;
+    if digits.is_empty() {
+        return Decimal::Other;
     }
     let mut m: u64 = 0;
     let mut frac: Option<usize> = None;
@@ -163,20 +179,24 @@ fn fast_decimal(v: &[u8]) -> Option<f64> {
     for (i, &b) in digits.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
-            m = m * 10 + d as u64;
+            // Wrapping: past 19 digits `m` is garbage, but then `n` rules the fast path out.
+            m = m.wrapping_mul(10).wrapping_add(d as u64);
             n += 1;
         } else if b == b'.' && frac.is_none() {
             frac = Some(i + 1);
         } else {
-            return None;
+            return Decimal::Other;
         }
     }
-    if n == 0 || m >= 1 << 53 {
-        return None;
+    if n == 0 {
+        return Decimal::Other;
+    }
+    if digits.len() > 17 || m >= 1 << 53 {
+        return Decimal::Plain;
     }
     let scale = frac.map(|f| digits.len() - f).unwrap_or(0);
     let x = m as f64 / POW10[scale];
-    Some(if neg { -x } else { x })
+    Decimal::Exact(if neg { -x } else { x })
 }
 
 fn float_syntax(v: &[u8]) -> bool {
@@ -408,8 +428,29 @@ mod tests {
             let got = parse_f64(v.as_bytes()).unwrap();
             assert_eq!(got.to_bits(), want.to_bits(), "{v}");
         }
-        for v in [".", "-", "1.2.3", "1e5x", "--1", ""] {
-            assert_eq!(fast_decimal(v.as_bytes()), None, "{v}");
+        for v in [".", "-", "1.2.3", "1e5x", "--1", "", "nan", "1e5"] {
+            assert_eq!(fast_decimal(v.as_bytes()), Decimal::Other, "{v}");
+        }
+        // Too long for the fast path but plain: the full parser reads them, exactly.
+        for v in [
+            "-0.12258700862606953",
+            "12345678901234567890123",
+            "0.000000000000000000000000001",
+            "99999999999999999999.5",
+        ] {
+            assert_eq!(fast_decimal(v.as_bytes()), Decimal::Plain, "{v}");
+            let want: f64 = v.parse().unwrap();
+            assert_eq!(
+                parse_f64(v.as_bytes()).unwrap().to_bits(),
+                want.to_bits(),
+                "{v}"
+            );
+        }
+        for v in ["1e5", "-2.5E-3", "nan", "-inf"] {
+            assert!(parse_f64(v.as_bytes()).is_some(), "{v}");
+        }
+        for v in ["1e", "e5", "1.2.3", "0x10", "1_000"] {
+            assert_eq!(parse_f64(v.as_bytes()), None, "{v}");
         }
     }
 
