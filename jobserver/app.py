@@ -16,6 +16,7 @@ from traitlets import Bool, Float, Int, List, Unicode, default
 
 from jobserver import auth
 from jobserver.events import EventBus
+from jobserver.identity_cache import IdentityCache
 from jobserver.logging import log_event
 from jobserver.queue import Maintenance, open_queue
 from jobserver.redact import redact
@@ -214,6 +215,11 @@ class AerofsApp(ExtensionApp):
     runner_module = Unicode("", help="module with plan_job/run_task/merge_job (tests)").tag(config=True)
     metrics_auth = Bool(True, help="require authentication for aerofs/metrics").tag(config=True)
     event_poll_interval = Float(0.2, help="seconds between event-table polls").tag(config=True)
+    identity_cache_ttl = Float(
+        2.0,
+        help="seconds a request's identity (same credentials) is remembered; 0: ask the identity "
+        "provider every time (env AEROFS_IDENTITY_CACHE_TTL; see jobserver.identity_cache)",
+    ).tag(config=True)
     jobserver_url = Unicode(
         "",
         help="a team job server to forward aerofs/api/* to, this server being a thin client "
@@ -239,6 +245,10 @@ class AerofsApp(ExtensionApp):
     @default("stale_after")
     def _sa_default(self) -> float:
         return float(os.environ.get("AEROFS_STALE_AFTER", "3"))
+
+    @default("identity_cache_ttl")
+    def _ict_default(self) -> float:
+        return float(os.environ.get("AEROFS_IDENTITY_CACHE_TTL", "2"))
 
     @default("data_dir")
     def _dd_default(self) -> str:
@@ -284,6 +294,7 @@ class AerofsApp(ExtensionApp):
         self.service = JobService(self, store)
         self.service.base_url = self.serverapp.base_url if self.serverapp else "/"
         self.settings["aerofs_jobserver"] = self.service
+        self.settings["aerofs_identity_cache"] = IdentityCache(self.identity_cache_ttl)
         self.log.info(
             "aerofs job server: store %s (schema %d), %s",
             redact(self.database_url_resolved),

@@ -23,6 +23,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from jobserver import auth
+from jobserver.identity_cache import CachingProvider
 from jobserver.redact import redact
 
 T = TypeVar("T")
@@ -111,6 +112,18 @@ class BaseHandler(AuthErrors, ExtensionHandlerMixin, APIHandler):  # type: ignor
     def js(self) -> Any:
         """The :class:`jobserver.app.JobService` of this server."""
         return self.settings["aerofs_jobserver"]
+
+    @property
+    def identity_provider(self) -> Any:
+        """The server's identity provider behind the job server's identity cache (see
+        :mod:`jobserver.identity_cache`); the provider itself when the cache is off."""
+        proxy = self.__dict__.get("_aerofs_provider")
+        if proxy is None:
+            real = super().identity_provider
+            cache = self.settings.get("aerofs_identity_cache")
+            proxy = CachingProvider(real, cache) if cache is not None and cache.ttl > 0 else real
+            self.__dict__["_aerofs_provider"] = proxy
+        return proxy
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call, off the event loop (see :func:`offload`)."""

@@ -14,3 +14,13 @@ class HeaderIdentityProvider(IdentityProvider):
         if self.get_token(handler) == self.token:
             handler._token_authenticated = True
         return User(username=name)
+
+
+class CountingHeaderIdentityProvider(HeaderIdentityProvider):
+    """:class:`HeaderIdentityProvider` that counts how often the server asks it (class-wide)."""
+
+    calls = 0
+
+    def get_user(self, handler):  # type: ignore[no-untyped-def]
+        type(self).calls += 1
+        return super().get_user(handler)

@@ -1,0 +1,127 @@
+"""A short-lived cache of who a request is, in front of Jupyter's identity provider.
+
+Under load the provider was most of the job server's CPU per request: jupyter_server's default
+provider verifies the signed login cookie twice per request (once inside the token check, once on
+its own: an HMAC and a JSON parse each), a hub provider does its own lookups. A client polling a
+job's status sends the same credentials every time, so the answer is remembered for ``ttl`` seconds.
+
+It stays exact for every provider that decides from the request's headers, query and peer address
+(all of them do; none reads the body, which has not arrived when ``prepare`` runs):
+
+- the key is every request header except those that cannot carry identity and differ per request
+  (:data:`_NOT_IDENTITY`), the query arguments (JupyterLab's cache buster aside), the peer address
+  and the provider's own token (so changing the server token drops every entry);
+- a result is only remembered when it came without side effects on the response: no cookie set
+  (a token request without the login cookie gets a new one each time, as before), and a user found;
+- the attributes the provider put on the handler (``_token_authenticated``, a hub user) are
+  replayed on a hit, so XSRF and origin checks see what they saw;
+- ``ttl`` bounds how long a revoked token or a logged-out cookie still works here: JupyterHub's own
+  token cache keeps a hub answer for 5 minutes, this adds at most ``ttl`` (2 s by default).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+# Headers that never identify the caller and often change between a client's requests.
+_NOT_IDENTITY = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "content-length",
+        "content-type",
+        "idempotency-key",
+        "if-none-match",
+        "keep-alive",
+        "pragma",
+        "x-correlation-id",
+    }
+)
+
+
+def _query_key(args: dict[str, list[bytes]]) -> tuple:
+    # JupyterLab appends `?<milliseconds>` to every GET: a cache buster, never a credential.
+    return tuple(
+        sorted((k, tuple(v)) for k, v in args.items() if not (k.isdigit() and all(x == b"" for x in v)))
+    )
+
+
+class IdentityCache:
+    def __init__(self, ttl: float = 2.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: OrderedDict[tuple, tuple[float, Any, dict[str, Any]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, handler: Any, provider: Any) -> tuple:
+        req = handler.request
+        headers = tuple(
+            sorted((k.lower(), v) for k, v in req.headers.get_all() if k.lower() not in _NOT_IDENTITY)
+        )
+        return (
+            id(provider),
+            getattr(provider, "token", None),
+            req.remote_ip,
+            headers,
+            _query_key(req.query_arguments),
+        )
+
+    def get(self, key: tuple) -> tuple[Any, dict[str, Any]] | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        expires, user, attrs = entry
+        if time.monotonic() >= expires:
+            del self._entries[key]
+            self.misses += 1
+            return None
+        self.hits += 1
+        return user, attrs
+
+    def put(self, key: tuple, user: Any, attrs: dict[str, Any]) -> None:
+        self._entries[key] = (time.monotonic() + self.ttl, user, attrs)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class CachingProvider:
+    """Stands in for the server's identity provider in one handler: ``get_user`` goes through the
+    cache, everything else is the real provider's."""
+
+    def __init__(self, real: Any, cache: IdentityCache) -> None:
+        self._real = real
+        self._cache = cache
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def get_user(self, handler: Any) -> Any:
+        cache = self._cache
+        key = cache.key(handler, self._real)
+        hit = cache.get(key)
+        if hit is not None:
+            user, attrs = hit
+            for k, v in attrs.items():
+                setattr(handler, k, v)
+            return user
+        before = set(vars(handler))
+        cookies_before = len(getattr(handler, "_new_cookie", None) or ())
+        user = self._real.get_user(handler)
+        if hasattr(user, "__await__"):
+            user = await user
+        cookies_after = len(getattr(handler, "_new_cookie", None) or ())
+        if user and cookies_after == cookies_before:
+            attrs = {k: getattr(handler, k) for k in set(vars(handler)) - before if k != "_new_cookie"}
+            cache.put(key, user, attrs)
+        return user
