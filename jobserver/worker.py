@@ -258,9 +258,7 @@ class Worker:
             )
             return
         value = json.loads(json.dumps(result.get("value") or {}, default=str))
-        with contextlib.suppress(Exception):
-            self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
-        if not retrying(self.store.finish_task, job_id, idx, self.name, value):
+        if not retrying(self.store.finish_task, job_id, idx, self.name, value, _snapshot(progress)):
             return
         self.store.add_log(job_id, f"task {idx} finished in {seconds:.3f} s")
         log_event(
@@ -306,8 +304,8 @@ class Worker:
         )
 
     # -- loop ------------------------------------------------------------------------------------
-    def loop(self, poll: float = 0.2, burst: bool = False) -> None:
-        """The local pool's loop: reap every second, do ready work, sleep when there is none."""
+    def loop(self, idle_wait: float = 1.0, burst: bool = False) -> None:
+        """The local pool's loop: reap every second, do ready work, wait for work when there is none."""
         maint = Maintenance(self.store, self.queue, self.stale_after, self.max_attempts)
         last_tick = 0.0
         while not self.stopping:
@@ -328,7 +326,9 @@ class Worker:
             if not did:
                 if burst:
                     return
-                time.sleep(poll)
+                # Idle: block until the store says work may be ready (PostgreSQL LISTEN/NOTIFY,
+                # SQLite's commit counter), at most until the next maintenance tick.
+                self.store.wait_for_work(max(0.0, min(idle_wait, last_tick + 1.0 - time.monotonic())))
 
 
 def _snapshot(progress: Any) -> dict[str, Any]:

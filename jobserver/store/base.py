@@ -98,6 +98,23 @@ class Store(ABC):
             c.execute(sql, args)
             return c.fetchall()
 
+    def _write(self, sql: str, args: tuple = ()) -> int:
+        """ONE write statement that needs no company (no event row, no other statement): atomic on
+        its own, so it runs outside an explicit transaction, one round trip instead of three
+        (BEGIN, the statement, COMMIT). The number of rows it changed."""
+        with self.read() as c:
+            c.execute(sql, args)
+            return c.rowcount
+
+    def _notify_work(self, c: Any) -> None:  # noqa: B027 - optional for back ends
+        """Inside a transaction that made work ready: wake idle workers when it commits (PostgreSQL:
+        NOTIFY; SQLite workers notice the commit itself, see :meth:`wait_for_work`)."""
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until work may have become ready (a :meth:`_notify_work` commit), or ``timeout``
+        seconds; spurious returns are allowed. This default just sleeps."""
+        time.sleep(timeout)
+
     # Set ``on_events`` to be told of the event rows a transaction wrote, once it committed (team-mode
     # workers publish them on Redis pub/sub; the server forwards them to WebSocket subscribers).
     on_events: Callable[[list[dict[str, Any]]], None] | None = None
@@ -172,6 +189,7 @@ class Store(ABC):
                 "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
                 (job_id, at, f"submitted by {owner} (correlation id {correlation_id or job_id})"),
             )
+            self._notify_work(c)
         assert row is not None
         return _row_job(row), True
 
@@ -222,8 +240,16 @@ class Store(ABC):
             rows = c.fetchall()
         return [_row_job(r) for r in rows], total
 
-    def set_job_state(self, job_id: str, state: str, error: str | None = None, **fields: Any) -> dict | None:
-        """Move a job to ``state`` (a terminal job never moves); records an event."""
+    def set_job_state(
+        self,
+        job_id: str,
+        state: str,
+        error: str | None = None,
+        from_states: tuple[str, ...] | None = None,
+        **fields: Any,
+    ) -> dict | None:
+        """Move a job to ``state`` (a terminal job never moves; with ``from_states``, only a job in
+        one of them moves); records an event. The job as it now is, or None when it did not move."""
         assert state in STATES
         sets, args = ["state = ?"], [state]
         if state == "RUNNING":
@@ -239,14 +265,17 @@ class Store(ABC):
             sets.append(f"{k} = ?")
             args.append(json.dumps(v, default=str) if k in JSON_COLS else v)
         with self.tx() as c:
+            # The updated row comes back from the UPDATE (no reads before or after it).
+            only = f" AND state IN ({', '.join('?' for _ in from_states)})" if from_states else ""
             c.execute(
-                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-                (*args, job_id),
+                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
+                f"{only} RETURNING {JOB_COLS}",
+                (*args, job_id, *(from_states or ())),
             )
-            if c.rowcount != 1:
+            row = c.fetchone()
+            if row is None:
                 return None
-            c.execute("SELECT owner FROM jobs WHERE id = ?", (job_id,))
-            owner = c.fetchone()["owner"]
+            owner = row["owner"]
             data: dict[str, Any] = {"state": state}
             if error:
                 data["error"] = redact(error)
@@ -260,7 +289,7 @@ class Store(ABC):
                     f"state {state}" + (f": {redact(error)}" if error else ""),
                 ),
             )
-        return self.get_job(job_id)
+        return _row_job(row)
 
     def cancel_job(self, job_id: str) -> dict | None:
         with self.tx() as c:
@@ -284,6 +313,7 @@ class Store(ABC):
             c.execute("DELETE FROM tasks WHERE job_id = ?", (job_id,))
             c.execute("SELECT owner FROM jobs WHERE id = ?", (job_id,))
             self._event(c, job_id, c.fetchone()["owner"], "state", {"state": "PENDING", "retry": True})
+            self._notify_work(c)
         return self.get_job(job_id)
 
     # -- work: plan, tasks, merge -----------------------------------------------------------------
@@ -326,31 +356,29 @@ class Store(ABC):
     def claim_step(self, work: Work, worker: str) -> dict | None:
         """Claim a job-level step (``plan`` a PENDING job, ``merge`` a RUNNING job whose tasks all
         succeeded) for ``worker``; the job, or None when it is not (or no longer) to be done."""
-        with self.tx() as c:
-            if work.kind == "merge":
-                c.execute(
-                    "SELECT COUNT(*) AS n FROM tasks WHERE job_id = ? AND state <> 'SUCCEEDED'",
-                    (work.job_id,),
-                )
-                if int(c.fetchone()["n"]):
-                    return None
-            state = "PENDING" if work.kind == "plan" else "RUNNING"
-            c.execute(
-                "UPDATE jobs SET step_worker = ?, step_heartbeat = ?, step_attempts = step_attempts + 1 "
-                "WHERE id = ? AND state = ? AND step_worker IS NULL AND cancel_requested <> 1",
-                (worker, time.time(), work.job_id, state),
-            )
-            if c.rowcount != 1:
-                return None
-        return self.get_job(work.job_id)
+        # One statement (atomic on its own) that claims and returns the job: one round trip.
+        state = "PENDING" if work.kind == "plan" else "RUNNING"
+        tasks_done = (
+            " AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = jobs.id AND t.state <> 'SUCCEEDED')"
+            if work.kind == "merge"
+            else ""
+        )
+        row = self._one(
+            "UPDATE jobs SET step_worker = ?, step_heartbeat = ?, step_attempts = step_attempts + 1 "
+            f"WHERE id = ? AND state = ? AND step_worker IS NULL AND cancel_requested <> 1{tasks_done} "
+            f"RETURNING {JOB_COLS}",
+            (worker, time.time(), work.job_id, state),
+        )
+        return _row_job(row) if row else None
 
     def step_heartbeat(self, job_id: str, worker: str) -> bool:
-        with self.tx() as c:
-            c.execute(
+        return (
+            self._write(
                 "UPDATE jobs SET step_heartbeat = ? WHERE id = ? AND step_worker = ?",
                 (time.time(), job_id, worker),
             )
-            return c.rowcount == 1
+            == 1
+        )
 
     def plan_job(self, job_id: str, worker: str, specs: list[dict[str, Any]]) -> list[Work] | None:
         """Record the plan of a job whose plan step ``worker`` holds, in one transaction: the tasks
@@ -378,6 +406,8 @@ class Store(ABC):
             self._event(c, job_id, row["owner"], "state", {"state": "QUEUED"})
             if not specs:
                 self._event(c, job_id, row["owner"], "state", {"state": "RUNNING"})
+            elif len(specs) > 1:  # the planner runs one; the others are for whoever is idle
+                self._notify_work(c)
         gen = int(row["generation"])
         if not specs:
             return [Work("merge", job_id, gen, -1, 1)]
@@ -406,32 +436,32 @@ class Store(ABC):
             c.execute(
                 "UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, worker = ?, heartbeat = ?, "
                 "not_before = NULL WHERE job_id = ? AND idx = ? AND state = 'QUEUED' AND EXISTS "
-                "(SELECT 1 FROM jobs j WHERE j.id = ? AND j.state IN ('QUEUED', 'RUNNING'))",
+                "(SELECT 1 FROM jobs j WHERE j.id = ? AND j.state IN ('QUEUED', 'RUNNING')) RETURNING *",
                 (worker, time.time(), work.job_id, work.idx, work.job_id),
             )
-            if c.rowcount != 1:
+            row = c.fetchone()
+            if row is None:
                 return None
-            c.execute("SELECT * FROM tasks WHERE job_id = ? AND idx = ?", (work.job_id, work.idx))
-            task = dict(c.fetchone())
+            task = dict(row)
             c.execute(
                 "UPDATE jobs SET attempts = ? WHERE id = ? AND attempts < ?",
                 (task["attempts"], work.job_id, task["attempts"]),
             )
         task["spec"] = json.loads(task["spec"])
-        job = self.get_job(task["job_id"])
-        if job and job["state"] == "QUEUED":
-            self.set_job_state(job["id"], "RUNNING")
+        # The job's first running task makes it RUNNING (a no-op, not a read, for the others).
+        self.set_job_state(work.job_id, "RUNNING", from_states=("QUEUED",))
         return task
 
     def heartbeat(self, job_id: str, idx: int, worker: str, progress: dict[str, Any] | None) -> bool:
         """Refresh a running task's heartbeat and progress; False if the task is no longer ours."""
-        with self.tx() as c:
-            c.execute(
+        return (
+            self._write(
                 "UPDATE tasks SET heartbeat = ?, progress = ? WHERE job_id = ? AND idx = ? AND worker = ? "
                 "AND state = 'RUNNING'",
                 (time.time(), json.dumps(progress), job_id, idx, worker),
             )
-            return c.rowcount == 1
+            == 1
+        )
 
     def job_progress(self, job_id: str) -> dict[str, Any]:
         """The aggregate of the tasks' progress (sums) plus ``fraction`` and task counts."""
@@ -473,14 +503,24 @@ class Store(ABC):
             row = c.fetchone()
             self._event(c, job_id, row["owner"], "progress", {"state": row["state"], "progress": prog})
 
-    def finish_task(self, job_id: str, idx: int, worker: str, result: dict[str, Any]) -> bool:
-        with self.tx() as c:
-            c.execute(
-                "UPDATE tasks SET state = 'SUCCEEDED', result = ?, heartbeat = ? WHERE job_id = ? AND idx = ? "
-                "AND worker = ? AND state = 'RUNNING'",
-                (json.dumps(result, default=str), time.time(), job_id, idx, worker),
+    def finish_task(
+        self,
+        job_id: str,
+        idx: int,
+        worker: str,
+        result: dict[str, Any],
+        progress: dict[str, Any] | None = None,
+    ) -> bool:
+        """The task succeeded with ``result`` (and its last ``progress``, when given)."""
+        prog, arg = (", progress = ?", (json.dumps(progress),)) if progress is not None else ("", ())
+        return (
+            self._write(
+                f"UPDATE tasks SET state = 'SUCCEEDED', result = ?, heartbeat = ?{prog} WHERE job_id = ? "
+                "AND idx = ? AND worker = ? AND state = 'RUNNING'",
+                (json.dumps(result, default=str), time.time(), *arg, job_id, idx, worker),
             )
-            return c.rowcount == 1
+            == 1
+        )
 
     def fail_task(
         self,
@@ -515,6 +555,8 @@ class Store(ABC):
                     + ("; requeued" if new == "QUEUED" else "; no attempts left"),
                 ),
             )
+            if new == "QUEUED":
+                self._notify_work(c)
         if new == "FAILED":
             self.set_job_state(
                 job_id, "FAILED", error=f"task {idx} failed after {max_attempts} attempts: {error}"
@@ -578,6 +620,7 @@ class Store(ABC):
                     "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'WARNING', ?)",
                     (r["id"], now_iso(), f"{why}; requeued"),
                 )
+                self._notify_work(c)
             out.append(Work(kind, r["id"], int(r["generation"]), -1, int(r["step_attempts"]) + 1))
         return out
 
@@ -596,11 +639,10 @@ class Store(ABC):
         return int(row["m"] or 0) if row else 0
 
     def add_log(self, job_id: str, message: str, level: str = "INFO") -> None:
-        with self.tx() as c:
-            c.execute(
-                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
-                (job_id, now_iso(), level, redact(message)),
-            )
+        self._write(
+            "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
+            (job_id, now_iso(), level, redact(message)),
+        )
 
     def logs(self, job_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT at, level, message FROM logs WHERE job_id = ? ORDER BY id", (job_id,))

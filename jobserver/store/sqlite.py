@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,6 +75,17 @@ class SQLiteStore(Store):
             yield _Cursor(cur)
         finally:
             cur.close()
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Until another connection commits (``PRAGMA data_version`` moves: a read of shared memory,
+        no query of the tables) or ``timeout``. Any commit wakes the worker, which then looks for work."""
+        conn = self._conn()
+        start = conn.execute("PRAGMA data_version").fetchone()[0]
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+            if conn.execute("PRAGMA data_version").fetchone()[0] != start:
+                return
 
     def migrate(self) -> int:
         conn = self._conn()
