@@ -1,7 +1,7 @@
 """The one code path every execution mode uses: the notebook call, the CLI, widgets, the local worker
 pool and RQ workers.
 
-* :func:`run_pipeline` — interactive/CLI: resolve ``src``, stage remote inputs, ``spec.run``, upload.
+* :func:`run_pipeline` — interactive/CLI: resolve ``src``, stream remote inputs, ``spec.run``, upload.
 * :func:`plan_job` / :func:`run_task` / :func:`merge_job` — a job split into tasks for workers.
 
 ``params`` is ``{"src": ..., "dst": ..., **options}`` exactly as in REST ``POST jobs``; an optional
@@ -21,8 +21,6 @@ import hashlib
 import json
 import os
 import posixpath
-import shutil
-import tempfile
 import time
 from typing import Any
 
@@ -33,7 +31,7 @@ from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
 from aerofs_kernel.result import Result
-from aerofs_kernel.sources import Input, Sink, is_remote, list_inputs, stage
+from aerofs_kernel.sources import Input, Sink, StreamSet, is_remote, list_inputs
 
 __all__ = ["Input", "merge_job", "plan_job", "resolve_inputs", "run_pipeline", "run_task", "validate_params"]
 
@@ -100,43 +98,50 @@ def _to_result(pipeline: str, out: RunOutput, seconds: float) -> Result:
 
 
 def run_pipeline(pipeline: str, params: dict[str, Any], progress: _engine.Progress | None = None) -> Result:
-    """Run ``pipeline`` here, blocking: resolve, stage remote inputs, run on the engine, upload to a
-    remote ``dst``. Raises OptionsError, Cancelled (``progress.cancel()``), KeyboardInterrupt."""
+    """Run ``pipeline`` here, blocking: resolve, stream remote inputs into the engine (never copied
+    to disk), run on the engine, upload to a remote ``dst``. Raises OptionsError, Cancelled
+    (``progress.cancel()``), KeyboardInterrupt."""
     t0 = time.perf_counter()
     spec, options, storage_options = validate_params(pipeline, params)
     progress = progress or _engine.Progress()
     inputs = resolve_inputs(pipeline, params["src"], {**options, "storage_options": storage_options})
-    stage_dir = None
-    try:
-        if any(i.local_path is None for i in inputs):
-            stage_dir = tempfile.mkdtemp(prefix="aerofs-in-")
-            stage(inputs, stage_dir, progress, storage_options)
-        with Sink(params.get("dst"), storage_options) as sink, _unstaged_exceptions(inputs, stage_dir):
+    with StreamSet(storage_options, progress) as streams:
+        inputs = streams.register(inputs)
+        with Sink(params.get("dst"), storage_options) as sink, _unstaged_exceptions(inputs):
             out = spec.run([i.local_path for i in inputs], sink.local, _run_options(options), progress)  # type: ignore[misc]
-            if stage_dir:
-                _unstage(out, inputs)
+            _unstage(out, inputs)
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
-    finally:
-        if stage_dir:
-            shutil.rmtree(stage_dir, ignore_errors=True)
     return _to_result(pipeline, out, time.perf_counter() - t0)
 
 
+def _by_engine_path(inputs: list[Input]) -> dict[str, str]:
+    """The user's URL of each remote input, by the stream token the engine read it through."""
+    return {
+        i.local_path: i.url for i in inputs if i.local_path and i.local_path != i.url and is_remote(i.url)
+    }
+
+
 def _unstage_error(err: dict[str, Any], inputs: list[Input]) -> dict[str, Any]:
-    """Errors name the user's URL, not the staged copy."""
-    by_local = {i.local_path: i.url for i in inputs}
+    """Errors name the user's URL, not the engine's stream token."""
+    by_local = _by_engine_path(inputs)
     if err.get("path") in by_local:
         return {**err, "path": by_local[err["path"]]}
     return err
 
 
 def _unstage(out: RunOutput, inputs: list[Input]) -> None:
-    """Errors and the tables' ``path`` columns name the user's URLs (``s3://...``), not the staged
-    copies (a temporary folder that is gone when the run returns). Written tables are rewritten
-    before they are committed, since the pipeline wrote them from the staged paths."""
-    by_local = {i.local_path: i.url for i in inputs if i.local_path}
+    """Errors and the tables' ``path`` columns name the user's URLs (``s3://...``), not the stream
+    tokens the engine read (``aerofs-stream://...``, meaningless once the run returns). Written tables
+    are rewritten before they are committed, since the pipeline wrote them from the tokens."""
+    by_local = _by_engine_path(inputs)
+    if not by_local:
+        return
     out.errors = [_unstage_error(e, inputs) for e in out.errors]
+    # Summaries and merge parts may key by input (word-count's per_file, csv's files): a job's tasks
+    # read the same object through different tokens, and their merge must see one name.
+    out.summary = _renamed(out.summary, by_local)
+    out.parts = _renamed(out.parts, by_local)
     for name, table in list(out.tables.items()):
         if "path" in table.column_names and pa.types.is_string(table.schema.field("path").type):
             before = table.column("path").to_pylist()
@@ -150,6 +155,17 @@ def _unstage(out: RunOutput, inputs: list[Input]) -> None:
                     _write_table_atomic(out.tables[name], o)
 
 
+def _renamed(obj: Any, by_local: dict[str, str]) -> Any:
+    """``obj`` (JSON-like) with every string that is an engine path replaced by its URL."""
+    if isinstance(obj, str):
+        return by_local.get(obj, obj)
+    if isinstance(obj, dict):
+        return {_renamed(k, by_local): _renamed(v, by_local) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_renamed(v, by_local) for v in obj]
+    return obj
+
+
 def _same_rows(path: str, table: pa.Table) -> bool:
     try:
         meta = pq.read_metadata(path)
@@ -159,10 +175,10 @@ def _same_rows(path: str, table: pa.Table) -> bool:
 
 
 class _unstaged_exceptions:
-    """An InputError (or OSError) about a staged copy is raised again naming the user's URL."""
+    """An InputError (or OSError) about a stream token is raised again naming the user's URL."""
 
-    def __init__(self, inputs: list[Input], stage_dir: str | None) -> None:
-        self.by_local = {i.local_path: i.url for i in inputs if i.local_path} if stage_dir else {}
+    def __init__(self, inputs: list[Input]) -> None:
+        self.by_local = _by_engine_path(inputs)
 
     def __enter__(self) -> None:
         return None
@@ -271,12 +287,9 @@ def run_task(
             done["resumed"] = True
             return done
     inputs = [Input.from_dict(d) for d in task["inputs"]]
-    stage_dir = None
-    try:
-        if any(i.local_path is None for i in inputs):
-            stage_dir = os.path.join(workdir, f"stage-{index}")
-            shutil.rmtree(stage_dir, ignore_errors=True)
-            stage(inputs, stage_dir, progress, storage_options)
+    with StreamSet(storage_options, progress) as streams:
+        # A byte range of a remote input streams only that range (the engine opens it at its start).
+        inputs = streams.register(inputs)
         local = [i.engine_item() for i in inputs]
         dst = params.get("dst") if spec.writes_in_tasks() else None
         with Sink(dst, storage_options, workdir=workdir) as sink:
@@ -286,15 +299,11 @@ def run_task(
                 job_root = os.path.join("/", task.get("rel_root", ""))
                 batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
                 task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
-            with _unstaged_exceptions(inputs, stage_dir):
+            with _unstaged_exceptions(inputs):
                 out = spec.run(local, task_dst, _run_options(options), progress)  # type: ignore[arg-type]
-            if stage_dir:
-                _unstage(out, inputs)
+            _unstage(out, inputs)
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)
-    finally:
-        if stage_dir:
-            shutil.rmtree(stage_dir, ignore_errors=True)
     tables = {}
     for name, table in out.tables.items():
         path = os.path.join(workdir, f"task-{index}-{name}.parquet")

@@ -3,9 +3,12 @@
 * :func:`list_inputs` turns ``src`` (one item or a list) into :class:`Input` records with one listing
   call per item (``fs.find(..., detail=True)`` / ``fs.glob(..., detail=True)``): no per-object stat,
   so 100,000 objects list in the time of the paginated listing itself.
-* :func:`stage` copies remote inputs to a local folder with several objects in flight; each object is
-  fetched by s3fs in concurrent ranged parts straight into a file (never whole in memory). Cancelling
-  the run's :class:`~aerofs_kernel._engine.Progress` stops it between parts.
+* :class:`StreamSet` streams remote inputs into the engine: each is registered as an engine stream
+  (a token path such as ``aerofs-stream://3/sub/a.csv``) that the engine reads like a file, in ranged
+  GETs of up to :data:`STREAM_CHUNK` with several chunks and several objects in flight on a thread
+  pool, memory bounded by :data:`STREAM_BUDGET` chunks. Nothing is copied to disk and no object is
+  ever held whole; parsers that need only a file's head (EXIF) fetch only the windows they parse.
+  Byte ranges of a remote input (a job's task over part of a big file) read only that range.
 * :class:`Sink` gives the pipeline a local folder to write into when ``dst`` is remote and uploads the
   finished files afterwards (s3fs ``put_file``: one PUT for small files, multipart above the chunk
   size; a failed or cancelled multipart upload is aborted, so nothing is visible at the destination).
@@ -16,13 +19,18 @@ Credentials are never taken from or written to params or logs: s3fs reads the en
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import fnmatch
 import os
 import posixpath
 import shutil
 import tempfile
+import threading
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,18 +43,13 @@ from aerofs_kernel.pipelines.base import RANGE_MARK
 _GLOB_CHARS = set("*?[")
 #: Multipart part size of uploads (None: s3fs's default, 50 MiB; S3 needs at least 5 MiB).
 UPLOAD_CHUNKSIZE: int | None = None
-#: Ranged reads of one large object: part size and parts in flight (s3fs concurrent download).
-STAGE_PART_SIZE = 16 << 20
-STAGE_PART_CONCURRENCY = 4
-#: Objects staged at once (each is itself fetched in concurrent ranged parts by s3fs).
-STAGE_CONCURRENCY = 8
 
 
 @dataclass
 class Input:
-    """One input: its URL (or local path), the local path the engine reads (None until staged when
-    remote), its size in bytes, and its path relative to the ``src`` item it came from (used to mirror
-    the tree when staging and writing outputs). ``byte_range`` ([start, end)) when a job's plan gave
+    """One input: its URL (or local path), the path the engine reads (None for a remote input until
+    :meth:`StreamSet.register` gives it a stream token), its size in bytes, and its path relative to the ``src`` item it came from (used to mirror
+    the tree of outputs). ``byte_range`` ([start, end)) when a job's plan gave
     a task only part of the file (see :meth:`Pipeline.plan`)."""
 
     url: str
@@ -75,8 +78,8 @@ class Input:
         )  # fmt: skip
 
     def engine_item(self) -> str:
-        """What the pipeline's ``run`` is given: the local path, with ``#bytes=S-E`` for a range."""
-        assert self.local_path is not None, "stage remote inputs first"
+        """What the pipeline's ``run`` is given: the local path (or stream token), with ``#bytes=S-E`` for a range."""
+        assert self.local_path is not None, "register remote inputs with a StreamSet first"
         if self.byte_range is None:
             return self.local_path
         start, end = self.byte_range
@@ -237,50 +240,281 @@ class _CancelCallback(Callback):
             raise _engine.Cancelled("cancelled")
 
 
-def stage(
-    inputs: list[Input],
-    folder: str,
-    progress: _engine.Progress | None = None,
-    storage_options: dict[str, Any] | None = None,
-) -> list[Input]:
-    """Copy remote inputs under ``folder`` (mirroring ``rel``), several at a time; local ones are left
-    as they are. Returns the inputs with ``local_path`` set. A partly fetched file never keeps its
-    final name (written to ``.name.part`` then renamed)."""
-    todo = [i for i in inputs if i.local_path is None]
-    if not todo:
-        return inputs
+# -- streaming remote inputs into the engine -------------------------------------------------------
 
-    def fetch(inp: Input) -> None:
-        fs, path = filesystem(inp.url, storage_options)
-        local = os.path.join(folder, *inp.rel.split("/"))
-        os.makedirs(os.path.dirname(local), exist_ok=True)
-        part = os.path.join(os.path.dirname(local), f".{os.path.basename(local)}.part")
+#: A sequential reader fetches an object in ranged GETs of this size once it is past its start
+#: (large: one request and one GIL hand-over per 8 MiB keeps the per-request latency of S3 hidden).
+STREAM_CHUNK = 8 << 20
+#: The first chunk of a reader is small and each next one doubles up to STREAM_CHUNK: the engine often
+#: opens an input only to sample its head (CSV schema inference), and must not pull 8 MiB for that.
+STREAM_FIRST_CHUNK = 1 << 20
+#: Chunks a reader keeps fetching ahead of the engine.
+STREAM_CHUNKS_AHEAD = 4
+#: Objects fetched at once: when the engine starts an object, the heads of the next ones are
+#: fetched too, so a run over many small objects is not one round trip per object.
+STREAM_OBJECTS = 8
+#: The memory bound of prefetching: read-ahead chunks (beyond the one each open reader is waiting
+#: for) take a slot of this budget and give it back once the engine has copied them. Budget x chunk
+#: = 8 x 4 x 8 MiB = 256 MiB at most buffered per run, whatever the size or number of the objects; on
+#: top of it each open reader holds at most the chunk the engine is reading from (the engine opens one
+#: reader per thread at a time).
+STREAM_BUDGET = STREAM_OBJECTS * STREAM_CHUNKS_AHEAD
+#: How often a reader waiting for a chunk looks at the run's cancel switch.
+_CANCEL_POLL = 0.2
+
+
+class _Budget:
+    """Counting slots of read-ahead; only ever taken without blocking, so a reader waiting for its
+    own next chunk never waits for another reader's read-ahead to drain (no deadlock)."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._lock = threading.Lock()
+
+    def try_take(self) -> bool:
+        with self._lock:
+            if self._free <= 0:
+                return False
+            self._free -= 1
+            return True
+
+    def give(self) -> None:
+        with self._lock:
+            self._free += 1
+
+
+class StreamSet:
+    """The remote inputs of one run, registered with the engine as streams (see :meth:`register`).
+
+    Owns the thread pool that fetches chunks and the read-ahead budget shared by every reader.
+    ``stats`` counts what was fetched (``requests``, ``bytes``) and the largest number of bytes ever
+    buffered at once (``peak_buffered``) — what the tests use to show nothing was read whole."""
+
+    def __init__(
+        self, storage_options: dict[str, Any] | None = None, progress: _engine.Progress | None = None
+    ) -> None:
+        self.storage_options = storage_options
+        self.progress = progress
+        self.budget = _Budget(STREAM_BUDGET)
+        # Enough workers for every object's read-ahead at once (fetches wait on the network, not on
+        # the GIL: s3fs runs them on its own event loop).
+        self.pool = ThreadPoolExecutor(
+            max_workers=STREAM_OBJECTS * STREAM_CHUNKS_AHEAD, thread_name_prefix="aerofs-fetch"
+        )
+        self.streams: list[RemoteStream] = []
+        self.tokens: list[str] = []
+        self.stats = {"requests": 0, "bytes": 0, "buffered": 0, "peak_buffered": 0}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def register(self, inputs: list[Input]) -> list[Input]:
+        """Register the remote ``inputs`` with the engine; return all ``inputs`` (copies) with
+        ``local_path`` set to what the engine reads: a stream token for remote ones (named by ``rel``,
+        so tokens mirror the source tree and keep their extension), the path itself for local ones."""
+        remote = [i for i in inputs if i.local_path is None]
+        if not remote:
+            return list(inputs)
+        for inp in remote:
+            fs, path = filesystem(inp.url, self.storage_options)
+            self.streams.append(RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size))
+        tokens = _engine.register_streams(
+            [(i.rel or posixpath.basename(i.url), s) for i, s in zip(remote, self.streams, strict=True)]
+        )
+        self.tokens.extend(tokens)
+        by_url = dict(zip((i.url for i in remote), tokens, strict=True))
+        return [
+            i if i.local_path is not None else dataclasses.replace(i, local_path=by_url[i.url])
+            for i in inputs
+        ]
+
+    def _account(self, delta: int, request: bool = False) -> None:
+        with self._lock:
+            if request:
+                self.stats["requests"] += 1
+                self.stats["bytes"] += delta
+            self.stats["buffered"] += delta
+            self.stats["peak_buffered"] = max(self.stats["peak_buffered"], self.stats["buffered"])
+
+    def fetch(self, stream: RemoteStream, start: int, end: int) -> bytes:
+        """One ranged GET of ``[start, end)``."""
+        if self._closed:
+            raise _engine.Cancelled("the run has ended")
+        data = stream.fs.cat_file(stream.path, start=start, end=end)
+        if len(data) != end - start:
+            # The object changed size since it was listed: better an error than a silent mix.
+            raise OSError(errno.EIO, f"expected {end - start} bytes at {start}, got {len(data)}", stream.url)
+        self._account(len(data), request=True)
+        return bytes(data)
+
+    def warm(self, after: int) -> None:
+        """Start fetching the heads of the next objects after stream ``after`` (several objects in
+        flight), as far as the budget allows."""
+        for s in self.streams[after + 1 : after + STREAM_OBJECTS]:
+            s.warm()
+
+    def close(self) -> None:
+        """Unregister every stream and stop fetching (pending fetches are cancelled)."""
+        self._closed = True
+        if self.tokens:
+            _engine.unregister_streams(self.tokens)
+        for s in self.streams:
+            s.drop_warm()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> StreamSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RemoteStream:
+    """One remote object as the engine sees it: ``url``, ``size``, ``open(offset)`` (a sequential
+    reader with read-ahead) and ``read_at(offset, n)`` (one ranged GET: random access for parsers
+    that need only a few windows of a file, such as EXIF)."""
+
+    def __init__(
+        self, owner: StreamSet, index: int, url: str, fs: fsspec.AbstractFileSystem, path: str, size: int
+    ) -> None:
+        self.owner, self.index, self.url, self.fs, self.path, self.size = owner, index, url, fs, path, size
+        self._warm: Future[bytes] | None = None
+        self._warm_slot = False
+        self._opened = False
+        self._lock = threading.Lock()
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._opened or self._warm is not None or self.size == 0:
+                return
+            if not self.owner.budget.try_take():
+                return
+            self._warm_slot = True
+            end = min(self.size, STREAM_FIRST_CHUNK)
+            self._warm = self.owner.pool.submit(self.owner.fetch, self, 0, end)
+
+    def take_warm(self) -> tuple[Future[bytes] | None, bool]:
+        with self._lock:
+            self._opened = True
+            fut, slot = self._warm, self._warm_slot
+            self._warm, self._warm_slot = None, False
+            return fut, slot
+
+    def drop_warm(self) -> None:
+        fut, slot = self.take_warm()
+        if fut is not None:
+            fut.cancel()
+            if slot:
+                self.owner.budget.give()
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.owner._account(-len(fut.result()))
+
+    def open(self, offset: int) -> _StreamReader:
+        if offset == 0:
+            self.owner.warm(self.index)
+        return _StreamReader(self, offset)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        end = min(self.size, offset + n)
+        if offset >= end:
+            return b""
+        data = self.owner.fetch(self, offset, end)
+        self.owner._account(-len(data))  # handed to the engine at once, not buffered here
+        return data
+
+
+class _StreamReader:
+    """Sequential reader of one object from an offset: a queue of chunk fetches in flight on the
+    set's pool, ``readinto`` copying from the head of it."""
+
+    def __init__(self, stream: RemoteStream, offset: int) -> None:
+        self.stream = stream
+        self.owner = stream.owner
+        self._next = offset  # start of the next chunk to schedule
+        self._chunk = STREAM_FIRST_CHUNK
+        # (future, holds a budget slot) in file order.
+        self._queue: deque[tuple[Future[bytes], bool]] = deque()
+        self._cur = memoryview(b"")
+        self._cur_len = 0
+        if offset == 0:
+            fut, slot = stream.take_warm()
+            if fut is not None:
+                self._queue.append((fut, slot))
+                self._next = min(stream.size, STREAM_FIRST_CHUNK)
+                self._chunk = min(STREAM_CHUNK, STREAM_FIRST_CHUNK * 2)
+        else:
+            stream.drop_warm()  # a range reader starts elsewhere: the head is of no use
+        self._schedule()
+
+    def _schedule(self) -> None:
+        size = self.stream.size
+        while self._next < size and len(self._queue) < STREAM_CHUNKS_AHEAD:
+            # The chunk the engine needs next is always fetched; read-ahead needs a budget slot.
+            slot = bool(self._queue)
+            if slot and not self.owner.budget.try_take():
+                break
+            end = min(size, self._next + self._chunk)
+            self._queue.append((self.owner.pool.submit(self.owner.fetch, self.stream, self._next, end), slot))
+            self._next = end
+            self._chunk = min(STREAM_CHUNK, self._chunk * 2)
+
+    def _advance(self) -> bool:
+        """Make the next chunk current; False at the end."""
+        self.owner._account(-self._cur_len)
+        self._cur, self._cur_len = memoryview(b""), 0
+        if not self._queue:
+            self._schedule()
+            if not self._queue:
+                return False
+        fut, slot = self._queue.popleft()
         try:
-            kw: dict[str, Any] = {}
-            if "s3" in str(fs.protocol):
-                kw = {"chunksize": STAGE_PART_SIZE, "max_concurrency": STAGE_PART_CONCURRENCY}
-            fs.get_file(path, part, callback=_CancelCallback(progress), **kw)
-            os.replace(part, local)
+            data = self._wait(fut)
         finally:
-            if os.path.exists(part):
-                os.remove(part)
-        inp.local_path = local
+            if slot:
+                self.owner.budget.give()
+        self._cur, self._cur_len = memoryview(data), len(data)
+        self._schedule()
+        return True
 
-    ex = ThreadPoolExecutor(max_workers=min(STAGE_CONCURRENCY, len(todo)), thread_name_prefix="aerofs-stage")
-    futures = [ex.submit(fetch, i) for i in todo]
-    try:
-        for f in futures:
-            f.result()
-    except BaseException:
-        # Ctrl-C or one failed object: stop the others at their next part instead of waiting for them.
-        if progress is not None:
-            progress.cancel()
-        for f in futures:
-            f.cancel()
-        raise
-    finally:
-        ex.shutdown(wait=True)
-    return inputs
+    def _wait(self, fut: Future[bytes]) -> bytes:
+        progress = self.owner.progress
+        while True:
+            try:
+                return fut.result(timeout=_CANCEL_POLL)
+            except FuturesTimeout:
+                if progress is not None and progress.cancelled:
+                    raise _engine.Cancelled("cancelled") from None
+
+    def readinto(self, buf: Any) -> int:
+        """Fill ``buf`` (a writable buffer) as far as the object goes: one call from the engine
+        moves a whole large chunk, however the chunks fall."""
+        out = memoryview(buf).cast("B")
+        want, got = len(out), 0
+        while got < want:
+            if not self._cur and not self._advance():
+                break
+            n = min(want - got, len(self._cur))
+            out[got : got + n] = self._cur[:n]
+            self._cur = self._cur[n:]
+            got += n
+        return got
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.stream.size
+        buf = bytearray(n)
+        return bytes(buf[: self.readinto(buf)])
+
+    def close(self) -> None:
+        """Drop what was fetched and cancel what was not (the engine stopped reading)."""
+        self.owner._account(-self._cur_len)
+        self._cur, self._cur_len = memoryview(b""), 0
+        while self._queue:
+            fut, slot = self._queue.popleft()
+            fut.cancel()
+            if slot:
+                self.owner.budget.give()
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                self.owner._account(-len(fut.result()))
 
 
 class Sink:

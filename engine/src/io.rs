@@ -2,14 +2,164 @@
 //!
 //! * [`open_input`] opens a file for streaming, decompressing `.gz` and `.zst` by extension.
 //! * [`map_input`] memory-maps an uncompressed file so it can be split into byte ranges for rayon.
+//! * Streamed inputs: Python registers a [`Stream`] (a remote object it reads in prefetched chunks)
+//!   with [`register_streams`] and hands the engine its token path, `aerofs-stream://<n>/<name>`.
+//!   [`open_input`], [`open_at`], [`open_random`], [`file_size`] and [`can_map`] understand tokens, so
+//!   a pipeline reads a remote object exactly as it reads a file, and never needs it on disk.
 //! * [`AtomicFile`] writes an output under a temporary name beside the destination and renames it on
 //!   [`AtomicFile::commit`]; dropped without a commit, it removes the temporary file. A reader never
 //!   sees a half-written output, and a retried task simply overwrites its own output.
 
 use crate::error::{Error, Result};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The prefix of a registered stream's token path.
+pub const STREAM_SCHEME: &str = "aerofs-stream://";
+
+/// Buffer of a streamed input's sequential reader. Each refill is one call into Python (one GIL
+/// acquisition), so it is large: the per-call overhead is paid once per 4 MiB, not per line.
+const STREAM_BUFFER: usize = 4 << 20;
+
+/// An input whose bytes come from elsewhere than a local file (a remote object read by Python).
+pub trait Stream: Send + Sync {
+    /// The user's name for it (its URL): what error messages show.
+    fn url(&self) -> &str;
+    /// Its size in bytes (compressed size for compressed inputs).
+    fn size(&self) -> u64;
+    /// Its raw bytes from `offset` to the end, read sequentially.
+    fn open(&self, offset: u64) -> std::io::Result<Box<dyn Read + Send>>;
+    /// Up to `buf.len()` bytes at `offset` (random access; fewer only at the end).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+fn streams() -> &'static Mutex<HashMap<String, Arc<dyn Stream>>> {
+    static STREAMS: OnceLock<Mutex<HashMap<String, Arc<dyn Stream>>>> = OnceLock::new();
+    STREAMS.get_or_init(Default::default)
+}
+
+/// Register `items` (name, stream) and return their token paths, in order.
+///
+/// All tokens of one call share one number, `aerofs-stream://<n>/<name>`, so names that are paths
+/// relative to one root (`sub/a.csv`) keep their tree: a pipeline mirroring its inputs' folders
+/// below their common root lays the outputs out as it would for the local files. The name keeps the
+/// original extension, so [`Compression::of`] sees `.gz`/`.zst` as usual.
+pub fn register_streams(items: Vec<(String, Arc<dyn Stream>)>) -> Vec<String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut map = streams().lock().unwrap_or_else(|p| p.into_inner());
+    items
+        .into_iter()
+        .map(|(name, stream)| {
+            let token = format!("{STREAM_SCHEME}{n}/{}", name.trim_start_matches('/'));
+            map.insert(token.clone(), stream);
+            token
+        })
+        .collect()
+}
+
+/// Forget the streams of `tokens` (when their run ends); unknown tokens are ignored.
+pub fn unregister_streams(tokens: &[String]) {
+    let mut map = streams().lock().unwrap_or_else(|p| p.into_inner());
+    for t in tokens {
+        map.remove(t);
+    }
+}
+
+/// The registered stream behind a token path, if `path` is one.
+pub fn stream_of(path: &Path) -> Option<Arc<dyn Stream>> {
+    let s = path.to_str()?;
+    if !s.starts_with(STREAM_SCHEME) {
+        return None;
+    }
+    streams()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(s)
+        .cloned()
+}
+
+/// Whether `path` is a stream token (registered or not): such a path is never a local file.
+pub fn is_stream(path: &Path) -> bool {
+    path.to_str().is_some_and(|s| s.starts_with(STREAM_SCHEME))
+}
+
+fn stream(path: &Path) -> Result<Option<Arc<dyn Stream>>> {
+    if !is_stream(path) {
+        return Ok(None);
+    }
+    match stream_of(path) {
+        Some(s) => Ok(Some(s)),
+        None => Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "stream not registered (its run has ended)",
+            ),
+        )),
+    }
+}
+
+/// Random access to an input's raw bytes (`pread` on a file, ranged reads on a stream).
+pub trait ReadAt: Send + Sync {
+    /// Up to `buf.len()` bytes at `offset`; 0 at the end.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize>;
+}
+
+impl ReadAt for File {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(self, buf, offset)
+    }
+}
+
+struct StreamAt(Arc<dyn Stream>);
+
+impl ReadAt for StreamAt {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        if offset >= self.0.size() || buf.is_empty() {
+            return Ok(0);
+        }
+        self.0.read_at(buf, offset)
+    }
+}
+
+/// Open an input for random access (raw bytes, no decompression): its reader and its length.
+/// A folder is an input error. Parsers that need only a file's header (EXIF) read just that, so a
+/// remote photo is never fetched whole.
+pub fn open_random(path: &Path) -> Result<(Box<dyn ReadAt>, u64)> {
+    if let Some(s) = stream(path)? {
+        let len = s.size();
+        return Ok((Box::new(StreamAt(s)), len));
+    }
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::input(path, None, None, "is a directory"));
+    }
+    Ok((Box::new(file), meta.len()))
+}
+
+/// Open an input's raw bytes (no decompression) from `offset` on: the reader of a byte range.
+pub fn open_at(path: &Path, offset: u64) -> Result<Box<dyn Read + Send>> {
+    Ok(Box::new(open_buffered(path, offset)?))
+}
+
+fn open_buffered(path: &Path, offset: u64) -> Result<Box<dyn BufRead + Send>> {
+    if let Some(s) = stream(path)? {
+        let r = s.open(offset).map_err(|e| Error::io(path, e))?;
+        return Ok(Box::new(BufReader::with_capacity(STREAM_BUFFER, r)));
+    }
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if offset > 0 {
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+}
 
 /// The compression of an input, decided by its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +188,14 @@ impl Compression {
 /// local file. Anything else (compressed inputs, streamed remote objects) is read through
 /// [`open_input`] in blocks, so memory stays bounded by the block size, not the input size.
 pub fn can_map(path: &Path) -> bool {
-    Compression::of(path) == Compression::None
+    Compression::of(path) == Compression::None && !is_stream(path)
 }
 
 /// Size of an input on disk (compressed size for compressed inputs).
 pub fn file_size(path: &Path) -> Result<u64> {
+    if let Some(s) = stream(path)? {
+        return Ok(s.size());
+    }
     std::fs::metadata(path)
         .map(|m| m.len())
         .map_err(|e| Error::io(path, e))
@@ -50,8 +203,7 @@ pub fn file_size(path: &Path) -> Result<u64> {
 
 /// Open an input as a decompressed byte stream.
 pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = BufReader::with_capacity(1 << 20, file);
+    let reader = open_buffered(path, 0)?;
     Ok(match Compression::of(path) {
         Compression::None => Box::new(reader),
         // Multi-member gzip (as written by `cat a.gz b.gz` or pigz) is common for logs.
@@ -90,7 +242,9 @@ impl std::ops::Deref for InputBytes {
 
 /// Map an uncompressed input, or decompress a compressed one. Empty files are returned as empty.
 pub fn map_input(path: &Path) -> Result<InputBytes> {
-    if Compression::of(path) != Compression::None {
+    // A stream cannot be mapped: read it whole (callers that care about memory check `can_map` and
+    // read through `open_input` instead).
+    if Compression::of(path) != Compression::None || is_stream(path) {
         return read_all(path).map(InputBytes::Owned);
     }
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -224,5 +378,62 @@ mod tests {
         let zst = dir.path().join("a.txt.zst");
         std::fs::write(&zst, zstd::encode_all(&b"hello zst"[..], 1).unwrap()).unwrap();
         assert_eq!(&*map_input(&zst).unwrap(), b"hello zst");
+    }
+
+    /// An in-memory stream, as Python's remote reader looks to the engine.
+    struct MemStream(Vec<u8>);
+
+    impl Stream for MemStream {
+        fn url(&self) -> &str {
+            "mem://test"
+        }
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn open(&self, offset: u64) -> std::io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(std::io::Cursor::new(
+                self.0[offset as usize..].to_vec(),
+            )))
+        }
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            let rest = &self.0[offset as usize..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streams_read_like_files_until_unregistered() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"line one\nline two\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let gz_len = gz.len() as u64;
+        let tokens = register_streams(vec![
+            (
+                "sub/a.log.gz".into(),
+                Arc::new(MemStream(gz)) as Arc<dyn Stream>,
+            ),
+            ("b.txt".into(), Arc::new(MemStream(b"0123456789".to_vec()))),
+        ]);
+        let (a, b) = (Path::new(&tokens[0]), Path::new(&tokens[1]));
+        // One number per registration: the names keep their tree and their extension.
+        assert!(tokens[0].starts_with(STREAM_SCHEME) && tokens[0].ends_with("/sub/a.log.gz"));
+        assert_eq!(a.parent().unwrap().parent(), b.parent());
+        assert_eq!(Compression::of(a), Compression::Gzip);
+        assert_eq!(read_all(a).unwrap(), b"line one\nline two\n");
+        assert_eq!(file_size(a).unwrap(), gz_len);
+        assert!(!can_map(b));
+        let mut rest = String::new();
+        open_at(b, 4).unwrap().read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "456789");
+        let (r, len) = open_random(b).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!((r.read_at(&mut buf, 8).unwrap(), len), (2, 10));
+        assert_eq!(&buf[..2], b"89");
+        assert_eq!(&*map_input(b).unwrap(), b"0123456789");
+        unregister_streams(&tokens);
+        let e = open_input(b).err().unwrap();
+        assert_eq!(e.kind, crate::error::ErrorKind::NotFound);
     }
 }

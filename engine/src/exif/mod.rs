@@ -24,7 +24,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use source::{FileSource, MemSource, ParseError, Source};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use table::Record;
 use tiff::{Ifd, Tiff, Value};
@@ -119,18 +118,14 @@ fn input_error(path: &Path, e: ParseError) -> Error {
 
 /// Read one image's metadata. Returns the record and the bytes read from the file.
 pub fn extract(path: &Path, opts: &Options) -> Result<(Record, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::input(path, None, None, "is a directory"));
-    }
-    let len = meta.len();
+    // A local file or a streamed remote object: either way only the windows parsed are read.
+    let (file, len) = crate::io::open_random(path)?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let mut src = FileSource::new(&file, len);
+    let mut src = FileSource::new(&*file, len);
     let result = extract_from(&mut src, &ext, opts);
     let bytes = src.bytes_read;
     let mut rec = result.map_err(|e| input_error(path, e))?;
@@ -373,6 +368,14 @@ fn expand(
     }
     for input in inputs {
         let p = PathBuf::from(input);
+        if crate::io::is_stream(&p) {
+            // A remote object handed over by Python: a file, its size known without a stat.
+            match crate::io::file_size(&p) {
+                Ok(len) => out.push((p, len)),
+                Err(e) => problems.push(e.to_problem()),
+            }
+            continue;
+        }
         // Following links, one stat is enough; otherwise look at the link itself first.
         let link = if follow {
             Ok(false)

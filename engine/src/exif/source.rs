@@ -1,12 +1,12 @@
-//! Byte sources for the parsers: a file read with `pread` in small windows (counting every byte
-//! read, so a run can prove it read only the metadata), and an in-memory block (an EXIF payload
+//! Byte sources for the parsers: a file (or a streamed remote object) read with `pread`-style
+//! random access in small windows (counting every byte read, so a run can prove it read only the
+//! metadata: a remote photo is fetched a window at a time, never whole), and an in-memory block (an EXIF payload
 //! lifted out of a JPEG/PNG/WebP/HEIF container).
 //!
 //! Every read is bounds-checked: asking for bytes past the end is an error naming the offset, never
 //! a panic. The parsers hold no slice across two reads (a read may replace the window).
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::io::ReadAt;
 
 /// A parse failure: what went wrong and where (a byte offset inside the file, when known).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +57,9 @@ pub const MAX_READ: usize = 64 << 20;
 /// The windows kept per file; older ones are dropped first.
 const MAX_WINDOWS: usize = 8;
 
-/// A file read in windows with `pread`.
+/// A file read in windows with `pread` (or a stream, with one ranged read per window).
 pub struct FileSource<'f> {
-    file: &'f File,
+    file: &'f dyn ReadAt,
     len: u64,
     windows: Vec<(u64, Vec<u8>)>,
     /// Bytes actually read from the file so far.
@@ -69,7 +69,7 @@ pub struct FileSource<'f> {
 }
 
 impl<'f> FileSource<'f> {
-    pub fn new(file: &'f File, len: u64) -> Self {
+    pub fn new(file: &'f dyn ReadAt, len: u64) -> Self {
         FileSource {
             file,
             len,
@@ -177,6 +177,7 @@ impl Source for MemSource<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     #[test]

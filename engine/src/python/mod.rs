@@ -4,6 +4,7 @@
 mod errors;
 mod progress;
 mod run;
+mod streams;
 
 // Used by the pipeline bindings (`src/<pipeline>/python.rs`).
 #[allow(unused_imports)]
@@ -20,6 +21,7 @@ fn engine_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<PyProgress>()?;
+    streams::register(m)?;
     crate::csv::python::register(m)?;
     crate::words::python::register(m)?;
     crate::logs::python::register(m)?;
