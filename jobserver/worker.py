@@ -106,8 +106,9 @@ class Worker:
         self.parent_pid = 0
 
     # -- the task function -------------------------------------------------------------------------
-    def handle(self, work: Work) -> bool:
-        """Claim ``work`` in the store and do it; False when it was not (or no longer) to be done."""
+    def handle(self, work: Work, progress_fresh: bool = False) -> bool:
+        """Claim ``work`` in the store and do it; False when it was not (or no longer) to be done.
+        ``progress_fresh``: the job's progress was just published (a merge need not again)."""
         if work.kind == "task":
             task = self.store.claim_task(self.name, work)
             if not task:
@@ -120,7 +121,7 @@ class Worker:
         if work.kind == "plan":
             self.plan(job)
         else:
-            self.merge(job)
+            self.merge(job, progress_fresh)
         return True
 
     def step(self) -> bool:
@@ -141,6 +142,8 @@ class Worker:
         th.start()
         while th.is_alive():
             th.join(self.heartbeat_s)
+            if not th.is_alive():
+                break  # done within the beat: no heartbeat needed
             with contextlib.suppress(Exception):
                 self.store.step_heartbeat(job_id, self.name)
         if "error" in box:
@@ -166,9 +169,12 @@ class Worker:
         new = retrying(self.store.plan_job, job["id"], self.name, specs)
         if new is None:
             return
-        self.store.add_log(job["id"], f"planned {len(specs)} task(s) on {self.name}")
         log_event("job.planned", job_id=job["id"], correlation_id=cid, tasks=len(specs), worker=self.name)
         if new and new[0].kind == "merge":
+            self.handle(new[0])
+        elif getattr(self.queue, "mode", "") == "local":
+            # No messages in the local pool: run the first task now rather than look for it in the
+            # store again; plan_job's NOTIFY brings idle workers to the others.
             self.handle(new[0])
         else:
             self.queue.enqueue(new)
@@ -190,7 +196,6 @@ class Worker:
             worker=self.name,
             correlation_id=cid,
         )
-        self.store.add_log(job_id, f"task {idx} attempt {task['attempts']} started on {self.name}")
         progress = self.progress_factory()
         result: dict[str, Any] = {}
 
@@ -214,6 +219,10 @@ class Worker:
         cancelled = timed_out = False
         while th.is_alive():
             th.join(self.heartbeat_s)
+            if not th.is_alive():
+                # Done within the beat: finish_task records the last progress; a beat, a progress
+                # event and a cancel check now would be three round trips for nothing.
+                break
             now = time.monotonic()
             try:  # the store may be restarting: the task goes on, the next beat tries again
                 still_ours = self.store.heartbeat(job_id, idx, self.name, _snapshot(progress))
@@ -270,10 +279,12 @@ class Worker:
             correlation_id=cid,
             pipeline=job["pipeline"],
         )
-        self.store.publish_progress(job_id)
-        self.handle(Work("merge", job_id, gen))
+        prog = self.store.publish_progress(job_id)
+        # With one task, what was just published is final; with several, another task's slower
+        # publish may land after this one, so the merge publishes again.
+        self.handle(Work("merge", job_id, gen), progress_fresh=prog.get("tasks_total") == 1)
 
-    def merge(self, job: dict[str, Any]) -> None:
+    def merge(self, job: dict[str, Any], progress_fresh: bool = False) -> None:
         job_id = job["id"]
         partials = [t["result"] or {} for t in self.store.tasks(job_id)]
         try:
@@ -290,7 +301,8 @@ class Worker:
             return
         outputs = list(out.get("outputs") or [])
         retrying(self.store.add_outputs, job_id, [(str(p), _size(p)) for p in outputs])
-        retrying(self.store.publish_progress, job_id)
+        if not progress_fresh:  # the last task's worker merges right after publishing it
+            retrying(self.store.publish_progress, job_id)
         retrying(
             self.store.set_job_state,
             job_id,

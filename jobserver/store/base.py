@@ -250,6 +250,20 @@ class Store(ABC):
     ) -> dict | None:
         """Move a job to ``state`` (a terminal job never moves; with ``from_states``, only a job in
         one of them moves); records an event. The job as it now is, or None when it did not move."""
+        with self.tx() as c:
+            row = self._set_state(c, job_id, state, error, from_states, **fields)
+        return _row_job(row) if row else None
+
+    def _set_state(
+        self,
+        c: Any,
+        job_id: str,
+        state: str,
+        error: str | None = None,
+        from_states: tuple[str, ...] | None = None,
+        **fields: Any,
+    ) -> dict | None:
+        """:meth:`set_job_state` inside the caller's transaction ``c``; the job's row or None."""
         assert state in STATES
         sets, args = ["state = ?"], [state]
         if state == "RUNNING":
@@ -264,32 +278,30 @@ class Store(ABC):
         for k, v in fields.items():
             sets.append(f"{k} = ?")
             args.append(json.dumps(v, default=str) if k in JSON_COLS else v)
-        with self.tx() as c:
-            # The updated row comes back from the UPDATE (no reads before or after it).
-            only = f" AND state IN ({', '.join('?' for _ in from_states)})" if from_states else ""
-            c.execute(
-                f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
-                f"{only} RETURNING {JOB_COLS}",
-                (*args, job_id, *(from_states or ())),
-            )
-            row = c.fetchone()
-            if row is None:
-                return None
-            owner = row["owner"]
-            data: dict[str, Any] = {"state": state}
-            if error:
-                data["error"] = redact(error)
-            self._event(c, job_id, owner, "state", data)
-            c.execute(
-                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
-                (
-                    job_id,
-                    now_iso(),
-                    "ERROR" if state == "FAILED" else "INFO",
-                    f"state {state}" + (f": {redact(error)}" if error else ""),
-                ),
-            )
-        return _row_job(row)
+        # The updated row comes back from the UPDATE (no reads before or after it).
+        only = f" AND state IN ({', '.join('?' for _ in from_states)})" if from_states else ""
+        c.execute(
+            f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
+            f"{only} RETURNING {JOB_COLS}",
+            (*args, job_id, *(from_states or ())),
+        )
+        row = c.fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = {"state": state}
+        if error:
+            data["error"] = redact(error)
+        self._event(c, job_id, row["owner"], "state", data)
+        c.execute(
+            "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
+            (
+                job_id,
+                now_iso(),
+                "ERROR" if state == "FAILED" else "INFO",
+                f"state {state}" + (f": {redact(error)}" if error else ""),
+            ),
+        )
+        return dict(row)
 
     def cancel_job(self, job_id: str) -> dict | None:
         with self.tx() as c:
@@ -403,6 +415,10 @@ class Store(ABC):
                     "VALUES (?, ?, 'QUEUED', 0, ?, ?)",
                     (job_id, i, json.dumps(spec, default=str), now),
                 )
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
+                (job_id, at, f"planned {len(specs)} task(s) on {worker}"),
+            )
             self._event(c, job_id, row["owner"], "state", {"state": "QUEUED"})
             if not specs:
                 self._event(c, job_id, row["owner"], "state", {"state": "RUNNING"})
@@ -447,9 +463,14 @@ class Store(ABC):
                 "UPDATE jobs SET attempts = ? WHERE id = ? AND attempts < ?",
                 (task["attempts"], work.job_id, task["attempts"]),
             )
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
+                (work.job_id, now_iso(), f"task {work.idx} attempt {task['attempts']} started on {worker}"),
+            )
+            # The job's first running task makes it RUNNING, in the same transaction (a no-op
+            # UPDATE for the others).
+            self._set_state(c, work.job_id, "RUNNING", from_states=("QUEUED",))
         task["spec"] = json.loads(task["spec"])
-        # The job's first running task makes it RUNNING (a no-op, not a read, for the others).
-        self.set_job_state(work.job_id, "RUNNING", from_states=("QUEUED",))
         return task
 
     def heartbeat(self, job_id: str, idx: int, worker: str, progress: dict[str, Any] | None) -> bool:
@@ -495,13 +516,17 @@ class Store(ABC):
             agg["fraction"] = 0.0
         return agg
 
-    def publish_progress(self, job_id: str) -> None:
+    def publish_progress(self, job_id: str) -> dict[str, Any]:
+        """Store the job's aggregate progress and record a progress event; the aggregate."""
         prog = self.job_progress(job_id)
         with self.tx() as c:
-            c.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(prog), job_id))
-            c.execute("SELECT owner, state FROM jobs WHERE id = ?", (job_id,))
+            c.execute(
+                "UPDATE jobs SET progress = ? WHERE id = ? RETURNING owner, state", (json.dumps(prog), job_id)
+            )
             row = c.fetchone()
-            self._event(c, job_id, row["owner"], "progress", {"state": row["state"], "progress": prog})
+            if row is not None:
+                self._event(c, job_id, row["owner"], "progress", {"state": row["state"], "progress": prog})
+        return prog
 
     def finish_task(
         self,
