@@ -71,6 +71,8 @@ class JobService:
         clean = {k: v for k, v in params.items() if k != "storage_options"}
         errors = [{"path": e.path, "message": redact(e.message)} for e in spec.validate(clean)]
         errors += auth.check_roots(params, list(self.app.allowed_roots), user)
+        if "storage_options" in params and self.app.allowed_roots:
+            errors.append({"path": "$.storage_options", "message": auth.STORAGE_OPTIONS_REFUSED})
         return errors
 
     def submitted(self, job: dict[str, Any], created: bool) -> None:

@@ -128,6 +128,19 @@ def path_allowed(path: str, roots: list[str], user: str) -> bool:
     return False
 
 
+# ``storage_options`` never reach a worker (credentials are not stored: see redact_params), so in
+# the embedded default they are accepted and dropped. Where allowed roots are enforced they are
+# refused outright: the roots only mean something with the workers' own storage configuration, and an
+# endpoint_url, profile, client_kwargs or local cache path of the caller's choosing would lead around
+# them (the same s3://bucket/alice/ prefix on another server, another profile's buckets, files
+# written outside the roots); silently dropping them would run the job against other storage than
+# the caller asked for.
+STORAGE_OPTIONS_REFUSED = (
+    "storage_options are not accepted by this job server: workers reach storage with their own "
+    "configuration (credentials, endpoint), which the allowed roots are checked against"
+)
+
+
 def check_roots(params: dict[str, Any], roots: list[str], user: str) -> list[dict[str, str]]:
     """Errors ``[{path, message}]`` for each src/dst outside the user's allowed roots."""
     errs = []

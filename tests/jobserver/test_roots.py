@@ -88,3 +88,31 @@ def test_usernames_that_are_paths_do_not_widen_a_root(tmp_path):
     assert not path_allowed("/etc/passwd", roots, "../../../..")
     assert not path_allowed(str(tmp_path / "a" / "b"), roots, "a/b")
     assert path_allowed("/anything", [], "nobody")  # no roots configured: the embedded default
+
+
+@jp_sync
+async def test_storage_options_are_refused_where_roots_are_enforced(jp_fetch, data):
+    """An endpoint, profile or cache path of the caller's choosing would lead around the roots (the
+    same prefix on another server): refused, with the path of the offending field."""
+    a = data / "alice"
+    for opts in (
+        {"endpoint_url": "http://127.0.0.1:9/"},
+        {"client_kwargs": {"endpoint_url": "http://127.0.0.1:9/"}},
+        {"profile": "admin"},
+        {"cache_storage": str(data / "bob")},
+        {},
+    ):
+        body = {
+            "pipeline": "sleepy",
+            "params": {"src": ["s3://team-bucket/alice/in/"], "dst": f"{a}/o", "storage_options": opts},
+        }
+        with pytest.raises(HTTPClientError) as e:
+            await jp_fetch(
+                "aerofs", "api", "jobs", method="POST", body=json.dumps(body), headers=user("alice")
+            )
+        assert e.value.code == 400
+        doc = json.loads(e.value.response.body)
+        assert [x["path"] for x in doc["errors"]] == ["$.storage_options"], doc
+        assert "9/" not in doc["message"] and "admin" not in doc["message"]
+    r = await jp_fetch("aerofs", "api", "jobs", headers=user("alice"))
+    assert json.loads(r.body)["jobs"] == []  # nothing was recorded
