@@ -10,13 +10,14 @@
 use crate::csv::build::{build_batch, OutCol, Plan};
 use crate::csv::infer::{infer_file, unify, Drift, FileInfo};
 use crate::csv::options::{Layout, Malformed, Options};
+use crate::csv::partition::{self, Pending};
 use crate::csv::split::{count_byte, recycle, Block, BlockReader, BufPool};
 use crate::csv::tokenize::{BadKind, BadRow, Fields};
 use crate::csv::types::ColType;
-use crate::csv::writer::{encode, writer_props, ParquetSink, PlainSink};
+use crate::csv::writer::{encode, writer_props, ParquetSink};
 use crate::error::{Error, OnError, Problem, Result};
 use crate::progress::Progress;
-use arrow::array::{Array, RecordBatch, UInt32Array};
+use arrow::array::RecordBatch;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter};
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
@@ -91,7 +92,8 @@ enum Outcome {
     Ok {
         rows: u64,
         chunks: Option<Vec<ArrowColumnChunk>>,
-        batch: Option<RecordBatch>,
+        /// Partitioned layout: the block's rows per partition directory.
+        parts: Vec<(String, RecordBatch)>,
         problems: Vec<(u64, String)>,
         bad_rows: u64,
         newlines: u64,
@@ -104,7 +106,25 @@ enum Outcome {
     Fail(Error),
     /// A malformed row under `malformed="fail"`; its line is relative to the block.
     Malformed(Error),
+    /// Partitioned layout: one partition's row group, encoded (for the sinks of generation `gen`).
+    Encoded {
+        dir: String,
+        chunks: Vec<ArrowColumnChunk>,
+        rows: u64,
+        gen: u32,
+    },
 }
+
+/// Partitioned layout: a partition's held rows, to be encoded as one row group by a worker.
+struct EncodeJob {
+    dir: String,
+    batches: Vec<RecordBatch>,
+    writers: std::result::Result<Vec<ArrowColumnWriter>, Error>,
+    gen: u32,
+}
+
+/// Marks a result that belongs to no input (a partition's row group).
+const NO_FILE: usize = usize::MAX;
 
 /// Convert `inputs` per `opts`.
 pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<RunResult> {
@@ -119,7 +139,7 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
     }
     let sizes: u64 = inputs
         .iter()
-        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .map(|p| crate::io::file_size(p).unwrap_or(0))
         .sum();
     progress.set_totals(inputs.len() as u64, sizes);
     let threads = if opts.threads == 0 {
@@ -238,7 +258,7 @@ pub fn plan_for(
 enum Sinks {
     PerFile(HashMap<usize, ParquetSink>),
     Merged(Option<Box<ParquetSink>>),
-    Partitioned(BTreeMap<String, PlainSink>),
+    Partitioned(BTreeMap<String, ParquetSink>),
 }
 
 struct Driver<'a> {
@@ -257,6 +277,11 @@ struct Driver<'a> {
     outputs: Vec<String>,
     part_id: String,
     pool: BufPool,
+    /// Partitioned layout: rows held per partition, and row groups ready to be encoded.
+    pending: Pending,
+    encodes: VecDeque<(String, Vec<RecordBatch>)>,
+    /// Bumped when the partitioned output starts again (a widening): older row groups are dropped.
+    sinks_gen: u32,
 }
 
 impl<'a> Driver<'a> {
@@ -327,6 +352,9 @@ impl<'a> Driver<'a> {
             outputs: Vec::new(),
             part_id,
             pool: BufPool::default(),
+            pending: Pending::default(),
+            encodes: VecDeque::new(),
+            sinks_gen: 0,
         })
     }
 
@@ -366,7 +394,30 @@ impl<'a> Driver<'a> {
             let mut exhausted = false;
             loop {
                 self.progress.check()?;
-                while !exhausted && next_seq - next_apply < window as u64 {
+                while next_seq - next_apply < window as u64 {
+                    // Row groups of partitions first: they hold memory that blocks would add to.
+                    if let Some(job) = self.next_encode() {
+                        let seq = next_seq;
+                        next_seq += 1;
+                        let tx = tx.clone();
+                        scope.spawn_fifo(move |_| {
+                            let gen = job.gen;
+                            let out =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    encode_part(job)
+                                }))
+                                .unwrap_or_else(|_| {
+                                    Outcome::Fail(Error::internal(
+                                        "a worker panicked on a row group",
+                                    ))
+                                });
+                            let _ = tx.send((seq, NO_FILE, gen, false, out));
+                        });
+                        continue;
+                    }
+                    if exhausted {
+                        break;
+                    }
                     let Some(mut it) = self.next_item() else {
                         exhausted = true;
                         break;
@@ -390,7 +441,12 @@ impl<'a> Driver<'a> {
                 }
                 if next_seq == next_apply {
                     if exhausted {
-                        return Ok(());
+                        if self.pending.is_empty() {
+                            return Ok(());
+                        }
+                        // Every block is in: the partitions' last rows become row groups.
+                        let rest = self.pending.drain();
+                        self.encodes.extend(rest);
                     }
                     continue;
                 }
@@ -528,6 +584,9 @@ impl<'a> Driver<'a> {
     }
 
     fn apply(&mut self, file: usize, gen: u32, last: bool, outcome: Outcome) -> Result<()> {
+        if file == NO_FILE {
+            return self.append_part(outcome);
+        }
         if self.files[file].failed || self.files[file].gen != gen {
             return Ok(());
         }
@@ -535,7 +594,7 @@ impl<'a> Driver<'a> {
             Outcome::Ok {
                 rows,
                 chunks,
-                batch,
+                parts,
                 problems,
                 bad_rows,
                 newlines,
@@ -565,8 +624,9 @@ impl<'a> Driver<'a> {
                         sink.append(chunks, rows)?;
                     }
                 }
-                if let Some(batch) = batch {
-                    self.write_partitions(&batch)?;
+                for (dir, part) in parts {
+                    let ready = self.pending.add(dir, part, self.opts.row_group_size);
+                    self.encodes.extend(ready);
                 }
                 if last {
                     self.file_done(file)?;
@@ -580,6 +640,61 @@ impl<'a> Driver<'a> {
                 e.line = e.line.map(|l| base + l + 1);
                 self.fail(file, e)
             }
+            Outcome::Encoded { .. } => Err(Error::internal("a row group without its partition")),
+        }
+    }
+
+    /// The next partition row group to encode, with the column writers of its output (created at
+    /// its first row group).
+    fn next_encode(&mut self) -> Option<EncodeJob> {
+        let (dir, batches) = self.encodes.pop_front()?;
+        let Sinks::Partitioned(sinks) = &mut self.sinks else {
+            return None;
+        };
+        let writers = match sinks.entry(dir.clone()) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut().column_writers(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let dest = Path::new(self.opts.dst.as_deref().unwrap_or_default())
+                    .join(&dir)
+                    .join(format!("part-{}.parquet", self.part_id));
+                let dest = dest.display().to_string();
+                ParquetSink::create(&dest, &batches[0].schema(), &self.props)
+                    .map_err(|e| e.with_path(&dest))
+                    .and_then(|s| v.insert(s).column_writers())
+            }
+        };
+        Some(EncodeJob {
+            dir,
+            batches,
+            writers,
+            gen: self.sinks_gen,
+        })
+    }
+
+    /// Append an encoded partition row group (in the order the row groups were handed out).
+    fn append_part(&mut self, outcome: Outcome) -> Result<()> {
+        match outcome {
+            Outcome::Encoded {
+                dir,
+                chunks,
+                rows,
+                gen,
+            } => {
+                if gen != self.sinks_gen {
+                    return Ok(());
+                }
+                if let Sinks::Partitioned(sinks) = &mut self.sinks {
+                    if let Some(sink) = sinks.get_mut(&dir) {
+                        sink.append(chunks, rows)?;
+                    }
+                }
+                Ok(())
+            }
+            // The output of a partition cannot be written: the run cannot go on without it.
+            Outcome::Fail(e) => Err(e),
+            _ => Err(Error::internal(
+                "a partition row group came back as a block",
+            )),
         }
     }
 
@@ -683,6 +798,9 @@ impl<'a> Driver<'a> {
         };
         self.reader = None;
         self.queue.clear();
+        self.pending = Pending::default();
+        self.encodes.clear();
+        self.sinks_gen += 1;
         let errors_before: usize = self.errors.iter().filter(|p| p.line.is_none()).count();
         let _ = errors_before;
         self.errors.retain(|p| p.line.is_none());
@@ -734,71 +852,6 @@ impl<'a> Driver<'a> {
                     self.restart_all();
                 }
             }
-        }
-        Ok(())
-    }
-
-    fn write_partitions(&mut self, batch: &RecordBatch) -> Result<()> {
-        let keys: Vec<usize> = self
-            .opts
-            .partition_by
-            .iter()
-            .map(|p| batch.schema().index_of(p))
-            .collect::<std::result::Result<_, _>>()?;
-        let strs: Vec<arrow::array::ArrayRef> = keys
-            .iter()
-            .map(|&k| arrow::compute::cast(batch.column(k), &arrow::datatypes::DataType::Utf8))
-            .collect::<std::result::Result<_, _>>()?;
-        let strs: Vec<&arrow::array::StringArray> = strs
-            .iter()
-            .map(|a| a.as_any().downcast_ref().expect("cast to utf8"))
-            .collect();
-        let mut groups: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut key = String::new();
-        for r in 0..batch.num_rows() {
-            key.clear();
-            for (i, s) in strs.iter().enumerate() {
-                if i > 0 {
-                    key.push('/');
-                }
-                key.push_str(&self.opts.partition_by[i]);
-                key.push('=');
-                if s.is_null(r) {
-                    key.push_str("__HIVE_DEFAULT_PARTITION__");
-                } else {
-                    hive_escape(s.value(r), &mut key);
-                }
-            }
-            match groups.get_mut(key.as_str()) {
-                Some(v) => v.push(r as u32),
-                None => {
-                    groups.insert(key.clone(), vec![r as u32]);
-                }
-            }
-        }
-        let keep: Vec<usize> = (0..batch.num_columns())
-            .filter(|c| !keys.contains(c))
-            .collect();
-        let projected = batch.project(&keep)?;
-        let dst = self.opts.dst.clone().unwrap_or_default();
-        let Sinks::Partitioned(sinks) = &mut self.sinks else {
-            return Ok(());
-        };
-        for (dir, rows) in groups {
-            let idx = UInt32Array::from(rows);
-            let part = arrow::compute::take_record_batch(&projected, &idx)?;
-            if !sinks.contains_key(&dir) {
-                let dest = Path::new(&dst)
-                    .join(&dir)
-                    .join(format!("part-{}.parquet", self.part_id));
-                let s = PlainSink::create(
-                    &dest.display().to_string(),
-                    &projected.schema(),
-                    &self.props,
-                )?;
-                sinks.insert(dir.clone(), s);
-            }
-            sinks.get_mut(&dir).expect("sink just made").write(&part)?;
         }
         Ok(())
     }
@@ -891,20 +944,6 @@ pub fn plan_props(
 
 fn last_of(it: &Item) -> bool {
     it.block.as_ref().map(|b| b.last).unwrap_or(true)
-}
-
-/// Percent-encode the characters Hive escapes in partition directory names.
-fn hive_escape(v: &str, out: &mut String) {
-    for ch in v.chars() {
-        if ch.is_control() || "\"#%'*/:=?\\{[]^".contains(ch) {
-            let mut buf = [0u8; 4];
-            for b in ch.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(ch);
-        }
-    }
 }
 
 fn bad_message(b: &BadRow, ncols: usize) -> String {
@@ -1027,21 +1066,52 @@ fn process_fields(
     let rows = batch.num_rows() as u64;
     let problems = lines_of(data, notes);
     let newlines = f.newlines as u64;
-    let (chunks, batch) = match writers {
+    let (chunks, parts) = match writers {
         Some(w) if rows > 0 => match encode(&batch, w) {
-            Ok(c) => (Some(c), None),
+            Ok(c) => (Some(c), Vec::new()),
             Err(e) => return Outcome::Fail(e),
         },
-        Some(_) => (None, None),
-        None => (None, (rows > 0).then_some(batch)),
+        Some(_) => (None, Vec::new()),
+        None if rows > 0 && opts.layout == Layout::Partitioned => {
+            match partition::split(&batch, &opts.partition_by) {
+                Ok(p) => (None, p),
+                Err(e) => return Outcome::Fail(e),
+            }
+        }
+        None => (None, Vec::new()),
     };
     Outcome::Ok {
         rows,
         chunks,
-        batch,
+        parts,
         problems,
         bad_rows,
         newlines,
         bytes: data.len() as u64,
+    }
+}
+
+/// Encode one partition's held rows as a row group (on a worker thread).
+fn encode_part(job: EncodeJob) -> Outcome {
+    let writers = match job.writers {
+        Ok(w) => w,
+        Err(e) => return Outcome::Fail(e),
+    };
+    let Some(first) = job.batches.first() else {
+        return Outcome::Fail(Error::internal("an empty partition row group"));
+    };
+    let batch = match arrow::compute::concat_batches(&first.schema(), &job.batches) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Fail(e.into()),
+    };
+    drop(job.batches);
+    match encode(&batch, writers) {
+        Ok(chunks) => Outcome::Encoded {
+            dir: job.dir,
+            chunks,
+            rows: batch.num_rows() as u64,
+            gen: job.gen,
+        },
+        Err(e) => Outcome::Fail(e),
     }
 }

@@ -5,6 +5,7 @@
 //! * [`split`]: record-aligned blocks of an input (exact with quoted newlines);
 //! * [`types`] and [`infer`]: value types, sampling, unification across inputs (drift report);
 //! * [`build`]: Arrow arrays straight from the fields;
+//! * [`partition`]: the partitioned layout's split by value and held row groups;
 //! * [`writer`]: Parquet properties and row groups encoded in parallel;
 //! * [`memory`]: the allocator keeps freed pages while a run is active;
 //! * [`convert`]: the run (layouts, malformed rows, redo on widening); [`preview`]: a quick look.
@@ -15,6 +16,7 @@ pub mod dialect;
 pub mod infer;
 pub mod memory;
 pub mod options;
+pub mod partition;
 pub mod preview;
 pub mod split;
 pub mod tokenize;

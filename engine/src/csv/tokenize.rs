@@ -373,6 +373,11 @@ pub fn tokenize_scalar(
 /// The value of a quoted field: quotes removed, `""` inside quotes and escaped bytes kept literally.
 pub fn unquote(field: &[u8], quote: Option<u8>, escape: Option<u8>, out: &mut Vec<u8>) {
     out.clear();
+    unquote_append(field, quote, escape, out);
+}
+
+/// [`unquote`] appending to `out` (a string column's value buffer: no copy through a scratch).
+pub fn unquote_append(field: &[u8], quote: Option<u8>, escape: Option<u8>, out: &mut Vec<u8>) {
     let escape = if escape == quote { None } else { escape };
     let mut inq = false;
     let mut i = 0;

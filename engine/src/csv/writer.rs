@@ -1,5 +1,6 @@
 //! Parquet output: writer properties from the options, row groups encoded in parallel (each worker
-//! encodes its own block's row group with `ArrowColumnWriter`s), appended in order by one thread.
+//! encodes its own block's, or partition's, row group with `ArrowColumnWriter`s), appended in order
+//! by one thread.
 
 use crate::csv::options::{Codec, Options};
 use crate::error::{Error, Result};
@@ -110,34 +111,4 @@ pub fn encode(
         out.push(w.close()?);
     }
     Ok(out)
-}
-
-/// A plain buffered writer (partitioned layout: many small outputs).
-pub struct PlainSink {
-    writer: ArrowWriter<AtomicFile>,
-    pub rows: u64,
-}
-
-impl PlainSink {
-    pub fn create(dest: &str, schema: &SchemaRef, props: &Arc<WriterProperties>) -> Result<Self> {
-        let file = AtomicFile::create(dest)?;
-        Ok(PlainSink {
-            writer: ArrowWriter::try_new(file, schema.clone(), Some((**props).clone()))?,
-            rows: 0,
-        })
-    }
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch)?;
-        self.rows += batch.num_rows() as u64;
-        if self.writer.in_progress_size() > 64 << 20 {
-            self.writer.flush()?;
-        }
-        Ok(())
-    }
-    pub fn commit(self) -> Result<(PathBuf, u64)> {
-        let file = self.writer.into_inner()?;
-        let path = file.commit()?;
-        let size = crate::io::file_size(&path)?;
-        Ok((path, size))
-    }
 }
