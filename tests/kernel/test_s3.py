@@ -23,7 +23,7 @@ def test_csv_round_trip_s3_to_s3(csv_tree: Path, s3_bucket: tuple[Any, str]) -> 
     assert sorted(r.outputs) == [
         f"s3://{bucket}/out/{n}" for n in ("one.parquet", "sub/bad.parquet", "sub/two.parquet")
     ]
-    # Errors name the user's URL, not a staged copy.
+    # Errors name the user's URL, not the engine's stream token.
     assert [e["path"] for e in r.errors] == [f"s3://{bucket}/in/sub/bad.csv"]
     fs.invalidate_cache()
     with fs.open(f"{bucket}/out/one.parquet", "rb") as f:
@@ -46,7 +46,7 @@ def test_s3_in_local_out_and_job_path(csv_tree: Path, s3_bucket: tuple[Any, str]
         "sub/bad.parquet",
         "sub/two.parquet",
     ]
-    assert not list((tmp_path / "w").glob("stage-*"))  # staged copies removed
+    assert not list((tmp_path / "w").glob("stage-*"))  # nothing staged: remote inputs stream
 
 
 def test_exif_table_written_to_s3(tmp_path: Path, s3_bucket: tuple[Any, str]) -> None:
@@ -121,38 +121,6 @@ def test_listing_is_one_paginated_call_not_a_stat_per_object(
     assert len(calls) <= 6, calls  # a couple of list pages (+ the root's info), not 1200 requests
 
 
-def test_cancel_while_staging_remote_inputs(
-    tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: Any
-) -> None:
-    fs, bucket = s3_bucket
-    fs.pipe({f"{bucket}/big/{i}.csv": b"a,b\n" + b"1,2\n" * (1 << 20) for i in range(3)})  # 3 x 4 MiB
-    inputs = sources.list_inputs(f"s3://{bucket}/big/", suffixes=(".csv",))
-    progress = _engine.Progress()
-    progress.cancel()
-    with pytest.raises(_engine.Cancelled):
-        sources.stage(inputs, str(tmp_path / "stage"), progress)
-    assert not [p for p in (tmp_path / "stage").rglob("*") if p.is_file()]
-    # Not cancelled: every object arrives whole (fetched in 1 MiB ranged parts, 4 in flight).
-    monkeypatch.setattr(sources, "STAGE_PART_SIZE", 1 << 20)
-    calls: list[int] = []
-    import s3fs
-
-    orig = s3fs.S3FileSystem._download_file_part_concurrent
-
-    async def counting(self: Any, *a: Any, **kw: Any) -> Any:
-        calls.append(1)
-        return await orig(self, *a, **kw)
-
-    monkeypatch.setattr(s3fs.S3FileSystem, "_download_file_part_concurrent", counting)
-    staged = sources.stage(
-        sources.list_inputs(f"s3://{bucket}/big/"), str(tmp_path / "stage2"), _engine.Progress()
-    )
-    assert sorted(Path(i.local_path).name for i in staged) == ["0.csv", "1.csv", "2.csv"]
-    assert all(Path(i.local_path).stat().st_size == 4 + 4 * (1 << 20) for i in staged)
-    assert all(Path(i.local_path).read_bytes() == b"a,b\n" + b"1,2\n" * (1 << 20) for i in staged)
-    assert len(calls) == 3  # every object went through the concurrent ranged download
-
-
 def test_job_path_writes_to_s3(csv_tree: Path, tmp_path: Path, s3_bucket: tuple[Any, str]) -> None:
     piexif = pytest.importorskip("piexif")
     from PIL import Image
@@ -191,7 +159,7 @@ def test_exif_from_s3_names_urls_in_table_errors_and_exceptions(
     tmp_path: Path, s3_bucket: tuple[Any, str]
 ) -> None:
     """The table's path column, the per-file errors and a fail-fast InputError all name the user's
-    s3:// URL, never the temporary copy the engine read."""
+    s3:// URL, never the stream token the engine read."""
     piexif = pytest.importorskip("piexif")
     from PIL import Image
 
@@ -208,7 +176,7 @@ def test_exif_from_s3_names_urls_in_table_errors_and_exceptions(
     with pytest.raises(aero.InputError) as e:
         aero.extract_exif(f"s3://{bucket}/photos/sub/", on_error="fail", show_progress=False)
     assert e.value.path == f"s3://{bucket}/photos/sub/bad.jpg" and e.value.offset == 0
-    assert f"s3://{bucket}/photos/sub/bad.jpg" in str(e.value) and "/tmp" not in str(e.value)
+    assert f"s3://{bucket}/photos/sub/bad.jpg" in str(e.value) and "aerofs-stream" not in str(e.value)
     # The job path (plan, task on a worker, merge) gives the same table.
     params = {"src": f"s3://{bucket}/photos/"}
     tasks = runner.plan_job("exif", params, 2)
