@@ -87,6 +87,18 @@ class PostgresStore(Store):
         self._committed(True)
 
     @contextmanager
+    def batch(self) -> Iterator[Any]:
+        # Pipeline mode: BEGIN, the statements and COMMIT leave in one batch and the results come
+        # back together (a fetch in between, as team mode's event RETURNING id, syncs early: still right).
+        try:
+            with self.pool.connection() as conn, conn.pipeline(), conn.transaction(), conn.cursor() as cur:
+                yield _Cursor(cur)
+        except BaseException:
+            self._committed(False)
+            raise
+        self._committed(True)
+
+    @contextmanager
     def read(self) -> Iterator[Any]:
         with self.pool.connection() as conn, conn.cursor() as cur:
             yield _Cursor(cur)
