@@ -40,7 +40,7 @@ use rayon::prelude::*;
 use serde::Deserialize;
 use sessionize::Cluster;
 use std::collections::BTreeMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -192,67 +192,93 @@ fn owned(m: HashMap<&[u8], u64, RandomState>) -> Vec<(Vec<u8>, u64)> {
     m.into_iter().map(|(k, v)| (k.to_vec(), v)).collect()
 }
 
+/// One parsed request as the sessioniser needs it (the text fields are interned to ids).
+struct Rec {
+    ts: i64,
+    seq: u64,
+    bytes: u64,
+    pid: u32,
+    /// Page id, or `u32::MAX` for an asset.
+    page: u32,
+    status: u16,
+}
+
+/// Parse and reduce one block in a single pass over its lines: each line's fields are interned at
+/// once (no per-line record of borrowed fields is kept), and the block's requests are grouped by
+/// session key with a counting sort, since keys are dense ids and lines mostly come in time order.
 fn process_block(b: &Block, cx: &Ctx) -> Part {
     let data = &b.data[..b.len];
     let mut p = Part {
         input: b.input,
         ..Default::default()
     };
-    let mut hits: Vec<Hit> = Vec::with_capacity(data.len() / 180 + 1);
-    let mut seqs: Vec<u64> = Vec::with_capacity(data.len() / 180 + 1);
-    let mut start = 0;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let line = &data[start..end];
-        p.lines += 1;
-        if !line.iter().all(u8::is_ascii_whitespace) {
-            match cx.parser.parse(line) {
-                Some(h) => {
-                    hits.push(h);
-                    seqs.push(((b.input as u64) << 40) | (b.offset + start as u64));
-                }
-                None => {
-                    p.unparsed += 1;
-                    if p.samples.len() < cx.keep {
-                        p.samples.push((
-                            p.lines,
-                            String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned(),
-                        ));
-                    }
-                }
-            }
-        }
-        start = end + 1;
-    }
+    let guess = data.len() / 128 + 16;
     // Intern (ip, user agent) so that sorting and the visitor set compare integers, not bytes.
     let mut pair_ids: HashMap<(&[u8], &[u8]), u32, RandomState> = HashMap::default();
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
+    // Per pair, the last day put in the visitor set: most repeats are caught without hashing.
+    let mut pair_day: Vec<i32> = Vec::new();
+    let mut pair_key: Vec<u32> = Vec::new();
     let mut ip_ids: HashMap<&[u8], u32, RandomState> = HashMap::default();
     let mut visitors: HashSet<(u32, i32), RandomState> = HashSet::default();
     let mut page_ids: HashMap<&[u8], u32, RandomState> = HashMap::default();
     let mut pages: Vec<(&[u8], u64)> = Vec::new();
+    // Whether a page is an asset, decided once per distinct path.
+    let mut page_asset: Vec<bool> = Vec::new();
     let mut refs: HashMap<&[u8], u64, RandomState> = HashMap::default();
-    // (session key id, ts, seq, hit index, pair id, page id or u32::MAX for an asset)
-    let mut order: Vec<(u32, i64, u64, u32, u32, u32)> = Vec::with_capacity(hits.len());
-    for (i, h) in hits.iter().enumerate() {
+    let mut status = [0u64; 1000];
+    let mut days: Vec<(i32, u64)> = Vec::new();
+    let mut recs: Vec<Rec> = Vec::with_capacity(guess);
+    let mut keys: Vec<u32> = Vec::with_capacity(guess);
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let line = &data[start..end];
+        let seq = ((b.input as u64) << 40) | (b.offset + start as u64);
+        start = end + 1;
+        p.lines += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let Some(h) = cx.parser.parse(line) else {
+            p.unparsed += 1;
+            if p.samples.len() < cx.keep {
+                p.samples.push((
+                    p.lines,
+                    String::from_utf8_lossy(&line[..line.len().min(500)]).into_owned(),
+                ));
+            }
+            continue;
+        };
         let next = pairs.len() as u32;
         let pid = *pair_ids.entry((h.ip, h.user_agent)).or_insert_with(|| {
             pairs.push((h.ip, h.user_agent));
             p.pair_hits.push(0);
+            pair_day.push(i32::MIN);
+            let key = if cx.by_ua {
+                next
+            } else {
+                let n = ip_ids.len() as u32;
+                *ip_ids.entry(h.ip).or_insert(n)
+            };
+            pair_key.push(key);
             next
         });
-        p.pair_hits[pid as usize] += 1;
+        let pi = pid as usize;
+        p.pair_hits[pi] += 1;
         // GoAccess's default: 4xx responses do not make a visitor (its --4xx-to-unique-count is off).
-        if !(400..500).contains(&h.status) {
+        if !(400..500).contains(&h.status) && pair_day[pi] != h.local_day {
+            pair_day[pi] = h.local_day;
             visitors.insert((pid, h.local_day));
         }
         let next = pages.len() as u32;
         let page = *page_ids.entry(h.path).or_insert_with(|| {
             pages.push((h.path, 0));
+            page_asset.push(sessionize::is_asset(h.path, &cx.assets));
             next
         });
         pages[page as usize].1 += 1;
-        let page = if sessionize::is_asset(h.path, &cx.assets) {
+        let page = if page_asset[page as usize] {
             u32::MAX
         } else {
             page
@@ -260,45 +286,90 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
         if !h.referrer.is_empty() && h.referrer != b"-" {
             *refs.entry(h.referrer).or_insert(0) += 1;
         }
-        *p.status.entry(h.status).or_insert(0) += 1;
+        match status.get_mut(h.status as usize) {
+            Some(n) => *n += 1,
+            None => *p.status.entry(h.status).or_insert(0) += 1,
+        }
         p.hours[h.local_hour as usize % 24] += 1;
-        *p.days.entry(h.local_day).or_insert(0) += 1;
+        match days.iter_mut().rev().find(|d| d.0 == h.local_day) {
+            Some(d) => d.1 += 1,
+            None => days.push((h.local_day, 1)),
+        }
         p.bytes += h.bytes;
-        let key = if cx.by_ua {
-            pid
-        } else {
-            let n = ip_ids.len() as u32;
-            *ip_ids.entry(h.ip).or_insert(n)
-        };
-        order.push((key, h.ts, seqs[i], i as u32, pid, page));
+        keys.push(pair_key[pi]);
+        recs.push(Rec {
+            ts: h.ts,
+            seq,
+            bytes: h.bytes,
+            pid,
+            page,
+            status: h.status,
+        });
     }
-    p.requests = hits.len() as u64;
+    p.requests = recs.len() as u64;
+    for (code, &n) in status.iter().enumerate() {
+        if n > 0 {
+            *p.status.entry(code as u16).or_insert(0) += n;
+        }
+    }
+    for (d, n) in days {
+        *p.days.entry(d).or_insert(0) += n;
+    }
     p.visitors = visitors.into_iter().collect();
     p.pages = pages.into_iter().map(|(k, v)| (k.to_vec(), v)).collect();
     p.referrers = owned(refs);
-    // Sessionise the block: by key, then time, then input position.
-    order.sort_unstable_by_key(|x| (x.0, x.1, x.2));
-    let mut cur: Option<(u32, Cluster)> = None;
-    for &(key, ts, seq, i, pid, page) in &order {
-        let h = &hits[i as usize];
-        let joins = matches!(&cur, Some((k, c)) if *k == key && ts - c.end <= cx.timeout);
-        if !joins {
-            if let Some((_, c)) = cur.take() {
-                p.clusters.push((c.first.2, c));
-            }
-            cur = Some((key, Cluster::new(ts, seq, pid)));
-        }
-        let c = &mut cur.as_mut().expect("cluster").1;
-        c.add(
-            ts,
-            seq,
-            h.status,
-            h.bytes,
-            (page != u32::MAX).then_some(page),
-        );
+    // Sessionise the block: group by key (counting sort, stable: input order within a key), then
+    // order each key's requests by time where they are not already (a stable sort keeps input
+    // order among equal times, as `seq` requires).
+    let nkeys = if cx.by_ua { pairs.len() } else { ip_ids.len() };
+    let mut bucket = vec![0u32; nkeys + 1];
+    for &k in &keys {
+        bucket[k as usize + 1] += 1;
     }
-    if let Some((_, c)) = cur {
-        p.clusters.push((c.first.2, c));
+    for i in 1..bucket.len() {
+        bucket[i] += bucket[i - 1];
+    }
+    let mut order = vec![0u32; recs.len()];
+    {
+        let mut at = bucket.clone();
+        for (i, &k) in keys.iter().enumerate() {
+            order[at[k as usize] as usize] = i as u32;
+            at[k as usize] += 1;
+        }
+    }
+    for k in 0..nkeys {
+        let run = &mut order[bucket[k] as usize..bucket[k + 1] as usize];
+        if run.is_empty() {
+            continue;
+        }
+        if !run
+            .windows(2)
+            .all(|w| recs[w[0] as usize].ts <= recs[w[1] as usize].ts)
+        {
+            run.sort_by_key(|&i| recs[i as usize].ts);
+        }
+        let mut cur: Option<Cluster> = None;
+        for &i in run.iter() {
+            let r = &recs[i as usize];
+            let joins = matches!(&cur, Some(c) if r.ts - c.end <= cx.timeout);
+            if !joins {
+                if let Some(c) = cur.take() {
+                    p.clusters.push((c.first.2, c));
+                }
+                cur = Some(Cluster::new(r.ts, r.seq, r.pid));
+            }
+            let c = cur.as_mut().expect("cluster");
+            c.add(
+                r.ts,
+                r.seq,
+                r.status,
+                r.bytes,
+                (r.page != u32::MAX).then_some(r.page),
+            );
+        }
+        if let Some(c) = cur {
+            p.clusters.push((c.first.2, c));
+        }
     }
     p.pairs = pairs
         .into_iter()
@@ -329,8 +400,9 @@ struct State {
     /// Every path seen, by id, with its hits.
     pages: Vec<(Vec<u8>, u64)>,
     referrers: HashMap<Vec<u8>, u64, RandomState>,
-    /// Session key id (pair id, or IP id) -> its clusters by start.
-    sessions: HashMap<u32, (u32, Vec<Cluster>), RandomState>,
+    /// By session key id (pair id, or IP id; ids are dense): the pair it was first seen with and
+    /// its clusters by start.
+    sessions: Vec<(u32, Vec<Cluster>)>,
 }
 
 impl State {
@@ -404,20 +476,17 @@ impl State {
                 }
             }
         }
-        // Clusters come grouped by session key, sorted by start within a key.
-        let mut it = p.clusters.into_iter().peekable();
-        let remap = |mut c: Cluster| {
-            c.first.2 = ids[c.first.2 as usize];
+        // Clusters are added one at a time: almost always at the end of their key's list (lines in
+        // time order), which is a compare and a push, never a copy of the list.
+        for (pid, mut c) in p.clusters {
+            let gid = ids[pid as usize];
+            c.first.2 = gid;
             if let Some(e) = &mut c.entry {
                 e.2 = page_map[e.2 as usize];
             }
             if let Some(e) = &mut c.exit {
                 e.2 = page_map[e.2 as usize];
             }
-            c
-        };
-        while let Some((pid, c)) = it.next() {
-            let gid = ids[pid as usize];
             let key = if cx.by_ua {
                 gid
             } else {
@@ -431,23 +500,15 @@ impl State {
                     }
                 }
             };
-            let mut run = vec![remap(c)];
-            while let Some((npid, _)) = it.peek() {
-                let same = if cx.by_ua {
-                    *npid == pid
-                } else {
-                    self.pairs[ids[*npid as usize] as usize].0 == self.pairs[gid as usize].0
-                };
-                if !same {
-                    break;
-                }
-                run.push(remap(it.next().expect("peeked").1));
+            if self.sessions.len() <= key as usize {
+                self.sessions
+                    .resize_with(key as usize + 1, || (u32::MAX, Vec::new()));
             }
-            let slot = self
-                .sessions
-                .entry(key)
-                .or_insert_with(|| (gid, Vec::new()));
-            sessionize::merge_runs(&mut slot.1, run, cx.timeout);
+            let slot = &mut self.sessions[key as usize];
+            if slot.0 == u32::MAX {
+                slot.0 = gid;
+            }
+            sessionize::add(&mut slot.1, c, cx.timeout);
         }
     }
 }
@@ -481,12 +542,9 @@ impl BlockReader {
                         "log-sessions: byte ranges need an uncompressed input",
                     ));
                 }
-                let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
                 // Byte s-1 tells whether a line starts at s.
                 let from = s.saturating_sub(1);
-                f.seek(SeekFrom::Start(from))
-                    .map_err(|e| Error::io(path, e))?;
-                (Box::new(f), from, e, s > 0)
+                (crate::io::open_at(path, from)?, from, e, s > 0)
             }
         };
         let block = block.max(1);
@@ -754,9 +812,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
 
 /// Newlines before `offset` in `path` (line numbers of samples in a byte range).
 fn lines_before(path: &Path, offset: u64) -> Result<u64> {
-    let mut r = std::fs::File::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .take(offset);
+    let mut r = crate::io::open_at(path, 0)?.take(offset);
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
@@ -796,7 +852,8 @@ fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Re
     }
     let mut sessions: Vec<report::Session> = state
         .sessions
-        .values()
+        .iter()
+        .filter(|(gid, _)| *gid != u32::MAX)
         .flat_map(|(gid, v)| {
             let (ip, ua) = &state.pairs[*gid as usize];
             let state = &state;

@@ -27,8 +27,11 @@ pub struct Hit<'a> {
     pub user_agent: &'a [u8],
 }
 
+/// The text up to the next space, and the rest after it. The leading fields (IP, ident, user) are
+/// a few bytes long, where a plain loop beats memchr's setup.
+#[inline]
 fn field(s: &[u8]) -> Option<(&[u8], &[u8])> {
-    let i = memchr::memchr(b' ', s)?;
+    let i = s.iter().position(|&b| b == b' ')?;
     Some((&s[..i], &s[i + 1..]))
 }
 
@@ -158,7 +161,7 @@ pub fn parse_line(line: &[u8]) -> Option<Hit<'_>> {
 }
 
 pub fn split_request(r: &[u8]) -> (&[u8], &[u8], &[u8], &[u8]) {
-    let (method, rest) = match memchr::memchr(b' ', r) {
+    let (method, rest) = match r.iter().position(|&b| b == b' ') {
         Some(i) => (&r[..i], &r[i + 1..]),
         None => return (b"", r, b"", b""),
     };

@@ -122,47 +122,20 @@ pub fn insert(v: &mut Vec<Cluster>, c: Cluster, timeout: i64) {
     }
 }
 
-/// Merge `run` (clusters of the same key, sorted by start) into `v` and join what they link:
-/// linear in both lengths, appending when `run` comes after `v` (lines in time order).
-pub fn merge_runs(v: &mut Vec<Cluster>, run: Vec<Cluster>, timeout: i64) {
-    let in_order = match (v.last(), run.first()) {
-        (Some(l), Some(f)) => f.start >= l.start,
-        _ => true,
-    };
-    let merged: Vec<Cluster> = if in_order {
-        let mut all = std::mem::take(v);
-        let keep = all.len().saturating_sub(1);
-        let mut tail = all.split_off(keep);
-        tail.extend(run);
-        coalesce_into(&mut all, tail, timeout);
-        all
-    } else {
-        let old = std::mem::take(v);
-        let mut all = Vec::with_capacity(old.len() + run.len());
-        let (mut a, mut b) = (old.into_iter().peekable(), run.into_iter().peekable());
-        loop {
-            let take_a = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) => x.start <= y.start,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            all.push(if take_a { a.next() } else { b.next() }.expect("peeked"));
+/// Add `c` to one key's clusters (sorted by start, pairwise more than `timeout` apart): the same
+/// as [`insert`], but a cluster that starts at or after the last one (lines in time order) only
+/// meets the last one, so it is joined or pushed without a search.
+pub fn add(v: &mut Vec<Cluster>, c: Cluster, timeout: i64) {
+    match v.last_mut() {
+        None => v.push(c),
+        Some(l) if c.start >= l.start => {
+            if c.start - l.end <= timeout {
+                l.absorb(c);
+            } else {
+                v.push(c);
+            }
         }
-        let mut out = Vec::with_capacity(all.len());
-        coalesce_into(&mut out, all, timeout);
-        out
-    };
-    *v = merged;
-}
-
-/// Push `sorted` (by start) onto `out`, joining each cluster into the last one when linked.
-fn coalesce_into(out: &mut Vec<Cluster>, sorted: Vec<Cluster>, timeout: i64) {
-    for c in sorted {
-        match out.last_mut() {
-            Some(l) if c.start - l.end <= timeout => l.absorb(c),
-            _ => out.push(c),
-        }
+        Some(_) => insert(v, c, timeout),
     }
 }
 
@@ -217,7 +190,7 @@ mod tests {
     }
 
     #[test]
-    fn merge_runs_equals_one_insert_at_a_time() {
+    fn add_equals_insert_in_any_order() {
         let mut rnd = 7u64;
         for _ in 0..200 {
             let mut gen = |n: usize| {
@@ -236,9 +209,11 @@ mod tests {
             for x in a.iter().chain(&b) {
                 insert(&mut one, x.clone(), 7);
             }
+            // Two time-ordered runs, one after the other: appends, then out-of-order inserts.
             let mut two = Vec::new();
-            merge_runs(&mut two, a, 7);
-            merge_runs(&mut two, b, 7);
+            for x in a.into_iter().chain(b) {
+                add(&mut two, x, 7);
+            }
             let span = |v: &[Cluster]| {
                 v.iter()
                     .map(|x| (x.start, x.end, x.requests))
