@@ -1,0 +1,190 @@
+//! Counting an input that cannot be memory-mapped (compressed, or a streamed remote object): it is
+//! read through [`crate::io::open_input`] in blocks of about `chunk` bytes, each cut just after its
+//! last ASCII whitespace byte, the tail carried into the next block. ASCII bytes never occur inside
+//! a multi-byte UTF-8 character, so every block is whole words and whole characters, and is
+//! validated on its own. One batch of blocks is counted in parallel while the next is read, so
+//! memory holds two batches (a few blocks) plus the tables, whatever the size of the input.
+//!
+//! A file whose UTF-8 is bad anywhere contributes nothing: it is counted into tables of its own,
+//! merged into the run's tables only when the whole file was read and valid.
+
+use super::count::{count_into, new_counts, Counts};
+use super::tokenize::is_space;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use rayon::prelude::*;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Cuts a stream into blocks of whole words.
+pub(super) struct Blocks {
+    reader: Box<dyn Read + Send>,
+    /// Bytes read but not yet handed out (the tail after the last block's cut).
+    carry: Vec<u8>,
+    chunk: usize,
+    eof: bool,
+}
+
+impl Blocks {
+    pub(super) fn new(reader: Box<dyn Read + Send>, chunk: usize) -> Self {
+        Blocks {
+            reader,
+            carry: Vec::new(),
+            chunk: chunk.max(1),
+            eof: false,
+        }
+    }
+
+    /// Read until `buf` holds `want` bytes or the input ends.
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize, path: &Path) -> Result<()> {
+        while buf.len() < want && !self.eof {
+            let have = buf.len();
+            buf.resize(want, 0);
+            match self.reader.read(&mut buf[have..]) {
+                Ok(0) => {
+                    buf.truncate(have);
+                    self.eof = true;
+                }
+                Ok(k) => buf.truncate(have + k),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(have),
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next block (about `chunk` bytes, ending just after ASCII whitespace, or the input's
+    /// last bytes), or None at the end. A word longer than `chunk` makes its block longer.
+    pub(super) fn next_block(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let mut want = self.chunk.max(buf.len() + 1);
+        let mut searched = 0;
+        loop {
+            self.fill(&mut buf, want, path)?;
+            if self.eof {
+                return Ok((!buf.is_empty()).then_some(buf));
+            }
+            // Only the bytes read since the last look can hold a new cut.
+            if let Some(i) = buf[searched..].iter().rposition(|&b| is_space(b)) {
+                self.carry = buf[searched + i + 1..].to_vec();
+                buf.truncate(searched + i + 1);
+                return Ok(Some(buf));
+            }
+            searched = buf.len();
+            want = buf.len() * 2;
+        }
+    }
+}
+
+/// Count a streamed input into `tables` (one per worker thread): (words, decompressed bytes).
+pub(super) fn count_stream(
+    path: &Path,
+    unicode: bool,
+    chunk: usize,
+    progress: &Progress,
+    tables: &[Mutex<Counts>],
+) -> Result<(u64, u64)> {
+    let mut blocks = Blocks::new(crate::io::open_input(path)?, chunk);
+    let local: Vec<Mutex<Counts>> = (0..tables.len().max(1))
+        .map(|_| Mutex::new(new_counts()))
+        .collect();
+    let batch = local.len() * 2;
+    let read_batch = |b: &mut Blocks| -> Result<Vec<Vec<u8>>> {
+        let mut v = Vec::with_capacity(batch);
+        while v.len() < batch {
+            match b.next_block(path)? {
+                Some(x) => v.push(x),
+                None => break,
+            }
+        }
+        Ok(v)
+    };
+    let (mut words, mut bytes, mut lines) = (0u64, 0u64, 0u64);
+    let mut next = read_batch(&mut blocks)?;
+    while !next.is_empty() {
+        progress.check()?;
+        let cur = next;
+        let (more, counted) = rayon::join(
+            || read_batch(&mut blocks),
+            || {
+                cur.par_iter()
+                    .map(|data| {
+                        if let Err(e) = std::str::from_utf8(data) {
+                            let bad = e.valid_up_to();
+                            let nl = memchr::memchr_iter(b'\n', &data[..bad]).count() as u64;
+                            return Err((bad, nl));
+                        }
+                        let slot = rayon::current_thread_index().unwrap_or(0) % local.len();
+                        let w = count_into(&mut local[slot].lock().unwrap(), data, unicode);
+                        progress.add_bytes(data.len() as u64);
+                        Ok((w, memchr::memchr_iter(b'\n', data).count() as u64))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        );
+        for (data, r) in cur.iter().zip(counted) {
+            match r {
+                Ok((w, nl)) => {
+                    words += w;
+                    lines += nl;
+                    bytes += data.len() as u64;
+                }
+                Err((bad, nl)) => {
+                    return Err(Error::input(
+                        path,
+                        Some(lines + nl + 1),
+                        Some(bytes + bad as u64),
+                        "not valid UTF-8",
+                    ));
+                }
+            }
+        }
+        next = more?;
+    }
+    for (t, l) in tables.iter().zip(local) {
+        t.lock().unwrap().merge_from(l.into_inner().unwrap());
+    }
+    progress.add_rows(words);
+    Ok((words, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut(text: &[u8], chunk: usize, read_size: usize) -> Vec<Vec<u8>> {
+        // A reader that hands out at most `read_size` bytes per call, as a decompressor does.
+        struct Trickle(std::io::Cursor<Vec<u8>>, usize);
+        impl Read for Trickle {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.1);
+                self.0.read(&mut buf[..n])
+            }
+        }
+        let mut b = Blocks::new(
+            Box::new(Trickle(std::io::Cursor::new(text.to_vec()), read_size)),
+            chunk,
+        );
+        let mut out = Vec::new();
+        while let Some(x) = b.next_block(Path::new("t")).unwrap() {
+            out.push(x);
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_end_after_whitespace_and_keep_characters_whole() {
+        let text = "aé ééé\nxyzé  longerwordthanthechunk é\tq".as_bytes();
+        for chunk in 1..12 {
+            for read_size in [1, 2, 3, 7, 100] {
+                let blocks = cut(text, chunk, read_size);
+                assert_eq!(blocks.concat(), text, "chunk {chunk} read {read_size}");
+                for b in &blocks[..blocks.len() - 1] {
+                    assert!(is_space(*b.last().unwrap()));
+                    assert!(std::str::from_utf8(b).is_ok());
+                }
+            }
+        }
+    }
+}
