@@ -310,18 +310,29 @@ class StreamSet:
     def register(self, inputs: list[Input]) -> list[Input]:
         """Register the remote ``inputs`` with the engine; return all ``inputs`` (copies) with
         ``local_path`` set to what the engine reads: a stream token for remote ones (named by ``rel``,
-        so tokens mirror the source tree and keep their extension), the path itself for local ones."""
-        remote = [i for i in inputs if i.local_path is None]
+        so tokens mirror the source tree and keep their extension), the path itself for local ones.
+        An object given only as byte ranges (a job's task) is fetched ahead only up to its last
+        range's end; past it, only what the engine asks for (the end of the line crossing it)."""
+        remote: dict[str, Input] = {}
+        read_end: dict[str, int | None] = {}
+        for i in inputs:
+            if i.local_path is not None:
+                continue
+            remote.setdefault(i.url, i)
+            end = i.byte_range[1] if i.byte_range else None
+            prev = read_end.get(i.url, end) if i.url in read_end else end
+            read_end[i.url] = None if end is None or prev is None else max(prev, end)
         if not remote:
             return list(inputs)
-        for inp in remote:
+        new = []
+        for inp in remote.values():
             fs, path = filesystem(inp.url, self.storage_options)
-            self.streams.append(RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size))
-        tokens = _engine.register_streams(
-            [(i.rel or posixpath.basename(i.url), s) for i, s in zip(remote, self.streams, strict=True)]
-        )
+            stream = RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size, read_end[inp.url])
+            self.streams.append(stream)
+            new.append((inp.rel or posixpath.basename(inp.url), stream))
+        tokens = _engine.register_streams(new)
         self.tokens.extend(tokens)
-        by_url = dict(zip((i.url for i in remote), tokens, strict=True))
+        by_url = dict(zip(remote, tokens, strict=True))
         return [
             i if i.local_path is not None else dataclasses.replace(i, local_path=by_url[i.url])
             for i in inputs
@@ -374,9 +385,18 @@ class RemoteStream:
     that need only a few windows of a file, such as EXIF)."""
 
     def __init__(
-        self, owner: StreamSet, index: int, url: str, fs: fsspec.AbstractFileSystem, path: str, size: int
+        self,
+        owner: StreamSet,
+        index: int,
+        url: str,
+        fs: fsspec.AbstractFileSystem,
+        path: str,
+        size: int,
+        read_end: int | None = None,
     ) -> None:
         self.owner, self.index, self.url, self.fs, self.path, self.size = owner, index, url, fs, path, size
+        #: Where read-ahead stops (the end of the byte ranges a task reads), None: the object's end.
+        self.read_end = read_end
         self._warm: Future[bytes] | None = None
         self._warm_slot = False
         self._opened = False
@@ -446,13 +466,18 @@ class _StreamReader:
         self._schedule()
 
     def _schedule(self) -> None:
-        size = self.stream.size
+        size, limit = self.stream.size, self.stream.read_end
         while self._next < size and len(self._queue) < STREAM_CHUNKS_AHEAD:
+            past = limit is not None and self._next >= limit
+            if past and self._queue:
+                break  # past the task's ranges: no read-ahead, small chunks on demand
             # The chunk the engine needs next is always fetched; read-ahead needs a budget slot.
             slot = bool(self._queue)
             if slot and not self.owner.budget.try_take():
                 break
-            end = min(size, self._next + self._chunk)
+            end = min(size, self._next + (STREAM_FIRST_CHUNK if past else self._chunk))
+            if limit is not None and self._next < limit:
+                end = min(end, limit)
             self._queue.append((self.owner.pool.submit(self.owner.fetch, self.stream, self._next, end), slot))
             self._next = end
             self._chunk = min(STREAM_CHUNK, self._chunk * 2)
