@@ -365,3 +365,38 @@ def test_cancel_stops_streaming(s3_bucket: tuple[Any, str]) -> None:
         )
     fs.invalidate_cache()
     assert not fs.exists(f"{bucket}/o/0.parquet")
+
+
+def test_cancel_mid_stream_stops_fetching(
+    s3_bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled while the engine reads a remote object, the run raises Cancelled and stops fetching:
+    the rest of the object is never downloaded."""
+    import threading
+
+    fs, bucket = s3_bucket
+    monkeypatch.setattr(sources, "STREAM_FIRST_CHUNK", 64 << 10)
+    monkeypatch.setattr(sources, "STREAM_CHUNK", 256 << 10)
+    line = b"not an access log line, counted as unparsed ...........................................\n"
+    body = line * ((48 << 20) // len(line))
+    fs.pipe(f"{bucket}/c/big.log", body)
+    rec = _Recorder(monkeypatch)
+    progress = _engine.Progress()
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            runner.run_pipeline("log-sessions", {"src": f"s3://{bucket}/c/big.log"}, progress)
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    while not rec.sets or rec.stat("bytes") < (1 << 20):  # the engine is reading the object
+        assert t.is_alive(), outcome
+        threading.Event().wait(0.01)
+    progress.cancel()
+    t.join()
+    assert isinstance(outcome[0], _engine.Cancelled), outcome
+    assert rec.stat("bytes") < len(body) // 2, f"fetched {rec.stat('bytes')} of {len(body)} bytes"
