@@ -10,11 +10,11 @@
 use crate::csv::build::{build_batch, OutCol, Plan};
 use crate::csv::infer::{infer_file, unify, Drift, FileInfo};
 use crate::csv::options::{Layout, Malformed, Options};
-use crate::csv::partition::{self, Pending};
+use crate::csv::partition::{self, Feed, Partitions};
 use crate::csv::split::{count_byte, recycle, Block, BlockReader, BufPool};
 use crate::csv::tokenize::{BadKind, BadRow, Fields};
 use crate::csv::types::ColType;
-use crate::csv::writer::{encode, writer_props, ParquetSink};
+use crate::csv::writer::{encode, write_into, writer_props, ParquetSink};
 use crate::error::{Error, OnError, Problem, Result};
 use crate::progress::Progress;
 use arrow::array::RecordBatch;
@@ -106,19 +106,21 @@ enum Outcome {
     Fail(Error),
     /// A malformed row under `malformed="fail"`; its line is relative to the block.
     Malformed(Error),
-    /// Partitioned layout: one partition's row group, encoded (for the sinks of generation `gen`).
+    /// Partitioned layout: rows written into a partition's row group (for the sinks of
+    /// generation `gen`): its writers back if the row group stays open, its chunks if closed.
     Encoded {
         dir: String,
-        chunks: Vec<ArrowColumnChunk>,
+        writers: Option<Vec<ArrowColumnWriter>>,
+        chunks: Option<Vec<ArrowColumnChunk>>,
         rows: u64,
+        memory: usize,
         gen: u32,
     },
 }
 
-/// Partitioned layout: a partition's held rows, to be encoded as one row group by a worker.
+/// Partitioned layout: rows for a worker to write into a partition's open row group.
 struct EncodeJob {
-    dir: String,
-    batches: Vec<RecordBatch>,
+    feed: Feed,
     writers: std::result::Result<Vec<ArrowColumnWriter>, Error>,
     gen: u32,
 }
@@ -277,9 +279,11 @@ struct Driver<'a> {
     outputs: Vec<String>,
     part_id: String,
     pool: BufPool,
-    /// Partitioned layout: rows held per partition, and row groups ready to be encoded.
-    pending: Pending,
-    encodes: VecDeque<(String, Vec<RecordBatch>)>,
+    /// Partitioned layout: every partition's held rows and open row group, and the feeds ready
+    /// for a worker; `finishing` once every block is in (every row group is then closed).
+    parts: Partitions,
+    encodes: VecDeque<Feed>,
+    finishing: bool,
     /// Bumped when the partitioned output starts again (a widening): older row groups are dropped.
     sinks_gen: u32,
 }
@@ -352,8 +356,9 @@ impl<'a> Driver<'a> {
             outputs: Vec::new(),
             part_id,
             pool: BufPool::default(),
-            pending: Pending::default(),
+            parts: Partitions::default(),
             encodes: VecDeque::new(),
+            finishing: false,
             sinks_gen: 0,
         })
     }
@@ -441,12 +446,13 @@ impl<'a> Driver<'a> {
                 }
                 if next_seq == next_apply {
                     if exhausted {
-                        if self.pending.is_empty() {
+                        if self.parts.is_idle() {
                             return Ok(());
                         }
-                        // Every block is in: the partitions' last rows become row groups.
-                        let rest = self.pending.drain();
-                        self.encodes.extend(rest);
+                        // Every block is in: the partitions' last rows go out and every open
+                        // row group is closed.
+                        self.finishing = true;
+                        self.schedule_feeds();
                     }
                     continue;
                 }
@@ -624,9 +630,11 @@ impl<'a> Driver<'a> {
                         sink.append(chunks, rows)?;
                     }
                 }
-                for (dir, part) in parts {
-                    let ready = self.pending.add(dir, part, self.opts.row_group_size);
-                    self.encodes.extend(ready);
+                if !parts.is_empty() {
+                    for (dir, part) in parts {
+                        self.parts.hold(dir, part);
+                    }
+                    self.schedule_feeds();
                 }
                 if last {
                     self.file_done(file)?;
@@ -644,50 +652,84 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// The next partition row group to encode, with the column writers of its output (created at
-    /// its first row group).
+    fn schedule_feeds(&mut self) {
+        let feeds = self.parts.feeds(self.opts.row_group_size, self.finishing);
+        self.encodes.extend(feeds);
+    }
+
+    /// The next feed for a worker, with its partition's open row group (a new one, and the
+    /// partition's output, when none is open).
     fn next_encode(&mut self) -> Option<EncodeJob> {
-        let (dir, batches) = self.encodes.pop_front()?;
-        let Sinks::Partitioned(sinks) = &mut self.sinks else {
-            return None;
-        };
-        let writers = match sinks.entry(dir.clone()) {
-            std::collections::btree_map::Entry::Occupied(o) => o.into_mut().column_writers(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                let dest = Path::new(self.opts.dst.as_deref().unwrap_or_default())
-                    .join(&dir)
-                    .join(format!("part-{}.parquet", self.part_id));
-                let dest = dest.display().to_string();
-                ParquetSink::create(&dest, &batches[0].schema(), &self.props)
-                    .map_err(|e| e.with_path(&dest))
-                    .and_then(|s| v.insert(s).column_writers())
+        let feed = self.encodes.pop_front()?;
+        let open = self.parts.get_mut(&feed.dir).and_then(|p| p.writers.take());
+        let writers = match open {
+            Some(w) => Ok(w),
+            None => {
+                let Sinks::Partitioned(sinks) = &mut self.sinks else {
+                    return None;
+                };
+                let Some(schema) = feed.batches.first().map(|b| b.schema()) else {
+                    // Nothing to write and no row group open: nothing to do.
+                    if let Some(p) = self.parts.get_mut(&feed.dir) {
+                        p.busy = false;
+                    }
+                    return None;
+                };
+                match sinks.entry(feed.dir.clone()) {
+                    std::collections::btree_map::Entry::Occupied(o) => {
+                        o.into_mut().column_writers()
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        let dest = Path::new(self.opts.dst.as_deref().unwrap_or_default())
+                            .join(&feed.dir)
+                            .join(format!("part-{}.parquet", self.part_id));
+                        let dest = dest.display().to_string();
+                        ParquetSink::create(&dest, &schema, &self.props)
+                            .map_err(|e| e.with_path(&dest))
+                            .and_then(|s| v.insert(s).column_writers())
+                    }
+                }
             }
         };
         Some(EncodeJob {
-            dir,
-            batches,
+            feed,
             writers,
             gen: self.sinks_gen,
         })
     }
 
-    /// Append an encoded partition row group (in the order the row groups were handed out).
+    /// A feed came back: keep its open row group, or append the closed one to the output (in the
+    /// order the feeds were handed out), and hand out what the partitions have now.
     fn append_part(&mut self, outcome: Outcome) -> Result<()> {
         match outcome {
             Outcome::Encoded {
                 dir,
+                writers,
                 chunks,
                 rows,
+                memory,
                 gen,
             } => {
                 if gen != self.sinks_gen {
                     return Ok(());
                 }
-                if let Sinks::Partitioned(sinks) = &mut self.sinks {
-                    if let Some(sink) = sinks.get_mut(&dir) {
-                        sink.append(chunks, rows)?;
+                let Some(part) = self.parts.get_mut(&dir) else {
+                    return Err(Error::internal("a row group of an unknown partition"));
+                };
+                part.busy = false;
+                part.group_rows += rows as usize;
+                part.group_bytes = memory;
+                part.writers = writers;
+                if let Some(chunks) = chunks {
+                    let group_rows = std::mem::take(&mut part.group_rows) as u64;
+                    part.group_bytes = 0;
+                    if let Sinks::Partitioned(sinks) = &mut self.sinks {
+                        if let Some(sink) = sinks.get_mut(&dir) {
+                            sink.append(chunks, group_rows)?;
+                        }
                     }
                 }
+                self.schedule_feeds();
                 Ok(())
             }
             // The output of a partition cannot be written: the run cannot go on without it.
@@ -798,8 +840,9 @@ impl<'a> Driver<'a> {
         };
         self.reader = None;
         self.queue.clear();
-        self.pending = Pending::default();
+        self.parts = Partitions::default();
         self.encodes.clear();
+        self.finishing = false;
         self.sinks_gen += 1;
         let errors_before: usize = self.errors.iter().filter(|p| p.line.is_none()).count();
         let _ = errors_before;
@@ -1091,27 +1134,44 @@ fn process_fields(
     }
 }
 
-/// Encode one partition's held rows as a row group (on a worker thread).
+/// Write a feed into its partition's row group and close it if asked or full (on a worker).
 fn encode_part(job: EncodeJob) -> Outcome {
-    let writers = match job.writers {
+    let mut writers = match job.writers {
         Ok(w) => w,
         Err(e) => return Outcome::Fail(e),
     };
-    let Some(first) = job.batches.first() else {
-        return Outcome::Fail(Error::internal("an empty partition row group"));
-    };
-    let batch = match arrow::compute::concat_batches(&first.schema(), &job.batches) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Fail(e.into()),
-    };
-    drop(job.batches);
-    match encode(&batch, writers) {
+    let mut rows = 0u64;
+    for b in &job.feed.batches {
+        if let Err(e) = write_into(b, &mut writers) {
+            return Outcome::Fail(e);
+        }
+        rows += b.num_rows() as u64;
+    }
+    drop(job.feed.batches);
+    // Closed at 64 MiB of encoded data (what `ArrowWriter` calls its in-progress size), like one
+    // writer per partition would; the memory held is counted apart, for the run's bound.
+    let encoded: usize = writers.iter().map(|w| w.get_estimated_total_bytes()).sum();
+    let memory: usize = writers.iter().map(|w| w.memory_size()).sum();
+    if !job.feed.close && encoded < partition::GROUP_BYTES {
+        return Outcome::Encoded {
+            dir: job.feed.dir,
+            writers: Some(writers),
+            chunks: None,
+            rows,
+            memory,
+            gen: job.gen,
+        };
+    }
+    let chunks: std::result::Result<Vec<_>, _> = writers.into_iter().map(|w| w.close()).collect();
+    match chunks {
         Ok(chunks) => Outcome::Encoded {
-            dir: job.dir,
-            chunks,
-            rows: batch.num_rows() as u64,
+            dir: job.feed.dir,
+            writers: None,
+            chunks: Some(chunks),
+            rows,
+            memory: 0,
             gen: job.gen,
         },
-        Err(e) => Outcome::Fail(e),
+        Err(e) => Outcome::Fail(e.into()),
     }
 }

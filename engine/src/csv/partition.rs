@@ -1,18 +1,13 @@
 //! The partitioned layout: a block's rows split by the partition columns (on the worker that
-//! parsed it), and per-partition batches held until there are enough for a row group, which a
-//! worker then encodes. Only appending the encoded row group is left to the driver thread.
+//! parsed it), per-partition batches held until there are enough to feed a worker, which writes
+//! them into the partition's open row group. Only appending closed row groups is left to the
+//! driver thread.
 
 use crate::error::Result;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt32Array};
 use arrow::datatypes::DataType;
+use parquet::arrow::arrow_writer::ArrowColumnWriter;
 use std::collections::{BTreeMap, HashMap};
-
-/// Rows held per partition before they are encoded as one row group (unless the row-group row
-/// count comes first).
-const PART_BYTES: usize = 32 << 20;
-/// Rows held across all partitions: past it the largest partition is encoded early, so memory
-/// stays bounded however many partitions the data has.
-const ALL_PARTS_BYTES: usize = 128 << 20;
 
 /// Split `batch` by the values of the `by` columns: for each Hive directory
 /// (`a=1/b=x`, in order of first appearance) the rows of that partition, without the `by` columns.
@@ -85,70 +80,149 @@ pub fn hive_escape(v: &str, out: &mut String) {
     }
 }
 
-/// Rows waiting to be encoded, per partition directory.
+/// A partition's rows between the parsing workers and its output: batches held until there are
+/// enough to feed the encoder, and the open row group's column writers (out on a worker while
+/// `busy`). Row groups stay large (up to `row_group_size` rows, or [`GROUP_BYTES`] encoded) however
+/// the rows of a partition are spread over the blocks, which keeps the output as small as one
+/// writer per partition would make it.
 #[derive(Default)]
-pub struct Pending {
-    parts: BTreeMap<String, Held>,
-    bytes: usize,
+pub struct Part {
+    held: Vec<RecordBatch>,
+    held_rows: usize,
+    held_bytes: usize,
+    pub writers: Option<Vec<ArrowColumnWriter>>,
+    pub busy: bool,
+    /// Rows in the open row group, and its writers' memory when they last came back.
+    pub group_rows: usize,
+    pub group_bytes: usize,
 }
 
-#[derive(Default)]
-struct Held {
-    batches: Vec<RecordBatch>,
-    rows: usize,
-    bytes: usize,
+/// Held batches of a partition are handed to a worker once they reach this size.
+const FEED_BYTES: usize = 8 << 20;
+/// Held batches across all partitions: past it the largest are handed over early.
+const ALL_HELD_BYTES: usize = 64 << 20;
+/// A row group is closed once this much is encoded in it.
+pub const GROUP_BYTES: usize = 64 << 20;
+/// Open row groups across all partitions: past it the largest is closed early, so memory stays
+/// bounded however many partitions the data has.
+const ALL_OPEN_BYTES: usize = 256 << 20;
+
+/// Work for a worker: write `batches` into the partition's open row group (its writers, or new
+/// ones), and close it if `close`.
+pub struct Feed {
+    pub dir: String,
+    pub batches: Vec<RecordBatch>,
+    pub close: bool,
 }
 
-impl Pending {
-    /// Hold `batch` for `dir`; returns the partitions that now have a row group's worth (or that
-    /// must go early to keep memory bounded), in a fixed order.
-    pub fn add(
-        &mut self,
-        dir: String,
-        batch: RecordBatch,
-        row_group_rows: usize,
-    ) -> Vec<(String, Vec<RecordBatch>)> {
-        let size = batch.get_array_memory_size();
-        let held = self.parts.entry(dir.clone()).or_default();
-        held.rows += batch.num_rows();
-        held.bytes += size;
-        held.batches.push(batch);
-        self.bytes += size;
-        let mut out = Vec::new();
-        if held.rows >= row_group_rows || held.bytes >= PART_BYTES {
-            out.push(self.take(&dir));
+/// The first `n` rows of `held` (slicing a batch that straddles the cut), removed from it.
+fn take_rows(held: &mut Vec<RecordBatch>, n: usize) -> Vec<RecordBatch> {
+    let mut out = Vec::new();
+    let mut left = n;
+    while left > 0 && !held.is_empty() {
+        let b = &held[0];
+        if b.num_rows() <= left {
+            left -= b.num_rows();
+            out.push(held.remove(0));
+        } else {
+            out.push(b.slice(0, left));
+            held[0] = b.slice(left, b.num_rows() - left);
+            left = 0;
         }
-        while self.bytes > ALL_PARTS_BYTES {
-            let Some(largest) = self
-                .parts
-                .iter()
-                .max_by_key(|(_, h)| h.bytes)
-                .map(|(d, _)| d.clone())
-            else {
-                break;
+    }
+    out
+}
+
+/// Every partition of the run, by Hive directory.
+#[derive(Default)]
+pub struct Partitions {
+    parts: BTreeMap<String, Part>,
+    held_bytes: usize,
+}
+
+impl Partitions {
+    /// Hold the rows of one partition from a block.
+    pub fn hold(&mut self, dir: String, batch: RecordBatch) {
+        let size = batch.get_array_memory_size();
+        let p = self.parts.entry(dir).or_default();
+        p.held_rows += batch.num_rows();
+        p.held_bytes += size;
+        p.held.push(batch);
+        self.held_bytes += size;
+    }
+
+    pub fn get_mut(&mut self, dir: &str) -> Option<&mut Part> {
+        self.parts.get_mut(dir)
+    }
+
+    /// The feeds to hand to workers now (partitions out on a worker wait for it to come back).
+    /// `finishing`: every block is in, so everything held is fed and every row group closed.
+    pub fn feeds(&mut self, row_group_rows: usize, finishing: bool) -> Vec<Feed> {
+        let mut out = Vec::new();
+        let open: usize = self.parts.values().map(|p| p.group_bytes).sum();
+        let over_held = self.held_bytes > ALL_HELD_BYTES;
+        let largest_open = (open > ALL_OPEN_BYTES)
+            .then(|| {
+                self.parts
+                    .iter()
+                    .filter(|(_, p)| !p.busy)
+                    .max_by_key(|(_, p)| p.group_bytes)
+                    .map(|(d, _)| d.clone())
+            })
+            .flatten();
+        let largest_held = over_held
+            .then(|| {
+                self.parts
+                    .iter()
+                    .filter(|(_, p)| !p.busy)
+                    .max_by_key(|(_, p)| p.held_bytes)
+                    .map(|(d, _)| d.clone())
+            })
+            .flatten();
+        for (dir, p) in self.parts.iter_mut() {
+            if p.busy {
+                continue;
+            }
+            let full = p.group_rows + p.held_rows >= row_group_rows;
+            let forced = largest_open.as_deref() == Some(dir.as_str());
+            let close = finishing || full || forced;
+            let feed = p.held_bytes >= FEED_BYTES
+                || largest_held.as_deref() == Some(dir.as_str())
+                || (close && (p.held_rows > 0 || p.writers.is_some()));
+            if !feed {
+                continue;
+            }
+            // A full row group takes only the rows it has room for; the rest stay held.
+            let room = row_group_rows.saturating_sub(p.group_rows).max(1);
+            let batches = if p.held_rows > room {
+                take_rows(&mut p.held, room)
+            } else {
+                std::mem::take(&mut p.held)
             };
-            out.push(self.take(&largest));
+            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+            let bytes = if p.held.is_empty() {
+                p.held_bytes
+            } else {
+                p.held_bytes * rows / p.held_rows
+            };
+            self.held_bytes -= bytes;
+            p.held_rows -= rows;
+            p.held_bytes -= bytes;
+            p.busy = true;
+            out.push(Feed {
+                dir: dir.clone(),
+                batches,
+                close,
+            });
         }
         out
     }
 
-    /// Every partition still held (at the end of the run).
-    pub fn drain(&mut self) -> Vec<(String, Vec<RecordBatch>)> {
-        self.bytes = 0;
-        std::mem::take(&mut self.parts)
-            .into_iter()
-            .map(|(d, h)| (d, h.batches))
-            .collect()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.parts.is_empty()
-    }
-
-    fn take(&mut self, dir: &str) -> (String, Vec<RecordBatch>) {
-        let held = self.parts.remove(dir).unwrap_or_default();
-        self.bytes -= held.bytes;
-        (dir.to_string(), held.batches)
+    /// Whether anything is still held, open or out on a worker.
+    pub fn is_idle(&self) -> bool {
+        self.parts
+            .values()
+            .all(|p| !p.busy && p.held.is_empty() && p.writers.is_none())
     }
 }
 
@@ -175,7 +249,8 @@ mod tests {
     }
 
     fn ints(b: &RecordBatch) -> Vec<i64> {
-        let a = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let a = b.column_by_name("v").unwrap();
+        let a = a.as_any().downcast_ref::<Int64Array>().unwrap();
         a.values().to_vec()
     }
 
@@ -195,18 +270,53 @@ mod tests {
     }
 
     #[test]
-    fn pending_releases_full_partitions_and_everything_at_the_end() {
-        let mut p = Pending::default();
+    fn a_full_row_group_takes_only_the_rows_it_has_room_for() {
+        let mut p = Partitions::default();
+        p.hold("k=a".into(), batch(&[Some("a"); 3], &[1, 2, 3]));
+        p.hold("k=a".into(), batch(&[Some("a"); 3], &[4, 5, 6]));
+        let f = p.feeds(4, false);
+        assert_eq!(f.len(), 1);
+        assert!(f[0].close);
+        let fed: Vec<i64> = f[0].batches.iter().flat_map(ints).collect();
+        assert_eq!(fed, [1, 2, 3, 4]);
+        p.get_mut("k=a").unwrap().busy = false;
+        let f = p.feeds(4, true);
+        let fed: Vec<i64> = f[0].batches.iter().flat_map(ints).collect();
+        assert_eq!(fed, [5, 6]);
+    }
+
+    #[test]
+    fn feeds_wait_for_enough_rows_and_everything_goes_at_the_end() {
+        let mut p = Partitions::default();
         let b = batch(&[Some("a"), Some("a")], &[1, 2]);
-        assert!(p.add("k=a".into(), b.clone(), 3).is_empty());
-        assert!(p.add("k=b".into(), b.clone(), 3).is_empty());
-        let ready = p.add("k=a".into(), b.clone(), 3);
-        assert_eq!(ready.len(), 1);
-        assert_eq!(ready[0].0, "k=a");
-        assert_eq!(ready[0].1.len(), 2, "both held batches of k=a");
-        let rest = p.drain();
-        assert_eq!(rest.len(), 1);
-        assert_eq!(rest[0].0, "k=b");
-        assert!(p.is_empty());
+        p.hold("k=a".into(), b.clone());
+        p.hold("k=b".into(), b.clone());
+        assert!(
+            p.feeds(3, false).is_empty(),
+            "too little held to feed anyone"
+        );
+        p.hold("k=a".into(), b.clone());
+        let f = p.feeds(3, false);
+        assert_eq!(f.len(), 1);
+        // Room for 3 of the 4 rows: the second batch is cut, its last row stays held.
+        assert_eq!((f[0].dir.as_str(), f[0].close), ("k=a", true));
+        let fed: Vec<i64> = f[0].batches.iter().flat_map(ints).collect();
+        assert_eq!(fed, [1, 2, 1]);
+        assert!(!p.is_idle());
+        // k=a is out on a worker: more rows for it wait, even at the end.
+        p.hold("k=a".into(), b.clone());
+        let f = p.feeds(3, true);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].dir.as_str(), f[0].close), ("k=b", true));
+        let a = p.get_mut("k=a").unwrap();
+        a.busy = false;
+        let f = p.feeds(3, true);
+        assert_eq!(
+            (f.len(), f[0].dir.as_str(), f[0].batches.len()),
+            (1, "k=a", 2)
+        );
+        p.get_mut("k=a").unwrap().busy = false;
+        p.get_mut("k=b").unwrap().busy = false;
+        assert!(p.is_idle());
     }
 }

@@ -321,3 +321,53 @@ proptest! {
         prop_assert_eq!(gf, floats[..ints.len()].to_vec());
     }
 }
+
+/// Enough rows per partition to feed the workers several times (8 MiB held per feed) and to close
+/// row groups by row count: every row lands once, in input order within its partition, and row
+/// groups keep to `row_group_size`.
+#[test]
+fn partitioned_layout_feeds_row_groups_across_many_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("big.csv");
+    let pad = "p".repeat(60);
+    let mut text = String::from("k,n,t\n");
+    let rows = 400_000usize;
+    for n in 0..rows {
+        let k = if n % 3 == 0 { "x" } else { "y" };
+        text.push_str(&format!("{k},{n},{pad}{}\n", n % 7));
+    }
+    std::fs::write(&src, &text).unwrap();
+    let dst = dir.path().join("ds");
+    let opts = Options::from_json(&format!(
+        r#"{{"layout": "partitioned", "dst": {:?}, "partition_by": ["k"], "row_group_size": 60000, "block_size": 1048576}}"#,
+        dst.display().to_string()
+    ))
+    .unwrap();
+    let r = run(&[src], &opts, &Progress::new()).unwrap();
+    assert_eq!(r.summary.rows, rows as u64);
+    assert_eq!(r.outputs.len(), 2);
+    for (k, keep) in [("x", 0usize), ("y", 1)] {
+        let files: Vec<_> = std::fs::read_dir(dst.join(format!("k={k}")))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 1);
+        let meta =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&files[0]).unwrap())
+                .unwrap()
+                .metadata()
+                .clone();
+        assert!(meta.num_row_groups() > 1, "k={k}: one row group");
+        for rg in meta.row_groups() {
+            assert!(rg.num_rows() <= 60_000, "k={k}: {} rows", rg.num_rows());
+        }
+        let t = read_parquet(&files[0]);
+        let n = t.column(0).as_primitive::<Int64Type>();
+        let want: Vec<i64> = (0..rows as i64)
+            .filter(|n| ((n % 3 == 0) as usize) ^ keep == 1)
+            .collect();
+        assert_eq!(n.values().to_vec(), want, "k={k}");
+        let text = t.column(1).as_string::<i32>();
+        assert_eq!(text.value(0), format!("{pad}{}", want[0] % 7));
+    }
+}
