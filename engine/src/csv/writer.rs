@@ -17,10 +17,15 @@ use parquet::file::writer::SerializedFileWriter;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// The zstd level when the options give none.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 2;
+
 pub fn writer_props(o: &Options) -> Result<Arc<WriterProperties>> {
     let compression = match o.compression {
         Codec::Zstd => {
-            let level = ZstdLevel::try_new(o.compression_level.unwrap_or(3))
+            // Level 2, not zstd's usual 3: ~6% less CPU for the whole run on the benchmark file,
+            // output 5% larger and still no larger than DuckDB's (docs/csv-to-parquet.md).
+            let level = ZstdLevel::try_new(o.compression_level.unwrap_or(DEFAULT_ZSTD_LEVEL))
                 .map_err(|e| Error::options(format!("compression_level: {e}")))?;
             Compression::ZSTD(level)
         }
@@ -97,6 +102,18 @@ impl ParquetSink {
     }
 }
 
+/// Write `batch` into a row group's open column writers (partitioned layout: a row group is fed
+/// from several blocks before it is closed).
+pub fn write_into(batch: &RecordBatch, writers: &mut [ArrowColumnWriter]) -> Result<()> {
+    let schema = batch.schema();
+    for ((field, col), w) in schema.fields().iter().zip(batch.columns()).zip(writers) {
+        for leaf in compute_leaves(field, col)? {
+            w.write(&leaf)?;
+        }
+    }
+    Ok(())
+}
+
 /// Encode `batch` as one row group's column chunks (runs on a worker thread).
 pub fn encode(
     batch: &RecordBatch,
@@ -111,4 +128,29 @@ pub fn encode(
         out.push(w.close()?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::schema::types::ColumnPath;
+
+    fn codec(json: &str) -> Result<Compression> {
+        let props = writer_props(&Options::from_json(json)?)?;
+        Ok(props.compression(&ColumnPath::from("any")))
+    }
+
+    #[test]
+    fn zstd_level_defaults_to_two_and_follows_the_option() {
+        let two = Compression::ZSTD(ZstdLevel::try_new(2).unwrap());
+        assert_eq!(codec("{}").unwrap(), two);
+        let nine = Compression::ZSTD(ZstdLevel::try_new(9).unwrap());
+        assert_eq!(codec(r#"{"compression_level": 9}"#).unwrap(), nine);
+        assert_eq!(
+            codec(r#"{"compression": "snappy"}"#).unwrap(),
+            Compression::SNAPPY
+        );
+        let e = codec(r#"{"compression_level": 99}"#).unwrap_err();
+        assert!(e.to_string().contains("compression_level"), "{e}");
+    }
 }
