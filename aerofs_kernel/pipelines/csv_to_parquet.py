@@ -148,7 +148,7 @@ SCHEMA: dict[str, Any] = {
         "compression_level": {
             "type": ["integer", "null"],
             "default": None,
-            "description": "zstd level (1-22); null: 3.",
+            "description": "zstd level (1-22); null: 2 (faster than 3, output ~5% larger).",
         },
         "row_group_size": {
             "type": "integer",
