@@ -512,6 +512,11 @@ class _StreamReader:
     def readinto(self, buf: Any) -> int:
         """Fill ``buf`` (a writable buffer) as far as the object goes: one call from the engine
         moves a whole large chunk, however the chunks fall."""
+        progress = self.owner.progress
+        if progress is not None and progress.cancelled:
+            # Stop fetching now, whatever the pipeline's own cancel checks (it sees an I/O error on
+            # this input and then its cancelled token).
+            raise _engine.Cancelled("cancelled")
         out = memoryview(buf).cast("B")
         want, got = len(out), 0
         while got < want:

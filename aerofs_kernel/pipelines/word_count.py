@@ -23,6 +23,11 @@ from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
 
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
 #: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
 SPLIT_BYTES = 256 << 20
 
@@ -151,8 +156,17 @@ class WordCount(Pipeline):
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         """Whole files, except that an uncompressed file bigger than ``SPLIT_BYTES`` (and than its share
-        of the tasks) is cut into byte ranges ``path#bytes=S-E``."""
-        return super().plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), options, max_tasks)
+        of the tasks) is cut into byte ranges ``path#bytes=S-E``. Remote objects stay whole: the engine
+        cuts ranges only out of a mapped (plain local) file and streams a remote one from its start."""
+        whole = dict(inputs)
+        items: list[tuple[str, int]] = []
+        for item, size in split_into_ranges(inputs, max_tasks, SPLIT_BYTES):
+            path, rng = split_range(item)
+            if rng is None or not _is_remote(path):
+                items.append((item, size))
+            elif rng[0] == 0:
+                items.append((path, whole[path]))
+        return super().plan(items, options, max_tasks)
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         merged = RunOutput()
