@@ -162,7 +162,12 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
     let total_words: u64 = counts.iter().map(|(_, v)| v).sum();
     let distinct_all = counts.len();
     let mut rows = select(counts, opts);
-    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    // The final order is serial work after the parallel count: sort on every worker (the order is
+    // total, so an unstable sort is deterministic).
+    with_pool(threads, || {
+        rows.par_sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(())
+    })?;
     if let Some(n) = opts.top {
         rows.truncate(n);
     }
