@@ -21,6 +21,7 @@ from jobserver.logging import log_event
 from jobserver.queue import Maintenance, open_queue
 from jobserver.redact import redact
 from jobserver.store import Store, open_store
+from jobserver.wake import WakePipe
 
 
 class JobService:
@@ -38,6 +39,8 @@ class JobService:
         self.team = self.queue.mode == "rq"
         self.bus = EventBus(store, app.event_poll_interval, self.queue.redis)
         self.pool: list[subprocess.Popen[bytes]] = []
+        # Idle pool workers block on this pipe; a submitted job wakes one (jobserver.wake).
+        self.wake: WakePipe | None = None
         self.maintenance = Maintenance(store, self.queue, app.stale_after, app.max_attempts)
         self._pool_watch = PeriodicCallback(self.maintain, 1000)
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="aerofs-enqueue")
@@ -78,6 +81,8 @@ class JobService:
     def submitted(self, job: dict[str, Any], created: bool) -> None:
         if created and self.team:
             self._sender.submit(self._enqueue_job, job["id"])
+        elif created and self.wake is not None:
+            self.wake.wake()
         if created:
             key = (job["pipeline"], job["owner"])
             self.submitted_count[key] = self.submitted_count.get(key, 0) + 1
@@ -126,6 +131,7 @@ class JobService:
         self.maintenance.start()
         self._pool_watch.start()
         if self.app.local_pool:
+            self.wake = WakePipe.create()
             for i in range(self.app.workers):
                 self.pool.append(self._spawn(i))
 
@@ -142,13 +148,17 @@ class JobService:
         ]  # fmt: skip
         if self.app.runner_module:
             cmd += ["--runner", self.app.runner_module]
+        fds: tuple[int, ...] = ()
+        if self.wake is not None:
+            cmd += ["--wake-fds", self.wake.spec]
+            fds = (self.wake.read_fd, self.wake.write_fd)
         env = {**os.environ}
         env.pop("AEROFS_REDIS_URL", None)
         if self.team:  # credentials through the environment, not the command line
             env["AEROFS_REDIS_URL"] = self.app.redis_url
             if self.app.redis_ca_file:
                 env["AEROFS_REDIS_CA_FILE"] = self.app.redis_ca_file
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env)
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=env, pass_fds=fds)
 
     def maintain(self) -> None:
         """Every second: restart local workers that died (the reaper runs on its own thread)."""
@@ -171,6 +181,9 @@ class JobService:
             except subprocess.TimeoutExpired:
                 p.kill()
         self.pool = []
+        if self.wake is not None:
+            self.wake.close()
+            self.wake = None
         self.queue.close()
 
 

@@ -32,6 +32,7 @@ from jobserver.queue import LocalQueue, Maintenance, open_queue, redis_connectio
 from jobserver.redact import redact
 from jobserver.store import Store, open_store
 from jobserver.store.base import Work
+from jobserver.wake import WakePipe
 
 DEFAULT_RUNNER = "aerofs_kernel.runner"
 T = TypeVar("T")
@@ -104,6 +105,8 @@ class Worker:
         self.stopping = False
         # A local-pool worker's server (see --parent-pid); 0 for a worker started on its own.
         self.parent_pid = 0
+        # The local pool's wake-up pipe (see jobserver.wake; --wake-fds), shared with the server.
+        self.wake: WakePipe | None = None
 
     # -- the task function -------------------------------------------------------------------------
     def handle(self, work: Work, progress_fresh: bool = False) -> bool:
@@ -174,7 +177,9 @@ class Worker:
             self.handle(new[0])
         elif getattr(self.queue, "mode", "") == "local":
             # No messages in the local pool: run the first task now rather than look for it in the
-            # store again; plan_job's NOTIFY brings idle workers to the others.
+            # store again, and wake idle workers for the others.
+            if self.wake is not None and len(new) > 1:
+                self.wake.wake(len(new) - 1)
             self.handle(new[0])
         else:
             self.queue.enqueue(new)
@@ -338,9 +343,13 @@ class Worker:
             if not did:
                 if burst:
                     return
-                # Idle: block until the store says work may be ready (PostgreSQL LISTEN/NOTIFY,
-                # SQLite's commit counter), at most until the next maintenance tick.
-                self.store.wait_for_work(max(0.0, min(idle_wait, last_tick + 1.0 - time.monotonic())))
+                # Idle: block until woken (the pool's pipe, else the store's own way), at most until
+                # the next maintenance tick.
+                wait = max(0.0, min(idle_wait, last_tick + 1.0 - time.monotonic()))
+                if self.wake is not None:
+                    self.wake.wait(wait)
+                else:
+                    self.store.wait_for_work(wait)
 
 
 def _snapshot(progress: Any) -> dict[str, Any]:
@@ -532,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tasks", type=int, default=int(os.environ.get("AEROFS_MAX_TASKS", "4")))
     ap.add_argument("--log-level", default=os.environ.get("AEROFS_WORKER_LOG_LEVEL", "WARNING"))
     ap.add_argument("--burst", action="store_true", help="exit when there is nothing to do")
+    ap.add_argument("--wake-fds", default=None, help="R,W: the local pool's wake-up pipe (jobserver.wake)")
     ap.add_argument(
         "--parent-pid",
         type=int,
@@ -558,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     w.parent_pid = args.parent_pid
+    if args.wake_fds:
+        w.wake = WakePipe.parse(args.wake_fds)
 
     def stop(*_: Any) -> None:
         w.stopping = True

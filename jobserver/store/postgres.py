@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import select
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,9 +17,6 @@ from jobserver.store.base import Store, migrations, now_iso
 from jobserver.store.sqlite import _only_comments
 
 _MIGRATION_LOCK = 0xAE60F5  # advisory lock key for migrations
-# NOTIFY channel that wakes idle local-pool workers (see Store.wait_for_work). Channels are per
-# database, not per schema: stores of several schemas in one database only wake each other for nothing.
-WORK_CHANNEL = "aerofs_work"
 
 
 class _Cursor:
@@ -62,7 +58,6 @@ def _check(conn: psycopg.Connection[Any]) -> None:
 class PostgresStore(Store):
     def __init__(self, url: str, min_size: int = 1, max_size: int = 10) -> None:
         self.url = url
-        self._listener: psycopg.Connection[Any] | None = None
         self.pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -103,31 +98,6 @@ class PostgresStore(Store):
         with self.pool.connection() as conn, conn.cursor() as cur:
             yield _Cursor(cur)
 
-    def _notify_work(self, c: Any) -> None:
-        # Delivered when (and only if) the transaction commits.
-        c.execute(f"NOTIFY {WORK_CHANNEL}")
-
-    def wait_for_work(self, timeout: float) -> None:
-        """Block on LISTEN until a NOTIFY or ``timeout``. The listening connection is this worker's
-        own (not the pool's), opened on the first wait: notifications that come while the worker is
-        busy queue on it and end the next wait at once, so no wake-up is lost. Should the database be
-        unreachable, sleep and open it again next time."""
-        try:
-            if self._listener is None or self._listener.closed:
-                self._listener = psycopg.connect(self.url, autocommit=True)
-                self._listener.execute(f"LISTEN {WORK_CHANNEL}")
-            gen = self._listener.notifies(timeout=timeout, stop_after=1)
-            for _ in gen:
-                pass
-            # Drain what else queued meanwhile: one wake-up stands for all of them.
-            for _ in self._listener.notifies(timeout=0):
-                pass
-        except psycopg.Error:
-            if self._listener is not None:
-                self._listener.close()
-            self._listener = None
-            time.sleep(timeout)
-
     def _lock_one(self, sql: str) -> str:
         of = " OF t" if " t JOIN " in sql else ""
         return f"{sql} FOR UPDATE{of} SKIP LOCKED"
@@ -151,6 +121,4 @@ class PostgresStore(Store):
         return have
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
         self.pool.close()
