@@ -287,6 +287,13 @@ class LogSessions(Pipeline):
         counts = [p.tables["counts"] for p in parts if "counts" in p.tables]
         merged.tables = {"sessions": sessions}
         s = merged.summary
+        # Files, not tasks: the byte ranges of one big log are one file (requests per file add up).
+        per_file: dict[str, int] = {}
+        for p in parts:
+            for k, v in p.summary.get("per_file", {}).items():
+                per_file[k] = per_file.get(k, 0) + v
+        s["per_file"] = per_file
+        s["files"] = len(per_file)
         n = sessions.num_rows
         s["sessions"] = n
         if n:

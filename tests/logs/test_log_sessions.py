@@ -209,8 +209,10 @@ def test_merge_of_byte_range_tasks_is_exact(tmp_path, tasks, key):
     )
     for k in ("requests", "bytes", "unique_visitors", "unparsed_lines", "sessions", "bounce_rate",
               "median_duration_s", "top_pages", "top_referrers", "top_user_agents", "status_codes",
-              "hits_per_hour", "hits_per_day"):  # fmt: skip
+              "hits_per_hour", "hits_per_day", "files", "per_file"):  # fmt: skip
         assert merged.summary[k] == whole.summary[k], k
+    # The byte ranges of one log are one file, however many tasks read it.
+    assert merged.summary["files"] == 1
     # A sum of the tasks' counts would overcount: visitors come back in every task.
     assert merged.summary["unique_visitors"] == ref["unique_visitors"]
     assert merged.summary["unique_visitors"] < sum(t.summary["unique_visitors"] for t in parts)

@@ -385,6 +385,8 @@ struct State {
     unparsed: u64,
     samples: Vec<(usize, u64, String)>,
     line_base: Vec<u64>,
+    /// Requests per input (index as in `inputs`).
+    input_requests: Vec<u64>,
     requests: u64,
     bytes: u64,
     status: BTreeMap<u16, u64>,
@@ -414,6 +416,7 @@ impl State {
             }
         }
         self.line_base[p.input] += p.lines;
+        self.input_requests[p.input] += p.requests;
         self.lines += p.lines;
         self.unparsed += p.unparsed;
         self.requests += p.requests;
@@ -735,6 +738,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
     let mut errors = Vec::new();
     let mut state = State {
         line_base: vec![0; inputs.len()],
+        input_requests: vec![0; inputs.len()],
         ..Default::default()
     };
     with_pool(threads, || {
@@ -885,6 +889,14 @@ fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Re
             b.c.first.1,
         ))
     });
+    let failed: HashSet<String, RandomState> = errors.iter().map(|e| e.path.clone()).collect();
+    let mut per_file = serde_json::Map::new();
+    for (path, n) in inputs.iter().zip(&state.input_requests) {
+        if !failed.contains(path) {
+            let total = per_file.get(path).and_then(|v| v.as_u64()).unwrap_or(0) + n;
+            per_file.insert(path.clone(), serde_json::json!(total));
+        }
+    }
     let mut summary = report::session_summary(&sessions);
     let obj = summary.as_object_mut().expect("object");
     let extra = serde_json::json!({
@@ -900,7 +912,9 @@ fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Re
         "unparsed_lines": state.unparsed,
         "lines": state.lines,
         "unparsed_samples": samples,
-        "files": inputs.len() - errors.len(),
+        // Files, not inputs: byte ranges of one file (a job's tasks) are one file.
+        "files": per_file.len(),
+        "per_file": per_file,
     });
     for (k, v) in extra.as_object().expect("object") {
         obj.insert(k.clone(), v.clone());
@@ -1079,6 +1093,8 @@ mod tests {
             ] {
                 assert_eq!(s[k], whole[k], "{k}");
             }
+            assert_eq!(s["files"], 1);
+            assert_eq!(s["per_file"][&path], whole["requests"]);
             // The same lines are sampled, with their true line numbers.
             assert_eq!(s["unparsed_samples"], whole["unparsed_samples"]);
         }
