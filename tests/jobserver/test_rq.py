@@ -55,6 +55,19 @@ async def poll(cond: Any, timeout: float = 40, what: str = "condition") -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+async def busy_metrics(fetch: Any, timeout: float = 40) -> str:
+    """The first ``/aerofs/metrics`` scrape that reports a busy worker."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    text = ""
+    while asyncio.get_running_loop().time() < deadline:
+        text = (await fetch("aerofs", "metrics", headers=user("root"))).body.decode()
+        busy = [ln for ln in text.splitlines() if ln.startswith("aerofs_workers_busy ")]
+        if busy and float(busy[0].split()[1]) >= 1:
+            return text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no scrape showed a busy worker; last one:\n{text}")
+
+
 def digest(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest() + "\n"
 
@@ -81,12 +94,9 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     assert stats["queue_mode"] == "rq" and stats["queue_length"] == 1 and stats["workers_total"] == 0
 
     workers.start(2)
-    # Busy workers while the four 1.2 s tasks run (metrics come from RQ's worker registry).
-    await poll(lambda: js.stats()["workers_busy"] >= 1, what="a busy worker")
-    r = await jp_fetch("aerofs", "metrics", headers=user("root"))
-    text = r.body.decode()
-    busy = [ln for ln in text.splitlines() if ln.startswith("aerofs_workers_busy ")]
-    assert busy and float(busy[0].split()[1]) >= 1, text
+    # Busy workers while the four 1.2 s tasks run (metrics come from RQ's worker registry). A worker
+    # is idle for a moment between tasks, so the scrape itself is polled until it shows one busy.
+    text = await busy_metrics(jp_fetch)
     assert "aerofs_queue_length " in text and "aerofs_workers_idle " in text
     assert "aerofs_queue_scheduled " in text
 
