@@ -88,6 +88,7 @@ class RQQueue:
         self.queue = Queue(QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
         # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
         self.job_timeout = int(job_timeout) + 120
+        self._stuck_last_sweep: set[str] = set()
 
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
         from rq import Retry
@@ -116,6 +117,7 @@ class RQQueue:
             return 0
         jobs = Job.fetch_many([w.key for w in items], connection=self.redis, serializer=self.serializer)
         alive = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+        dropped = self._dropped_in_dequeue()
         lost = []
         now = datetime.now(UTC)
         for w, job in zip(items, jobs, strict=True):
@@ -124,12 +126,28 @@ class RQQueue:
                 started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
                 if (now - started).total_seconds() > STARTED_GRACE:
                     status = None
+            if status == JobStatus.QUEUED and w.key in dropped:
+                status = None
             if status not in alive:
                 lost.append(w)
         if lost:
             log_event("queue.resend", count=len(lost), work=[w.key for w in lost[:10]])
+            for w in lost:  # or RQ's own cleanup fails the new message a minute later
+                self.queue.intermediate_queue.remove(w.key)
             self.enqueue(lost)
         return len(lost)
+
+    def _dropped_in_dequeue(self) -> set[str]:
+        """Messages a worker took off the queue but never started: RQ moves a message to the queue's
+        intermediate list, then marks it started; a worker cut off from Redis in between (a Redis
+        restart) leaves it there, still "queued", and no worker will take it. RQ itself fails it only
+        after a minute or more. A normal dequeue is out of that list within milliseconds, so a message
+        found there, not started, on two sweeps in a row is dropped."""
+        inter = set(self.queue.intermediate_queue.get_job_ids())
+        stuck = {k for k in inter if k not in self.queue.started_job_registry}
+        dropped = stuck & self._stuck_last_sweep
+        self._stuck_last_sweep = stuck
+        return dropped
 
     def publish(self, rows: list[dict[str, Any]]) -> None:
         try:
