@@ -89,6 +89,7 @@ class RQQueue:
         # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
         self.job_timeout = int(job_timeout) + 120
         self._stuck_last_sweep: set[str] = set()
+        self._stuck_last_sweep: set[str] = set()
 
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
         from rq import Retry
@@ -132,22 +133,37 @@ class RQQueue:
                 lost.append(w)
         if lost:
             log_event("queue.resend", count=len(lost), work=[w.key for w in lost[:10]])
-            for w in lost:  # or RQ's own cleanup fails the new message a minute later
+            for w in lost:  # what a dropped dequeue left behind, or RQ's cleanup fails the new message
                 self.queue.intermediate_queue.remove(w.key)
+                if dropped.get(w.key):
+                    self.redis.zrem(self.queue.started_job_registry.key, *dropped[w.key])
             self.enqueue(lost)
         return len(lost)
 
-    def _dropped_in_dequeue(self) -> set[str]:
-        """Messages a worker took off the queue but never started: RQ moves a message to the queue's
-        intermediate list, then marks it started; a worker cut off from Redis in between (a Redis
-        restart) leaves it there, still "queued", and no worker will take it. RQ itself fails it only
-        after a minute or more. A normal dequeue is out of that list within milliseconds, so a message
-        found there, not started, on two sweeps in a row is dropped."""
-        inter = set(self.queue.intermediate_queue.get_job_ids())
-        stuck = {k for k in inter if k not in self.queue.started_job_registry}
-        dropped = stuck & self._stuck_last_sweep
-        self._stuck_last_sweep = stuck
-        return dropped
+    def _dropped_in_dequeue(self) -> dict[str, list[str]]:
+        """Messages a worker took off the queue and never started, with their started-registry entries.
+
+        RQ's dequeue moves a message to the queue's intermediate list, adds an execution to the
+        started registry, then marks the message started. A worker cut off from Redis in between (a
+        Redis restart) leaves it there still "queued": no worker takes it, and RQ's own cleanups skip
+        it (they only fail messages marked started), so it would wait forever. A normal dequeue passes
+        that point within milliseconds: a message found there, not started, on two sweeps in a row
+        (two seconds apart) is dropped."""
+        from rq.job import Job, JobStatus
+
+        taken: dict[str, list[str]] = {k: [] for k in self.queue.intermediate_queue.get_job_ids()}
+        for job_id, execution_id in self.queue.started_job_registry.get_job_and_execution_ids(cleanup=False):
+            taken.setdefault(job_id, []).append(f"{job_id}:{execution_id}")
+        ids = list(taken)
+        jobs = Job.fetch_many(ids, connection=self.redis, serializer=self.serializer) if ids else []
+        queued = {
+            k
+            for k, job in zip(ids, jobs, strict=True)
+            if job and job.get_status(refresh=False) == JobStatus.QUEUED
+        }
+        dropped = queued & self._stuck_last_sweep
+        self._stuck_last_sweep = queued
+        return {k: taken[k] for k in dropped}
 
     def publish(self, rows: list[dict[str, Any]]) -> None:
         try:

@@ -4,6 +4,7 @@ message; work whose message is waiting gets none."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,30 @@ def test_a_lost_message_is_sent_again(setup: Any) -> None:
     assert waiting(queue) == [work.key]
 
 
-def test_a_message_dropped_mid_dequeue_is_sent_again(setup: Any) -> None:
+@pytest.mark.parametrize("with_execution", [False, True])
+def test_a_message_dropped_mid_dequeue_is_sent_again(setup: Any, with_execution: bool) -> None:
     store, queue, work = setup
-    # RQ's dequeue moves the message to the intermediate list, then marks it started; a worker cut
-    # off between the two leaves it there, still "queued", on no list a worker reads.
-    inter = queue.queue.intermediate_queue
+    # RQ's dequeue moves the message to the intermediate list, adds an execution to the started
+    # registry, then marks it started; a worker cut off before the last step leaves it "queued" on no
+    # list a worker reads (and RQ's own cleanups skip it: they only fail messages marked started).
+    inter, started = queue.queue.intermediate_queue, queue.queue.started_job_registry
     assert queue.redis.lmove(queue.queue.key, inter.key) == work.key.encode()
+    if with_execution:
+        queue.redis.zadd(started.key, {f"{work.key}:e1": time.time() + 65})
     assert queue.sweep(store) == 0  # the first sighting may be a dequeue in flight
     assert waiting(queue) == []
     assert queue.sweep(store) == 1
     assert waiting(queue) == [work.key]
-    assert inter.get_job_ids() == []  # so RQ's own cleanup does not fail the new message later
-    assert queue.sweep(store) == 0  # and once sent, it is waiting again
+    # What the dropped dequeue left is gone, or RQ's cleanups would fail the new message later.
+    assert inter.get_job_ids() == [] and queue.redis.zcard(started.key) == 0
+    assert queue.sweep(store) == 0 and queue.sweep(store) == 0  # once sent, it is waiting again
+
+
+def test_a_started_message_is_left_alone(setup: Any) -> None:
+    """A message marked started (its worker runs it) is not dropped, however often swept."""
+    store, queue, work = setup
+    inter, started = queue.queue.intermediate_queue, queue.queue.started_job_registry
+    queue.redis.lmove(queue.queue.key, inter.key)
+    queue.redis.zadd(started.key, {f"{work.key}:e1": time.time() + 65})
+    queue.redis.hset(f"rq:job:{work.key}", "status", "started")
+    assert [queue.sweep(store) for _ in range(3)] == [0, 0, 0]
