@@ -1,5 +1,13 @@
-"""The OpenAPI 3.0 document of ``aerofs/api/`` (checked against the server by schemathesis in
-tests/jobserver/test_schemathesis.py: every status a route answers is listed here, with its body)."""
+"""The OpenAPI 3.1 document of ``aerofs/api/`` (checked against the server by schemathesis in
+tests/jobserver/test_schemathesis.py: every status a route answers is listed here, with its body).
+
+3.1 because its schemas are JSON Schema 2020-12, the dialect of the pipelines' option schemas: each
+pipeline's ``schema`` (:mod:`aerofs_kernel.pipelines`) is placed in the document as it is, the one
+definition the server also validates ``POST jobs`` against, never a copy to keep in step.
+
+The WebSocket ``events`` is described as its upgrade ``GET`` (tag ``websocket``: plain HTTP clients
+and schemathesis leave it out) with the schemas of the messages it sends.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +19,7 @@ SORTS = ["created_at", "started_at", "finished_at", "pipeline", "state", "owner"
 _ERR = {
     "type": "object",
     "required": ["message"],
-    "properties": {"message": {"type": "string"}, "reason": {"type": "string", "nullable": True}},
+    "properties": {"message": {"type": "string"}, "reason": {"type": ["string", "null"]}},
 }
 _PROBLEMS = {
     "type": "object",
@@ -51,16 +59,16 @@ _JOB = {
         "params": {"type": "object"},
         "owner": {"type": "string"},
         "state": {"type": "string", "enum": STATES},
-        "progress": {"type": "object", "nullable": True},
+        "progress": {"type": ["object", "null"]},
         "created_at": {"type": "string"},
-        "started_at": {"type": "string", "nullable": True},
-        "finished_at": {"type": "string", "nullable": True},
+        "started_at": {"type": ["string", "null"]},
+        "finished_at": {"type": ["string", "null"]},
         "attempts": {"type": "integer", "minimum": 0},
-        "summary": {"type": "object", "nullable": True},
-        "outputs": {"type": "array", "nullable": True},
-        "errors": {"type": "array", "nullable": True},
-        "error": {"type": "string", "nullable": True},
-        "correlation_id": {"type": "string", "nullable": True},
+        "summary": {"type": ["object", "null"]},
+        "outputs": {"type": ["array", "null"]},
+        "errors": {"type": ["array", "null"]},
+        "error": {"type": ["string", "null"]},
+        "correlation_id": {"type": ["string", "null"]},
         "tasks": {"type": "array", "items": {"type": "object"}},
     },
 }
@@ -73,6 +81,102 @@ _ACCEPTED = {
         "job": {"$ref": "#/components/schemas/Job"},
     },
 }
+# -- the events WebSocket's messages (jobserver.events.message, jobserver.handlers.ws) -----------------
+_PROGRESS = {
+    "type": "object",
+    "description": "the sums of the job's tasks' progress",
+    "properties": {
+        **{
+            k: {"type": "integer", "minimum": 0}
+            for k in ("inputs_total", "inputs_done", "bytes_total", "bytes_done", "rows", "errors")
+        },
+        "tasks_total": {"type": "integer", "minimum": 0},
+        "tasks_done": {"type": "integer", "minimum": 0},
+        "fraction": {"type": "number", "minimum": 0, "maximum": 1},
+    },
+}
+_EVENT_COMMON = {
+    "event_id": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "increasing; pass the last one seen as since",
+    },
+    "job_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+    "at": {"type": "string", "description": "when the event was recorded (ISO 8601, UTC)"},
+    "job": {
+        "$ref": "#/components/schemas/Job",
+        "description": "the job as it is when the event is sent (it may be newer than the event)",
+    },
+}
+_STATE_EVENT = {
+    "type": "object",
+    "description": "the job moved to `state`",
+    "required": ["event_id", "type", "job_id", "at", "state"],
+    "properties": {
+        **_EVENT_COMMON,
+        "type": {"const": "state"},
+        "state": {"type": "string", "enum": STATES},
+        "error": {"type": "string", "description": "why it failed"},
+        "retry": {"type": "boolean", "description": "PENDING again after POST jobs/{id}/retry"},
+    },
+}
+_PROGRESS_EVENT = {
+    "type": "object",
+    "description": "a progress checkpoint of a running job (at most about once a second per task)",
+    "required": ["event_id", "type", "job_id", "at", "state", "progress"],
+    "properties": {
+        **_EVENT_COMMON,
+        "type": {"const": "progress"},
+        "state": {"type": "string", "enum": STATES},
+        "progress": {"$ref": "#/components/schemas/Progress"},
+    },
+}
+_EVENTS_BATCH = {
+    "type": "object",
+    "description": "events in event-id order: those of the caller's jobs (an admin's: everyone's)",
+    "required": ["events"],
+    "additionalProperties": False,
+    "properties": {
+        "events": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/StateEvent"},
+                    {"$ref": "#/components/schemas/ProgressEvent"},
+                ],
+                "discriminator": {
+                    "propertyName": "type",
+                    "mapping": {
+                        "state": "#/components/schemas/StateEvent",
+                        "progress": "#/components/schemas/ProgressEvent",
+                    },
+                },
+            },
+        }
+    },
+}
+_HELLO = {
+    "type": "object",
+    "description": "sent once, after the replay (if any): later batches are live",
+    "required": ["type", "last_event_id"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"const": "hello"},
+        "last_event_id": {"type": "integer", "minimum": 0, "description": "the newest event sent so far"},
+    },
+}
+_EVENTS_MESSAGE = {
+    "description": "one text frame, one JSON message",
+    "oneOf": [{"$ref": "#/components/schemas/EventsHello"}, {"$ref": "#/components/schemas/EventsBatch"}],
+}
+_EVENTS_DESCRIPTION = """A WebSocket (RFC 6455) of live job updates, authenticated like every route.
+
+The server sends text frames, each one JSON message (`EventsMessage`): with `since`, first the events
+recorded after that id as `EventsBatch` messages; then one `EventsHello`; then an `EventsBatch` whenever
+events happen. A client reconnects with `since` set to the last `event_id` it saw and misses nothing.
+Messages from the client are ignored."""
+
 _ID = {
     "name": "job_id",
     "in": "path",
@@ -97,24 +201,87 @@ def _responses(ok: dict[str, Any], *, job: bool = False, **more: dict[str, Any])
     return out
 
 
-def document(base: str, pipelines: list[str] | None = None) -> dict[str, Any]:
-    """The document for the API at ``base``; ``pipelines``: the names this server knows (their
-    options' JSON Schemas are served by ``GET pipelines``)."""
-    pipeline: dict[str, Any] = {"type": "string"}
-    if pipelines:
-        pipeline["enum"] = list(pipelines)
-    job_ref = {"$ref": "#/components/schemas/Job"}
+def options_ref(name: str) -> str:
+    """Where the document keeps the option schema of pipeline ``name``."""
+    return f"#/components/schemas/Options.{name}"
+
+
+def _submit_ref(name: str) -> str:
+    return f"#/components/schemas/Submit.{name}"
+
+
+def _submit(p: dict[str, Any]) -> dict[str, Any]:
+    """``POST jobs``'s body for pipeline ``p`` (a ``describe()``)."""
     return {
-        "openapi": "3.0.3",
+        "type": "object",
+        "title": p.get("title") or p["name"],
+        "description": p.get("description", ""),
+        "required": ["pipeline", "params"],
+        "properties": {
+            "pipeline": {"const": p["name"]},
+            "params": {
+                "$ref": options_ref(p["name"]),
+                "description": "the pipeline's options; src and dst must lie under the caller's allowed "
+                "roots. Beside them, `storage_options` (fsspec options) is taken only by a server "
+                "without allowed roots.",
+            },
+            "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+        },
+    }
+
+
+def _submit_body(pipelines: list[dict[str, Any]]) -> dict[str, Any]:
+    if not pipelines:  # nothing to discriminate: any pipeline name (the server answers 400)
+        return {
+            "type": "object",
+            "required": ["pipeline", "params"],
+            "properties": {
+                "pipeline": {"type": "string"},
+                "params": {"type": "object"},
+                "idempotency_key": {"type": "string", "minLength": 1, "maxLength": 200},
+            },
+        }
+    return {
+        "oneOf": [{"$ref": _submit_ref(p["name"])} for p in pipelines],
+        "discriminator": {
+            "propertyName": "pipeline",
+            "mapping": {p["name"]: _submit_ref(p["name"]) for p in pipelines},
+        },
+    }
+
+
+def document(base: str, pipelines: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The document for the API at ``base``; ``pipelines``: what this server runs, each as its spec's
+    ``describe()`` (name, title, description, schema), whose option schema goes in as it is."""
+    pipelines = list(pipelines or [])
+    job_ref = {"$ref": "#/components/schemas/Job"}
+    schemas: dict[str, Any] = {
+        "Job": _JOB,
+        "Problems": _PROBLEMS,
+        "Error": _ERR,
+        "Accepted": _ACCEPTED,
+        "Progress": _PROGRESS,
+        "StateEvent": _STATE_EVENT,
+        "ProgressEvent": _PROGRESS_EVENT,
+        "EventsBatch": _EVENTS_BATCH,
+        "EventsHello": _HELLO,
+        "EventsMessage": _EVENTS_MESSAGE,
+    }
+    for p in pipelines:
+        schemas[f"Options.{p['name']}"] = p["schema"]
+        schemas[f"Submit.{p['name']}"] = _submit(p)
+    return {
+        "openapi": "3.1.0",
         "info": {
             "title": "AeroFS job server",
             "version": "1",
             "description": "Durable jobs over the AeroFS pipelines. Live updates: the WebSocket "
-            "`events` beside these routes (`?since=<event id>` replays what was missed).",
+            "`GET events` (`?since=<event id>` replays what was missed).",
         },
         "servers": [{"url": base.rstrip("/")}],
+        "tags": [{"name": "websocket", "description": "a WebSocket upgrade, not a plain HTTP request"}],
         "components": {
-            "schemas": {"Job": _JOB, "Problems": _PROBLEMS, "Error": _ERR, "Accepted": _ACCEPTED},
+            "schemas": schemas,
             "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}},
         },
         "security": [{"token": []}],
@@ -194,27 +361,8 @@ def document(base: str, pipelines: list[str] | None = None) -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["pipeline", "params"],
-                                    "properties": {
-                                        "pipeline": pipeline,
-                                        "params": {
-                                            "type": "object",
-                                            "description": "the pipeline's options: its JSON Schema is in "
-                                            "GET pipelines; src and dst must lie under the caller's allowed roots",
-                                        },
-                                        "idempotency_key": {
-                                            "type": "string",
-                                            "minLength": 1,
-                                            "maxLength": 200,
-                                        },
-                                    },
-                                }
-                            }
-                        },
+                        "description": "a job of one pipeline (`pipeline` says which) with its options",
+                        "content": {"application/json": {"schema": _submit_body(pipelines)}},
                     },
                     "responses": _responses(
                         {
@@ -338,7 +486,7 @@ def document(base: str, pipelines: list[str] | None = None) -> dict[str, Any]:
                                                         "required": ["path"],
                                                         "properties": {
                                                             "path": {"type": "string"},
-                                                            "size": {"type": "integer", "nullable": True},
+                                                            "size": {"type": ["integer", "null"]},
                                                         },
                                                     },
                                                 }
@@ -378,13 +526,51 @@ def document(base: str, pipelines: list[str] | None = None) -> dict[str, Any]:
                                         "workers_idle": {"type": "integer"},
                                         "jobs_per_minute": {"type": "number"},
                                         "failure_rate": {"type": "number"},
-                                        "longest_running": {"type": "object", "nullable": True},
+                                        "longest_running": {"type": ["object", "null"]},
                                     },
                                 },
                             ),
                             "403": _err("admins only"),
                         }
                     ),
+                }
+            },
+            "/events": {
+                "get": {
+                    "operationId": "events",
+                    "tags": ["websocket"],
+                    "summary": "live job updates (WebSocket)",
+                    "description": _EVENTS_DESCRIPTION,
+                    "parameters": [
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "required": False,
+                            "description": "replay the events after this event id first",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                        {
+                            "name": "Upgrade",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "const": "websocket"},
+                        },
+                        {
+                            "name": "Connection",
+                            "in": "header",
+                            "required": True,
+                            "schema": {"type": "string", "const": "Upgrade"},
+                        },
+                    ],
+                    "responses": {
+                        "101": {
+                            "description": "switching protocols: from then on the server sends "
+                            "EventsMessage frames (x-websocket-messages)",
+                        },
+                        "400": {"description": "not a WebSocket upgrade"},
+                        "401": _err("not authenticated"),
+                    },
+                    "x-websocket-messages": {"$ref": "#/components/schemas/EventsMessage"},
                 }
             },
             "/openapi.json": {

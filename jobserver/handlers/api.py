@@ -209,7 +209,7 @@ class OpenAPIHandler(BaseHandler):
         from jobserver.openapi import document
 
         self.check_query()
-        self.send_json(document(self.js.api_url(""), [p.name for p in self.js.pipelines()]))
+        self.send_json(document(self.js.api_url(""), [p.describe() for p in self.js.pipelines()]))
 
 
 class MetricsHandler(BaseHandler):

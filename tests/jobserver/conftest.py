@@ -48,6 +48,17 @@ def jp_server_config(js_dir: Path, aerofs_config: dict[str, Any]) -> dict[str, A
     }
 
 
+@pytest.fixture
+def token_server_config(js_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A personal server's config: jupyter_server's own identity provider and token (the embedded
+    default), no hub user in the environment; use it as a test class's ``jp_server_config``."""
+    monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
+    return {
+        "ServerApp": {"jpserver_extensions": {"jobserver": True}},
+        "AerofsApp": {"data_dir": str(js_dir / "data"), "runner_module": "fake_runner", "workers": 1},
+    }
+
+
 def user(name: str | None) -> dict[str, str]:
     return {"X-Test-User": name} if name else {}
 

@@ -56,7 +56,10 @@ def hub_job_server(
     token = next(iter(users))
     log_path = work / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # cwd: a job with a relative dst writes under the test's folder, never the checkout
+        proc = subprocess.Popen(
+            cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -34,12 +34,8 @@ class TestEmbeddedDefault:
     """jupyter_server's own token: whoever holds it is the server's owner, and admin of it."""
 
     @pytest.fixture
-    def jp_server_config(self, js_dir: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-        monkeypatch.delenv("JUPYTERHUB_USER", raising=False)
-        return {
-            "ServerApp": {"jpserver_extensions": {"jobserver": True}},
-            "AerofsApp": {"data_dir": str(js_dir / "data"), "runner_module": "fake_runner", "workers": 1},
-        }
+    def jp_server_config(self, token_server_config: dict[str, Any]) -> dict[str, Any]:
+        return token_server_config
 
     @jp_sync
     async def test_owner_is_the_local_user_and_admin(self, jp_fetch, jp_ws_fetch, tmp_path):

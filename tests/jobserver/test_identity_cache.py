@@ -88,11 +88,8 @@ class TestJupyterTokenProvider:
     new cookie every time (never from the cache); with the cookie it is cached."""
 
     @pytest.fixture
-    def jp_server_config(self, js_dir: Any) -> dict[str, Any]:
-        return {
-            "ServerApp": {"jpserver_extensions": {"jobserver": True}},
-            "AerofsApp": {"data_dir": str(js_dir / "data"), "runner_module": "fake_runner", "workers": 1},
-        }
+    def jp_server_config(self, token_server_config: dict[str, Any]) -> dict[str, Any]:
+        return token_server_config
 
     @jp_sync
     async def test_cookie_set_every_time_without_one(self, jp_fetch, jp_serverapp):
