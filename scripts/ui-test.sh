@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# UI end-to-end tests of the labextension: Galata (Playwright) in Debian's headless Chromium against a
-# real JupyterLab running the real AeroFS job server on its embedded default (SQLite + local worker
-# pool), then `python -m jupyterlab.browser_check`. Starts and stops everything it needs.
-#   scripts/ui-test.sh            both
-#   scripts/ui-test.sh e2e        Galata only
-#   scripts/ui-test.sh browser-check
-# Artifacts: labextension/ui-tests/test-results/ (screenshots under screenshots/), playwright-report/.
-# With UPDATE_SCREENSHOTS=1 the dashboard screenshot is also copied to docs/images/sidebar.png (the
-# README's); a plain test run leaves the tracked tree untouched.
+# UI tests in Debian's headless Chromium, driven by Playwright (no browser is downloaded), each suite
+# against a real Jupyter server of its own that runs the real AeroFS job server on its embedded default
+# (SQLite + local worker pool), on a free loopback port and a scratch folder of sample data:
+#   scripts/ui-test.sh [all]       both suites
+#   scripts/ui-test.sh lab         JupyterLab: the Galata tests (labextension/ui-tests/tests/), then
+#                                  `python -m jupyterlab.browser_check`
+#   scripts/ui-test.sh notebook7   Notebook 7 (`jupyter notebook`): AeroFS's widgets in a notebook page
+#                                  (labextension/ui-tests/notebook7/)
+# Further arguments go to Playwright, e.g. `scripts/ui-test.sh lab -g cancel`.
+# Both suites share one npm package (labextension/ui-tests: package.json + lock file), one Playwright
+# config base (playwright.base.js) and one Jupyter server config (jupyter_server_test_config.py).
+# Artifacts: labextension/ui-tests/test-results/<suite>/, screenshots/, playwright-report/<suite>/, and
+# the servers' logs under test-results/logs/. With UPDATE_SCREENSHOTS=1 the dashboard screenshot is also
+# copied to docs/images/sidebar.png (the README's); a plain run leaves the tracked tree untouched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH=$ROOT/.venv/bin:$PATH
 log() { printf '\033[1m[ui-test]\033[0m %s\n' "$*"; }
+die() { echo "ui-test: $*" >&2; exit 1; }
 WHAT=${1:-all}
-CHROMIUM=${AEROFS_CHROMIUM:-/usr/bin/chromium}
-[ -x "$CHROMIUM" ] || { echo "ui-test: $CHROMIUM not found (apt-get install chromium)" >&2; exit 1; }
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+[ $# -gt 0 ] && shift
+case "$WHAT" in lab | notebook7 | all) ;; *) die "unknown suite '$WHAT' (lab, notebook7 or all)" ;; esac
+want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
-# --- the labextension, built from this checkout ---------------------------------------------------
+CHROMIUM=${AEROFS_CHROMIUM:-/usr/bin/chromium}
+[ -x "$CHROMIUM" ] || die "$CHROMIUM not found (apt-get install chromium)"
+python -c "import jobserver" 2>/dev/null || die "the jobserver package does not import in .venv (scripts/setup.sh)"
+if want notebook7; then
+  python -c "import notebook, sys; sys.exit(int(notebook.__version__.split('.')[0]) < 7)" 2>/dev/null ||
+    die "Notebook 7 (the notebook>=7 package of the dev extra) is not installed in .venv (scripts/setup.sh)"
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 AEROFS_CHROMIUM=$CHROMIUM
+
+# --- the labextension as built from this checkout, and the tests' npm package from its lock file ----
 EXT=labextension/aerofs_labextension_build
 if [ ! -f "$EXT/package.json" ] || [ -n "$(find labextension/src labextension/style labextension/package.json -newer "$EXT/package.json" 2>/dev/null | head -n1)" ]; then
   log "building the labextension"
@@ -32,17 +47,17 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# --- a scratch world: Jupyter root with sample data, Jupyter dirs, labextensions path ---------------
+# --- a scratch world: Jupyter root with sample data, Jupyter dirs, labextensions path, temp files ---
 TMP=$(mktemp -d /tmp/aerofs-ui.XXXXXX)
 cleanup() { rm -rf "$TMP"; }
 trap cleanup EXIT
+# Galata's server helper, Chromium profiles and kernels make temporary files: all under $TMP.
+export TMPDIR=$TMP/tmp
 export AEROFS_UI_ROOT=$TMP/root AEROFS_UI_LABEXTENSIONS=$TMP/labextensions
-export JUPYTER_DATA_DIR=$TMP/data JUPYTER_RUNTIME_DIR=$TMP/runtime
-export AEROFS_UI_PORT=${AEROFS_UI_PORT:-8891}
-export AEROFS_CHROMIUM=$CHROMIUM
-# The embedded default: no database or Redis URL reaches the server.
+export JUPYTER_DATA_DIR=$TMP/data JUPYTER_RUNTIME_DIR=$TMP/runtime JUPYTER_CONFIG_DIR=$TMP/config
+# The embedded default: no database, Redis or remote job server reaches the server.
 unset AEROFS_DATABASE_URL AEROFS_REDIS_URL AEROFS_JOBSERVER_URL
-mkdir -p "$AEROFS_UI_ROOT" "$AEROFS_UI_LABEXTENSIONS" "$JUPYTER_DATA_DIR" "$JUPYTER_RUNTIME_DIR"
+mkdir -p "$TMPDIR" "$AEROFS_UI_ROOT" "$AEROFS_UI_LABEXTENSIONS" "$JUPYTER_DATA_DIR" "$JUPYTER_RUNTIME_DIR" "$JUPYTER_CONFIG_DIR"
 ln -s "$ROOT/$EXT" "$AEROFS_UI_LABEXTENSIONS/aerofs-labextension"
 python - "$AEROFS_UI_ROOT" <<'PY'
 import gzip, os, random, sys
@@ -71,27 +86,35 @@ for i in range(600):
     os.symlink(src, os.path.join(big, f"part-{i:04d}.csv.gz"))
 PY
 
-if python -c "import jobserver, sys; sys.exit(0 if hasattr(jobserver, '_jupyter_server_extension_points') else 1)" 2>/dev/null; then
-  export AEROFS_UI_NO_JOBSERVER=0
-else
-  export AEROFS_UI_NO_JOBSERVER=1
-  log "WARNING: the jobserver server extension is not importable: only the tests without it run"
-fi
+rm -rf $UI/test-results $UI/playwright-report
+export AEROFS_UI_LOGS=$ROOT/$UI/test-results/logs
+mkdir -p "$AEROFS_UI_LOGS"
+free_port() { python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
+
+# run_suite NAME CONFIG [playwright args]: one Playwright run against a fresh server on a free port.
+run_suite() {
+  local name=$1 config=$2 rc=0
+  shift 2
+  export AEROFS_UI_PORT; AEROFS_UI_PORT=$(free_port)
+  log "$name: Playwright + Chromium ($CHROMIUM), server on 127.0.0.1:$AEROFS_UI_PORT"
+  (cd $UI && node_modules/.bin/playwright test -c "$config" "$@") || rc=$?
+  if [ $rc != 0 ] && [ -f "$AEROFS_UI_LOGS/$name-server.log" ]; then
+    log "$name failed; the server's last lines ($UI/test-results/logs/$name-server.log):"
+    tail -n 40 "$AEROFS_UI_LOGS/$name-server.log"
+  fi
+  return $rc
+}
 
 status=0
-if [ "$WHAT" = all ] || [ "$WHAT" = e2e ]; then
-  log "Galata end-to-end tests (Chromium at $CHROMIUM, JupyterLab on 127.0.0.1:$AEROFS_UI_PORT)"
-  rm -rf $UI/test-results $UI/playwright-report
-  (cd $UI && npx playwright test) || status=$?
+if want lab; then
+  run_suite lab playwright.config.js "$@" || status=1
   if [ "${UPDATE_SCREENSHOTS:-0}" = 1 ] && [ -f $UI/test-results/screenshots/sidebar.png ]; then
     mkdir -p docs/images
     cp $UI/test-results/screenshots/sidebar.png docs/images/sidebar.png
     log "dashboard screenshot (real job server): docs/images/sidebar.png"
   fi
-fi
 
-if [ "$WHAT" = all ] || [ "$WHAT" = browser-check ]; then
-  log "python -m jupyterlab.browser_check"
+  log "lab: python -m jupyterlab.browser_check"
   # browser_check installs Playwright and a browser of its own in <app dir>/browser_test: give it a
   # scratch app dir (linking the real one's assets), the ui-tests' Playwright, and Debian's Chromium
   # where Playwright looks for its headless shell, so nothing is downloaded.
@@ -101,18 +124,31 @@ if [ "$WHAT" = all ] || [ "$WHAT" = browser-check ]; then
   for d in "$real_app"/*; do ln -s "$d" "$APP/$(basename "$d")"; done
   ln -s "$ROOT/$UI/node_modules" "$APP/browser_test/node_modules"
   echo '{"name": "browser_test", "private": true}' >"$APP/browser_test/package.json"
-  export PLAYWRIGHT_BROWSERS_PATH=$TMP/ms-playwright
   rev() { python -c "import json,sys; print(next(b['revision'] for b in json.load(open(sys.argv[1]))['browsers'] if b['name'] == sys.argv[2]))" "$UI/node_modules/playwright-core/browsers.json" "$1"; }
   fake() {  # fake <dir> <path inside> <target>: an "installed" Playwright download that is a link
     mkdir -p "$PLAYWRIGHT_BROWSERS_PATH/$1/$(dirname "$2")"
     ln -s "$3" "$PLAYWRIGHT_BROWSERS_PATH/$1/$2"
     touch "$PLAYWRIGHT_BROWSERS_PATH/$1/INSTALLATION_COMPLETE"
   }
-  fake "chromium-$(rev chromium)" chrome-linux64/chrome "$CHROMIUM"
-  fake "chromium_headless_shell-$(rev chromium-headless-shell)" chrome-headless-shell-linux64/chrome-headless-shell "$CHROMIUM"
-  fake "ffmpeg-$(rev ffmpeg)" ffmpeg-linux "$(command -v ffmpeg || echo /bin/false)"  # video is off
-  (cd "$TMP" && JUPYTERLAB_DIR=$APP python -m jupyterlab.browser_check \
+  if (
+    export PLAYWRIGHT_BROWSERS_PATH=$TMP/ms-playwright
+    fake "chromium-$(rev chromium)" chrome-linux64/chrome "$CHROMIUM"
+    fake "chromium_headless_shell-$(rev chromium-headless-shell)" chrome-headless-shell-linux64/chrome-headless-shell "$CHROMIUM"
+    fake "ffmpeg-$(rev ffmpeg)" ffmpeg-linux "$(command -v ffmpeg || echo /bin/false)" # video is off
+    cd "$TMP" && JUPYTERLAB_DIR=$APP python -m jupyterlab.browser_check \
       --ServerApp.allow_root=True --ServerApp.root_dir="$AEROFS_UI_ROOT" \
-      --LabServerApp.extra_labextensions_path="$AEROFS_UI_LABEXTENSIONS") || status=$?
+      --LabServerApp.extra_labextensions_path="$AEROFS_UI_LABEXTENSIONS" \
+      >"$AEROFS_UI_LOGS/browser-check.log" 2>&1
+  ); then
+    log "lab: browser_check passed"
+  else
+    status=1
+    log "lab: browser_check failed; its last lines ($UI/test-results/logs/browser-check.log):"
+    tail -n 40 "$AEROFS_UI_LOGS/browser-check.log"
+  fi
+fi
+
+if want notebook7; then
+  run_suite notebook7 playwright.notebook7.config.js "$@" || status=1
 fi
 exit $status

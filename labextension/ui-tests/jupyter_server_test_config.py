@@ -1,23 +1,33 @@
-"""JupyterLab for the UI tests: Galata's test settings, the AeroFS job server
-on its embedded default (SQLite + local worker pool), root allowed."""
+"""The Jupyter server of the UI tests, for JupyterLab (Galata) and Notebook 7 alike: no auth, loopback,
+root allowed, the scratch folder of scripts/ui-test.sh as root, the AeroFS job server on its embedded
+default (SQLite + local worker pool) and the labextension as built in this checkout."""
 
 import os
 from pathlib import Path
 
-from jupyterlab.galata import configure_jupyter_server
+import jupyterlab
 
 c = get_config()  # noqa: F821
-configure_jupyter_server(c)
+
+lab = os.environ.get("AEROFS_UI_APP", "lab") == "lab"
+extensions = [os.environ["AEROFS_UI_LABEXTENSIONS"]]
+if lab:
+    from jupyterlab.galata import configure_jupyter_server
+
+    configure_jupyter_server(c)
+    # Galata's helper extension drives JupyterLab only: Notebook 7 pages would just log its failure to
+    # activate (it needs JupyterLab's shell).
+    extensions.insert(0, str(Path(jupyterlab.__file__).parent / "galata"))
+else:
+    c.ServerApp.open_browser = False
+    c.IdentityProvider.token = ""
+    c.ServerApp.password = ""
+    c.ServerApp.disable_check_xsrf = True
 
 c.ServerApp.ip = "127.0.0.1"
-c.ServerApp.port = int(os.environ.get("AEROFS_UI_PORT", "8891"))
+c.ServerApp.port = int(os.environ["AEROFS_UI_PORT"])
+c.ServerApp.port_retries = 0
 c.ServerApp.allow_root = True
 c.ServerApp.root_dir = os.environ["AEROFS_UI_ROOT"]
-if os.environ.get("AEROFS_UI_NO_JOBSERVER") != "1":
-    c.ServerApp.jpserver_extensions = {"jobserver": True}
-
-# The labextension as built in this checkout (scripts/ui-test.sh links it here).
-c.LabServerApp.extra_labextensions_path = [
-    str(Path(__import__("jupyterlab.galata").galata.__file__).parent),
-    os.environ["AEROFS_UI_LABEXTENSIONS"],
-]
+c.LabServerApp.extra_labextensions_path = extensions
+c.ServerApp.jpserver_extensions = {"jobserver": True}

@@ -13,7 +13,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 const ROOT = process.env.AEROFS_UI_ROOT ?? '';
-const NO_JOBSERVER = process.env.AEROFS_UI_NO_JOBSERVER === '1';
 const SHOTS = path.resolve(__dirname, '..', 'test-results', 'screenshots');
 
 test.use({ autoGoto: true });
@@ -67,21 +66,13 @@ test('says what to do when the job server is unreachable, and recovers on Retry'
   await shot(page, 'unreachable.png', '#aerofs-sidebar');
   await page.unroute('**/aerofs/api/**');
   await panel.getByRole('button', { name: 'Retry' }).click();
-  if (NO_JOBSERVER) {
-    await expect(panel).toContainText(
-      'This Jupyter server has no AeroFS job server.'
-    );
-  } else {
-    await expect(panel).toHaveCount(0);
-    await expect(
-      page.locator('#aerofs-sidebar .jp-AeroFS-pager')
-    ).toContainText('of');
-  }
+  await expect(panel).toHaveCount(0);
+  await expect(page.locator('#aerofs-sidebar .jp-AeroFS-pager')).toContainText(
+    'of'
+  );
 });
 
 test.describe('with the job server', () => {
-  test.skip(NO_JOBSERVER, 'the jobserver server extension is not available');
-
   test('submits csv-to-parquet from the form, sees it succeed live, opens it and downloads an output', async ({
     page
   }) => {
