@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,13 @@ def test_state_carries_the_esm_source_for_anywidgets_front_end(cls: type) -> Non
     major_minor = ".".join(anywidget.__version__.split(".")[:2])
     assert state["_model_module_version"] == state["_view_module_version"] == f"~{major_minor}.*"
     widget.close()
+
+
+def test_anywidgets_front_end_is_in_the_environment() -> None:
+    # VS Code looks for a widget module's front end in the kernel environment's nbextensions folder
+    # (then on a CDN, if the user allows one): for a local kernel that is where anywidget's comes from.
+    index = Path(sys.prefix) / "share" / "jupyter" / "nbextensions" / "anywidget" / "index.js"
+    assert index.is_file(), index
 
 
 def test_esm_uses_only_anywidget_and_the_browser() -> None:
