@@ -109,3 +109,44 @@ class TestJupyterTokenProvider:
         bad = {"Cookie": cookie, "Authorization": "token not-the-token"}
         r = await jp_fetch("aerofs", "api", "jobs", headers=bad)
         assert r.code == 200 and cache.hits == 2
+
+
+def _key(headers: list[tuple[str, str]], query: str = "") -> tuple:
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    from jobserver.identity_cache import IdentityCache
+
+    h = HTTPHeaders({"Host": "127.0.0.1"})
+    for k, v in headers:
+        h.add(k, v)
+    req = HTTPServerRequest(
+        start_line=RequestStartLine("GET", "/aerofs/api/jobs" + query, "HTTP/1.1"), headers=h
+    )
+
+    class Handler:
+        request = req
+
+    return IdentityCache().key(Handler(), _PROVIDER)
+
+
+class _Provider:
+    token = "t"
+
+
+_PROVIDER = _Provider()  # one provider: its identity is part of the key
+
+
+def test_key_ignores_per_request_headers_however_spelled():
+    base = [("Authorization", "token a"), ("Cookie", "c=1")]
+    plain = _key(base)
+    for noise in (
+        ("accept-encoding", "gzip"),
+        ("X-CORRELATION-ID", "abc"),
+        ("Idempotency-Key", "k"),
+        ("content-length", "12"),
+    ):
+        assert _key([*base, noise]) == plain, noise
+    # what may carry identity is part of the key, whatever its case
+    assert _key([("Authorization", "token b"), ("Cookie", "c=1")]) != plain
+    assert _key([*base, ("x-forwarded-user", "mallory")]) != plain
+    assert _key(base, "?token=x") != plain
