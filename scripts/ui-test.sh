@@ -48,6 +48,10 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # --- a scratch world: Jupyter root with sample data, Jupyter dirs, labextensions path, temp files ---
+# The embedded default, whatever this shell holds: no database, Redis, remote job server, token or other
+# AeroFS setting reaches the servers or their kernels (a kernel's submit finds its own server).
+for v in $(compgen -v | grep -E '^(AEROFS_|JUPYTERHUB_)' || true); do [ "$v" = AEROFS_CHROMIUM ] || unset "$v"; done
+unset JUPYTER_SERVER_URL JUPYTER_TOKEN
 TMP=$(mktemp -d /tmp/aerofs-ui.XXXXXX)
 cleanup() { rm -rf "$TMP"; }
 trap cleanup EXIT
@@ -55,8 +59,6 @@ trap cleanup EXIT
 export TMPDIR=$TMP/tmp
 export AEROFS_UI_ROOT=$TMP/root AEROFS_UI_LABEXTENSIONS=$TMP/labextensions
 export JUPYTER_DATA_DIR=$TMP/data JUPYTER_RUNTIME_DIR=$TMP/runtime JUPYTER_CONFIG_DIR=$TMP/config
-# The embedded default: no database, Redis or remote job server reaches the server.
-unset AEROFS_DATABASE_URL AEROFS_REDIS_URL AEROFS_JOBSERVER_URL
 mkdir -p "$TMPDIR" "$AEROFS_UI_ROOT" "$AEROFS_UI_LABEXTENSIONS" "$JUPYTER_DATA_DIR" "$JUPYTER_RUNTIME_DIR" "$JUPYTER_CONFIG_DIR"
 ln -s "$ROOT/$EXT" "$AEROFS_UI_LABEXTENSIONS/aerofs-labextension"
 python - "$AEROFS_UI_ROOT" <<'PY'

@@ -23,6 +23,8 @@ else:
     c.IdentityProvider.token = ""
     c.ServerApp.password = ""
     c.ServerApp.disable_check_xsrf = True
+    # window.jupyterapp, as Galata gets in JupyterLab: the tests wait on the kernel connection itself.
+    c.JupyterNotebookApp.expose_app_in_browser = True
 
 c.ServerApp.ip = "127.0.0.1"
 c.ServerApp.port = int(os.environ["AEROFS_UI_PORT"])

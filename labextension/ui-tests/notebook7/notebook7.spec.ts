@@ -50,11 +50,21 @@ async function exists(page: Page, file: string): Promise<boolean> {
   return r.status() === 200;
 }
 
-/** Run > Run All Cells, once the kernel is idle. */
+/** Run > Run All Cells, once the notebook's kernel is connected and idle. */
 async function runAll(page: Page): Promise<void> {
-  await expect(
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-  ).toBeVisible({ timeout: 60000 });
+  // The toolbar's execution indicator says "idle" before any kernel is there,
+  // so ask the session itself (window.jupyterapp, exposed by the test server).
+  await page.waitForFunction(
+    () => {
+      const panel = (window as any).jupyterapp?.shell?.currentWidget;
+      const kernel = panel?.sessionContext?.session?.kernel;
+      return (
+        kernel?.connectionStatus === 'connected' && kernel.status === 'idle'
+      );
+    },
+    undefined,
+    { timeout: 60000 }
+  );
   await page.getByRole('menuitem', { name: 'Run', exact: true }).click();
   await page.getByRole('menuitem', { name: /^Run All Cells/ }).click();
 }
