@@ -8,7 +8,9 @@ end-to-end jobs/s. Targets: submit p99 < 20 ms, status p99 < 10 ms.
 
 The clients use aiohttp: with httpx's AsyncClient the client side itself added seconds to the submit
 tail at 100 clients (the server had answered in well under a second), so it measured the client.
-``--profile FILE`` runs the server under cProfile; ``--poll`` changes the polling interval.
+``--profile FILE`` runs the server under cProfile; ``--py-spy FILE`` samples it with py-spy (the threads
+holding the GIL, collapsed stacks) from the end of the warm-up to the end of the run, which is how the
+cost per request was broken down in docs/operations.md; ``--poll`` changes the polling interval.
 """
 
 from __future__ import annotations
@@ -123,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     ap.add_argument(
+        "--py-spy",
+        dest="py_spy",
+        help="sample the server with py-spy after the warm-up (GIL holders, collapsed stacks) into this file",
+    )
+    ap.add_argument(
         "--warmup",
         type=float,
         default=3.0,
@@ -211,8 +218,28 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
 
-        asyncio.run(run())
+        spies: list[subprocess.Popen[bytes]] = []
+
+        async def spy_after_warmup() -> None:
+            import shutil
+
+            await asyncio.sleep(args.warmup)
+            exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+            cmd = [exe, "record", "--pid", str(proc.pid), "--gil", "--nonblocking", "--rate", "200"]
+            cmd += ["--format", "raw", "-o", os.path.abspath(args.py_spy)]
+            cmd += ["--duration", str(max(1, int(until - time.monotonic())))]
+            spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+
+        async def run_all() -> None:
+            spy = asyncio.ensure_future(spy_after_warmup()) if args.py_spy else None
+            await run()
+            if spy is not None:
+                spy.cancel()
+
+        asyncio.run(run_all())
         elapsed = time.monotonic() - t0
+        for p in spies:
+            p.wait(60)
         # CPU spent while the clients ran (backends that closed in between are not counted).
         procs = _processes(proc.pid, urlparse(args.database_url).port)
         cpu1 = {k: _cpu_seconds(v) for k, v in procs.items()}
