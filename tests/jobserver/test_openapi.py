@@ -9,6 +9,7 @@ import asyncio
 import copy
 import importlib
 import json
+import sys
 from typing import Any
 
 import fake_runner
@@ -34,8 +35,29 @@ def validate_openapi(doc: dict[str, Any]) -> None:
         from schemathesis.specs.openapi.definitions import OPENAPI_31
 
         jsonschema.Draft202012Validator(OPENAPI_31).validate(doc)
+        # that meta-schema leaves the schemas themselves alone: check each against JSON Schema 2020-12
+        for schema in _schemas(doc):
+            jsonschema.Draft202012Validator.check_schema(schema)
         return
     validate(doc)
+
+
+def _schemas(node: Any) -> list[dict[str, Any]]:
+    """Every Schema Object of the document: components/schemas and each ``schema`` of a parameter or
+    a media type."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "schema" and isinstance(v, dict):
+                found.append(v)
+            elif k == "schemas" and isinstance(v, dict):
+                found.extend(x for x in v.values() if isinstance(x, dict))
+            else:
+                found.extend(_schemas(v))
+    elif isinstance(node, list):
+        for v in node:
+            found.extend(_schemas(v))
+    return found
 
 
 def validator(doc: dict[str, Any], ref: str) -> jsonschema.Draft202012Validator:
@@ -49,13 +71,23 @@ def real_pipelines() -> list[Any]:
     return list(importlib.import_module("aerofs_kernel.pipelines").all_pipelines())
 
 
-def test_the_document_is_valid_openapi() -> None:
+@pytest.fixture(params=["openapi-spec-validator", "fallback"])
+def validators(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways :func:`validate_openapi` checks (the fallback: as on a machine without the package)."""
+    if request.param == "fallback":
+        monkeypatch.setitem(sys.modules, "openapi_spec_validator", None)  # import fails
+    else:
+        pytest.importorskip("openapi_spec_validator")
+    return str(request.param)
+
+
+def test_the_document_is_valid_openapi(validators: str) -> None:
     for runner in (None, fake_runner, importlib.import_module("aerofs_kernel.pipelines")):
         pipelines = [p.describe() for p in runner.all_pipelines()] if runner else []
         validate_openapi(document("http://127.0.0.1/aerofs/api/", pipelines))
 
 
-def test_an_invalid_document_is_caught() -> None:
+def test_an_invalid_document_is_caught(validators: str) -> None:
     # The check above must be able to fail: a schema with a type OpenAPI does not know.
     doc = copy.deepcopy(document("http://127.0.0.1/aerofs/api/", [p.describe() for p in real_pipelines()]))
     doc["components"]["schemas"]["Job"]["properties"]["attempts"] = {"type": "int"}
