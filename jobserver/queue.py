@@ -89,7 +89,6 @@ class RQQueue:
         # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
         self.job_timeout = int(job_timeout) + 120
         self._stuck_last_sweep: set[str] = set()
-        self._stuck_last_sweep: set[str] = set()
 
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
         from rq import Retry
