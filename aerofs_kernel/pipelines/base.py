@@ -137,6 +137,7 @@ class Pipeline(ABC):
     description: ClassVar[str]
     #: JSON Schema (draft 2020-12) of the job parameters: ``src`` (required), ``dst`` and the options.
     schema: ClassVar[dict[str, Any]]
+    _compiled: ClassVar[tuple[dict[str, Any], Any] | None] = None
     #: File name suffixes this pipeline takes when ``src`` is a folder (``None``: every file).
     input_suffixes: ClassVar[tuple[str, ...] | None] = None
     #: Whether ``dst`` is required.
@@ -171,12 +172,21 @@ class Pipeline(ABC):
 
     def validate(self, params: dict[str, Any]) -> list[OptionError]:
         """Every problem with ``params`` (src/dst included), each with its JSON path. Empty when valid."""
-        validator = _jsonschema().Draft202012Validator(self.schema)
+        validator = self._validator()
         problems = []
         for err in sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path)):
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err.absolute_path)
             problems.append(OptionError(path=path, message=err.message))
         return problems
+
+    def _validator(self) -> Any:
+        """The schema's compiled validator, kept with the schema it was made from: the job server
+        validates every submitted job, and compiling costs more than validating."""
+        cached = type(self).__dict__.get("_compiled")
+        if cached is None or cached[0] is not self.schema:
+            cached = (self.schema, _jsonschema().Draft202012Validator(self.schema))
+            type(self)._compiled = cached
+        return cached[1]
 
     def options(self, params: dict[str, Any]) -> dict[str, Any]:
         """Validated options with defaults filled in (``src``/``dst`` removed). Raises OptionsError."""
