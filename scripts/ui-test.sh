@@ -88,6 +88,7 @@ for i in range(600):
     os.symlink(src, os.path.join(big, f"part-{i:04d}.csv.gz"))
 PY
 
+log "scratch folder ready ($SECONDS s)"
 rm -rf $UI/test-results $UI/playwright-report
 export AEROFS_UI_LOGS=$ROOT/$UI/test-results/logs
 mkdir -p "$AEROFS_UI_LOGS"
@@ -95,11 +96,12 @@ free_port() { python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1'
 
 # run_suite NAME CONFIG [playwright args]: one Playwright run against a fresh server on a free port.
 run_suite() {
-  local name=$1 config=$2 rc=0
+  local name=$1 config=$2 rc=0 start=$SECONDS
   shift 2
   export AEROFS_UI_PORT; AEROFS_UI_PORT=$(free_port)
   log "$name: Playwright + Chromium ($CHROMIUM), server on 127.0.0.1:$AEROFS_UI_PORT"
   (cd $UI && node_modules/.bin/playwright test -c "$config" "$@") || rc=$?
+  log "$name: $((SECONDS - start)) s"
   if [ $rc != 0 ] && [ -f "$AEROFS_UI_LOGS/$name-server.log" ]; then
     log "$name failed; the server's last lines ($UI/test-results/logs/$name-server.log):"
     tail -n 40 "$AEROFS_UI_LOGS/$name-server.log"
@@ -117,6 +119,7 @@ if want lab; then
   fi
 
   log "lab: python -m jupyterlab.browser_check"
+  start=$SECONDS
   # browser_check installs Playwright and a browser of its own in <app dir>/browser_test: give it a
   # scratch app dir (linking the real one's assets), the ui-tests' Playwright, and Debian's Chromium
   # where Playwright looks for its headless shell, so nothing is downloaded.
@@ -142,7 +145,7 @@ if want lab; then
       --LabServerApp.extra_labextensions_path="$AEROFS_UI_LABEXTENSIONS" \
       >"$AEROFS_UI_LOGS/browser-check.log" 2>&1
   ); then
-    log "lab: browser_check passed"
+    log "lab: browser_check passed ($((SECONDS - start)) s)"
   else
     status=1
     log "lab: browser_check failed; its last lines ($UI/test-results/logs/browser-check.log):"
@@ -153,4 +156,5 @@ fi
 if want notebook7; then
   run_suite notebook7 playwright.notebook7.config.js "$@" || status=1
 fi
+log "$WHAT: $SECONDS s in all"
 exit $status

@@ -53,23 +53,28 @@ async function shot(
   }
 }
 
-test('says what to do when the job server is unreachable, and recovers on Retry', async ({
-  page
-}) => {
-  await page.route('**/aerofs/api/**', route =>
-    route.fulfill({ status: 503, body: '' })
-  );
-  await page.goto();
-  await openSidebar(page);
-  const panel = page.locator('#aerofs-sidebar .jp-AeroFS-errorPanel');
-  await expect(panel).toContainText('The AeroFS job server is unreachable.');
-  await shot(page, 'unreachable.png', '#aerofs-sidebar');
-  await page.unroute('**/aerofs/api/**');
-  await panel.getByRole('button', { name: 'Retry' }).click();
-  await expect(panel).toHaveCount(0);
-  await expect(page.locator('#aerofs-sidebar .jp-AeroFS-pager')).toContainText(
-    'of'
-  );
+test.describe('before the page loads', () => {
+  // The route must be in place before JupyterLab loads: no automatic first load.
+  test.use({ autoGoto: false });
+
+  test('says what to do when the job server is unreachable, and recovers on Retry', async ({
+    page
+  }) => {
+    await page.route('**/aerofs/api/**', route =>
+      route.fulfill({ status: 503, body: '' })
+    );
+    await page.goto();
+    await openSidebar(page);
+    const panel = page.locator('#aerofs-sidebar .jp-AeroFS-errorPanel');
+    await expect(panel).toContainText('The AeroFS job server is unreachable.');
+    await shot(page, 'unreachable.png', '#aerofs-sidebar');
+    await page.unroute('**/aerofs/api/**');
+    await panel.getByRole('button', { name: 'Retry' }).click();
+    await expect(panel).toHaveCount(0);
+    await expect(
+      page.locator('#aerofs-sidebar .jp-AeroFS-pager')
+    ).toContainText('of');
+  });
 });
 
 test.describe('with the job server', () => {

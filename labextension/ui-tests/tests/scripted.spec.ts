@@ -9,6 +9,10 @@ import { expect, IJupyterLabPageFixture, test } from '@jupyterlab/galata';
 import * as fs from 'fs';
 import * as path from 'path';
 
+// Each test installs its scripted API before it loads JupyterLab (page.goto()):
+// an automatic first load would only be thrown away.
+test.use({ autoGoto: false });
+
 const SHOTS = path.resolve(__dirname, '..', 'test-results', 'screenshots');
 const N = 10000;
 const T0 = Date.parse('2026-11-28T09:00:00Z');
