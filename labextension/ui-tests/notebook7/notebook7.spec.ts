@@ -176,12 +176,13 @@ test('AeroFS widgets in a Notebook 7 page: job form, live progress, cancel', asy
   await expect(job.locator('.pct')).toHaveText('100%');
   expect(await exists(page, 'out/nb7-job.parquet')).toBe(true);
 
-  // Known bug (aerofs_kernel/widgets JobForm.start): the run's result is
-  // displayed into the form's Output widget from the run's background thread,
-  // where `with output:` captures nothing (no parent message), so it is lost.
-  // The fix: `self.output.append_display_data(r.result)`. When it lands, assert
-  // the summary here instead: the `.aerofs-result .aerofs-summary` rows
-  // total_words and distinct_words.
+  // Known bug (aerofs_kernel/widgets, JobForm.start): the result view is
+  // displayed under the form from the run's background thread inside
+  // `with output:`; an Output widget captures only messages of a request the
+  // front end still tracks, and the button's comm message is done by then, so
+  // the view is lost (docs/testing.md, "Where it runs"). The fix is
+  // `self.output.append_display_data(r.result)`; then assert the view's
+  // `.aerofs-summary` rows total_words and distinct_words here instead.
   await expect(
     outputOf(page, 2).locator('.aerofs-result'),
     'the run-here result now shows under the form: assert its summary instead'
