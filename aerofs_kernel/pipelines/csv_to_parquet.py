@@ -2,7 +2,8 @@
 
 Layouts: ``per_file`` (one Parquet per CSV, mirroring the input tree under ``dst``), ``merged``
 (one file ``dst``) and ``partitioned`` (a Hive-style dataset under ``dst``, split by
-``partition_by``). Types are inferred from a sample of each input and unified across inputs; a
+``partition_by``). Types are inferred from a sample of each input (fixed-point numbers such as
+prices as exact decimals, unless ``decimals=False``) and unified across inputs; a
 value met later that does not fit widens its column and the input is converted again, so the
 output types always hold every value. The result's ``parts`` carry ``schema``, ``drift`` (which
 inputs disagreed on which column, and how it was resolved) and ``files`` (rows per input).
@@ -35,6 +36,8 @@ SUFFIXES = (
 )
 
 _CHAR = {"type": ["string", "null"], "minLength": 1, "maxLength": 1}
+# decimal(p,s) or decimal(p), precision 1-38 (scale <= precision is checked by the engine).
+_DECIMAL_TYPE = r"^decimal\(\s*(3[0-8]|[12][0-9]|[1-9])\s*(,\s*(3[0-8]|[12][0-9]|[0-9])\s*)?\)$"
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -106,11 +109,22 @@ SCHEMA: dict[str, Any] = {
         "columns": {
             "type": "object",
             "additionalProperties": {
-                "enum": ["string", "int64", "float64", "bool", "date", "timestamp", "timestamp_tz"]
+                "anyOf": [
+                    {"enum": ["string", "int64", "float64", "bool", "date", "timestamp", "timestamp_tz"]},
+                    {"type": "string", "pattern": _DECIMAL_TYPE},
+                ]
             },
             "default": {},
-            "description": "Column name -> type, overriding inference; values that do not parse become null "
-            "and are reported.",
+            "description": "Column name -> type, overriding inference: string, int64, float64, bool, date, "
+            'timestamp, timestamp_tz or decimal(precision,scale) (e.g. "decimal(10,2)"; precision 1-38). '
+            "Values that do not parse (or do not fit the decimal exactly) become null and are reported.",
+        },
+        "decimals": {
+            "type": "boolean",
+            "default": True,
+            "description": "Infer columns of fixed-point numbers with one number of fractional digits (19.99, "
+            "-3.10) as exact decimals (decimal(18,s), or decimal(38,s) for more than 16 digits); false: "
+            "float64. Varying fractional digits or exponents are always float64.",
         },
         "infer_rows": {
             "type": "integer",
@@ -127,7 +141,8 @@ SCHEMA: dict[str, Any] = {
         "unify": {
             "type": "boolean",
             "default": True,
-            "description": "Give same-named columns one type across inputs (int->float, anything->string).",
+            "description": "Give same-named columns one type across inputs (int->decimal->float, decimal "
+            "scales to the larger, anything->string).",
         },
         "malformed": {
             "enum": ["skip", "fail", "null_fill"],

@@ -1,17 +1,18 @@
 //! Building Arrow arrays straight from a block's fields: no `String` per value, no per-value
 //! allocation; one tight loop per column and type.
 
+use crate::csv::decimal;
 use crate::csv::dialect::Dialect;
 use crate::csv::infer::NullTokens;
 use crate::csv::tokenize::Fields;
 use crate::csv::tokenize::{unquote, unquote_append};
 use crate::csv::types::{
-    classify, parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, ColType,
+    parse_bool, parse_date, parse_f64, parse_i64, parse_timestamp, widened, ColType,
 };
 use arrow::array::builder::{BooleanBufferBuilder, NullBufferBuilder};
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, RecordBatch, RecordBatchOptions,
-    StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, RecordBatch,
+    RecordBatchOptions, StringArray, TimestampMicrosecondArray,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -39,6 +40,8 @@ pub struct Plan {
     pub cols: Vec<OutCol>,
     pub schema: SchemaRef,
     pub nulls: NullTokens,
+    /// Whether decimals are inferred: an int64 column meeting `2.50` widens to a decimal, not a float.
+    pub decimals: bool,
 }
 
 impl Plan {
@@ -48,6 +51,7 @@ impl Plan {
         ncols: usize,
         cols: Vec<OutCol>,
         null_values: &[String],
+        decimals: bool,
     ) -> Plan {
         let fields: Vec<Field> = cols
             .iter()
@@ -60,6 +64,7 @@ impl Plan {
             cols,
             schema: Arc::new(Schema::new(fields)),
             nulls: NullTokens::new(null_values),
+            decimals,
         }
     }
 }
@@ -263,6 +268,14 @@ fn build_col(
             let (v, mut nb) = typed(&mut vals, parse_f64, forced, problems)?;
             Arc::new(Float64Array::new(v.into(), nb.finish()))
         }
+        ColType::Decimal(p, s) => {
+            let parse = |v: &[u8]| decimal::parse(v, p, s);
+            let (v, mut nb) = typed(&mut vals, parse, forced, problems)?;
+            let a = Decimal128Array::new(v.into(), nb.finish())
+                .with_precision_and_scale(p, s as i8)
+                .expect("ColType::decimal checked the precision and scale");
+            Arc::new(a)
+        }
         ColType::Date => {
             let (v, mut nb) = typed(&mut vals, parse_date, forced, problems)?;
             Arc::new(Date32Array::new(v.into(), nb.finish()))
@@ -325,7 +338,7 @@ pub fn build_batch(
                 let v = value_at(data, f, &plan.dialect, r, oc.src.unwrap_or(0));
                 return Err(Widen {
                     col: i,
-                    to: oc.ty.join(classify(&v)),
+                    to: widened(oc.ty, &v, plan.decimals),
                 });
             }
         }

@@ -254,6 +254,7 @@ pub fn plan_for(
         info.names.len(),
         cols,
         &opts.null_values,
+        opts.decimals,
     )
 }
 
@@ -778,16 +779,13 @@ impl<'a> Driver<'a> {
         }
         self.summary.redone_inputs += 1;
         let mut types = BTreeMap::new();
-        types.insert(
-            from.name().to_string(),
-            vec!["(sample of every input)".to_string()],
-        );
-        types.insert(to.name().to_string(), vec![st.info.path.clone()]);
+        types.insert(from.name(), vec!["(sample of every input)".to_string()]);
+        types.insert(to.name(), vec![st.info.path.clone()]);
         self.drift.push(Drift {
             column: name.clone(),
             types,
             missing_in: Vec::new(),
-            resolved: to.name().to_string(),
+            resolved: to.name(),
             how: "a value after the sample did not fit; widened and converted again".into(),
         });
         if self.opts.layout == Layout::PerFile {
@@ -802,6 +800,7 @@ impl<'a> Driver<'a> {
                 plan.ncols,
                 plan.cols,
                 &self.opts.null_values,
+                self.opts.decimals,
             );
             let st = &mut self.files[file];
             st.plan = Arc::new(plan);
@@ -929,7 +928,7 @@ impl<'a> Driver<'a> {
                 .iter()
                 .map(|c| ColumnOut {
                     name: c.name.clone(),
-                    ty: c.ty.name().into(),
+                    ty: c.ty.name(),
                 })
                 .collect(),
             _ => self
@@ -937,7 +936,7 @@ impl<'a> Driver<'a> {
                 .iter()
                 .map(|(n, t)| ColumnOut {
                     name: n.clone(),
-                    ty: t.name().into(),
+                    ty: t.name(),
                 })
                 .collect(),
         };

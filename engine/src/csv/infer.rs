@@ -1,5 +1,6 @@
 //! Per-file sampling (dialect, header, column types) and the unification of many files' schemas.
 
+use crate::csv::decimal::Sampled;
 use crate::csv::dialect::Dialect;
 use crate::csv::options::Options;
 use crate::csv::split::{count_byte, last_record_end};
@@ -128,10 +129,10 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
     dialect.tokenize(data, &mut fields);
     let rows = fields.rows.min(opts.infer_rows);
     let nulls = NullTokens::new(&opts.null_values);
-    let mut types = vec![ColType::Null; ncols];
-    for (c, t) in types.iter_mut().enumerate() {
+    let mut sampled = vec![Sampled::default(); ncols];
+    for (c, t) in sampled.iter_mut().enumerate() {
         for r in 0..rows {
-            if *t == ColType::String {
+            if t.is_string() {
                 break;
             }
             let Some((s, e, q)) = fields.get(r, c) else {
@@ -149,9 +150,10 @@ pub fn infer_file(path: &Path, opts: &Options, sample_bytes: usize) -> Result<Fi
                 }
                 &data[s..e]
             };
-            *t = t.join(classify(v));
+            t.add(classify(v, opts.decimals), v);
         }
     }
+    let mut types: Vec<ColType> = sampled.iter().map(Sampled::finish).collect();
     for (name, t) in names.iter().zip(types.iter_mut()) {
         if let Some(o) = opts.columns.get(name) {
             *t = *o;
@@ -306,10 +308,10 @@ pub fn unify(
                     column: n.clone(),
                     types: by_type
                         .iter()
-                        .map(|(k, v)| (k.name().to_string(), v.iter().take(20).cloned().collect()))
+                        .map(|(k, v)| (k.name(), v.iter().take(20).cloned().collect()))
                         .collect(),
                     missing_in: missing,
-                    resolved: t.name().to_string(),
+                    resolved: t.name(),
                     how,
                 });
             }

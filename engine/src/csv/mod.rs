@@ -4,6 +4,7 @@
 //! * [`tokenize`]: fields of a block (64-byte bitmask tokenizer + a scalar reference);
 //! * [`split`]: record-aligned blocks of an input (exact with quoted newlines);
 //! * [`types`] and [`infer`]: value types, sampling, unification across inputs (drift report);
+//! * [`decimal`]: exact fixed-point values and when a column is inferred as a decimal;
 //! * [`build`]: Arrow arrays straight from the fields;
 //! * [`partition`]: the partitioned layout's split by value and held row groups;
 //! * [`writer`]: Parquet properties and row groups encoded in parallel;
@@ -12,6 +13,7 @@
 
 pub mod build;
 pub mod convert;
+pub mod decimal;
 pub mod dialect;
 pub mod infer;
 pub mod memory;

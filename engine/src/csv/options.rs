@@ -108,6 +108,9 @@ pub struct Options {
     /// Column name -> type, overriding inference.
     #[serde(default)]
     pub columns: BTreeMap<String, ColType>,
+    /// Infer fixed-point columns (one scale, e.g. prices) as exact decimals; false: float64.
+    #[serde(default = "default_true")]
+    pub decimals: bool,
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,
     #[serde(default = "default_sample")]

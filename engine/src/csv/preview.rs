@@ -158,7 +158,7 @@ pub fn preview(
             ty: if *t == ColType::Null {
                 "string".into()
             } else {
-                t.name().into()
+                t.name()
             },
         })
         .collect();

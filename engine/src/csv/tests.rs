@@ -3,7 +3,7 @@
 use super::*;
 use crate::progress::Progress;
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -191,7 +191,8 @@ fn merged_unifies_and_reports_drift() {
     let a = dir.path().join("a.csv");
     let b = dir.path().join("b.csv");
     std::fs::write(&a, "k,v\n1,2\n").unwrap();
-    std::fs::write(&b, "k,v,extra\n3,2.5,x\n").unwrap();
+    // (a float with an exponent: a plain 2.5 would be a decimal, see decimals_unify_across_files)
+    std::fs::write(&b, "k,v,extra\n3,2.5e0,x\n").unwrap();
     let dst = dir.path().join("all.parquet");
     let opts = Options::from_json(&format!(
         r#"{{"layout": "merged", "dst": {:?}}}"#,
@@ -271,6 +272,228 @@ fn compressed_inputs_and_options_errors() {
         .unwrap_err()
         .message
         .contains("bogus"));
+}
+
+fn decimals(b: &RecordBatch, c: usize) -> Vec<Option<i128>> {
+    let a = b.column(c).as_primitive::<Decimal128Type>();
+    (0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i)))
+        .collect()
+}
+
+fn parquet_physical_types(p: &Path) -> Vec<parquet::basic::Type> {
+    let f = std::fs::File::open(p).unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+    let schema = r.parquet_schema();
+    (0..schema.num_columns())
+        .map(|i| schema.column(i).physical_type())
+        .collect()
+}
+
+#[test]
+fn fixed_point_columns_are_exact_decimals() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = format!("{}.25", "9".repeat(36));
+    let csv = format!(
+        "price,big,ratio,rate\n19.99,{big},0.5,1.10\n-0.50,-1.00,0.25,2.20\n+1.00,,1e-3,\n20,0.75,2,3.30\n"
+    );
+    let (r, outs) = convert(dir.path(), &[("d.csv", csv.as_bytes())], "");
+    assert_eq!(r.summary.rows, 4);
+    let b = read_parquet(&outs[0]);
+    let types: Vec<DataType> = b
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            DataType::Decimal128(18, 2),
+            DataType::Decimal128(38, 2),
+            DataType::Float64,
+            DataType::Decimal128(18, 2)
+        ]
+    );
+    assert_eq!(
+        decimals(&b, 0),
+        [Some(1999), Some(-50), Some(100), Some(2000)]
+    );
+    let big_unscaled: i128 = format!("{}25", "9".repeat(36)).parse().unwrap();
+    assert_eq!(
+        decimals(&b, 1),
+        [Some(big_unscaled), Some(-100), None, Some(75)]
+    );
+    assert_eq!(r.schema[0].ty, "decimal(18,2)");
+    // Precision 18 is stored as INT64, 38 as a 16-byte fixed-length array.
+    use parquet::basic::Type as Physical;
+    assert_eq!(
+        parquet_physical_types(&outs[0])[..2],
+        [Physical::INT64, Physical::FIXED_LEN_BYTE_ARRAY]
+    );
+
+    // decimals off: float64, as before.
+    let (_, outs) = convert(
+        dir.path(),
+        &[("f.csv", csv.as_bytes())],
+        r#", "decimals": false"#,
+    );
+    let b = read_parquet(&outs[0]);
+    assert_eq!(b.schema().field(0).data_type(), &DataType::Float64);
+    assert_eq!(b.column(0).as_primitive::<Float64Type>().value(0), 19.99);
+}
+
+/// A value after the sample that does not fit the inferred decimal widens the column (and the
+/// input is converted again), exactly as an int64 column meeting a float does.
+#[test]
+fn late_values_widen_a_decimal_column() {
+    let late = |value: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::from("x\n");
+        for i in 0..3000 {
+            csv.push_str(&format!("{}.{:02}\n", i, i % 100));
+        }
+        csv.push_str(value);
+        csv.push('\n');
+        let (r, outs) = convert(
+            dir.path(),
+            &[("w.csv", csv.as_bytes())],
+            r#", "infer_rows": 100, "block_size": 2048"#,
+        );
+        assert_eq!(r.summary.rows, 3001);
+        assert_eq!(r.summary.redone_inputs, 1, "{value}");
+        let d = r.drift.iter().find(|d| d.column == "x").unwrap();
+        assert!(d.types.contains_key("decimal(18,2)"), "{:?}", d.types);
+        let b = read_parquet(&outs[0]);
+        (d.resolved.clone(), b)
+    };
+    // More fractional digits: the larger scale, exact (16 integer digits + 3 need precision 38).
+    let (resolved, b) = late("1.234");
+    assert_eq!(resolved, "decimal(38,3)");
+    let v = decimals(&b, 0);
+    assert_eq!((v[2999], v[3000]), (Some(2_999_990), Some(1234)));
+    // More digits than 18: precision 38.
+    let (resolved, b) = late("12345678901234567.25");
+    assert_eq!(resolved, "decimal(38,2)");
+    assert_eq!(decimals(&b, 0)[3000], Some(1234567890123456725));
+    // Fewer fractional digits fit as they are (no redo): checked apart below.
+    // An exponent or too many digits: float64; not a number: string.
+    assert_eq!(late("1e3").0, "float64");
+    assert_eq!(late(&"9".repeat(39)).0, "float64");
+    let (resolved, b) = late("n/a");
+    assert_eq!(resolved, "string");
+    assert_eq!(strings(&b, 0)[3000], Some("n/a".into()));
+    assert_eq!(strings(&b, 0)[1], Some("1.01".into()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "x\n1.25\n2.50\n".to_string() + &"3.75\n".repeat(2000) + "4\n5.5\n6.500\n";
+    let (r, outs) = convert(
+        dir.path(),
+        &[("f.csv", csv.as_bytes())],
+        r#", "infer_rows": 100, "block_size": 2048"#,
+    );
+    assert_eq!(r.summary.redone_inputs, 0);
+    let v = decimals(&read_parquet(&outs[0]), 0);
+    assert_eq!(v[v.len() - 3..], [Some(400), Some(550), Some(650)]);
+}
+
+#[test]
+fn decimal_overrides_null_and_report_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = b"amount,code\n12345678.91,1.5\n123456789.00,2\n1.234,3\nabc,4\n7,5\n";
+    let (r, outs) = convert(
+        dir.path(),
+        &[("o.csv", csv)],
+        r#", "columns": {"amount": "decimal(10,2)", "code": "DECIMAL(3)"}"#,
+    );
+    let b = read_parquet(&outs[0]);
+    assert_eq!(
+        b.schema().field(0).data_type(),
+        &DataType::Decimal128(10, 2)
+    );
+    assert_eq!(b.schema().field(1).data_type(), &DataType::Decimal128(3, 0));
+    assert_eq!(
+        decimals(&b, 0),
+        [Some(1234567891), None, None, None, Some(700)]
+    );
+    assert_eq!(decimals(&b, 1), [None, Some(2), Some(3), Some(4), Some(5)]);
+    let lines: Vec<(u64, bool)> = r
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.line.unwrap(),
+                e.message.contains("not a valid decimal(10,2)")
+                    || e.message.contains("not a valid decimal(3,0)"),
+            )
+        })
+        .collect();
+    assert_eq!(lines, [(2, true), (3, true), (4, true), (5, true)]);
+    assert_eq!(r.summary.redone_inputs, 0);
+
+    for bad in ["decimal(39,2)", "decimal(2,3)", "decimal", "money"] {
+        let e = Options::from_json(&format!(r#"{{"columns": {{"a": "{bad}"}}}}"#)).unwrap_err();
+        assert!(
+            e.message.contains("decimal(precision,scale)"),
+            "{bad}: {}",
+            e.message
+        );
+    }
+}
+
+#[test]
+fn decimals_unify_across_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("all.parquet");
+    let files: [(&str, &str); 4] = [
+        ("a.csv", "k,cents,mixed,float\n1,1.25,3,1.25\n"),
+        ("b.csv", "k,cents,mixed,float\n2,2.125,4.50,2.5e0\n"),
+        ("c.csv", "k,cents,mixed,float\n3,,5,3.75\n"),
+        ("d.csv", "k,cents,mixed,float\n4,-0.001,6.25,4.25\n"),
+    ];
+    let mut inputs = Vec::new();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        inputs.push(p);
+    }
+    let opts = Options::from_json(&format!(
+        r#"{{"layout": "merged", "dst": {:?}}}"#,
+        dst.display().to_string()
+    ))
+    .unwrap();
+    let r = run(&inputs, &opts, &Progress::new()).unwrap();
+    let t = read_parquet(&dst);
+    let types: Vec<DataType> = t
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect();
+    // scales 2 and 3: the larger, precision 38 to keep 16 integer digits; int + decimal: decimal;
+    // decimal + float: float64.
+    assert_eq!(
+        types[1..],
+        [
+            DataType::Decimal128(38, 3),
+            DataType::Decimal128(18, 2),
+            DataType::Float64
+        ]
+    );
+    assert_eq!(decimals(&t, 1), [Some(1250), Some(2125), None, Some(-1)]);
+    assert_eq!(
+        decimals(&t, 2),
+        [Some(300), Some(450), Some(500), Some(625)]
+    );
+    let drift = |c: &str| r.drift.iter().find(|d| d.column == c).unwrap();
+    assert_eq!(drift("cents").resolved, "decimal(38,3)");
+    assert_eq!(drift("cents").how, "widened to decimal(38,3)");
+    assert_eq!(
+        drift("cents").types.keys().collect::<Vec<_>>(),
+        ["decimal(18,2)", "decimal(18,3)", "null"]
+    );
+    assert_eq!(drift("mixed").resolved, "decimal(18,2)");
+    assert_eq!(drift("float").resolved, "float64");
 }
 
 fn cell() -> impl Strategy<Value = Option<String>> {

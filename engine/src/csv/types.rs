@@ -1,30 +1,37 @@
 //! Column types: what a value can be read as, how types widen, and the value parsers.
 //!
 //! Parsers work on bytes and allocate nothing. The lattice: `Null` is below everything;
-//! `Int64 -> Float64`; `Date -> Timestamp`; anything else that disagrees becomes `String`.
+//! `Int64 -> Decimal -> Float64` (see [`crate::csv::decimal`] for the decimal rules);
+//! `Date -> Timestamp`; anything else that disagrees becomes `String`.
 
+use crate::csv::decimal;
 use arrow::datatypes::{DataType, TimeUnit};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum ColType {
+    #[default]
     Null,
-    #[serde(alias = "boolean")]
     Bool,
-    #[serde(alias = "int", alias = "integer", alias = "bigint")]
     Int64,
-    #[serde(alias = "float", alias = "double")]
     Float64,
+    /// An exact fixed-point number: precision (digits in all, 1..=38) and scale (digits after the
+    /// point, 0..=precision). Made by [`ColType::decimal`], which checks those bounds.
+    Decimal(u8, u8),
     Date,
-    #[serde(alias = "datetime")]
     Timestamp,
     TimestampTz,
-    #[serde(alias = "utf8", alias = "str", alias = "text", alias = "varchar")]
     String,
 }
 
 impl ColType {
+    /// `decimal(precision, scale)` when a Decimal128 can be it.
+    pub fn decimal(precision: u8, scale: u8) -> Option<ColType> {
+        ((1..=decimal::MAX_PRECISION).contains(&precision) && scale <= precision)
+            .then_some(ColType::Decimal(precision, scale))
+    }
+
     /// The narrowest type that holds values of both `self` and `other`.
     pub fn join(self, other: ColType) -> ColType {
         use ColType::*;
@@ -32,6 +39,9 @@ impl ColType {
             (a, b) if a == b => a,
             (Null, x) | (x, Null) => x,
             (Int64, Float64) | (Float64, Int64) => Float64,
+            (Decimal(p1, s1), Decimal(p2, s2)) => decimal::join((p1, s1), (p2, s2)),
+            (Int64, Decimal(p, s)) | (Decimal(p, s), Int64) => decimal::join_int((p, s)),
+            (Decimal(..), Float64) | (Float64, Decimal(..)) => Float64,
             (Date, Timestamp) | (Timestamp, Date) => Timestamp,
             _ => String,
         }
@@ -44,34 +54,112 @@ impl ColType {
             ColType::Bool => DataType::Boolean,
             ColType::Int64 => DataType::Int64,
             ColType::Float64 => DataType::Float64,
+            ColType::Decimal(p, s) => DataType::Decimal128(p, s as i8),
             ColType::Date => DataType::Date32,
             ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             ColType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
+    /// The name reports and overrides use (`decimal(18,2)` for a decimal).
+    pub fn name(self) -> std::string::String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ColType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
             ColType::Null => "null",
             ColType::Bool => "bool",
             ColType::Int64 => "int64",
             ColType::Float64 => "float64",
+            ColType::Decimal(p, s) => return write!(f, "decimal({p},{s})"),
             ColType::Date => "date",
             ColType::Timestamp => "timestamp",
             ColType::TimestampTz => "timestamp_tz",
             ColType::String => "string",
-        }
+        };
+        f.write_str(s)
     }
 }
 
-/// The narrowest type `v` (a non-null, unquoted value) parses as.
-pub fn classify(v: &[u8]) -> ColType {
+impl std::str::FromStr for ColType {
+    type Err = std::string::String;
+
+    /// A type name as an override gives it: the names above and a few common aliases, any case;
+    /// `decimal(p,s)` (or `numeric(p,s)`; `decimal(p)` is scale 0).
+    fn from_str(s: &str) -> Result<ColType, Self::Err> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "null" => ColType::Null,
+            "bool" | "boolean" => ColType::Bool,
+            "int64" | "int" | "integer" | "bigint" => ColType::Int64,
+            "float64" | "float" | "double" => ColType::Float64,
+            "date" => ColType::Date,
+            "timestamp" | "datetime" => ColType::Timestamp,
+            "timestamp_tz" => ColType::TimestampTz,
+            "string" | "utf8" | "str" | "text" | "varchar" => ColType::String,
+            _ => {
+                return decimal_type(&t).ok_or_else(|| {
+                    format!(
+                        "unknown column type {s:?}: expected string, int64, float64, bool, date, \
+                         timestamp, timestamp_tz or decimal(precision,scale) with precision 1-38 \
+                         and scale 0-precision"
+                    )
+                })
+            }
+        })
+    }
+}
+
+/// `decimal(p,s)`, `decimal(p)`, `numeric(...)`; spaces allowed inside the parentheses.
+fn decimal_type(t: &str) -> Option<ColType> {
+    let args = t
+        .strip_prefix("decimal")
+        .or_else(|| t.strip_prefix("numeric"))?
+        .trim_start()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let mut parts = args.split(',').map(|x| x.trim().parse::<u8>());
+    let p = parts.next()?.ok()?;
+    let s = match parts.next() {
+        Some(s) => s.ok()?,
+        None => 0,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    ColType::decimal(p, s)
+}
+
+impl<'de> Deserialize<'de> for ColType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::string::String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ColType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// The narrowest type `v` (a non-null, unquoted value) parses as; with `decimals`, a fixed-point
+/// number is `decimal(its digits, its scale)` (the column's precision is settled after the sample).
+pub fn classify(v: &[u8], decimals: bool) -> ColType {
     let Some(&b0) = v.first() else {
         return ColType::Null;
     };
     if b0.is_ascii_digit() || b0 == b'-' || b0 == b'+' || b0 == b'.' {
         if parse_i64(v).is_some() {
             return ColType::Int64;
+        }
+        if decimals {
+            if let Some(d) = decimal::classify(v) {
+                return d;
+            }
         }
         if parse_f64(v).is_some() {
             return ColType::Float64;
@@ -92,6 +180,17 @@ pub fn classify(v: &[u8]) -> ColType {
         return ColType::Bool;
     }
     ColType::String
+}
+
+/// The type a column of inferred type `ty` widens to for a value `v` that did not fit it (the
+/// sample missed it): the two joined, a decimal with the value's own digits and scale.
+pub fn widened(ty: ColType, v: &[u8], decimals: bool) -> ColType {
+    if let ColType::Decimal(p, s) = ty {
+        if let Some(t) = decimal::widened((p, s), v) {
+            return t;
+        }
+    }
+    ty.join(classify(v, decimals))
 }
 
 #[inline]
@@ -390,19 +489,28 @@ pub fn parse_timestamp(v: &[u8]) -> Option<(i64, bool)> {
 mod tests {
     use super::*;
 
+    fn classify_(v: &[u8]) -> ColType {
+        classify(v, true)
+    }
+
     #[test]
     fn classify_values() {
-        assert_eq!(classify(b"42"), ColType::Int64);
-        assert_eq!(classify(b"-9223372036854775808"), ColType::Int64);
-        assert_eq!(classify(b"9223372036854775808"), ColType::Float64);
-        assert_eq!(classify(b"1.5e-3"), ColType::Float64);
-        assert_eq!(classify(b"."), ColType::String);
-        assert_eq!(classify(b"True"), ColType::Bool);
-        assert_eq!(classify(b"2024-02-29"), ColType::Date);
-        assert_eq!(classify(b"2023-02-29"), ColType::String);
-        assert_eq!(classify(b"2024-01-02 03:04:05.25"), ColType::Timestamp);
-        assert_eq!(classify(b"2024-01-02T03:04:05+02:00"), ColType::TimestampTz);
-        assert_eq!(classify(b"12 apples"), ColType::String);
+        assert_eq!(classify_(b"42"), ColType::Int64);
+        assert_eq!(classify_(b"-9223372036854775808"), ColType::Int64);
+        assert_eq!(classify_(b"9223372036854775808"), ColType::Float64);
+        assert_eq!(classify_(b"1.5e-3"), ColType::Float64);
+        assert_eq!(classify_(b"."), ColType::String);
+        assert_eq!(classify_(b"True"), ColType::Bool);
+        assert_eq!(classify_(b"2024-02-29"), ColType::Date);
+        assert_eq!(classify_(b"2023-02-29"), ColType::String);
+        assert_eq!(classify_(b"2024-01-02 03:04:05.25"), ColType::Timestamp);
+        assert_eq!(
+            classify_(b"2024-01-02T03:04:05+02:00"),
+            ColType::TimestampTz
+        );
+        assert_eq!(classify_(b"12 apples"), ColType::String);
+        assert_eq!(classify_(b"1.50"), ColType::Decimal(3, 2));
+        assert_eq!(classify(b"1.50", false), ColType::Float64);
     }
 
     #[test]
@@ -452,6 +560,41 @@ mod tests {
         for v in ["1e", "e5", "1.2.3", "0x10", "1_000"] {
             assert_eq!(parse_f64(v.as_bytes()), None, "{v}");
         }
+    }
+
+    #[test]
+    fn type_names_parse() {
+        for (s, t) in [
+            ("int64", ColType::Int64),
+            ("INTEGER", ColType::Int64),
+            ("double", ColType::Float64),
+            ("timestamp_tz", ColType::TimestampTz),
+            ("varchar", ColType::String),
+            ("decimal(10,2)", ColType::Decimal(10, 2)),
+            ("DECIMAL( 38 , 0 )", ColType::Decimal(38, 0)),
+            ("numeric(5)", ColType::Decimal(5, 0)),
+            ("decimal(3,3)", ColType::Decimal(3, 3)),
+        ] {
+            assert_eq!(s.parse::<ColType>(), Ok(t), "{s}");
+            assert_eq!(t.name().parse::<ColType>(), Ok(t), "{t}");
+        }
+        for s in [
+            "decimal",
+            "decimal()",
+            "decimal(0,0)",
+            "decimal(39,2)",
+            "decimal(5,6)",
+            "decimal(10,-1)",
+            "decimal(10,2,1)",
+            "decimal(10.2)",
+            "decimal10,2)",
+            "money",
+        ] {
+            let e = s.parse::<ColType>().unwrap_err();
+            assert!(e.contains("decimal(precision,scale)"), "{s}: {e}");
+        }
+        assert_eq!(ColType::Decimal(18, 2).name(), "decimal(18,2)");
+        assert_eq!(ColType::Decimal(18, 2).arrow(), DataType::Decimal128(18, 2));
     }
 
     #[test]
