@@ -7,7 +7,7 @@
 //! -0700` or ISO 8601 `2000-10-10T13:55:36-07:00`; GoAccess's split `%d:%t` (date `dd/Mon/yyyy`,
 //! time `HH:MM:SS`, zone ignored as GoAccess does) is accepted too, read as UTC.
 
-use super::parse::{days_from_civil, parse_time, Hit};
+use super::parse::{days_from_civil, parse_time_with, Hit, TimeCache};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +151,11 @@ impl Format {
 
     /// Parse one line; `None` when it does not match.
     pub fn parse<'a>(&self, line: &'a [u8]) -> Option<Hit<'a>> {
+        self.parse_with(line, &mut TimeCache::default())
+    }
+
+    /// [`Format::parse`] with a cache of the timestamp's date and zone, kept from line to line.
+    pub fn parse_with<'a>(&self, line: &'a [u8], cache: &mut TimeCache) -> Option<Hit<'a>> {
         let mut rest = line.strip_suffix(b"\r").unwrap_or(line);
         let mut h = Hit {
             ip: b"",
@@ -238,14 +243,14 @@ impl Format {
             return None;
         }
         let (ts, day, hour) = match (time, date, clock) {
-            (Some(t), _, _) => parse_time(t).or_else(|| parse_iso(t))?,
+            (Some(t), _, _) => parse_time_with(t, cache).or_else(|| parse_iso(t))?,
             (None, Some(d), Some(c)) => {
                 let mut t = Vec::with_capacity(26);
                 t.extend_from_slice(d);
                 t.push(b':');
                 t.extend_from_slice(c);
                 t.extend_from_slice(b" +0000");
-                parse_time(&t)?
+                parse_time_with(&t, cache)?
             }
             _ => return None,
         };

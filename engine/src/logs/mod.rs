@@ -135,10 +135,10 @@ enum Parser {
 
 impl Parser {
     #[inline]
-    fn parse<'a>(&self, line: &'a [u8]) -> Option<Hit<'a>> {
+    fn parse<'a>(&self, line: &'a [u8], cache: &mut parse::TimeCache) -> Option<Hit<'a>> {
         match self {
-            Parser::BuiltIn => parse::parse_line(line),
-            Parser::Custom(f) => f.parse(line),
+            Parser::BuiltIn => parse::parse_line_with(line, cache),
+            Parser::Custom(f) => f.parse_with(line, cache),
         }
     }
 }
@@ -230,6 +230,7 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
     let mut days: Vec<(i32, u64)> = Vec::new();
     let mut recs: Vec<Rec> = Vec::with_capacity(guess);
     let mut keys: Vec<u32> = Vec::with_capacity(guess);
+    let mut time_cache = parse::TimeCache::default();
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
@@ -240,7 +241,7 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let Some(h) = cx.parser.parse(line) else {
+        let Some(h) = cx.parser.parse(line, &mut time_cache) else {
             p.unparsed += 1;
             if p.samples.len() < cx.keep {
                 p.samples.push((
@@ -479,17 +480,12 @@ impl State {
                 }
             }
         }
-        // Clusters are added one at a time: almost always at the end of their key's list (lines in
-        // time order), which is a compare and a push, never a copy of the list.
-        for (pid, mut c) in p.clusters {
-            let gid = ids[pid as usize];
-            c.first.2 = gid;
-            if let Some(e) = &mut c.entry {
-                e.2 = page_map[e.2 as usize];
-            }
-            if let Some(e) = &mut c.exit {
-                e.2 = page_map[e.2 as usize];
-            }
+        // A part's clusters come in runs of one key, each sorted by start: a run is added to its
+        // key's list at once (appended when lines come in time order, else merged in one sweep).
+        let mut clusters = p.clusters.into_iter().peekable();
+        while let Some((pid, _)) = clusters.peek() {
+            let local = *pid;
+            let gid = ids[local as usize];
             let key = if cx.by_ua {
                 gid
             } else {
@@ -503,6 +499,23 @@ impl State {
                     }
                 }
             };
+            // With `session_key = ip`, one run holds the clusters of every pair of that IP.
+            let same_key = |p: u32| {
+                cx.by_ua && p == local
+                    || !cx.by_ua
+                        && self.pairs[ids[p as usize] as usize].0 == self.pairs[gid as usize].0
+            };
+            let mut run = Vec::new();
+            while let Some((pid, mut c)) = clusters.next_if(|(p, _)| same_key(*p)) {
+                c.first.2 = ids[pid as usize];
+                if let Some(e) = &mut c.entry {
+                    e.2 = page_map[e.2 as usize];
+                }
+                if let Some(e) = &mut c.exit {
+                    e.2 = page_map[e.2 as usize];
+                }
+                run.push(c);
+            }
             if self.sessions.len() <= key as usize {
                 self.sessions
                     .resize_with(key as usize + 1, || (u32::MAX, Vec::new()));
@@ -511,7 +524,7 @@ impl State {
             if slot.0 == u32::MAX {
                 slot.0 = gid;
             }
-            sessionize::add(&mut slot.1, c, cx.timeout);
+            sessionize::add_run(&mut slot.1, run, cx.timeout);
         }
     }
 }
@@ -1128,5 +1141,83 @@ mod tests {
             .err()
             .unwrap();
         assert_eq!(e.kind, crate::error::ErrorKind::Options);
+    }
+    /// Run on `text` written to a file in `dir` (the same path each time: it is in the summary).
+    fn run_on(dir: &tempfile::TempDir, text: &str, opts: Options) -> LogSessions {
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, text).unwrap();
+        run(&[p.display().to_string()], &opts, &Progress::new()).unwrap()
+    }
+
+    #[test]
+    fn blocks_that_go_back_in_time_equal_one_block() {
+        // The same lines twice, the second time in reverse: each small block of the second half
+        // goes back in time and is merged into the middle of its keys' session lists.
+        let mut text = log(600);
+        for l in log(600).lines().rev() {
+            text.push_str(l);
+            text.push('\n');
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for key in ["ip_ua", "ip"] {
+            let one = run_on(
+                &dir,
+                &text,
+                Options {
+                    session_key: key.into(),
+                    timeout_minutes: 1.0,
+                    ..Default::default()
+                },
+            );
+            let small = run_on(
+                &dir,
+                &text,
+                Options {
+                    session_key: key.into(),
+                    timeout_minutes: 1.0,
+                    chunk_size: 300,
+                    threads: 2,
+                    ..Default::default()
+                },
+            );
+            assert_eq!(small.summary, one.summary, "{key}");
+            assert_eq!(small.batches, one.batches, "{key}");
+            assert!(one.summary["sessions"].as_u64().unwrap() > 20, "{key}");
+        }
+    }
+
+    #[test]
+    fn zones_and_days_that_change_line_by_line() {
+        // Lines of servers in different zones interleaved, across midnight: every line's local day
+        // and hour and its UTC time are those of its own timestamp.
+        let mut text = String::new();
+        for i in 0..200 {
+            let zone = ["+0100", "-0500", "+0000", "+0530"][i % 4];
+            let (h, m) = if i < 100 { (23, i % 60) } else { (0, i % 60) };
+            let day = if i < 100 { 31 } else { 1 };
+            let mon = if i < 100 { "Dec/2023" } else { "Jan/2024" };
+            text.push_str(&format!(
+                "10.0.0.{} - - [{day:02}/{mon}:{h:02}:{m:02}:00 {zone}] \"GET /p HTTP/1.1\" 200 1 \"-\" \"ua\"\n",
+                i % 3
+            ));
+        }
+        let r = run_on(&tempfile::tempdir().unwrap(), &text, Options::default());
+        let mut days: BTreeMap<String, u64> = BTreeMap::new();
+        let mut hours = [0u64; 24];
+        for l in text.lines() {
+            let h = parse::parse_line(l.as_bytes()).unwrap();
+            *days.entry(report::civil(h.local_day as i64)).or_default() += 1;
+            hours[h.local_hour as usize] += 1;
+        }
+        assert_eq!(r.summary["hits_per_day"], serde_json::json!(days));
+        assert_eq!(
+            r.summary["hits_per_hour"],
+            serde_json::json!(hours.to_vec())
+        );
+        assert_eq!(days.len(), 2);
+        assert_eq!(r.summary["requests"], 200);
+        // 23:00 at +0100 is 22:00 UTC.
+        let first = parse::parse_line(text.lines().next().unwrap().as_bytes()).unwrap();
+        assert_eq!(first.ts, 1704060000);
     }
 }

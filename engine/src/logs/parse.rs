@@ -60,11 +60,22 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146097 + doe - 719468
 }
 
-/// `10/Oct/2000:13:55:36 -0700` -> (utc seconds, local day, local hour).
-pub fn parse_time(s: &[u8]) -> Option<(i64, i32, u8)> {
-    if s.len() != 26 || s[2] != b'/' || s[6] != b'/' || s[11] != b':' || s[20] != b' ' {
-        return None;
-    }
+/// The two-digit number at `s[i..i + 2]`.
+#[inline]
+fn two(s: &[u8], i: usize) -> Option<i64> {
+    let (a, b) = (s[i].wrapping_sub(b'0'), s[i + 1].wrapping_sub(b'0'));
+    (a < 10 && b < 10).then_some((a * 10 + b) as i64)
+}
+
+/// The shape every timestamp must have: `dd/Mon/yyyy:HH:MM:SS +zzzz`.
+#[inline]
+fn time_shape(s: &[u8]) -> bool {
+    s.len() == 26 && s[2] == b'/' && s[6] == b'/' && s[11] == b':' && s[20] == b' '
+}
+
+/// `10/Oct/2000` and ` -0700` (the first 11 and the last 6 bytes of a timestamp) -> (local day,
+/// zone offset in seconds).
+fn date_zone(s: &[u8]) -> Option<(i64, i64)> {
     let d = num(&s[0..2])?;
     let mon = match &s[3..6] {
         b"Jan" => 1,
@@ -82,8 +93,7 @@ pub fn parse_time(s: &[u8]) -> Option<(i64, i32, u8)> {
         _ => return None,
     };
     let y = num(&s[7..11])?;
-    let (hh, mm, ss) = (num(&s[12..14])?, num(&s[15..17])?, num(&s[18..20])?);
-    if !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    if !(1..=31).contains(&d) {
         return None;
     }
     let sign = match s[21] {
@@ -92,20 +102,71 @@ pub fn parse_time(s: &[u8]) -> Option<(i64, i32, u8)> {
         _ => return None,
     };
     let off = sign * (num(&s[22..24])? * 3600 + num(&s[24..26])? * 60);
-    let day = days_from_civil(y, mon, d);
-    let local = day * 86400 + hh * 3600 + mm * 60 + ss;
-    Some((local - off, day as i32, hh as u8))
+    Some((days_from_civil(y, mon, d), off))
+}
+
+/// `13:55:36` at `s[12..20]` -> seconds into the day and the hour.
+#[inline]
+fn clock(s: &[u8]) -> Option<(i64, i64)> {
+    let (hh, mm, ss) = (two(s, 12)?, two(s, 15)?, two(s, 18)?);
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some((hh * 3600 + mm * 60 + ss, hh))
+}
+
+/// `10/Oct/2000:13:55:36 -0700` -> (utc seconds, local day, local hour).
+pub fn parse_time(s: &[u8]) -> Option<(i64, i32, u8)> {
+    parse_time_with(s, &mut TimeCache::default())
+}
+
+/// The date and zone of the last timestamp parsed, with their value. A log writes the same
+/// `dd/Mon/yyyy` and zone on every line of a day, so only the clock is read per line. The key is
+/// the exact bytes, and the value a pure function of them: a hit gives what a full parse gives, and
+/// a new day or zone (midnight, a zone change, lines of several servers) is simply a miss.
+#[derive(Debug, Default, Clone)]
+pub struct TimeCache {
+    date: [u8; 11],
+    zone: [u8; 6],
+    day: i64,
+    off: i64,
+    valid: bool,
+}
+
+/// [`parse_time`] with a cache of the date and zone.
+#[inline]
+pub fn parse_time_with(s: &[u8], cache: &mut TimeCache) -> Option<(i64, i32, u8)> {
+    if !time_shape(s) {
+        return None;
+    }
+    let (secs, hh) = clock(s)?;
+    if !(cache.valid && s[..11] == cache.date && s[20..] == cache.zone) {
+        let (day, off) = date_zone(s)?;
+        cache.date.copy_from_slice(&s[..11]);
+        cache.zone.copy_from_slice(&s[20..]);
+        (cache.day, cache.off, cache.valid) = (day, off, true);
+    }
+    Some((
+        cache.day * 86400 + secs - cache.off,
+        cache.day as i32,
+        hh as u8,
+    ))
 }
 
 /// Parse one Common or Combined line (the referrer and user agent are empty in Common).
 pub fn parse_line(line: &[u8]) -> Option<Hit<'_>> {
+    parse_line_with(line, &mut TimeCache::default())
+}
+
+/// [`parse_line`] with a cache of the timestamp's date and zone, kept from line to line.
+pub fn parse_line_with<'a>(line: &'a [u8], cache: &mut TimeCache) -> Option<Hit<'a>> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let (ip, rest) = field(line)?;
     let (ident, rest) = field(rest)?;
     let (user, rest) = field(rest)?;
     let rest = rest.strip_prefix(b"[")?;
     let close = memchr::memchr(b']', rest)?;
-    let (ts, local_day, local_hour) = parse_time(&rest[..close])?;
+    let (ts, local_day, local_hour) = parse_time_with(&rest[..close], cache)?;
     let rest = rest[close + 1..].strip_prefix(b" \"")?;
     // The request ends at the last `" ` before the status code (a path may hold a quote).
     let mut end = None;
@@ -214,5 +275,54 @@ mod tests {
         ] {
             assert!(parse_line(l).is_none(), "{:?}", String::from_utf8_lossy(l));
         }
+    }
+    #[test]
+    fn cached_time_parse_equals_a_fresh_parse() {
+        // One cache through days, midnight, a zone change without a date change, zones that
+        // alternate line by line, bad times among good ones (a bad line must not poison the cache),
+        // and the same date with a zone whose hours differ only in sign.
+        let times: &[&[u8]] = &[
+            b"31/Dec/2023:23:59:59 +0100",
+            b"31/Dec/2023:23:59:60 +0100",
+            b"01/Jan/2024:00:00:00 +0100",
+            b"01/Jan/2024:00:00:01 +0100",
+            b"01/Jan/2024:00:00:01 -0500",
+            b"01/Jan/2024:00:00:02 +0100",
+            b"01/Jan/2024:00:00:02 -0100",
+            b"01/Jan/2024:00:00:02 +0530",
+            b"01/Jan/2024:24:00:00 +0530",
+            b"01/Jan/2024:00:0x:00 +0530",
+            b"01/Jan/2024:00:00:03 *0530",
+            b"32/Jan/2024:00:00:03 +0530",
+            b"01/Jan/2024:00:00:04 +0530",
+            b"29/Feb/2024:12:00:00 +0000",
+            b"01/Mar/2024:12:00:00 +0000",
+            b"01/Jan/2024:00:00:05 +0530",
+            b"01/Jan/2024 00:00:05 +0530",
+            b"01/Jan/2024:00:00:05 +053",
+        ];
+        let mut cache = TimeCache::default();
+        for t in times {
+            let fresh = parse_time(t);
+            assert_eq!(
+                parse_time_with(t, &mut cache),
+                fresh,
+                "{:?}",
+                String::from_utf8_lossy(t)
+            );
+        }
+        let mut cache = TimeCache::default();
+        assert_eq!(
+            parse_time_with(b"01/Jan/2024:00:00:00 +0100", &mut cache),
+            Some((1704063600, 19723, 0))
+        );
+        assert_eq!(
+            parse_time_with(b"01/Jan/2024:00:00:00 -0100", &mut cache),
+            Some((1704070800, 19723, 0))
+        );
+        assert_eq!(
+            parse_time_with(b"31/Dec/2023:23:30:00 -0100", &mut cache),
+            Some((1704069000, 19722, 23))
+        );
     }
 }

@@ -139,6 +139,41 @@ pub fn add(v: &mut Vec<Cluster>, c: Cluster, timeout: i64) {
     }
 }
 
+/// Add one key's new clusters (sorted by start, pairwise more than `timeout` apart: one block's
+/// clusters of that key) to its list, with the result of [`insert`]ing them one by one. Those that
+/// start at or after the list's last one take [`add`]'s append path; the others are merged with the
+/// list's tail in one sweep, from the cluster before the first one they can touch: a block of a
+/// log that goes back in time (a rotated file read after a newer one) costs one pass over that
+/// tail, not one shift of it per cluster.
+pub fn add_run(v: &mut Vec<Cluster>, run: impl IntoIterator<Item = Cluster>, timeout: i64) {
+    let mut new = run.into_iter().peekable();
+    while let Some(c) = new.next_if(|c| v.last().is_none_or(|l| c.start >= l.start)) {
+        add(v, c, timeout);
+    }
+    let Some(first) = new.peek() else {
+        return;
+    };
+    // Clusters before `from` end more than `timeout` before v[from] starts, so before anything
+    // merged after them starts: the sweep continues from there as if it had run from the first.
+    let from = v
+        .partition_point(|x| x.start <= first.start)
+        .saturating_sub(1);
+    let mut old = v.split_off(from).into_iter().peekable();
+    loop {
+        let c = match (old.peek(), new.peek()) {
+            (Some(a), Some(b)) if a.start <= b.start => old.next(),
+            (_, Some(_)) => new.next(),
+            (Some(_), None) => old.next(),
+            (None, None) => break,
+        };
+        let c = c.expect("peeked");
+        match v.last_mut() {
+            Some(l) if c.start - l.end <= timeout => l.absorb(c),
+            _ => v.push(c),
+        }
+    }
+}
+
 pub fn is_bot(ua: &[u8]) -> bool {
     ["bot", "crawl", "spider", "slurp"].iter().any(|w| {
         ua.windows(w.len())
@@ -220,6 +255,50 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(span(&one), span(&two));
+        }
+    }
+
+    #[test]
+    fn add_run_equals_insert_one_by_one() {
+        let mut rnd = 11u64;
+        let mut next = move || {
+            rnd = rnd.wrapping_mul(6364136223846793005).wrapping_add(1);
+            rnd >> 33
+        };
+        for round in 0..500 {
+            let timeout = 7;
+            // A list and a run, each built the way the state and a block build them.
+            let mut build = |n: usize, span: i64| {
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    let s = (next() % span as u64) as i64;
+                    insert(&mut v, c(s, s + (next() % 12) as i64), timeout);
+                }
+                v
+            };
+            // Later rounds: runs that lie after the list, overlap its end, or go back in time.
+            let base = build(round % 9, 300);
+            let shift = [0, 150, 290, 400][round % 4];
+            let run: Vec<Cluster> = build(round % 7, 200)
+                .into_iter()
+                .map(|mut x| {
+                    (x.start, x.end) = (x.start + shift, x.end + shift);
+                    x
+                })
+                .collect();
+            let mut one = base.clone();
+            for x in run.iter().cloned() {
+                insert(&mut one, x, timeout);
+            }
+            let mut two = base;
+            add_run(&mut two, run, timeout);
+            let key = |v: &[Cluster]| {
+                v.iter()
+                    .map(|x| (x.start, x.end, x.requests, x.bytes))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(key(&one), key(&two), "round {round}");
+            assert!(two.windows(2).all(|w| w[1].start - w[0].end > timeout));
         }
     }
 }
