@@ -2,10 +2,17 @@
 
 Data (made once under ``bench/data/words/``): the King James Bible ten times (~44 MB; text extracted
 from Debian's bible-kjv with ``bible -f Gen1:1-Rev22:21``) and 1,000 small files cut from it.
-``--small``: the Bible once and 100 files. Prints MB/s per tool, the ratio to AeroFS, and AeroFS on
-1 vs 2 threads; checks AeroFS's counts equal Python's Counter (classic rules).
+``--small``: the Bible once and 100 files. Prints MB/s per tool, the ratio to AeroFS, and AeroFS's
+1 -> 2 core scaling; checks AeroFS's counts equal Python's Counter (classic rules).
 
-    python bench/words_bench.py [--small] [--skip classic,duckdb,...]
+Scaling: AeroFS runs with ``threads=1`` pinned to one core and ``threads=2`` pinned to two
+(``sched_setaffinity``, as ``taskset -c 0`` / ``taskset -c 0,1``), the two alternating so that
+both see the same neighbours; the speed-up is the ratio of the best wall times. CPU-seconds are
+printed beside it: on a machine other people load, wall time says as much about them as about us.
+``--rt`` (root) runs these AeroFS measurements under SCHED_FIFO, ahead of the neighbours' processes
+(as ``chrt -f 50``): the nearest thing to an idle machine on a shared one. It lasts a few seconds.
+
+    python bench/words_bench.py [--small] [--skip classic,duckdb,...] [--reps N] [--rt]
 """
 
 from __future__ import annotations
@@ -62,6 +69,27 @@ def classic(paths: list[Path]) -> None:
     subprocess.run(["bash", "-c", cmd], check=True, env={**os.environ, "LC_ALL": "C"})
 
 
+def scaling(paths: list[Path], reps: int, rt: bool = False) -> dict[int, tuple[float, float]]:
+    """Best (wall, cpu) seconds of AeroFS with 1 thread on one core and 2 threads on two cores."""
+    cores = sorted(os.sched_getaffinity(0))
+    best: dict[int, tuple[float, float]] = {}
+    if rt:  # the pool's threads inherit the policy
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
+    try:
+        for _ in range(reps):
+            for t in (1, 2):
+                if len(cores) >= t:
+                    os.sched_setaffinity(0, cores[:t])
+                w, c = timed_cpu(aerofs, paths, t)
+                b = best.get(t, (w, c))
+                best[t] = (min(b[0], w), min(b[1], c))
+    finally:
+        os.sched_setaffinity(0, cores)
+        if rt:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return best
+
+
 def python_counter(paths: list[Path]) -> Counter[str]:
     c: Counter[str] = Counter()
     for p in paths:
@@ -101,14 +129,12 @@ def timed_cpu(f, *a) -> tuple[float, float]:
     return time.perf_counter() - t, _cpu() - c
 
 
-def timed(f, *a) -> float:
-    return timed_cpu(f, *a)[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--skip", default="")
+    ap.add_argument("--reps", type=int, default=5, help="runs of each AeroFS measurement (best kept)")
+    ap.add_argument("--rt", action="store_true", help="AeroFS scaling runs under SCHED_FIFO (root)")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     big, smalls = make_data(args.small)
@@ -120,14 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         got = aerofs(paths)
         same = got == Counter({k.lower(): v for k, v in ref.items()}) or got == ref
         ok &= same
-        runs = [timed_cpu(aerofs, paths) for _ in range(3)]
+        runs = [timed_cpu(aerofs, paths) for _ in range(args.reps)]
         best = min(w for w, _ in runs)
         cpu = min(c for _, c in runs)
         print(f"\n== {label}: {mb:.1f} MB; counts equal Python's: {same}; load {os.getloadavg()[0]:.2f}")
         print(f"{'aerofs':10s} {mb / best:9.1f} MB/s  1.00x   cpu {cpu:6.2f}s ({mb / cpu:7.1f} MB per cpu-s)")
-        for t in (1, 2):
-            tt = min(timed(aerofs, paths, t) for _ in range(3))
-            print(f"{'aerofs/' + str(t) + 't':10s} {mb / tt:9.1f} MB/s")
+        sc = scaling(paths, args.reps, args.rt)
+        for t, (w, c) in sorted(sc.items()):
+            print(
+                f"{'aerofs/' + str(t) + 'c':10s} {mb / w:9.1f} MB/s  wall {w:6.3f}s  cpu {c:6.3f}s  ({t} thread(s) on {t} core(s))"
+            )
+        if 1 in sc and 2 in sc:
+            print(
+                f"{'scaling':10s} 1 -> 2 cores: {sc[1][0] / sc[2][0]:.2f}x wall"
+                f"{' (SCHED_FIFO)' if args.rt else ''}; load {os.getloadavg()[0]:.2f}"
+            )
+        fastest = 0.0
         for name, f in peers.items():
             if name in skip:
                 continue
@@ -136,8 +170,13 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as e:  # a missing peer must not stop the benchmark
                 print(f"{name:10s} failed: {e}")
                 continue
+            fastest = max(fastest, mb / tt)
             print(
                 f"{name:10s} {mb / tt:9.1f} MB/s  {tt / best:5.2f}x slower   cpu {tc:6.2f}s ({tc / cpu:5.2f}x)"
+            )
+        if fastest:
+            print(
+                f"{'vs peers':10s} aerofs is {mb / best / fastest:.2f}x the fastest peer ({fastest:.1f} MB/s)"
             )
     return 0 if ok else 1
 

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The prefix of a registered stream's token path.
@@ -203,7 +204,46 @@ pub fn file_size(path: &Path) -> Result<u64> {
 
 /// Open an input as a decompressed byte stream.
 pub fn open_input(path: &Path) -> Result<Box<dyn Read + Send>> {
-    let reader = open_buffered(path, 0)?;
+    decompress(path, open_buffered(path, 0)?)
+}
+
+/// [`open_input`], plus a counter of the raw (on-disk, still compressed) bytes consumed so far.
+/// Progress totals are on-disk sizes ([`file_size`]); counting decompressed bytes against them
+/// passes 100% on a compressed input, so a reader that reports progress counts these instead.
+pub fn open_input_counted(path: &Path) -> Result<(Box<dyn Read + Send>, Arc<AtomicU64>)> {
+    let raw = Arc::new(AtomicU64::new(0));
+    let counted = Counted {
+        inner: open_buffered(path, 0)?,
+        raw: raw.clone(),
+    };
+    Ok((decompress(path, Box::new(counted))?, raw))
+}
+
+/// Counts the bytes read (or consumed, through `BufRead`) from the reader it wraps.
+struct Counted {
+    inner: Box<dyn BufRead + Send>,
+    raw: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.raw.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl BufRead for Counted {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.raw.fetch_add(n as u64, Ordering::Relaxed);
+        self.inner.consume(n)
+    }
+}
+
+fn decompress(path: &Path, reader: Box<dyn BufRead + Send>) -> Result<Box<dyn Read + Send>> {
     Ok(match Compression::of(path) {
         Compression::None => Box::new(reader),
         // Multi-member gzip (as written by `cat a.gz b.gz` or pigz) is common for logs.

@@ -81,11 +81,17 @@ impl Progress {
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let (total, done) = (
+            self.bytes_total.load(Relaxed),
+            self.bytes_done.load(Relaxed),
+        );
         Snapshot {
             inputs_total: self.inputs_total.load(Relaxed),
             inputs_done: self.inputs_done.load(Relaxed),
-            bytes_total: self.bytes_total.load(Relaxed),
-            bytes_done: self.bytes_done.load(Relaxed),
+            bytes_total: total,
+            // Totals are on-disk sizes; a pipeline that counts the decompressed bytes of a .gz/.zst
+            // input against them would show more than 100%. A known total is never exceeded.
+            bytes_done: if total > 0 { done.min(total) } else { done },
             rows: self.rows.load(Relaxed),
             errors: self.errors.load(Relaxed),
             current: self.current.lock().map(|c| c.clone()).unwrap_or_default(),
@@ -115,5 +121,14 @@ mod tests {
             (1, 40, 3, "a.csv")
         );
         assert!(s.cancelled);
+    }
+
+    #[test]
+    fn bytes_done_never_exceeds_a_known_total() {
+        let p = Progress::new();
+        p.add_bytes(500);
+        assert_eq!(p.snapshot().bytes_done, 500); // no total declared: nothing to cap against
+        p.set_totals(1, 100);
+        assert_eq!(p.snapshot().bytes_done, 100);
     }
 }

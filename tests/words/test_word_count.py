@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -132,3 +134,69 @@ def test_cancel_stops_the_run(tmp_path):
     prog.cancel()
     with pytest.raises(_engine.Cancelled):
         _engine.word_count([str(p)], '{"chunk_size": 4096}', prog)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(words, seps), max_size=120),
+    st.integers(1, 30),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(1, 12)),
+    st.lists(words, max_size=3),
+)
+def test_top_stop_words_and_min_length_order_like_python(tmp_path_factory, pairs, chunk, min_len, top, stop):
+    """The merged table's order (count descending, then word by its UTF-8 bytes) and its selections,
+    on two threads with tiny chunks: many per-thread tables merged by hash partition."""
+    text = "".join(w + s for w, s in pairs)
+    p = tmp_path_factory.mktemp("wc") / "t.txt"
+    p.write_text(text, encoding="utf-8")
+    out = run([str(p)], chunk_size=chunk, min_length=min_len, top=top, stop_words=stop, threads=2)
+    ref = classic_ref(text)
+    stops = {"".join(c.lower() if "A" <= c <= "Z" else c for c in w) for w in stop}
+    rows = sorted(
+        ((w, c) for w, c in ref.items() if len(w) >= min_len and w not in stops),
+        key=lambda r: (-r[1], r[0].encode()),
+    )
+    t = out.tables["table"]
+    assert list(zip(t.column("word").to_pylist(), t.column("count").to_pylist(), strict=True)) == rows[:top]
+    assert out.summary["total_words"] == sum(ref.values())
+    assert out.summary["distinct_words"] == len(ref)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_progress_of_a_gz_input_never_passes_one_and_ends_at_one(tmp_path, threads):
+    """Totals are on-disk sizes; the .gz decompresses to ~100x its size, and a bad input is skipped:
+    the fraction polled during the run stays within [0, 1] and is exactly 1.0 at the end."""
+    text = "".join(f"word{i % 5000} the and of\n" for i in range(300_000)).encode()
+    gz = tmp_path / "a.txt.gz"
+    gz.write_bytes(gzip.compress(text, compresslevel=9))
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine words \xff")
+    plain = tmp_path / "b.txt"
+    plain.write_bytes(text[:100_000])
+    prog = _engine.Progress()
+    fractions: list[float] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            s = prog.snapshot()
+            if s["bytes_total"]:
+                fractions.append(s["bytes_done"] / s["bytes_total"])
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        res, _ = _engine.word_count(
+            [str(gz), str(bad), str(plain)], json.dumps({"chunk_size": 16384, "threads": threads}), prog
+        )
+    finally:
+        done.set()
+        poller.join()
+    s = prog.snapshot()
+    fractions.append(s["bytes_done"] / s["bytes_total"])
+    assert s["bytes_total"] == sum(os.path.getsize(p) for p in (gz, bad, plain))
+    assert s["bytes_done"] == s["bytes_total"]
+    assert len(json.loads(res)["errors"]) == 1
+    assert max(fractions) <= 1.0
+    assert fractions == sorted(fractions)  # never goes back

@@ -8,6 +8,8 @@
 
 use super::tokenize;
 use hashbrown::{HashMap, HashTable};
+use rayon::prelude::*;
+use std::cmp::Ordering;
 
 /// Longest word kept inline.
 const SHORT: usize = 16;
@@ -269,6 +271,155 @@ pub fn merge(mut a: Counts, mut b: Counts) -> Counts {
     a
 }
 
+/// Merge per-thread tables into at most `parts` tables with disjoint words, on the current rayon
+/// pool. Each table's short words are first scattered by hash (one task per table), then every
+/// partition is built from its share of all tables (one task per partition), so no step is a
+/// serial pass over all the words. The partition is taken from the hash's middle bits: hashbrown
+/// uses the low bits for the bucket and the top 7 for its tag, so those stay spread within a
+/// partition. Long words (rare in text) are merged serially into the first partition.
+pub fn merge_partitioned(tables: Vec<Counts>, parts: usize) -> Vec<Counts> {
+    let mut tables: Vec<Counts> = tables.into_iter().filter(|t| !t.is_empty()).collect();
+    if tables.len() <= 1 {
+        return tables; // nothing to merge: one table's words are distinct already
+    }
+    let parts = parts.max(1);
+    let mut long: HashMap<Box<[u8]>, u64, ahash::RandomState> = HashMap::default();
+    for t in &mut tables {
+        for (k, v) in t.long.drain() {
+            *long.entry(k).or_insert(0) += v;
+        }
+    }
+    let part = |e: &Short| ((hash(e.k0, e.k1, e.len()) >> 32) % parts as u64) as usize;
+    let scattered: Vec<Vec<Vec<Short>>> = tables
+        .into_par_iter()
+        .map(|t| {
+            let mut v: Vec<Vec<Short>> = (0..parts)
+                .map(|_| Vec::with_capacity(t.short.len() / parts + 16))
+                .collect();
+            for e in t.short {
+                v[part(&e)].push(e);
+            }
+            v
+        })
+        .collect();
+    let mut out: Vec<Counts> = (0..parts)
+        .into_par_iter()
+        .map(|p| {
+            let n = scattered.iter().map(|s| s[p].len()).max().unwrap_or(0);
+            let mut c = Counts {
+                short: HashTable::with_capacity(n),
+                long: HashMap::default(),
+            };
+            for s in &scattered {
+                for e in &s[p] {
+                    c.add_short(e.k0, e.k1, e.len(), e.count());
+                }
+            }
+            c
+        })
+        .collect();
+    out[0].long = long;
+    out
+}
+
+/// Marks a [`Row`] whose word fits its head.
+const NOT_LONG: u32 = u32::MAX;
+
+/// One (word, count) of a merged table, ordered with integer compares only: `head` is the word's
+/// first 16 bytes, zero-padded, as a big-endian integer, which orders like the bytes themselves.
+#[derive(Clone, Copy, Debug)]
+pub struct Row {
+    pub count: u64,
+    head: u128,
+    len: u32,
+    /// Index of the whole word in the run's long words, or [`NOT_LONG`].
+    long: u32,
+}
+
+impl Row {
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The word's bytes (`buf` holds a short word's).
+    pub fn word<'a>(&self, longs: &'a [Box<[u8]>], buf: &'a mut [u8; SHORT]) -> &'a [u8] {
+        if self.long == NOT_LONG {
+            *buf = self.head.to_be_bytes();
+            &buf[..self.len as usize]
+        } else {
+            &longs[self.long as usize]
+        }
+    }
+}
+
+/// Count descending, then word ascending (bytewise). A total order, so unstable sorts are
+/// deterministic.
+pub fn row_order(a: &Row, b: &Row, longs: &[Box<[u8]>]) -> Ordering {
+    b.count
+        .cmp(&a.count)
+        .then(a.head.cmp(&b.head))
+        .then_with(|| {
+            if a.long != NOT_LONG && b.long != NOT_LONG {
+                longs[a.long as usize].cmp(&longs[b.long as usize])
+            } else {
+                // Equal zero-padded heads and at least one word of at most 16 bytes: the shorter
+                // word is a prefix of the other.
+                a.len.cmp(&b.len)
+            }
+        })
+}
+
+impl Counts {
+    /// Total of all counts.
+    pub fn total(&self) -> u64 {
+        self.short.iter().map(Short::count).sum::<u64>() + self.long.values().sum::<u64>()
+    }
+
+    /// The rows of the short words that `keep` accepts.
+    pub fn short_rows(&self, keep: &(impl Fn(&[u8]) -> bool + Sync)) -> Vec<Row> {
+        let mut buf = [0u8; SHORT];
+        self.short
+            .iter()
+            .filter_map(|e| {
+                buf[..8].copy_from_slice(&e.k0.to_le_bytes());
+                buf[8..].copy_from_slice(&e.k1.to_le_bytes());
+                keep(&buf[..e.len()]).then(|| Row {
+                    count: e.count(),
+                    head: u128::from_be_bytes(buf),
+                    len: e.len() as u32,
+                    long: NOT_LONG,
+                })
+            })
+            .collect()
+    }
+
+    /// Move the long words that `keep` accepts into `longs`, with a row each.
+    pub fn take_long_rows(
+        &mut self,
+        keep: &impl Fn(&[u8]) -> bool,
+        longs: &mut Vec<Box<[u8]>>,
+    ) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for (k, v) in self.long.drain() {
+            if !keep(&k[..]) {
+                continue;
+            }
+            let mut head = [0u8; SHORT];
+            head.copy_from_slice(&k[..SHORT]);
+            rows.push(Row {
+                count: v,
+                head: u128::from_be_bytes(head),
+                len: k.len().min(u32::MAX as usize) as u32,
+                long: longs.len() as u32,
+            });
+            longs.push(k);
+        }
+        rows
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +450,57 @@ mod tests {
         count_into(&mut d, b"x y", false);
         let m = merge(c, d);
         assert_eq!((m.get(b"x"), m.get(b"y"), m.len()), (2, 1, 6));
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    #[test]
+    fn partitioned_merge_equals_serial_merge_and_rows_order_like_bytes() {
+        let text: Vec<u8> = (0..5000u32)
+            .map(|i| format!("w{} ", i % 997))
+            .chain(["a\0 a a\0\0 abcdefghabcdefgh ".into()])
+            .chain(["abcdefghabcdefgh\0 abcdefghabcdefghz abcdefghabcdefghy ".into()])
+            .collect::<String>()
+            .into_bytes();
+        let mut tables = Vec::new();
+        for piece in text
+            .split_inclusive(|&b| b == b' ')
+            .collect::<Vec<_>>()
+            .chunks(700)
+        {
+            let mut c = new_counts();
+            count_into(&mut c, &piece.concat(), false);
+            tables.push(c);
+        }
+        let serial = tables.clone().into_iter().reduce(merge).unwrap();
+        for parts in [1, 3, 8] {
+            let merged = merge_partitioned(tables.clone(), parts);
+            let mut all = std::collections::HashMap::new();
+            for m in &merged {
+                for (k, v) in m.iter() {
+                    assert!(all.insert(k, v).is_none(), "a word in two partitions");
+                }
+            }
+            assert_eq!(all, serial.to_map());
+        }
+        let mut merged = merge_partitioned(tables, 4);
+        let mut longs = Vec::new();
+        let keep = |_: &[u8]| true;
+        let mut rows: Vec<Row> = merged.iter().flat_map(|c| c.short_rows(&keep)).collect();
+        for m in &mut merged {
+            rows.extend(m.take_long_rows(&keep, &mut longs));
+        }
+        rows.sort_unstable_by(|a, b| row_order(a, b, &longs));
+        let mut buf = [0u8; SHORT];
+        let got: Vec<(Vec<u8>, u64)> = rows
+            .iter()
+            .map(|r| (r.word(&longs, &mut buf).to_vec(), r.count))
+            .collect();
+        let mut want: Vec<(Vec<u8>, u64)> = serial.iter().collect();
+        want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        assert_eq!(got, want);
     }
 }

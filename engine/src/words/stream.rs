@@ -10,11 +10,12 @@
 
 use super::count::{count_into, new_counts, Counts};
 use super::tokenize::is_space;
+use super::Share;
 use crate::error::{Error, Result};
-use crate::progress::Progress;
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 
 /// Cuts a stream into blocks of whole words.
@@ -78,23 +79,32 @@ impl Blocks {
 }
 
 /// Count a streamed input into `tables` (one per worker thread): (words, decompressed bytes).
+/// Progress counts the input's raw (on-disk) bytes, the unit of its share, as its blocks are
+/// counted: decompressed bytes would pass 100%.
 pub(super) fn count_stream(
     path: &Path,
     unicode: bool,
     chunk: usize,
-    progress: &Progress,
+    share: &Share,
     tables: &[Mutex<Counts>],
 ) -> Result<(u64, u64)> {
-    let mut blocks = Blocks::new(crate::io::open_input(path)?, chunk);
+    let (reader, raw) = crate::io::open_input_counted(path)?;
+    let mut blocks = Blocks::new(reader, chunk);
     let local: Vec<Mutex<Counts>> = (0..tables.len().max(1))
         .map(|_| Mutex::new(new_counts()))
         .collect();
     let batch = local.len() * 2;
-    let read_batch = |b: &mut Blocks| -> Result<Vec<Vec<u8>>> {
+    let mut raw_seen = 0u64;
+    // Each block with the raw bytes read since the block before it.
+    let mut read_batch = |b: &mut Blocks| -> Result<Vec<(Vec<u8>, u64)>> {
         let mut v = Vec::with_capacity(batch);
         while v.len() < batch {
             match b.next_block(path)? {
-                Some(x) => v.push(x),
+                Some(x) => {
+                    let now = raw.load(Relaxed);
+                    v.push((x, now.saturating_sub(raw_seen)));
+                    raw_seen = now;
+                }
                 None => break,
             }
         }
@@ -103,13 +113,13 @@ pub(super) fn count_stream(
     let (mut words, mut bytes, mut lines) = (0u64, 0u64, 0u64);
     let mut next = read_batch(&mut blocks)?;
     while !next.is_empty() {
-        progress.check()?;
+        share.check()?;
         let cur = next;
         let (more, counted) = rayon::join(
             || read_batch(&mut blocks),
             || {
                 cur.par_iter()
-                    .map(|data| {
+                    .map(|(data, raw_bytes)| {
                         if let Err(e) = std::str::from_utf8(data) {
                             let bad = e.valid_up_to();
                             let nl = memchr::memchr_iter(b'\n', &data[..bad]).count() as u64;
@@ -117,13 +127,13 @@ pub(super) fn count_stream(
                         }
                         let slot = rayon::current_thread_index().unwrap_or(0) % local.len();
                         let w = count_into(&mut local[slot].lock().unwrap(), data, unicode);
-                        progress.add_bytes(data.len() as u64);
+                        share.add(*raw_bytes);
                         Ok((w, memchr::memchr_iter(b'\n', data).count() as u64))
                     })
                     .collect::<Vec<_>>()
             },
         );
-        for (data, r) in cur.iter().zip(counted) {
+        for ((data, _), r) in cur.iter().zip(counted) {
             match r {
                 Ok((w, nl)) => {
                     words += w;
@@ -145,7 +155,7 @@ pub(super) fn count_stream(
     for (t, l) in tables.iter().zip(local) {
         t.lock().unwrap().merge_from(l.into_inner().unwrap());
     }
-    progress.add_rows(words);
+    share.progress.add_rows(words);
     Ok((words, bytes))
 }
 
