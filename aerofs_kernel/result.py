@@ -66,11 +66,9 @@ class Result:
         return render_html(self)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        return {
-            "text/plain": repr(self),
-            "text/html": render_html(self),
-            "application/json": json.loads(json.dumps(self.to_dict(), default=str)),
-        }
+        # No application/json: JupyterLab and Notebook 7 rank their JSON tree viewer above HTML, so
+        # it would hide the report. Scripts get the same data from ``to_dict()`` (or the CLI's --json).
+        return {"text/plain": repr(self), "text/html": render_html(self)}
 
 
 def _fmt(v: Any) -> str:

@@ -133,10 +133,10 @@ class BackgroundRun:
             self.widget.message = "cancelled"
         else:
             self.widget.message = ""
-        self.done.set()
-        for fn in self._callbacks:
+        for fn in self._callbacks:  # before ``done``: whoever waits sees what they did
             with contextlib.suppress(Exception):
                 fn(self)
+        self.done.set()
 
     def cancel(self) -> None:
         self.progress.cancel()
@@ -221,10 +221,7 @@ class JobForm(anywidget.AnyWidget):
                 self.status = f"submit failed: {e}"
                 return None
             self.status = f"submitted job {self.job.id}"
-            with self.output:
-                from IPython.display import display
-
-                display(self.job.widget())
+            self.output.append_display_data(self.job.widget())
             return self.job
         run = BackgroundRun(self.pipeline, params)
         self.run_ = run
@@ -233,16 +230,14 @@ class JobForm(anywidget.AnyWidget):
         def finished(r: BackgroundRun) -> None:
             self.status = r.widget.state
             if r.result is not None:
-                with self.output:
-                    from IPython.display import display
-
-                    display(r.result)
+                self.output.append_display_data(r.result)
 
         run.on_done(finished)
-        with self.output:
-            from IPython.display import display
-
-            display(run.widget)
+        # Everything under the form is appended here, in the kernel, never captured with
+        # ``with self.output:``: the result comes from the run's thread after the button's message
+        # is done, which a capture misses, and a capture mixed with appends races with the front
+        # end's copy of the outputs (the result view was lost in Notebook 7).
+        self.output.append_display_data(run.widget)
         return run.start()
 
     def _ipython_display_(self) -> None:

@@ -3,7 +3,6 @@
  * job detail tabs, commands in the palette, launcher and file browser menu.
  */
 import {
-  ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
@@ -55,16 +54,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description:
     'AeroFS: live job dashboard, job forms, job detail and admin view.',
   autoStart: true,
-  requires: [ILabShell],
+  // No ILabShell: the generic shell has the left area in JupyterLab and in
+  // Notebook 7 (its side panel) alike, so the sidebar starts in both.
   optional: [ICommandPalette, ILauncher, ILayoutRestorer, IDefaultFileBrowser],
   activate: (
     app: JupyterFrontEnd,
-    shell: ILabShell,
     palette: ICommandPalette | null,
     launcher: ILauncher | null,
     restorer: ILayoutRestorer | null,
     browser: IDefaultFileBrowser | null
   ) => {
+    const shell = app.shell;
     const stream = new EventStream(since => openEventSocket(since));
     const newJobListeners = new Set<(paths: string[]) => void>();
     const tracker = new WidgetTracker<MainAreaWidget<JobDetailWidget>>({

@@ -101,6 +101,10 @@ def test_job_form_from_schema_checks_paths_and_runs_here(
     run.wait(30)
     assert form.problems == [] and form.status == "succeeded"
     assert pq.read_table(tmp_path / "m.parquet").num_rows == 4
+    # Under the form: the live progress widget, then the result view (appended from the run's thread).
+    progress, result = form.output.outputs
+    assert progress["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == run.widget.model_id
+    assert result["output_type"] == "display_data" and "aerofs-summary" in result["data"]["text/html"]
 
 
 def test_job_form_submit_without_server_says_why(csv_tree: Path, tmp_path: Path, monkeypatch: Any) -> None:

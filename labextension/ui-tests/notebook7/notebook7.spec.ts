@@ -176,17 +176,10 @@ test('AeroFS widgets in a Notebook 7 page: job form, live progress, cancel', asy
   await expect(job.locator('.pct')).toHaveText('100%');
   expect(await exists(page, 'out/nb7-job.parquet')).toBe(true);
 
-  // Known bug (aerofs_kernel/widgets, JobForm.start): the result view is
-  // displayed under the form from the run's background thread inside
-  // `with output:`; an Output widget captures only messages of a request the
-  // front end still tracks, and the button's comm message is done by then, so
-  // the view is lost (docs/testing.md, "Where it runs"). The fix is
-  // `self.output.append_display_data(r.result)`; then assert the view's
-  // `.aerofs-summary` rows total_words and distinct_words here instead.
-  await expect(
-    outputOf(page, 2).locator('.aerofs-result'),
-    'the run-here result now shows under the form: assert its summary instead'
-  ).toHaveCount(0);
+  // The run-here result view, shown under the form from the run's thread.
+  const summary = outputOf(page, 2).locator('.aerofs-result .aerofs-summary');
+  await expect(summary).toContainText('total_words');
+  await expect(summary).toContainText('distinct_words');
 
   await expect(page.getByText('Error displaying widget')).toHaveCount(0);
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -196,31 +189,60 @@ test('AeroFS widgets in a Notebook 7 page: job form, live progress, cancel', asy
   });
 });
 
-test('the AeroFS jobs sidebar is JupyterLab-only: Notebook 7 loads the labextension but cannot start it', async ({
+test('the AeroFS jobs sidebar opens in a Notebook 7 side panel and lists the jobs', async ({
   page
 }) => {
-  // What is true today (docs/testing.md, "Where it runs"): the labextension's
-  // plugin requires JupyterLab's shell (ILabShell), which Notebook 7 does not
-  // provide, so Notebook 7 loads its code and skips it. Notebook 7 does have
-  // side panels (View > File Browser, Table of Contents): once the plugin
-  // takes the generic `app.shell` instead, this test must assert the sidebar.
+  // The plugin needs only the generic shell, so Notebook 7 starts it: the
+  // sidebar goes to the notebook page's left side panel, opened by its command.
   const activation: string[] = [];
   page.on('console', m => {
     if (m.text().includes('aerofs-labextension:plugin')) {
       activation.push(m.text());
     }
   });
-  await page.goto('tree');
-  await expect(page.locator('.jp-DirListing-content')).toBeVisible();
-  const extensions = await page.evaluate(
+  await put(page, 'nb7-sidebar.ipynb', {
+    type: 'notebook',
+    format: 'json',
+    content: { nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [] }
+  });
+  await page.goto('notebooks/nb7-sidebar.ipynb');
+  await page.waitForFunction(
     () =>
-      JSON.parse(
-        document.getElementById('jupyter-config-data')?.textContent ?? '{}'
-      ).federated_extensions as { name: string }[]
+      (window as any).jupyterapp?.commands?.hasCommand('aerofs:open-dashboard'),
+    undefined,
+    { timeout: 60000 }
   );
-  expect(extensions.map(e => e.name)).toContain('aerofs-labextension');
-  await expect
-    .poll(() => activation.join('\n'))
-    .toMatch(/failed to activate[\s\S]*No provider for: \S*ILabShell/);
-  await expect(page.locator('#aerofs-sidebar')).toHaveCount(0);
+  await page.evaluate(() =>
+    (window as any).jupyterapp.commands.execute('aerofs:open-dashboard')
+  );
+  const sidebar = page.locator('#aerofs-sidebar');
+  await expect(sidebar).toBeVisible();
+  await expect(sidebar.locator('.jp-AeroFS-errorPanel')).toHaveCount(0);
+  // A job submitted now appears live, and reaches SUCCEEDED, in the open sidebar.
+  await put(page, 'nb7-sidebar.txt', {
+    type: 'file',
+    format: 'text',
+    content: 'one two two\n'
+  });
+  const r = await page.request.post('aerofs/api/jobs', {
+    data: {
+      pipeline: 'word-count',
+      params: {
+        src: `${ROOT}/nb7-sidebar.txt`,
+        dst: `${ROOT}/out/nb7-sidebar.parquet`
+      }
+    }
+  });
+  expect(r.status(), await r.text()).toBe(202);
+  const id = (await r.json()).id as string;
+  await expect(sidebar.locator(`tr[data-job-id="${id}"]`)).toContainText(
+    'SUCCEEDED',
+    { timeout: 60000 }
+  );
+  expect(activation.join('\n')).not.toMatch(/failed to activate/);
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({
+    path: path.join(SHOTS, 'notebook7-sidebar.png'),
+    fullPage: true
+  });
 });
