@@ -84,6 +84,8 @@ def test_fixed_point_columns_read_back_exactly_in_every_reader(tmp_path: Path) -
     schema = pq.ParquetFile(out).schema
     assert schema.column(1).physical_type == "INT64"
     assert schema.column(2).physical_type == "FIXED_LEN_BYTE_ARRAY"
+    # and delta-encoded like the integers (prices shrink to their significant bits)
+    assert "DELTA_BINARY_PACKED" in pq.ParquetFile(out).metadata.row_group(0).column(1).encodings
     want = {
         "price": ["19.99", "-0.50", "1.00", "20.00", "7.10", None],
         "big": [BIG, "-" + BIG, "0.00", "1.00", None, "-1.10"],

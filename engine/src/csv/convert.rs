@@ -974,10 +974,14 @@ pub fn plan_props(
         let path = parquet::schema::types::ColumnPath::from(c.name.as_str());
         let on = opts.dictionary && c.dictionary && matches!(c.ty, ColType::String | ColType::Null);
         b = b.set_column_dictionary_enabled(path.clone(), on);
-        if matches!(
-            c.ty,
-            ColType::Int64 | ColType::Date | ColType::Timestamp | ColType::TimestampTz
-        ) {
+        // A decimal of precision 18 or less is a Parquet INT64, encoded like the integers.
+        let int64_decimal = matches!(c.ty, ColType::Decimal(p, _) if p <= 18);
+        if int64_decimal
+            || matches!(
+                c.ty,
+                ColType::Int64 | ColType::Date | ColType::Timestamp | ColType::TimestampTz
+            )
+        {
             b = b.set_column_encoding(path, parquet::basic::Encoding::DELTA_BINARY_PACKED);
         }
     }
