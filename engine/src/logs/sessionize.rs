@@ -147,7 +147,7 @@ pub fn add(v: &mut Vec<Cluster>, c: Cluster, timeout: i64) {
 /// tail, not one shift of it per cluster.
 pub fn add_run(v: &mut Vec<Cluster>, run: impl IntoIterator<Item = Cluster>, timeout: i64) {
     let mut new = run.into_iter().peekable();
-    while let Some(c) = new.next_if(|c| v.last().is_none_or(|l| c.start >= l.start)) {
+    while let Some(c) = new.next_if(|c| v.last().map_or(true, |l| c.start >= l.start)) {
         add(v, c, timeout);
     }
     let Some(first) = new.peek() else {
