@@ -23,19 +23,30 @@ sys.path.insert(0, str(ROOT.parent / "tests" / "logs"))
 
 
 def make(size_mb: int) -> Path:
+    """A busy site's log: blocks of 20,000 lines, each with its own seed, time running on from the
+    last block (0-2 s between requests, so ~1 GB spans about two months) and 5,000 returning IPv4
+    clients. Not one block repeated: the same timestamps over and over would make every block go
+    back in time, a worst case for the session merge that real logs do not have."""
+    from datetime import datetime, timedelta, timezone
+
     from reference import generate
 
-    out = ROOT / "data" / "logs" / f"access-{size_mb}mb.log"
+    out = ROOT / "data" / "logs" / f"access-{size_mb}mb-v2.log"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    block = ("\n".join(generate(20000, 42)) + "\n").encode()
+    clients = [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255 or 1}" for i in range(1, 5001)]
+    t = datetime(2024, 3, 9, 22, 0, 0, tzinfo=timezone(timedelta(hours=1)))
     tmp = out.with_suffix(".tmp")
     with open(tmp, "wb") as f:
-        written = 0
+        written, seed = 0, 42
         while written < size_mb * 1_000_000:
+            lines = generate(20000, seed, start=t, clients=clients, steps=(0, 0, 1, 1, 1, 2))
+            block = ("\n".join(lines) + "\n").encode()
             f.write(block)
             written += len(block)
+            t += timedelta(seconds=20000)  # past the block's last line (~16,700 s on average, sd ~100 s)
+            seed += 1
     tmp.rename(out)
     return out
 

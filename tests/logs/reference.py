@@ -100,17 +100,26 @@ PAGES = [
 
 
 def generate(
-    n: int, seed: int = 1, malformed: float = 0.01, shuffle: float = 0.02, zone: str = "+0100"
+    n: int,
+    seed: int = 1,
+    malformed: float = 0.01,
+    shuffle: float = 0.02,
+    zone: str = "+0100",
+    start: datetime | None = None,
+    clients: list[str] | None = None,
+    steps: tuple[int, ...] = (1, 5, 30, 120, 600, 2400),
 ) -> list[str]:
-    """Combined-format lines over ~2 days (crossing midnight), returning visitors, bots, assets, IPv6,
-    a few malformed lines and some lines out of order."""
+    """Combined-format lines from ``start`` (default 2024-03-09 22:00, so they cross midnight),
+    ``steps`` seconds apart at random: returning visitors (``clients``, default 30 IPv4 drawn from
+    the seed), IPv6, bots, assets, a few malformed lines and some lines out of order."""
     rnd = random.Random(seed)
-    ips = [f"10.0.{rnd.randrange(4)}.{rnd.randrange(1, 40)}" for _ in range(30)] + ["2001:db8::1", "::1"]
+    ips = clients or [f"10.0.{rnd.randrange(4)}.{rnd.randrange(1, 40)}" for _ in range(30)]
+    ips = [*ips, "2001:db8::1", "::1"]
     tz = timezone(timedelta(hours=int(zone[:3]), minutes=int(zone[0] + zone[3:])))
-    t = datetime(2024, 3, 9, 22, 0, 0, tzinfo=tz)
+    t = start or datetime(2024, 3, 9, 22, 0, 0, tzinfo=tz)
     lines = []
     for _ in range(n):
-        t += timedelta(seconds=rnd.choice([1, 5, 30, 120, 600, 2400]))
+        t += timedelta(seconds=rnd.choice(steps))
         if rnd.random() < malformed:
             lines.append(rnd.choice(["garbage line", '1.2.3.4 - - [bad time] "GET / HTTP/1.1" 200 1', ""]))
             continue
