@@ -14,7 +14,7 @@ use aerofs_engine::csv::Options;
 use libfuzzer_sys::fuzz_target;
 
 const DELIMS: [u8; 4] = [b',', b'\t', b';', b'|'];
-const TYPES: [ColType; 7] = [
+const TYPES: [ColType; 10] = [
     ColType::String,
     ColType::Int64,
     ColType::Float64,
@@ -22,6 +22,9 @@ const TYPES: [ColType; 7] = [
     ColType::Date,
     ColType::Timestamp,
     ColType::TimestampTz,
+    ColType::Decimal(18, 2), // Parquet INT64
+    ColType::Decimal(38, 4), // FIXED_LEN_BYTE_ARRAY
+    ColType::Decimal(5, 0),
 ];
 
 fn rows(buf: &[u8], f: &Fields, d: &Dialect) -> Vec<Vec<Option<Vec<u8>>>> {
@@ -106,7 +109,15 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     if std::str::from_utf8(buf).is_ok() {
-        let plan = Plan::new("fuzz.csv".into(), d, ncols, cols, &[String::new()]);
+        let decimals = ctl[1] & 4 != 0; // an int column meeting "2.50" widens to a decimal
+        let plan = Plan::new(
+            "fuzz.csv".into(),
+            d,
+            ncols,
+            cols,
+            &[String::new()],
+            decimals,
+        );
         let _ = build_batch(buf, &fast, &plan);
     }
 });
