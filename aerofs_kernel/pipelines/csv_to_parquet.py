@@ -3,7 +3,7 @@
 Layouts: ``per_file`` (one Parquet per CSV, mirroring the input tree under ``dst``), ``merged``
 (one file ``dst``) and ``partitioned`` (a Hive-style dataset under ``dst``, split by
 ``partition_by``). Types are inferred from a sample of each input (fixed-point numbers such as
-prices as exact decimals, unless ``decimals=False``) and unified across inputs; a
+prices as exact decimals with ``decimals=True``) and unified across inputs; a
 value met later that does not fit widens its column and the input is converted again, so the
 output types always hold every value. The result's ``parts`` carry ``schema``, ``drift`` (which
 inputs disagreed on which column, and how it was resolved) and ``files`` (rows per input).
@@ -121,10 +121,11 @@ SCHEMA: dict[str, Any] = {
         },
         "decimals": {
             "type": "boolean",
-            "default": True,
+            "default": False,
             "description": "Infer columns of fixed-point numbers with one number of fractional digits (19.99, "
             "-3.10) as exact decimals (decimal(18,s), or decimal(38,s) for more than 16 digits); false: "
-            "float64. Varying fractional digits or exponents are always float64.",
+            "float64. Varying fractional digits or exponents are always float64. Off by default: the tasks "
+            "of a job infer from their own files, so scales could differ between a job's outputs.",
         },
         "infer_rows": {
             "type": "integer",

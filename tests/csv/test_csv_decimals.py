@@ -22,7 +22,8 @@ BIG = "9" * 36 + ".25"  # 38 digits: the most a Decimal128 holds
 
 
 def run(inputs: list[Path], dst: Path, **options: Any):
-    params = {"src": [str(p) for p in inputs], "dst": str(dst), **options}
+    """The pipeline with decimal inference on (``decimals=True``) unless told otherwise."""
+    params = {"src": [str(p) for p in inputs], "dst": str(dst), "decimals": True, **options}
     opts = PIPE.options(params)
     return PIPE.run([str(p) for p in inputs], str(dst), opts, _engine.Progress())
 
@@ -99,10 +100,12 @@ def test_fixed_point_columns_read_back_exactly_in_every_reader(tmp_path: Path) -
         assert [r["score"] for r in rows] == [0.5, 0.25, 0.125, 1.0, 2000.0, None], reader
 
 
-def test_decimals_false_keeps_float64(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [{"decimals": False}, {}])
+def test_decimals_off_by_default_and_when_false_keep_float64(tmp_path: Path, options: dict) -> None:
     src = tmp_path / "p.csv"
     src.write_text("price\n19.99\n-0.50\n")
-    result = run([src], tmp_path / "out", decimals=False)
+    params = {"src": [str(src)], "dst": str(tmp_path / "out"), **options}
+    result = PIPE.run([str(src)], str(tmp_path / "out"), PIPE.options(params), _engine.Progress())
     t = pq.read_table(result.outputs[0])
     assert t.schema.field("price").type == pa.float64()
     assert t.column("price").to_pylist() == [19.99, -0.5]

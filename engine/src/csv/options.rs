@@ -108,8 +108,11 @@ pub struct Options {
     /// Column name -> type, overriding inference.
     #[serde(default)]
     pub columns: BTreeMap<String, ColType>,
-    /// Infer fixed-point columns (one scale, e.g. prices) as exact decimals; false: float64.
-    #[serde(default = "default_true")]
+    /// Infer fixed-point columns (one scale, e.g. prices) as exact decimals; false (the default):
+    /// float64. Off by default because each task of a job infers from its own files: with decimals,
+    /// two files of one column with different scales would get different types in a job but one in
+    /// an interactive run (until jobs unify types at plan time).
+    #[serde(default)]
     pub decimals: bool,
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,

@@ -297,7 +297,11 @@ fn fixed_point_columns_are_exact_decimals() {
     let csv = format!(
         "price,big,ratio,rate\n19.99,{big},0.5,1.10\n-0.50,-1.00,0.25,2.20\n+1.00,,1e-3,\n20,0.75,2,3.30\n"
     );
-    let (r, outs) = convert(dir.path(), &[("d.csv", csv.as_bytes())], "");
+    let (r, outs) = convert(
+        dir.path(),
+        &[("d.csv", csv.as_bytes())],
+        r#", "decimals": true"#,
+    );
     assert_eq!(r.summary.rows, 4);
     let b = read_parquet(&outs[0]);
     let types: Vec<DataType> = b
@@ -332,12 +336,8 @@ fn fixed_point_columns_are_exact_decimals() {
         [Physical::INT64, Physical::FIXED_LEN_BYTE_ARRAY]
     );
 
-    // decimals off: float64, as before.
-    let (_, outs) = convert(
-        dir.path(),
-        &[("f.csv", csv.as_bytes())],
-        r#", "decimals": false"#,
-    );
+    // decimals off (the default): float64.
+    let (_, outs) = convert(dir.path(), &[("f.csv", csv.as_bytes())], "");
     let b = read_parquet(&outs[0]);
     assert_eq!(b.schema().field(0).data_type(), &DataType::Float64);
     assert_eq!(b.column(0).as_primitive::<Float64Type>().value(0), 19.99);
@@ -358,7 +358,7 @@ fn late_values_widen_a_decimal_column() {
         let (r, outs) = convert(
             dir.path(),
             &[("w.csv", csv.as_bytes())],
-            r#", "infer_rows": 100, "block_size": 2048"#,
+            r#", "infer_rows": 100, "block_size": 2048, "decimals": true"#,
         );
         assert_eq!(r.summary.rows, 3001);
         assert_eq!(r.summary.redone_inputs, 1, "{value}");
@@ -390,7 +390,7 @@ fn late_values_widen_a_decimal_column() {
     let (r, outs) = convert(
         dir.path(),
         &[("f.csv", csv.as_bytes())],
-        r#", "infer_rows": 100, "block_size": 2048"#,
+        r#", "infer_rows": 100, "block_size": 2048, "decimals": true"#,
     );
     assert_eq!(r.summary.redone_inputs, 0);
     let v = decimals(&read_parquet(&outs[0]), 0);
@@ -458,7 +458,7 @@ fn decimals_unify_across_files() {
         inputs.push(p);
     }
     let opts = Options::from_json(&format!(
-        r#"{{"layout": "merged", "dst": {:?}}}"#,
+        r#"{{"layout": "merged", "dst": {:?}, "decimals": true}}"#,
         dst.display().to_string()
     ))
     .unwrap();
