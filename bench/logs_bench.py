@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -23,15 +24,17 @@ sys.path.insert(0, str(ROOT.parent / "tests" / "logs"))
 
 
 def make(size_mb: int) -> Path:
-    """A busy site's log: blocks of 20,000 lines, each with its own seed, time running on from the
-    last block (0-2 s between requests, so ~1 GB spans about two months) and 5,000 returning IPv4
-    clients. Not one block repeated: the same timestamps over and over would make every block go
-    back in time, a worst case for the session merge that real logs do not have."""
+    """A busy site's log: blocks of 20,000 lines (~4.6 hours), each with its own seed, time running on
+    from the last block (0-2 s between requests, so ~1 GB spans about two months), and 200 of 5,000
+    returning IPv4 clients active per block, so a visitor comes back within the 30-minute timeout and
+    sessions have several requests (about 6 a session). Not one block repeated: the same timestamps
+    over and over would make every block go back in time, a worst case for the session merge that
+    real logs do not have."""
     from datetime import datetime, timedelta, timezone
 
     from reference import generate
 
-    out = ROOT / "data" / "logs" / f"access-{size_mb}mb-v2.log"
+    out = ROOT / "data" / "logs" / f"access-{size_mb}mb-v3.log"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +44,8 @@ def make(size_mb: int) -> Path:
     with open(tmp, "wb") as f:
         written, seed = 0, 42
         while written < size_mb * 1_000_000:
-            lines = generate(20000, seed, start=t, clients=clients, steps=(0, 0, 1, 1, 1, 2))
+            active = random.Random(seed).sample(clients, 200)
+            lines = generate(20000, seed, start=t, clients=active, steps=(0, 0, 1, 1, 1, 2))
             block = ("\n".join(lines) + "\n").encode()
             f.write(block)
             written += len(block)
