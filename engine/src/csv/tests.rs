@@ -58,12 +58,7 @@ fn types_are_inferred_and_values_kept() {
     let (r, outs) = convert(dir.path(), &[("a.csv", csv)], "");
     assert_eq!(r.summary.rows, 2);
     let b = read_parquet(&outs[0]);
-    let types: Vec<DataType> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.data_type().clone())
-        .collect();
+    let types = column_types(&b);
     assert_eq!(types[0], DataType::Int64);
     assert_eq!(types[1], DataType::Float64);
     assert_eq!(types[2], DataType::Boolean);
@@ -274,6 +269,14 @@ fn compressed_inputs_and_options_errors() {
         .contains("bogus"));
 }
 
+fn column_types(b: &RecordBatch) -> Vec<DataType> {
+    b.schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().clone())
+        .collect()
+}
+
 fn decimals(b: &RecordBatch, c: usize) -> Vec<Option<i128>> {
     let a = b.column(c).as_primitive::<Decimal128Type>();
     (0..a.len())
@@ -304,12 +307,7 @@ fn fixed_point_columns_are_exact_decimals() {
     );
     assert_eq!(r.summary.rows, 4);
     let b = read_parquet(&outs[0]);
-    let types: Vec<DataType> = b
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.data_type().clone())
-        .collect();
+    let types = column_types(&b);
     assert_eq!(
         types,
         [
@@ -464,12 +462,7 @@ fn decimals_unify_across_files() {
     .unwrap();
     let r = run(&inputs, &opts, &Progress::new()).unwrap();
     let t = read_parquet(&dst);
-    let types: Vec<DataType> = t
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.data_type().clone())
-        .collect();
+    let types = column_types(&t);
     // scales 2 and 3: the larger, precision 38 to keep 16 integer digits; int + decimal: decimal;
     // decimal + float: float64.
     assert_eq!(
