@@ -38,6 +38,9 @@ class JobService:
         self.queue = open_queue(app.redis_url, app.redis_ca_file or None, app.task_timeout)
         self.team = self.queue.mode == "rq"
         self.bus = EventBus(store, app.event_poll_interval, self.queue.redis)
+        from jobserver.handlers.job_reads import JobReads
+
+        self.job_reads = JobReads(store)
         self.pool: list[subprocess.Popen[bytes]] = []
         # Idle pool workers block on this pipe; a submitted job wakes one (jobserver.wake).
         self.wake: WakePipe | None = None

@@ -215,6 +215,19 @@ class Store(ABC):
         row = self._one(f"SELECT {JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
         return _row_job(row) if row else None
 
+    # Ids per statement of :meth:`get_jobs` (SQLite before 3.32 takes at most 999 parameters).
+    GET_JOBS_CHUNK = 500
+
+    def get_jobs(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{id: job}`` of those of ``job_ids`` that exist; one statement per 500 ids."""
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(job_ids), self.GET_JOBS_CHUNK):
+            chunk = job_ids[i : i + self.GET_JOBS_CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._all(f"SELECT {JOB_COLS} FROM jobs WHERE id IN ({marks})", tuple(chunk)):
+                out[row["id"]] = _row_job(row)
+        return out
+
     def list_jobs(
         self,
         owner: str | None = None,

@@ -15,7 +15,8 @@ from conftest import jp_sync, user
 from jupyter_server.prometheus.metrics import HTTP_REQUEST_DURATION_SECONDS
 from tornado.httpclient import HTTPClientError
 
-from jobserver.handlers.base import StoreThreads, _would_write, offload
+from jobserver.handlers.base import _HOSTS_ALLOWED, StoreThreads, _would_write, offload
+from jobserver.handlers.job_reads import JobReads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,3 +135,69 @@ async def test_access_log_skipped_when_dropped_metric_kept(jp_fetch, jp_serverap
     with pytest.raises(HTTPClientError):
         await jp_fetch("aerofs", "api", "jobs", "0" * 32, headers=user("alice"))
     assert any(r.levelno == logging.WARNING and "404 GET" in r.getMessage() for r in caplog.records)
+
+
+class _SlowStore:
+    """get_jobs as a store has it, each statement held until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.jobs = {
+            "a" * 32: {"id": "a" * 32, "state": "PENDING"},
+            "b" * 32: {"id": "b" * 32, "state": "PENDING"},
+        }
+        self.release = threading.Event()
+        self.started = threading.Event()
+        self.statements: list[list[str]] = []
+        self.fail = False
+
+    def get_jobs(self, ids: list[str]) -> dict[str, Any]:
+        self.statements.append(sorted(ids))
+        snapshot = {i: dict(self.jobs[i]) for i in ids if i in self.jobs}  # as the statement began
+        self.started.set()
+        self.release.wait(10)
+        if self.fail:
+            raise RuntimeError("database gone")
+        return snapshot
+
+
+def test_job_reads_batch_what_arrives_during_a_statement() -> None:
+    a, b, missing = "a" * 32, "b" * 32, "c" * 32
+
+    async def main() -> None:
+        store = _SlowStore()
+        reads = JobReads(store, parallel=1)  # type: ignore[arg-type]
+        first = asyncio.ensure_future(reads.get(a))
+        await asyncio.get_running_loop().run_in_executor(None, store.started.wait, 10)
+        # The job moves on while the first statement runs; reads arriving now must see the move.
+        store.jobs[a] = {"id": a, "state": "RUNNING"}
+        later = [asyncio.ensure_future(reads.get(x)) for x in (a, a, b, missing)]
+        await asyncio.sleep(0.05)
+        store.release.set()
+        got = await asyncio.gather(first, *later)
+        assert [j and j["state"] for j in got] == ["PENDING", "RUNNING", "RUNNING", "PENDING", None]
+        assert store.statements == [[a], sorted([a, b, missing])]  # one statement for the four
+        got[1]["tasks"] = []  # each request has its own dict
+        assert "tasks" not in got[2]
+        store.fail = True
+        with pytest.raises(RuntimeError, match="database gone"):
+            await reads.get(b)
+        store.fail = False
+        assert (await reads.get(b))["state"] == "PENDING"  # a failed statement does not stop reads
+        assert reads.running == 0
+
+    asyncio.run(main())
+
+
+@jp_sync
+async def test_host_check_kept_for_hosts_it_refuses(jp_fetch) -> None:
+    for _ in range(2):  # the second time from the remembered answers
+        r = await jp_fetch("aerofs", "api", "jobs", headers=user("alice"))
+        assert r.code == 200
+        with pytest.raises(HTTPClientError) as e:
+            await jp_fetch("aerofs", "api", "jobs", headers={**user("alice"), "Host": "evil.example.com"})
+        assert e.value.code == 403
+        with pytest.raises(HTTPClientError) as e:
+            await jp_fetch("aerofs", "api", "jobs", headers={**user("alice"), "Host": "10.0.0.1:8888"})
+        assert e.value.code == 403
+    assert any(host.startswith("127.0.0.1") or host.startswith("localhost") for host, _ in _HOSTS_ALLOWED)
+    assert not any("evil" in host or host.startswith("10.") for host, _ in _HOSTS_ALLOWED)

@@ -81,6 +81,17 @@ def test_lifecycle_and_events(store):
     assert ids == sorted(ids) and store.events_since(ids[-1]) == []
 
 
+def test_get_jobs_reads_many_in_chunks(store):
+    ids = [store.create_job("p", {"src": f"s{i}"}, "alice")[0]["id"] for i in range(5)]
+    store.set_job_state(ids[1], "RUNNING")
+    store.GET_JOBS_CHUNK = 2  # 5 ids and a missing one: three statements
+    got = store.get_jobs([*ids, "0" * 32])
+    assert sorted(got) == sorted(ids)
+    assert got[ids[1]] == store.get_job(ids[1]) and got[ids[1]]["state"] == "RUNNING"
+    assert got[ids[4]]["params"] == {"src": "s4"}
+    assert store.get_jobs([]) == {}
+
+
 def test_reaper_requeues_then_fails(store):
     job, _ = store.create_job("p", {}, "bob")
     plan(store, job["id"], [{"index": 0}])
