@@ -181,6 +181,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         ctx.requestNewJob([]);
       }
     });
+    // The job detail shown in a side panel where the main area takes no tabs.
+    let sideDetail: MainAreaWidget<JobDetailWidget> | null = null;
     app.commands.addCommand(CommandIDs.openJob, {
       label: args => (args.id ? `AeroFS: Job ${args.id}` : 'AeroFS: Open Job'),
       execute: args => {
@@ -201,6 +203,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
         widget.title.closable = true;
         void tracker.add(widget);
         shell.add(widget, 'main');
+        if (!widget.parent) {
+          // Notebook 7's notebook page keeps its one main-area widget (the
+          // notebook) and silently drops any other: show the detail in the
+          // right side panel instead, one job at a time.
+          sideDetail?.dispose();
+          sideDetail = widget;
+          widget.disposed.connect(() => {
+            if (sideDetail === widget) {
+              sideDetail = null;
+            }
+          });
+          shell.add(widget, 'right', { rank: 1000 });
+        }
         shell.activateById(widget.id);
         return widget;
       }

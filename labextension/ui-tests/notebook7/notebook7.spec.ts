@@ -189,7 +189,7 @@ test('AeroFS widgets in a Notebook 7 page: job form, live progress, cancel', asy
   });
 });
 
-test('the AeroFS jobs sidebar opens in a Notebook 7 side panel and lists the jobs', async ({
+test('the AeroFS jobs sidebar opens in a Notebook 7 side panel, lists the jobs and opens a job detail', async ({
   page
 }) => {
   // The plugin needs only the generic shell, so Notebook 7 starts it: the
@@ -203,7 +203,19 @@ test('the AeroFS jobs sidebar opens in a Notebook 7 side panel and lists the job
   await put(page, 'nb7-sidebar.ipynb', {
     type: 'notebook',
     format: 'json',
-    content: { nbformat: 4, nbformat_minor: 5, metadata: {}, cells: [] }
+    // A kernelspec, so that no "Select Kernel" dialog covers the page.
+    content: {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: {
+        kernelspec: {
+          name: 'python3',
+          display_name: 'Python 3',
+          language: 'python'
+        }
+      },
+      cells: []
+    }
   });
   await page.goto('notebooks/nb7-sidebar.ipynb');
   await page.waitForFunction(
@@ -239,6 +251,19 @@ test('the AeroFS jobs sidebar opens in a Notebook 7 side panel and lists the job
     'SUCCEEDED',
     { timeout: 60000 }
   );
+  // Its detail opens from the row: the notebook page's main area holds only
+  // the notebook, so the detail goes to the right side panel beside it.
+  await sidebar.locator(`tr[data-job-id="${id}"]`).click();
+  const detail = page.locator(`.jp-AeroFS-detailInner[data-job-id="${id}"]`);
+  await expect(detail).toBeVisible();
+  await expect(detail).toHaveAttribute('data-state', 'SUCCEEDED');
+  await expect(detail.locator('section[aria-label="Summary"]')).toContainText(
+    'total_words'
+  );
+  await expect(
+    page.locator(`#jp-right-stack .jp-AeroFS-detailInner[data-job-id="${id}"]`)
+  ).toHaveCount(1);
+  await expect(page.locator('.jp-Notebook')).toBeVisible();
   expect(activation.join('\n')).not.toMatch(/failed to activate/);
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({
