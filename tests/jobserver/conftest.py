@@ -63,6 +63,47 @@ def user(name: str | None) -> dict[str, str]:
     return {"X-Test-User": name} if name else {}
 
 
+async def post_job(
+    fetch: Any,
+    params: Any,
+    who: str | None = "alice",
+    pipeline: str = "sleepy",
+    *,
+    expect: int = 202,
+    headers: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """``POST aerofs/api/jobs`` with ``{"pipeline", "params", **fields}`` as ``who`` (None: no test
+    user header, for servers that authenticate by token), asserting the answer's status is
+    ``expect`` (202 a new job, 200 the job an idempotency key already made, 400 refused); the
+    answer's JSON body. A job in the answer is checked to be the one it names."""
+    import json
+
+    from tornado.httpclient import HTTPClientError
+
+    body = json.dumps({"pipeline": pipeline, "params": params, **fields})
+    try:
+        r = await fetch(
+            "aerofs", "api", "jobs", method="POST", headers={**user(who), **(headers or {})}, body=body
+        )
+    except HTTPClientError as e:  # jp_fetch raises for 4xx: the answer is what is checked
+        if e.response is None:
+            raise
+        r = e.response
+    doc = json.loads(r.body)
+    assert r.code == expect, (r.code, doc)
+    if r.code in (200, 202):
+        assert doc["id"] == doc["job"]["id"] and doc["state"] == doc["job"]["state"], doc
+    return dict(doc)
+
+
+async def submit_job(
+    fetch: Any, params: Any, who: str | None = "alice", pipeline: str = "sleepy", **kw: Any
+) -> str:
+    """:func:`post_job` of a new job (202); its id."""
+    return str((await post_job(fetch, params, who, pipeline, **kw))["id"])
+
+
 async def wait_state(fetch: Any, job_id: str, who: str, states: set[str], timeout: float = 30) -> dict:
     import json
 

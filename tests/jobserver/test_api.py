@@ -7,22 +7,10 @@ import json
 import os
 
 import pytest
-from conftest import jp_sync, user, wait_state
+from conftest import jp_sync, post_job, submit_job, user, wait_state
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def submit(fetch, who, params, pipeline="sleepy", headers=None):
-    r = await fetch(
-        "aerofs",
-        "api",
-        "jobs",
-        method="POST",
-        headers={**user(who), **(headers or {})},
-        body=json.dumps({"pipeline": pipeline, "params": params}),
-    )
-    return r.code, json.loads(r.body)
 
 
 async def error_of(coro):
@@ -64,12 +52,11 @@ async def test_pipelines(jp_fetch):
 
 @jp_sync
 async def test_validation_names_each_path(jp_fetch, tmp_path):
-    code, body = await error_of(submit(jp_fetch, "alice", {"src": "notalist", "dst": 3, "bogus": 1}))
-    assert code == 400
+    body = await post_job(jp_fetch, {"src": "notalist", "dst": 3, "bogus": 1}, expect=400)
     paths = {e["path"] for e in body["errors"]}
     assert {"$.src", "$.dst", "$"} <= paths, body
-    code, body = await error_of(submit(jp_fetch, "alice", {"src": ["a"], "dst": "x"}, pipeline="nope"))
-    assert code == 400 and body["errors"][0]["path"] == "$.pipeline"
+    body = await post_job(jp_fetch, {"src": ["a"], "dst": "x"}, pipeline="nope", expect=400)
+    assert body["errors"][0]["path"] == "$.pipeline"
 
 
 @jp_sync
@@ -78,10 +65,8 @@ async def test_job_lifecycle_outputs_logs_events(jp_fetch, jp_ws_fetch, tmp_path
     hello = json.loads(await ws.read_message())
     assert hello["type"] == "hello"
     dst = tmp_path / "out"
-    code, doc = await submit(
-        jp_fetch, "alice", {"src": ["a", "b", "c", "d", "e"], "dst": str(dst), "seconds": 0.05}
-    )
-    assert code == 202 and doc["state"] == "PENDING"
+    doc = await post_job(jp_fetch, {"src": ["a", "b", "c", "d", "e"], "dst": str(dst), "seconds": 0.05})
+    assert doc["state"] == "PENDING"
     job = await wait_state(jp_fetch, doc["id"], "alice", {"SUCCEEDED", "FAILED"})
     assert job["state"] == "SUCCEEDED", job
     for k in (
@@ -151,8 +136,7 @@ async def test_job_lifecycle_outputs_logs_events(jp_fetch, jp_ws_fetch, tmp_path
 
 @jp_sync
 async def test_permissions_owner_other_admin(jp_fetch, tmp_path):
-    _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 5})
-    jid = doc["id"]
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 5})
     for path, method in [
         ((jid,), "GET"),
         ((jid, "logs"), "GET"),
@@ -197,14 +181,14 @@ async def test_permissions_owner_other_admin(jp_fetch, tmp_path):
 @jp_sync
 async def test_cancel_stops_running_task(jp_fetch, tmp_path):
     dst = tmp_path / "o"
-    _, doc = await submit(jp_fetch, "alice", {"src": ["a", "b"], "dst": str(dst), "seconds": 30})
-    await wait_state(jp_fetch, doc["id"], "alice", {"RUNNING"})
+    jid = await submit_job(jp_fetch, {"src": ["a", "b"], "dst": str(dst), "seconds": 30})
+    await wait_state(jp_fetch, jid, "alice", {"RUNNING"})
     await asyncio.sleep(0.5)
-    r = await jp_fetch("aerofs", "api", "jobs", doc["id"], method="DELETE", headers=user("alice"))
+    r = await jp_fetch("aerofs", "api", "jobs", jid, method="DELETE", headers=user("alice"))
     assert json.loads(r.body)["state"] == "CANCELLED"
     # the workers let go of the tasks within a couple of heartbeats: a new job runs at once
-    _, quick = await submit(jp_fetch, "alice", {"src": ["q"], "dst": str(tmp_path / "q")})
-    job = await wait_state(jp_fetch, quick["id"], "alice", {"SUCCEEDED"}, timeout=10)
+    quick = await submit_job(jp_fetch, {"src": ["q"], "dst": str(tmp_path / "q")})
+    job = await wait_state(jp_fetch, quick, "alice", {"SUCCEEDED"}, timeout=10)
     assert job["state"] == "SUCCEEDED"
     assert not (dst / "a.txt").exists()
 
@@ -212,10 +196,10 @@ async def test_cancel_stops_running_task(jp_fetch, tmp_path):
 @jp_sync
 async def test_idempotency_key(jp_fetch, tmp_path):
     params = {"src": ["a"], "dst": str(tmp_path / "o")}
-    c1, d1 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "k-1"})
-    c2, d2 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "k-1"})
-    c3, d3 = await submit(jp_fetch, "bob", params, headers={"Idempotency-Key": "k-1"})
-    assert (c1, c2, c3) == (202, 200, 202)
+    key = {"Idempotency-Key": "k-1"}
+    d1 = await post_job(jp_fetch, params, headers=key)
+    d2 = await post_job(jp_fetch, params, headers=key, expect=200)
+    d3 = await post_job(jp_fetch, params, "bob", headers=key)
     assert d1["id"] == d2["id"] != d3["id"]
 
 
@@ -223,10 +207,9 @@ async def test_idempotency_key(jp_fetch, tmp_path):
 async def test_list_filter_and_paginate(jp_fetch, tmp_path):
     ids = []
     for i in range(5):
-        _, d = await submit(
-            jp_fetch, "alice", {"src": [f"n{i}"], "dst": str(tmp_path / f"o{i}"), "fail": i == 0}
+        ids.append(
+            await submit_job(jp_fetch, {"src": [f"n{i}"], "dst": str(tmp_path / f"o{i}"), "fail": i == 0})
         )
-        ids.append(d["id"])
     await wait_state(jp_fetch, ids[0], "alice", {"FAILED"})
     for i in ids[1:]:
         await wait_state(jp_fetch, i, "alice", {"SUCCEEDED"})
@@ -255,8 +238,8 @@ async def test_openapi_and_metrics(jp_fetch, tmp_path):
     r = await jp_fetch("aerofs", "api", "openapi.json", headers=user("alice"))
     doc = json.loads(r.body)
     assert doc["openapi"].startswith("3.") and "/jobs/{job_id}" in doc["paths"]
-    _, d = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o")})
-    await wait_state(jp_fetch, d["id"], "alice", {"SUCCEEDED"})
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+    await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED"})
     r = await jp_fetch("aerofs", "metrics", headers=user("alice"))
     text = r.body.decode()
     assert 'aerofs_jobs_finished_total{pipeline="sleepy",state="SUCCEEDED"} 1.0' in text
@@ -293,8 +276,7 @@ MATRIX = [
 
 @jp_sync
 async def test_every_route_every_caller(jp_fetch, tmp_path):
-    _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 30})
-    jid = doc["id"]
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o"), "seconds": 30})
     for path, method, *expected in MATRIX:
         path = tuple(p.replace("{id}", jid) for p in path)
         got = [await status_of(jp_fetch, *path, who=w, method=method) for w in (None, "alice", "bob", "root")]
@@ -308,23 +290,22 @@ async def test_every_route_every_caller(jp_fetch, tmp_path):
         {"pipeline": "sleepy", "params": {"src": ["b"], "dst": str(tmp_path / "p")}, "owner": "x"}
     )
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", method="POST", body=body) == 401
-    r = await jp_fetch("aerofs", "api", "jobs", method="POST", body=body, headers=user("bob"))
-    assert r.code == 202 and json.loads(r.body)["job"]["owner"] == "bob"
+    bobs = await post_job(jp_fetch, {"src": ["b"], "dst": str(tmp_path / "p")}, "bob", owner="x")
+    assert bobs["job"]["owner"] == "bob"
     # DELETE: anonymous and another user cannot; the owner and an admin can
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE") == 401
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE", who="bob") == 404
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, method="DELETE", who="alice") == 200
-    _, other = await submit(jp_fetch, "alice", {"src": ["c"], "dst": str(tmp_path / "q"), "seconds": 30})
-    assert await status_of(jp_fetch, "aerofs", "api", "jobs", other["id"], method="DELETE", who="root") == 200
+    other = await submit_job(jp_fetch, {"src": ["c"], "dst": str(tmp_path / "q"), "seconds": 30})
+    assert await status_of(jp_fetch, "aerofs", "api", "jobs", other, method="DELETE", who="root") == 200
     # retry of a cancelled job: owner and admin yes, the others no
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST") == 401
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST", who="bob") == 404
     assert await status_of(jp_fetch, "aerofs", "api", "jobs", jid, "retry", method="POST", who="alice") == 202
     assert (
-        await status_of(jp_fetch, "aerofs", "api", "jobs", other["id"], "retry", method="POST", who="root")
-        == 202
+        await status_of(jp_fetch, "aerofs", "api", "jobs", other, "retry", method="POST", who="root") == 202
     )
-    for j in (jid, other["id"]):
+    for j in (jid, other):
         await jp_fetch("aerofs", "api", "jobs", j, method="DELETE", headers=user("root"))
 
 
@@ -338,8 +319,8 @@ async def test_events_websocket_every_caller(jp_fetch, jp_ws_fetch, tmp_path):
     }
     for ws in socks.values():
         assert json.loads(await ws.read_message())["type"] == "hello"
-    _, doc = await submit(jp_fetch, "alice", {"src": ["a"], "dst": str(tmp_path / "o")})
-    _, mine = await submit(jp_fetch, "bob", {"src": ["b"], "dst": str(tmp_path / "p")})
+    alices = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+    bobs = await submit_job(jp_fetch, {"src": ["b"], "dst": str(tmp_path / "p")}, "bob")
 
     async def states(ws, until_job):
         seen: dict[str, list[str]] = {}
@@ -350,49 +331,32 @@ async def test_events_websocket_every_caller(jp_fetch, jp_ws_fetch, tmp_path):
                     seen.setdefault(e["job_id"], []).append(e["state"])
         return seen
 
-    alice, root, bob = await states(socks["alice"], doc["id"]), await states(socks["root"], doc["id"]), None
-    bob = await states(socks["bob"], mine["id"])
-    assert doc["id"] in alice and mine["id"] not in alice  # owners see their own jobs
-    assert doc["id"] not in bob and mine["id"] in bob
-    assert doc["id"] in root  # admins see all
-    await wait_state(jp_fetch, mine["id"], "root", {"SUCCEEDED"})
-    root = await states(socks["root"], mine["id"]) if mine["id"] not in root else root
-    assert mine["id"] in root
+    alice, root, bob = await states(socks["alice"], alices), await states(socks["root"], alices), None
+    bob = await states(socks["bob"], bobs)
+    assert alices in alice and bobs not in alice  # owners see their own jobs
+    assert alices not in bob and bobs in bob
+    assert alices in root  # admins see all
+    await wait_state(jp_fetch, bobs, "root", {"SUCCEEDED"})
+    root = await states(socks["root"], bobs) if bobs not in root else root
+    assert bobs in root
     for ws in socks.values():
         ws.close()
     # a reconnect with ?since=0 replays only what the caller may see
     ws = await jp_ws_fetch("aerofs", "api", "events", params={"since": "0"}, headers=user("bob"))
     replay = json.loads(await asyncio.wait_for(ws.read_message(), 10))
-    assert {e["job_id"] for e in replay["events"]} == {mine["id"]}
+    assert {e["job_id"] for e in replay["events"]} == {bobs}
     ws.close()
 
 
 @jp_sync
 async def test_idempotency_key_in_body_and_header(jp_fetch, tmp_path):
     params = {"src": ["a"], "dst": str(tmp_path / "o")}
-    c1, d1 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "retry-me"})
+    d1 = await post_job(jp_fetch, params, headers={"Idempotency-Key": "retry-me"})
     # the client gave up waiting and tried again: same job, not a second one
-    c2, d2 = await submit(jp_fetch, "alice", params, headers={"Idempotency-Key": "retry-me"})
-    r = await jp_fetch(
-        "aerofs",
-        "api",
-        "jobs",
-        method="POST",
-        headers=user("alice"),
-        body=json.dumps({"pipeline": "sleepy", "params": params, "idempotency_key": "retry-me"}),
-    )
-    assert (c1, c2, r.code) == (202, 200, 200)
-    assert d1["id"] == d2["id"] == json.loads(r.body)["id"]
+    d2 = await post_job(jp_fetch, params, headers={"Idempotency-Key": "retry-me"}, expect=200)
+    d3 = await post_job(jp_fetch, params, idempotency_key="retry-me", expect=200)
+    assert d1["id"] == d2["id"] == d3["id"]
     r = await jp_fetch("aerofs", "api", "jobs", headers=user("alice"))
     assert json.loads(r.body)["total"] == 1
-    code, body = await error_of(
-        jp_fetch(
-            "aerofs",
-            "api",
-            "jobs",
-            method="POST",
-            headers=user("alice"),
-            body=json.dumps({"pipeline": "sleepy", "params": params, "idempotency_key": 7}),
-        )
-    )
-    assert code == 400 and body["errors"][0]["path"] == "$.idempotency_key"
+    body = await post_job(jp_fetch, params, idempotency_key=7, expect=400)
+    assert body["errors"][0]["path"] == "$.idempotency_key"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import HERE, jp_sync, user, wait_state
+from conftest import HERE, jp_sync, submit_job, user, wait_state
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,18 +25,6 @@ def aerofs_config(request):
     if request.param == "sqlite":
         return {}
     return {"database_url": request.getfixturevalue("pg_url")}
-
-
-async def _submit(fetch, params):
-    r = await fetch(
-        "aerofs",
-        "api",
-        "jobs",
-        method="POST",
-        headers=user("alice"),
-        body=json.dumps({"pipeline": "sleepy", "params": params}),
-    )
-    return json.loads(r.body)["id"]
 
 
 async def _attempt_pids(dst: Path, n: int, timeout: float = 20) -> list[int]:
@@ -52,7 +40,7 @@ async def _attempt_pids(dst: Path, n: int, timeout: float = 20) -> list[int]:
 @jp_sync
 async def test_sigkill_worker_mid_task_requeues(jp_fetch, tmp_path):
     dst = tmp_path / "out"
-    jid = await _submit(jp_fetch, {"src": ["only"], "dst": str(dst), "seconds": 2.5})
+    jid = await submit_job(jp_fetch, {"src": ["only"], "dst": str(dst), "seconds": 2.5})
     [pid] = await _attempt_pids(dst, 1)
     await asyncio.sleep(0.3)
     os.kill(pid, signal.SIGKILL)
@@ -76,7 +64,7 @@ def two_attempts(aerofs_config):
 @jp_sync
 async def test_attempts_are_bounded(two_attempts, jp_fetch, tmp_path):
     dst = tmp_path / "out"
-    jid = await _submit(jp_fetch, {"src": ["x"], "dst": str(dst), "seconds": 8})
+    jid = await submit_job(jp_fetch, {"src": ["x"], "dst": str(dst), "seconds": 8})
     for n in (1, 2):
         pids = await _attempt_pids(dst, n, timeout=30)
         os.kill(pids[-1], signal.SIGKILL)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import jp_sync
+from conftest import jp_sync, post_job, submit_job
 from hub_server import free_port, hub_job_server
 from tornado.httpclient import HTTPClientError
 
@@ -66,8 +66,9 @@ async def test_rest_routes_are_forwarded_with_the_team_identity(jp_fetch, jp_bas
     jid = json.loads(r.body)["id"]
     # the Location is this server's URL of the job, not the team server's
     assert r.headers["Location"].endswith(f"{jp_base_url}aerofs/api/jobs/{jid}")
-    r2 = await jp_fetch("aerofs", "api", "jobs", method="POST", body=body, headers={"Idempotency-Key": "one"})
-    assert r2.code == 200 and json.loads(r2.body)["id"] == jid
+    params = {"src": ["a", "b"], "dst": str(tmp_path / "o")}
+    again = await post_job(jp_fetch, params, None, headers={"Idempotency-Key": "one"}, expect=200)
+    assert again["id"] == jid
 
     # the job belongs to the token's user on the team server
     for _ in range(300):
@@ -93,10 +94,8 @@ async def test_rest_routes_are_forwarded_with_the_team_identity(jp_fetch, jp_bas
     # errors keep their status and JSON body; alice is no admin of the team server
     code, err = await _json(jp_fetch, "stats")
     assert code == 403
-    code, err = await _json(
-        jp_fetch, "jobs", method="POST", body=json.dumps({"pipeline": "sleepy", "params": {"src": "x"}})
-    )
-    assert code == 400 and {e["path"] for e in err["errors"]} >= {"$.src", "$"}
+    err = await post_job(jp_fetch, {"src": "x"}, None, expect=400)
+    assert {e["path"] for e in err["errors"]} >= {"$.src", "$"}
     code, _ = await _json(jp_fetch, "jobs", "0" * 32)
     assert code == 404
 
@@ -122,9 +121,8 @@ async def test_token_from_a_mounted_file_is_reread(jp_fetch, team, tmp_path, mon
     secret.write_text(BOB + "\n")
     monkeypatch.delenv("AEROFS_JOBSERVER_TOKEN")
     monkeypatch.setenv("AEROFS_JOBSERVER_TOKEN_FILE", str(secret))
-    body = json.dumps({"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(tmp_path / "o")}})
-    r = await jp_fetch("aerofs", "api", "jobs", method="POST", body=body)
-    assert json.loads(r.body)["job"]["owner"] == "bob"
+    doc = await post_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")}, None)
+    assert doc["job"]["owner"] == "bob"
     # the secret rotates: the next request uses the new one
     secret.write_text(ROOT)
     os.utime(secret, (time.time() + 5, time.time() + 5))
@@ -141,8 +139,7 @@ async def test_events_websocket_is_relayed(jp_fetch, jp_ws_fetch, tmp_path):
     ws = await jp_ws_fetch("aerofs", "api", "events")
     hello = json.loads(await asyncio.wait_for(ws.read_message(), 10))
     assert hello["type"] == "hello"
-    body = json.dumps({"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(tmp_path / "o")}})
-    jid = json.loads((await jp_fetch("aerofs", "api", "jobs", method="POST", body=body)).body)["id"]
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")}, None)
     seen: list[str] = []
     deadline = time.monotonic() + 30
     while "SUCCEEDED" not in seen and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 import pytest
-from conftest import jp_sync
+from conftest import jp_sync, post_job, submit_job
 from tornado.httpclient import HTTPClientError
 
 pytestmark = pytest.mark.timeout(120)
@@ -39,9 +39,7 @@ class TestEmbeddedDefault:
 
     @jp_sync
     async def test_owner_is_the_local_user_and_admin(self, jp_fetch, jp_ws_fetch, tmp_path):
-        body = json.dumps({"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(tmp_path / "o")}})
-        r = await jp_fetch("aerofs", "api", "jobs", method="POST", body=body)
-        doc = json.loads(r.body)
+        doc = await post_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")}, None)
         assert doc["job"]["owner"] == getpass.getuser()
         # a second client without the first one's cookie (a kernel, the browser) is the same person
         r = await jp_fetch("aerofs", "api", "jobs")
@@ -94,11 +92,8 @@ class TestJupyterHubIdentity:
             )
             assert code == (200 if model["name"] in admins else 403), (model, aerofs_config)
         # the hub's name is the owner, and a group admin sees everyone's jobs
-        body = json.dumps({"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(tmp_path / "o")}})
-        r = await jp_fetch(
-            "aerofs", "api", "jobs", method="POST", body=body, headers={"Authorization": "token t-frank"}
-        )
-        jid = json.loads(r.body)["id"]
+        params = {"src": ["a"], "dst": str(tmp_path / "o")}
+        jid = await submit_job(jp_fetch, params, None, headers={"Authorization": "token t-frank"})
         for token, model in HUB_USERS.items():
             code = await _code(
                 jp_fetch, "aerofs", "api", "jobs", jid, headers={"Authorization": f"token {token}"}

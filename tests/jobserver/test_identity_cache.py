@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import jp_sync, user
+from conftest import jp_sync, submit_job, user
 from identity import CountingHeaderIdentityProvider
 from tornado.httpclient import HTTPClientError
 
@@ -44,9 +44,8 @@ async def _jobs(fetch: Any, who: str | None) -> Any:
 
 @jp_sync
 async def test_same_credentials_asked_once_per_ttl(jp_fetch, tmp_path):
-    body = json.dumps({"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(tmp_path / "o")}})
     CountingHeaderIdentityProvider.calls = 0
-    await jp_fetch("aerofs", "api", "jobs", method="POST", body=body, headers=user("alice"))
+    await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
     for _ in range(5):  # a POST and GETs with the same credentials: one question
         assert await _jobs(jp_fetch, "alice") == ["alice"]
     assert CountingHeaderIdentityProvider.calls == 1

@@ -3,11 +3,9 @@ credential of the store's URL anywhere the server serves."""
 
 from __future__ import annotations
 
-import json
-
 import pyarrow.parquet as pq
 import pytest
-from conftest import jp_sync, user, wait_state
+from conftest import jp_sync, post_job, submit_job, user, wait_state
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -23,17 +21,9 @@ async def test_csv_to_parquet_job(jp_fetch, tmp_path):
     src.mkdir()
     for i in range(3):
         (src / f"t{i}.csv").write_text("a,b\n" + "".join(f"{n},{n * i}\n" for n in range(10 + i)))
-    r = await jp_fetch(
-        "aerofs",
-        "api",
-        "jobs",
-        method="POST",
-        headers=user("alice"),
-        body=json.dumps(
-            {"pipeline": "csv-to-parquet", "params": {"src": str(src), "dst": str(tmp_path / "out")}}
-        ),
+    jid = await submit_job(
+        jp_fetch, {"src": str(src), "dst": str(tmp_path / "out")}, pipeline="csv-to-parquet"
     )
-    jid = json.loads(r.body)["id"]
     job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
     assert job["state"] == "SUCCEEDED", job
     assert job["summary"]["files"] == 3 and job["summary"]["rows"] == 33
@@ -43,19 +33,8 @@ async def test_csv_to_parquet_job(jp_fetch, tmp_path):
 
 @jp_sync
 async def test_bad_params_report_paths(jp_fetch):
-    from tornado.httpclient import HTTPClientError
-
-    with pytest.raises(HTTPClientError) as ei:
-        await jp_fetch(
-            "aerofs",
-            "api",
-            "jobs",
-            method="POST",
-            headers=user("alice"),
-            body=json.dumps({"pipeline": "csv-to-parquet", "params": {"src": 5}}),
-        )
-    body = json.loads(ei.value.response.body)
-    assert ei.value.code == 400 and {"$", "$.src"} <= {e["path"] for e in body["errors"]}
+    body = await post_job(jp_fetch, {"src": 5}, pipeline="csv-to-parquet", expect=400)
+    assert {"$", "$.src"} <= {e["path"] for e in body["errors"]}
 
 
 @pytest.fixture
@@ -71,24 +50,8 @@ async def test_no_credentials_anywhere(pg_config, jp_fetch, tmp_path, capfd):
 
     password = f"s3cr3t{uuid.uuid4().hex[:8]}"
     secret_url = f"redis://:{password}@127.0.0.1:1/0"
-    r = await jp_fetch(
-        "aerofs",
-        "api",
-        "jobs",
-        method="POST",
-        headers=user("root"),
-        body=json.dumps(
-            {
-                "pipeline": "csv-to-parquet",
-                "params": {
-                    "src": secret_url,
-                    "dst": str(tmp_path / "o"),
-                    "storage_options": {"password": password},
-                },
-            }
-        ),
-    )
-    jid = json.loads(r.body)["id"]
+    params = {"src": secret_url, "dst": str(tmp_path / "o"), "storage_options": {"password": password}}
+    jid = await submit_job(jp_fetch, params, "root", pipeline="csv-to-parquet")
     await wait_state(jp_fetch, jid, "root", {"SUCCEEDED", "FAILED"}, timeout=60)
     served = []
     for path in [("jobs", jid), ("jobs", jid, "logs"), ("jobs", jid, "outputs"), ("jobs",), ("stats",)]:

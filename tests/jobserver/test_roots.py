@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import jp_sync, user
-from tornado.httpclient import HTTPClientError
+from conftest import jp_sync, post_job, user
 
 from jobserver.auth import path_allowed
 
@@ -31,16 +30,6 @@ def aerofs_config(data: Path) -> dict[str, Any]:
     return {"allowed_roots": [str(data / "{username}"), "s3://team-bucket/{username}/"]}
 
 
-async def _submit(fetch: Any, who: str, src: Any, dst: str) -> tuple[int, Any]:
-    body = json.dumps({"pipeline": "sleepy", "params": {"src": src, "dst": dst, "seconds": 0}})
-    try:
-        r = await fetch("aerofs", "api", "jobs", method="POST", body=body, headers=user(who))
-    except HTTPClientError as e:
-        assert e.response is not None
-        r = e.response
-    return r.code, json.loads(r.body)
-
-
 @jp_sync
 async def test_sources_and_destinations_must_be_under_the_users_roots(jp_fetch, data):
     a, b = data / "alice", data / "bob"
@@ -50,8 +39,7 @@ async def test_sources_and_destinations_must_be_under_the_users_roots(jp_fetch, 
         (["s3://team-bucket/alice/in/", "s3://team-bucket/alice"], "s3://team-bucket/alice/out/"),
     ]
     for src, dst in ok:
-        code, doc = await _submit(jp_fetch, "alice", src, dst)
-        assert code == 202, (src, dst, doc)
+        doc = await post_job(jp_fetch, {"src": src, "dst": dst, "seconds": 0})
         assert doc["job"]["owner"] == "alice"
 
     refused = [
@@ -68,14 +56,12 @@ async def test_sources_and_destinations_must_be_under_the_users_roots(jp_fetch, 
         ([f"file://{a}/in.csv"], f"{a}/o", {"$.src[0]"}),  # other schemes: not configured
     ]
     for src, dst, paths in refused:
-        code, doc = await _submit(jp_fetch, "alice", src, dst)
-        assert code == 400, (src, dst, doc)
+        doc = await post_job(jp_fetch, {"src": src, "dst": dst, "seconds": 0}, expect=400)
         assert {e["path"] for e in doc["errors"]} == paths, (src, dst, doc)
         assert "outside your allowed roots" in doc["message"]
 
     # the same paths are bob's to use
-    code, doc = await _submit(jp_fetch, "bob", [f"{b}/in.csv"], "s3://team-bucket/bob/o/")
-    assert code == 202, doc
+    await post_job(jp_fetch, {"src": [f"{b}/in.csv"], "dst": "s3://team-bucket/bob/o/", "seconds": 0}, "bob")
     # nothing refused was recorded
     r = await jp_fetch("aerofs", "api", "jobs", headers=user("root"))
     assert json.loads(r.body)["total"] == len(ok) + 1
@@ -102,16 +88,8 @@ async def test_storage_options_are_refused_where_roots_are_enforced(jp_fetch, da
         {"cache_storage": str(data / "bob")},
         {},
     ):
-        body = {
-            "pipeline": "sleepy",
-            "params": {"src": ["s3://team-bucket/alice/in/"], "dst": f"{a}/o", "storage_options": opts},
-        }
-        with pytest.raises(HTTPClientError) as e:
-            await jp_fetch(
-                "aerofs", "api", "jobs", method="POST", body=json.dumps(body), headers=user("alice")
-            )
-        assert e.value.code == 400
-        doc = json.loads(e.value.response.body)
+        params = {"src": ["s3://team-bucket/alice/in/"], "dst": f"{a}/o", "storage_options": opts}
+        doc = await post_job(jp_fetch, params, expect=400)
         assert [x["path"] for x in doc["errors"]] == ["$.storage_options"], doc
         assert "9/" not in doc["message"] and "admin" not in doc["message"]
     r = await jp_fetch("aerofs", "api", "jobs", headers=user("alice"))

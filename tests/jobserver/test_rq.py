@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Workers, jp_sync, rq_horses_of, user, wait_state
+from conftest import Workers, jp_sync, rq_horses_of, submit_job, user, wait_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 
@@ -35,14 +35,6 @@ def workers(pg_url: str, redis_server: Any, tmp_path: Path) -> Any:
 
 def service(jp_serverapp: Any) -> Any:
     return jp_serverapp.web_app.settings["aerofs_jobserver"]
-
-
-async def submit(fetch: Any, params: dict[str, Any], who: str = "alice") -> str:
-    r = await fetch(
-        "aerofs", "api", "jobs", method="POST", headers=user(who),
-        body=json.dumps({"pipeline": "sleepy", "params": params}),
-    )  # fmt: skip
-    return str(json.loads(r.body)["id"])
 
 
 async def poll(cond: Any, timeout: float = 40, what: str = "condition") -> Any:
@@ -82,7 +74,7 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
 
     # No worker yet: the plan message waits in rq:queue:aerofs, and stats/metrics say so.
     dst = tmp_path / "out"
-    jid = await submit(jp_fetch, {"src": ["a", "b", "c", "d"], "dst": str(dst), "seconds": 1.2})
+    jid = await submit_job(jp_fetch, {"src": ["a", "b", "c", "d"], "dst": str(dst), "seconds": 1.2})
     redis = js.queue.redis
     await poll(lambda: redis.llen("rq:queue:aerofs") == 1, what="the plan message")
     [msg_id] = [m.decode() for m in redis.lrange("rq:queue:aerofs", 0, -1)]
@@ -128,7 +120,7 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
 async def test_sigkill_worker_mid_task_requeues_to_another_worker(jp_fetch, workers, tmp_path):
     workers.start(2)
     dst = tmp_path / "out"
-    jid = await submit(jp_fetch, {"src": ["only"], "dst": str(dst), "seconds": 3})
+    jid = await submit_job(jp_fetch, {"src": ["only"], "dst": str(dst), "seconds": 3})
     [horse] = await poll(lambda: rq_horses_of(dst), what="the first attempt")
     await asyncio.sleep(0.3)
     workers.kill_running(horse)
@@ -154,7 +146,7 @@ def two_attempts(aerofs_config: dict[str, Any], workers: Workers) -> Workers:
 async def test_attempts_are_bounded(two_attempts, jp_fetch, tmp_path):
     workers = two_attempts.start(3)
     dst = tmp_path / "out"
-    jid = await submit(jp_fetch, {"src": ["x"], "dst": str(dst), "seconds": 8})
+    jid = await submit_job(jp_fetch, {"src": ["x"], "dst": str(dst), "seconds": 8})
     for n in (1, 2):
         horses = await poll(
             lambda n=n: len(rq_horses_of(dst)) >= n and rq_horses_of(dst), what=f"attempt {n}"
@@ -170,7 +162,7 @@ async def test_attempts_are_bounded(two_attempts, jp_fetch, tmp_path):
 async def test_failing_task_retried_with_backoff_then_failed(jp_fetch, jp_serverapp, workers, tmp_path):
     workers.start(1)
     dst = tmp_path / "out"
-    jid = await submit(jp_fetch, {"src": ["f"], "dst": str(dst), "fail": True})
+    jid = await submit_job(jp_fetch, {"src": ["f"], "dst": str(dst), "fail": True})
     job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
     assert job["state"] == "FAILED" and job["attempts"] == 3, job
     assert "failed on purpose" in job["error"]
@@ -194,7 +186,7 @@ async def test_worker_dying_in_the_merge_step(slow_merge, jp_fetch, tmp_path):
     """It used to leave the job RUNNING forever; now the merge step is reaped and done elsewhere."""
     workers = slow_merge.start(2)
     dst = tmp_path / "out"
-    jid = await submit(jp_fetch, {"src": ["m1", "m2"], "dst": str(dst), "seconds": 0.2})
+    jid = await submit_job(jp_fetch, {"src": ["m1", "m2"], "dst": str(dst), "seconds": 0.2})
 
     def mergers() -> list[int]:
         files = sorted(dst.glob("merge-*"), key=lambda f: f.stat().st_mtime) if dst.exists() else []

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RedisServer, Workers, jp_sync, user, wait_state
+from conftest import RedisServer, Workers, jp_sync, submit_job, user, wait_state
 
 from jobserver.queue import redis_connection
 from jobserver.redact import redact
@@ -79,14 +79,7 @@ async def test_job_through_rediss_and_no_credential_leaks(
     r, ca = tls_redis
     workers = Workers(pg_url, r.url, tmp_path / "w", AEROFS_REDIS_CA_FILE=ca).start(1)
     try:
-        body = {
-            "pipeline": "sleepy",
-            "params": {"src": ["t1", "t2"], "dst": str(tmp_path / "o"), "seconds": 0.3},
-        }
-        resp = await jp_fetch(
-            "aerofs", "api", "jobs", method="POST", headers=user("alice"), body=json.dumps(body)
-        )
-        jid = json.loads(resp.body)["id"]
+        jid = await submit_job(jp_fetch, {"src": ["t1", "t2"], "dst": str(tmp_path / "o"), "seconds": 0.3})
         job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
         assert job["state"] == "SUCCEEDED", job
         js = jp_serverapp.web_app.settings["aerofs_jobserver"]
