@@ -276,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             f"  CPU while the clients ran ({psutil.cpu_count()} cores, {busy:.1f} core-s busy of"
             f" {elapsed * (psutil.cpu_count() or 1):.1f}): "
             + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items())
-            + f"; server {cpu['server'] / n * 1000:.2f} ms and postgres {cpu['postgres'] / n * 1000:.2f} ms"
-            " per request"
+            # What else ran on the machine meanwhile (other people's work on a shared box).
+            + f", everything else {max(0.0, busy - sum(cpu.values())):.1f} s"
+            + f"; server {cpu['server'] / n * 1000:.2f} ms, postgres {cpu['postgres'] / n * 1000:.2f} ms"
+            f" and clients {cpu['clients (bench)'] / n * 1000:.2f} ms per request"
         )
         print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
