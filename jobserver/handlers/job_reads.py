@@ -28,15 +28,12 @@ class JobReads:
         # Job id -> the futures of the requests waiting for it, for the next statement.
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self.statements = 0  # how many statements were sent (tests, and the bench's report)
-        self.reads = 0
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as the store has it now, or None; the dict is the caller's own."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any] | None] = loop.create_future()
         self._waiting.setdefault(job_id, []).append(fut)
-        self.reads += 1
         if self.running < self.parallel:
             self.running += 1
             task = loop.create_task(self._run())
@@ -48,7 +45,6 @@ class JobReads:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, {}
-                self.statements += 1
                 try:
                     jobs = await offload(self.store.get_jobs, list(batch))
                 except Exception as e:  # every request of the batch fails as its own read would have
