@@ -79,7 +79,16 @@ def _pct(xs: list[float], p: float) -> float:
 
 
 async def _client(
-    base: str, token: str, src: str, dst: str, until: float, sub: list, st: list, done: list, poll: float
+    base: str,
+    token: str,
+    src: str,
+    dst: str,
+    until: float,
+    sub: list,
+    st: list,
+    done: list,
+    poll: float,
+    status_only: bool = False,
 ) -> None:
     import aiohttp
 
@@ -114,6 +123,14 @@ async def _client(
                 if time.monotonic() > until + 30:
                     break
                 await asyncio.sleep(poll)
+            while status_only and time.monotonic() < until:  # the same job's status, over and over
+                await asyncio.sleep(poll)
+                at, t0 = time.monotonic(), time.perf_counter()
+                async with c.get(f"aerofs/api/jobs/{jid}") as r:
+                    if r.status != 200:
+                        raise SystemExit(f"status failed: {r.status} {await r.text()}")
+                    await r.json()
+                st.append((at, time.perf_counter() - t0))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between a client's status polls")
+    ap.add_argument(
+        "--status-only",
+        action="store_true",
+        help="not the benchmark's workload: each client submits one job and then polls its status until the "
+        "end, to compare the status path's cost (server CPU per request) between versions",
+    )
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     ap.add_argument(
@@ -213,7 +236,18 @@ def main(argv: list[str] | None = None) -> int:
         async def run() -> None:
             await asyncio.gather(
                 *[
-                    _client(base, token, str(src), str(work / "out"), until, sub, st, done, args.poll)
+                    _client(
+                        base,
+                        token,
+                        str(src),
+                        str(work / "out"),
+                        until,
+                        sub,
+                        st,
+                        done,
+                        args.poll,
+                        args.status_only,
+                    )
                     for _ in range(args.clients)
                 ]
             )
@@ -251,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"server bench: {args.clients} clients (status every {args.poll:g} s), {args.seconds:g} s, "
             f"{args.workers} workers, PostgreSQL + local pool"
+            + (" (--status-only: one job per client, then status polls)" if args.status_only else "")
         )
 
         def line(name: str, xs: list[float], target: str) -> str:

@@ -131,12 +131,6 @@ def _overrides(cls: type, name: str) -> bool:
     return getattr(cls, name, None) is not getattr(web.RequestHandler, name, None)
 
 
-# Host header values (with the local host names setting) that jupyter_server's check let through; a
-# bound, so that Host values made up by clients (every loopback address and port) cannot grow it.
-_HOSTS_ALLOWED: set[tuple[str, tuple[str, ...]]] = set()
-_HOSTS_MAX = 256
-
-
 class AuthErrors:
     """No user is a 401 with ``WWW-Authenticate`` (jupyter_server's API handlers answer 403), and
     every error is a JSON ``{"message", "reason"}``."""
@@ -182,23 +176,6 @@ class BaseHandler(AuthErrors, ExtensionHandlerMixin, APIHandler):  # type: ignor
             proxy = CachingProvider(real, cache) if cache is not None and cache.ttl > 0 else real
             self.__dict__["_aerofs_provider"] = proxy
         return proxy
-
-    def check_host(self) -> bool:
-        """jupyter_server's Host check (no remote access: a loopback address or a local host name),
-        remembered for the Host values it let through. It parses the host as an IP address on every
-        request, ~7% of the server's CPU under the bench, and its answer depends only on that value
-        and two settings, which are part of the key. A refused Host is checked (and logged) every
-        time; a UNIX socket path is not remembered (its answer depends on the file existing)."""
-        settings = self.settings
-        if settings.get("allow_remote_access", False):
-            return True
-        key = (self.request.host, tuple(settings.get("local_hostnames", ["localhost"])))
-        if key in _HOSTS_ALLOWED:
-            return True
-        ok = bool(super().check_host())
-        if ok and "%" not in key[0] and "/" not in key[0] and len(_HOSTS_ALLOWED) < _HOSTS_MAX:
-            _HOSTS_ALLOWED.add(key)
-        return ok
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call, off the event loop (see :func:`offload`)."""
