@@ -189,24 +189,20 @@ impl BlockReader {
         if want == 0 || self.eof {
             return Ok(());
         }
-        // One zeroed region of what is asked (a small input: its own size, not a whole block's),
-        // then plain reads straight into it (large reads bypass the `BufReader`'s buffer).
+        // Room for what is asked (a small input: its own size, not a whole block's), filled by
+        // `read_to_end` straight into the spare capacity: a plain file is read without zeroing the
+        // region first (zeroing 16 MiB per block was 1.5% of a run's CPU), and large reads bypass
+        // the `BufReader`'s buffer. It stops at `want` bytes or at the end of the input.
         let start = self.carry.len();
-        self.carry.resize(start + want, 0);
-        let mut len = start;
-        while len < start + want {
-            match self.src.read(&mut self.carry[len..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => len += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(&self.path, e)),
-            }
+        self.carry.reserve(want);
+        (&mut self.src)
+            .take(want as u64)
+            .read_to_end(&mut self.carry)
+            .map_err(|e| Error::io(&self.path, e))?;
+        let n = self.carry.len() - start;
+        if n < want {
+            self.eof = true;
         }
-        self.carry.truncate(len);
-        let n = len - start;
         // An input that grew past its size read as unknown from here on.
         self.remaining = self.remaining.and_then(|r| r.checked_sub(n as u64));
         Ok(())

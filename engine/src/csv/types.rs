@@ -256,11 +256,12 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// `[-+]digits[.digits]` with at most 17 digits whose value is below 2^53, read exactly: the digits as
-/// an integer below 2^53 divided by an exact power of ten is one correctly rounded IEEE operation
-/// (Clinger's fast path), so the result equals the standard parser's. None: use the full parser.
-/// Values with more digits than that (the random doubles of a typical export have 16-19) are
-/// still recognised as plain decimals, so the full parser gets them without a second syntax pass.
+/// `[-+]digits[.digits]` whose digits, leading zeros left out, are an integer below 2^53 and with
+/// at most 22 after the point, read exactly: that integer divided by an exact power of ten is one
+/// correctly rounded IEEE operation (Clinger's fast path), so the result equals the standard
+/// parser's. Values past those bounds (the random doubles of a typical export have 16-19 digits,
+/// about half of them above 2^53) are still recognised as plain decimals, so the full parser gets
+/// them without a second syntax pass.
 #[inline]
 fn fast_decimal(v: &[u8]) -> Decimal {
     let (neg, digits) = match v.first() {
@@ -275,12 +276,17 @@ fn fast_decimal(v: &[u8]) -> Decimal {
     let mut m: u64 = 0;
     let mut frac: Option<usize> = None;
     let mut n = 0usize;
+    // Digits from the first non-zero one: leading zeros (`0.5871...`) do not count, so a random
+    // double in [-1, 1] printed with 16 digits still takes the fast path when below 2^53.
+    let mut significant = 0usize;
     for (i, &b) in digits.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d <= 9 {
-            // Wrapping: past 19 digits `m` is garbage, but then `n` rules the fast path out.
+            // Wrapping: past 19 significant digits `m` is garbage, but then they rule the fast
+            // path out.
             m = m.wrapping_mul(10).wrapping_add(d as u64);
             n += 1;
+            significant += (d != 0 || significant > 0) as usize;
         } else if b == b'.' && frac.is_none() {
             frac = Some(i + 1);
         } else {
@@ -290,10 +296,10 @@ fn fast_decimal(v: &[u8]) -> Decimal {
     if n == 0 {
         return Decimal::Other;
     }
-    if digits.len() > 17 || m >= 1 << 53 {
+    let scale = frac.map(|f| digits.len() - f).unwrap_or(0);
+    if significant > 19 || m >= 1 << 53 || scale >= POW10.len() {
         return Decimal::Plain;
     }
-    let scale = frac.map(|f| digits.len() - f).unwrap_or(0);
     let x = m as f64 / POW10[scale];
     Decimal::Exact(if neg { -x } else { x })
 }
@@ -539,6 +545,21 @@ mod tests {
         for v in [".", "-", "1.2.3", "1e5x", "--1", "", "nan", "1e5"] {
             assert_eq!(fast_decimal(v.as_bytes()), Decimal::Other, "{v}");
         }
+        // Leading zeros do not count against the fast path; 22 digits after the point are the most.
+        for v in [
+            "0.5871771441091886",
+            "-0.0000000000000001234",
+            "0.0000000000000000000001",
+            "000000000000000000000000012.5",
+        ] {
+            let want: f64 = v.parse().unwrap();
+            assert_eq!(fast_decimal(v.as_bytes()), Decimal::Exact(want), "{v}");
+        }
+        assert_eq!(
+            fast_decimal(b"0.00000000000000000000000"),
+            Decimal::Plain,
+            "23 digits after the point"
+        );
         // Too long for the fast path but plain: the full parser reads them, exactly.
         for v in [
             "-0.12258700862606953",
@@ -559,6 +580,42 @@ mod tests {
         }
         for v in ["1e", "e5", "1.2.3", "0x10", "1_000"] {
             assert_eq!(parse_f64(v.as_bytes()), None, "{v}");
+        }
+    }
+
+    /// Many plain decimals of every shape (leading zeros, 1-21 digits, the point anywhere, either
+    /// side of 2^53): the fast path and the full parser give the same bits.
+    #[test]
+    fn parse_f64_equals_the_standard_parser_on_generated_decimals() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..200_000 {
+            let mut v = String::new();
+            if next(3) == 0 {
+                v.push('-');
+            }
+            for _ in 0..next(4) {
+                v.push('0');
+            }
+            let digits = 1 + next(21) as usize;
+            let point = next(digits as u64 + 1) as usize;
+            for i in 0..digits {
+                if i == point && i > 0 {
+                    v.push('.');
+                }
+                v.push((b'0' + next(10) as u8) as char);
+            }
+            let want: f64 = v.parse().unwrap();
+            assert_eq!(
+                parse_f64(v.as_bytes()).unwrap().to_bits(),
+                want.to_bits(),
+                "{v}"
+            );
         }
     }
 
