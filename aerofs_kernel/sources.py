@@ -8,7 +8,9 @@
   GETs of up to :data:`STREAM_CHUNK` with several chunks and several objects in flight on a thread
   pool, memory bounded by :data:`STREAM_BUDGET` chunks. Nothing is copied to disk and no object is
   ever held whole; parsers that need only a file's head (EXIF) fetch only the windows they parse.
-  Byte ranges of a remote input (a job's task over part of a big file) read only that range.
+  Byte ranges of a remote input (a job's task over part of a big file) read only that range: each
+  is registered as a *range view* of the object starting just before the range (see
+  :meth:`StreamSet.register`), so nothing a pipeline does with the range reads the object's head.
 * :class:`Sink` gives the pipeline a local folder to write into when ``dst`` is remote and uploads the
   finished files afterwards (s3fs ``put_file``: one PUT for small files, multipart above the chunk
   size; a failed or cancelled multipart upload is aborted, so nothing is visible at the destination).
@@ -311,32 +313,65 @@ class StreamSet:
         """Register the remote ``inputs`` with the engine; return all ``inputs`` (copies) with
         ``local_path`` set to what the engine reads: a stream token for remote ones (named by ``rel``,
         so tokens mirror the source tree and keep their extension), the path itself for local ones.
-        An object given only as byte ranges (a job's task) is fetched ahead only up to its last
-        range's end; past it, only what the engine asks for (the end of the line crossing it)."""
-        remote: dict[str, Input] = {}
-        read_end: dict[str, int | None] = {}
+
+        A byte range ``[S, E)`` of a remote object (a job's task) becomes a stream of its own, a
+        *range view* of the object from byte ``W = max(S - 1, 0)`` on, and the returned input's range
+        is moved by ``-W``. Ranges are cut at the pipeline's boundary after byte ``S - 1`` (line or
+        word), so the view starts at the byte the engine opens anyway; what it reports as line numbers
+        counts from the view's start, and :func:`range_view` gives the pipeline what it needs to
+        make them the object's: where the view starts and the newlines before the next range's view
+        (:meth:`RemoteStream.newlines`). A view is fetched ahead only up to its range's end; past it,
+        only what the engine asks for (the end of the line or word crossing it)."""
+        whole: dict[str, Input] = {}
+        ranged: list[Input] = []
         for i in inputs:
             if i.local_path is not None:
                 continue
-            remote.setdefault(i.url, i)
-            end = i.byte_range[1] if i.byte_range else None
-            prev = read_end.get(i.url, end) if i.url in read_end else end
-            read_end[i.url] = None if end is None or prev is None else max(prev, end)
-        if not remote:
+            if i.byte_range is None:
+                whole.setdefault(i.url, i)
+            else:
+                ranged.append(i)
+        if not whole and not ranged:
             return list(inputs)
         new = []
-        for inp in remote.values():
+        for inp in whole.values():
             fs, path = filesystem(inp.url, self.storage_options)
-            stream = RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size, read_end[inp.url])
+            stream = RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size)
             self.streams.append(stream)
             new.append((inp.rel or posixpath.basename(inp.url), stream))
-        tokens = _engine.register_streams(new)
+        tokens = _engine.register_streams(new) if new else []
+        by_url = dict(zip(whole, tokens, strict=True))
+        views: dict[tuple[str, int, int], tuple[str, int]] = {}
+        for inp in ranged:
+            start, end = inp.byte_range  # type: ignore[misc]
+            key = (inp.url, start, end)
+            if key in views:
+                continue
+            base = max(0, start - 1)
+            fs, path = filesystem(inp.url, self.storage_options)
+            stream = RemoteStream(
+                self, len(self.streams), inp.url, fs, path, inp.size - base, end - base,
+                base=base, origin=(start, end),
+            )  # fmt: skip
+            self.streams.append(stream)
+            # One registration per view: two ranges of one object in a task get distinct tokens.
+            (token,) = _engine.register_streams([(inp.rel or posixpath.basename(inp.url), stream)])
+            tokens.append(token)
+            with _VIEWS_LOCK:
+                _VIEWS[token] = stream
+            views[key] = (token, base)
         self.tokens.extend(tokens)
-        by_url = dict(zip(remote, tokens, strict=True))
-        return [
-            i if i.local_path is not None else dataclasses.replace(i, local_path=by_url[i.url])
-            for i in inputs
-        ]
+        out = []
+        for i in inputs:
+            if i.local_path is not None:
+                out.append(i)
+            elif i.byte_range is None:
+                out.append(dataclasses.replace(i, local_path=by_url[i.url]))
+            else:
+                token, base = views[(i.url, i.byte_range[0], i.byte_range[1])]
+                rng = [i.byte_range[0] - base, i.byte_range[1] - base]
+                out.append(dataclasses.replace(i, local_path=token, byte_range=rng))
+        return out
 
     def _account(self, delta: int, request: bool = False) -> None:
         with self._lock:
@@ -350,10 +385,11 @@ class StreamSet:
         """One ranged GET of ``[start, end)``."""
         if self._closed:
             raise _engine.Cancelled("the run has ended")
-        data = stream.fs.cat_file(stream.path, start=start, end=end)
+        at = stream.base + start
+        data = stream.fs.cat_file(stream.path, start=at, end=stream.base + end)
         if len(data) != end - start:
             # The object changed size since it was listed: better an error than a silent mix.
-            raise OSError(errno.EIO, f"expected {end - start} bytes at {start}, got {len(data)}", stream.url)
+            raise OSError(errno.EIO, f"expected {end - start} bytes at {at}, got {len(data)}", stream.url)
         self._account(len(data), request=True)
         return bytes(data)
 
@@ -368,6 +404,9 @@ class StreamSet:
         self._closed = True
         if self.tokens:
             _engine.unregister_streams(self.tokens)
+            with _VIEWS_LOCK:
+                for t in self.tokens:
+                    _VIEWS.pop(t, None)
         for s in self.streams:
             s.drop_warm()
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -379,10 +418,28 @@ class StreamSet:
         self.close()
 
 
+#: Range views by engine token (see :meth:`StreamSet.register`), for :func:`range_view`.
+_VIEWS: dict[str, RemoteStream] = {}
+_VIEWS_LOCK = threading.Lock()
+
+
+def range_view(token: str) -> RemoteStream | None:
+    """The range view an engine token stands for (its ``base``, ``origin`` and :meth:`~RemoteStream.newlines`),
+    or None for anything else (a local path, a whole remote object)."""
+    with _VIEWS_LOCK:
+        return _VIEWS.get(token)
+
+
 class RemoteStream:
     """One remote object as the engine sees it: ``url``, ``size``, ``open(offset)`` (a sequential
     reader with read-ahead) and ``read_at(offset, n)`` (one ranged GET: random access for parsers
-    that need only a few windows of a file, such as EXIF)."""
+    that need only a few windows of a file, such as EXIF).
+
+    A range view (``origin`` = the task's byte range ``[S, E)`` of the object) is the object from
+    byte ``base`` on: offsets the engine asks for are relative to it, ``size`` is what is left after
+    it. It counts the newlines of what the engine reads in ``[0, E - 1 - base)``: those before the
+    next range's view (which starts at ``E - 1``), so a job's merge can turn line numbers counted
+    from a view's start into the object's without anyone reading the object from its start."""
 
     def __init__(
         self,
@@ -393,14 +450,44 @@ class RemoteStream:
         path: str,
         size: int,
         read_end: int | None = None,
+        base: int = 0,
+        origin: tuple[int, int] | None = None,
     ) -> None:
         self.owner, self.index, self.url, self.fs, self.path, self.size = owner, index, url, fs, path, size
-        #: Where read-ahead stops (the end of the byte ranges a task reads), None: the object's end.
+        #: Where read-ahead stops (the end of the byte range a task reads), None: the object's end.
         self.read_end = read_end
+        #: Offset in the object of this stream's byte 0 (a range view), and the range itself.
+        self.base, self.origin = base, origin
+        self._nl_end = max(0, origin[1] - 1 - base) if origin else 0
+        self._nl_done = 0  # newlines are counted in [0, _nl_done) so far
+        self._nl = 0
         self._warm: Future[bytes] | None = None
         self._warm_slot = False
         self._opened = False
         self._lock = threading.Lock()
+
+    def _note(self, start: int, data: bytes) -> None:
+        """Count the newlines of a chunk ``[start, start + len(data))`` the engine is about to read,
+        as far as it continues what was counted (readers go forward; a second reader of the same
+        bytes is not counted twice)."""
+        if self._nl_done >= self._nl_end:
+            return
+        with self._lock:
+            done, stop = self._nl_done, min(self._nl_end, start + len(data))
+            if start <= done < stop:
+                self._nl += data.count(b"\n", done - start, stop - start)
+                self._nl_done = stop
+
+    def newlines(self) -> int:
+        """Newlines in ``[0, E - 1 - base)`` (E: the range's end): in the object, those from this
+        view's start to the next one's. What the engine did not read (it stopped at a bad byte)
+        is fetched now."""
+        while self._nl_done < self._nl_end:
+            start = self._nl_done
+            data = self.owner.fetch(self, start, min(self._nl_end, start + STREAM_CHUNK))
+            self.owner._account(-len(data))
+            self._note(start, data)
+        return self._nl
 
     def warm(self) -> None:
         with self._lock:
@@ -451,19 +538,20 @@ class _StreamReader:
         self.owner = stream.owner
         self._next = offset  # start of the next chunk to schedule
         self._chunk = STREAM_FIRST_CHUNK
-        # (future, holds a budget slot) in file order.
-        self._queue: deque[tuple[Future[bytes], bool]] = deque()
+        # (chunk start, future, holds a budget slot) in file order.
+        self._queue: deque[tuple[int, Future[bytes], bool]] = deque()
         self._cur = memoryview(b"")
         self._cur_len = 0
         if offset == 0:
             fut, slot = stream.take_warm()
             if fut is not None:
-                self._queue.append((fut, slot))
+                self._queue.append((0, fut, slot))
                 self._next = min(stream.size, STREAM_FIRST_CHUNK)
                 self._chunk = min(STREAM_CHUNK, STREAM_FIRST_CHUNK * 2)
         else:
             stream.drop_warm()  # a range reader starts elsewhere: the head is of no use
-        self._schedule()
+        # Fetching starts at the first read, not here: the engine may open a reader only to read
+        # nothing (log-sessions counts the newlines before a range view's start, 0 bytes).
 
     def _schedule(self) -> None:
         size, limit = self.stream.size, self.stream.read_end
@@ -478,7 +566,8 @@ class _StreamReader:
             end = min(size, self._next + (STREAM_FIRST_CHUNK if past else self._chunk))
             if limit is not None and self._next < limit:
                 end = min(end, limit)
-            self._queue.append((self.owner.pool.submit(self.owner.fetch, self.stream, self._next, end), slot))
+            fut = self.owner.pool.submit(self.owner.fetch, self.stream, self._next, end)
+            self._queue.append((self._next, fut, slot))
             self._next = end
             self._chunk = min(STREAM_CHUNK, self._chunk * 2)
 
@@ -490,12 +579,13 @@ class _StreamReader:
             self._schedule()
             if not self._queue:
                 return False
-        fut, slot = self._queue.popleft()
+        start, fut, slot = self._queue.popleft()
         try:
             data = self._wait(fut)
         finally:
             if slot:
                 self.owner.budget.give()
+        self.stream._note(start, data)
         self._cur, self._cur_len = memoryview(data), len(data)
         self._schedule()
         return True
@@ -539,7 +629,7 @@ class _StreamReader:
         self.owner._account(-self._cur_len)
         self._cur, self._cur_len = memoryview(b""), 0
         while self._queue:
-            fut, slot = self._queue.popleft()
+            _, fut, slot = self._queue.popleft()
             fut.cancel()
             if slot:
                 self.owner.budget.give()

@@ -8,8 +8,10 @@ agent, or IP) no more than ``timeout_minutes`` apart *in time order*, whatever o
 rotated files in any order, out-of-order lines and the tasks of a job all give the result of one pass
 over the lines sorted by time (ties in input order).
 
-A job may cut a big uncompressed log into byte ranges (:meth:`LogSessions.plan`, ``path#bytes=S-E``:
-the lines starting in the range). Each task also returns ``visitors`` (ip, user_agent, day) and
+A job may cut a big uncompressed log, local or remote, into byte ranges (:meth:`LogSessions.plan`,
+``path#bytes=S-E``: the lines starting in the range). A remote range is streamed from just before its
+start, never from the object's start: the line numbers of its unparsed samples count from there in the
+task and are made the object's at the merge (:mod:`~aerofs_kernel.pipelines.remote_ranges`). Each task also returns ``visitors`` (ip, user_agent, day) and
 ``counts`` (kind, value, hits) tables, so :meth:`LogSessions.merge` is exact: sessions cut by tasks are
 joined, unique visitors are a distinct count of the union, top lists come from the summed counts. Outputs under ``dst``: ``sessions.parquet``,
 ``summary.json`` and ``report.html`` (self-contained, inline SVG charts). Summary keys: ``requests,
@@ -30,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines import register, remote_ranges
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
 
 #: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
@@ -264,6 +266,13 @@ class LogSessions(Pipeline):
         if any(r is not None for r in ranges):
             eng["byte_ranges"] = list(ranges)
         out = RunOutput.from_engine(_engine.log_sessions(list(paths), json.dumps(eng), progress))
+        views = remote_ranges.views(list(paths))
+        if views:
+            # A range view starts at its range's start - 1, so the engine counts its lines from there
+            # (it reads nothing before it); the merge makes them the object's.
+            remote_ranges.locate(out.summary.get("unparsed_samples", []), "file", views)
+            remote_ranges.locate(out.errors, "path", views)
+            out.parts[remote_ranges.PARTS_KEY] = remote_ranges.parts(views)
         if dst:
             out.outputs = write_outputs(dst, out.tables["sessions"], out.summary)
         return out
@@ -331,7 +340,11 @@ class LogSessions(Pipeline):
                 days[k] = days.get(k, 0) + d
             for k, c2 in p.summary.get("status_codes", {}).items():
                 status[k] = status.get(k, 0) + c2
-            samples.extend(p.summary.get("unparsed_samples", []))
+            samples.extend(dict(x) for x in p.summary.get("unparsed_samples", []))
+        ranges = [r for p in parts for r in p.parts.get(remote_ranges.PARTS_KEY, [])]
+        merged.errors = [dict(e) for e in merged.errors]  # the parts' own dicts stay as they were
+        remote_ranges.fix_lines(samples, "file", ranges)
+        remote_ranges.fix_lines(merged.errors, "path", ranges)
         s.update(hits_per_hour=hours, hits_per_day=dict(sorted(days.items())),
                  status_codes=dict(sorted(status.items())),
                  unparsed_samples=samples[: int(options.get("unparsed_samples", 20))])  # fmt: skip

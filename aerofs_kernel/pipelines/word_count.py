@@ -3,9 +3,11 @@
 Default rules are the classic word-count benchmark's (split on ASCII whitespace, ASCII lowercase,
 punctuation kept); ``unicode`` counts runs of letters/digits with Unicode lowercasing. The table is
 ordered by count (descending) then word. Summary: ``files, total_words, distinct_words, rows, bytes,
-errors, per_file`` (words per input). A job may split one huge uncompressed file into byte ranges
-(:meth:`WordCount.plan`); a word belongs to the range it starts in, and :meth:`WordCount.merge` adds
-the partial counts, so the result equals one pass.
+errors, per_file`` (words per input). A job may split one huge uncompressed file, local or remote,
+into byte ranges (:meth:`WordCount.plan`); a word belongs to the range it starts in, and
+:meth:`WordCount.merge` adds the partial counts, so the result equals one pass. A remote range is
+streamed from just before its start (never from the object's start); the line numbers of its
+errors are made the object's at the merge (:mod:`~aerofs_kernel.pipelines.remote_ranges`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines import register, remote_ranges
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
-
-
-def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
-
 
 #: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
 SPLIT_BYTES = 256 << 20
@@ -152,32 +149,30 @@ class WordCount(Pipeline):
             eng.pop("top", None)
         if dst:
             eng["output"] = output_path(dst, options.get("format", "parquet"))
-        return RunOutput.from_engine(_engine.word_count(paths, json.dumps(eng), progress))
+        out = RunOutput.from_engine(_engine.word_count(paths, json.dumps(eng), progress))
+        views = remote_ranges.views(paths)
+        if views:
+            remote_ranges.locate(out.errors, "path", views)
+            out.parts[remote_ranges.PARTS_KEY] = remote_ranges.parts(views)
+        return out
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
-        """Whole files, except that an uncompressed file bigger than ``SPLIT_BYTES`` (and than its share
-        of the tasks) is cut into byte ranges ``path#bytes=S-E``. Remote objects stay whole: the engine
-        cuts ranges only out of a mapped (plain local) file and streams a remote one from its start."""
-        whole = dict(inputs)
-        items: list[tuple[str, int]] = []
-        for item, size in split_into_ranges(inputs, max_tasks, SPLIT_BYTES):
-            path, rng = split_range(item)
-            if rng is None or not _is_remote(path):
-                items.append((item, size))
-            elif rng[0] == 0:
-                items.append((path, whole[path]))
-        return super().plan(items, options, max_tasks)
+        """Whole files, except that an uncompressed file (local or remote) bigger than ``SPLIT_BYTES``
+        (and than its share of the tasks) is cut into byte ranges ``path#bytes=S-E``."""
+        return super().plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), options, max_tasks)
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         merged = RunOutput()
         per_file: dict[str, int] = {}
         tables = []
         for part in parts:
-            merged.errors.extend(part.errors)
+            merged.errors.extend(dict(e) for e in part.errors)
             for k, v in part.summary.get("per_file", {}).items():
                 per_file[k] = per_file.get(k, 0) + v
             if "table" in part.tables:
                 tables.append(part.tables["table"])
+        ranges = [r for p in parts for r in p.parts.get(remote_ranges.PARTS_KEY, [])]
+        remote_ranges.fix_lines(merged.errors, "path", ranges)
         if tables:
             t = pa.concat_tables(tables).group_by("word").aggregate([("count", "sum")])
             t = t.rename_columns(["word", "count"]).cast(

@@ -162,6 +162,28 @@ fn open_buffered(path: &Path, offset: u64) -> Result<Box<dyn BufRead + Send>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
 }
 
+/// Newlines in an input's raw bytes `[0, offset)` (the line number of a byte, for inputs a pipeline
+/// reads from elsewhere than their start). Read in ranged windows, so a stream fetches only those
+/// bytes.
+pub fn newlines_before(path: &Path, offset: u64) -> Result<u64> {
+    let (r, len) = open_random(path)?;
+    let end = offset.min(len);
+    let mut buf = vec![0u8; (end as usize).min(1 << 20)];
+    let (mut at, mut n) = (0u64, 0u64);
+    while at < end {
+        let want = ((end - at) as usize).min(buf.len());
+        let k = r
+            .read_at(&mut buf[..want], at)
+            .map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..k]).count() as u64;
+        at += k as u64;
+    }
+    Ok(n)
+}
+
 /// The compression of an input, decided by its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

@@ -181,8 +181,8 @@ def test_remote_gzip_streams_in_chunks(s3_bucket: tuple[Any, str], monkeypatch: 
 def test_byte_ranges_of_a_remote_input(
     pipeline: str, s3_bucket: tuple[Any, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A job over one big remote object gives the one-pass result: log-sessions cuts it into byte
-    ranges (tasks), each streaming only its range; word-count keeps it whole."""
+    """A job over one big remote object gives the one-pass result: it is cut into byte ranges
+    (tasks), each streaming only its range."""
     fs, bucket = s3_bucket
     body = ("\n".join(_log_lines(20_000, 5)) + "\n").encode()
     name = "big.log" if pipeline == "log-sessions" else "big.txt"
@@ -191,17 +191,12 @@ def test_byte_ranges_of_a_remote_input(
     monkeypatch.setattr(mod, "SPLIT_BYTES", len(body) // 4)
     params = {"src": f"s3://{bucket}/in/{name}"}
     tasks = runner.plan_job(pipeline, params, 4)
-    if pipeline == "word-count":
-        # word-count cuts ranges only out of mapped local files: a remote object stays one task.
-        assert [t["inputs"][0].get("byte_range") for t in tasks] == [None]
-    else:
-        assert len(tasks) == 4 and all(t["inputs"][0]["byte_range"] for t in tasks)
+    assert len(tasks) == 4 and all(t["inputs"][0]["byte_range"] for t in tasks)
     rec = _Recorder(monkeypatch)
     partials = [runner.run_task(pipeline, params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks]
-    if pipeline == "log-sessions":
-        # Each task fetches its range and, past it, only the end of the line crossing it (read-ahead
-        # stops at the range's end): the tasks together fetch the object about once.
-        assert len(body) <= rec.stat("bytes") <= len(body) + 4 * sources.STREAM_FIRST_CHUNK
+    # Each task fetches its range and, past it, only the end of the line or word crossing it
+    # (read-ahead stops at the range's end): the tasks together fetch the object about once.
+    assert len(body) <= rec.stat("bytes") <= len(body) + 4 * sources.STREAM_FIRST_CHUNK
     merged = runner.merge_job(pipeline, params, partials, str(tmp_path / "w"))
     one = runner.run_pipeline(pipeline, params)
     keys = (

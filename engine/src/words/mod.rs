@@ -7,7 +7,8 @@
 //! by hash partition, filtered, ordered and turned into Arrow on the same pool ([`rows`]), so memory
 //! grows with distinct words only and no serial step after the count caps a second core's speed-up.
 //! Plain local files are memory-mapped (small ones read); anything else (compressed, remote) is
-//! streamed in blocks ([`stream`]), never held whole. Byte progress counts on-disk bytes (the
+//! streamed in blocks ([`stream`]), never held whole. A byte range (a job's task) is cut the same
+//! way out of a mapped file and out of a stream: the words that start in it. Byte progress counts on-disk bytes (the
 //! compressed bytes of a .gz/.zst), one share per input. An input that is not valid UTF-8 is
 //! reported in `errors` (with the offset of the first bad byte) and not counted.
 
@@ -268,12 +269,12 @@ fn count_file(
     progress.check()?;
     progress.set_current(&path.display().to_string());
     if !crate::io::can_map(path) {
-        if range.is_some() {
+        if range.is_some() && crate::io::Compression::of(path) != crate::io::Compression::None {
             return Err(Error::options(
-                "word-count: byte ranges need a plain local file (not compressed or remote)",
+                "word-count: byte ranges need an uncompressed input",
             ));
         }
-        return stream::count_stream(path, unicode, chunk, share, tables);
+        return stream::count_stream(path, range, unicode, chunk, share, tables);
     }
     let data = if range.is_none() && share.size < READ_BELOW {
         InputBytes::Owned(std::fs::read(path).map_err(|e| Error::io(path, e))?)
@@ -426,6 +427,110 @@ mod tests {
         }
     }
 
+    /// A text as the engine sees a remote object: a registered stream, read only from where it is
+    /// opened (so a range never reads the object's head unless a line number needs it).
+    struct MemStream(Vec<u8>);
+
+    impl crate::io::Stream for MemStream {
+        fn url(&self) -> &str {
+            "mem://text"
+        }
+        fn size(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn open(&self, offset: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+            // Small reads, as a remote reader's chunks fall anywhere.
+            struct Trickle(std::io::Cursor<Vec<u8>>);
+            impl std::io::Read for Trickle {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = buf.len().min(5);
+                    self.0.read(&mut buf[..n])
+                }
+            }
+            let rest = self.0[(offset as usize).min(self.0.len())..].to_vec();
+            Ok(Box::new(Trickle(std::io::Cursor::new(rest))))
+        }
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            let rest = &self.0[(offset as usize).min(self.0.len())..];
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        }
+    }
+
+    /// The same ranges of the same bytes, as a mapped file and as a stream: (table, summary, errors).
+    fn ranges_both_ways(
+        text: &[u8],
+        cuts: &[u64],
+        chunk: usize,
+    ) -> [(
+        BTreeMap<String, u64>,
+        serde_json::Value,
+        Vec<(Option<u64>, Option<u64>)>,
+    ); 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        std::fs::write(&p, text).unwrap();
+        let tokens = crate::io::register_streams(vec![(
+            "a.txt".into(),
+            Arc::new(MemStream(text.to_vec())) as Arc<dyn crate::io::Stream>,
+        )]);
+        let mut bounds = vec![0];
+        bounds.extend(cuts.iter().map(|&c| c.min(text.len() as u64)));
+        bounds.push(text.len() as u64);
+        bounds.sort();
+        let ranges: Vec<Option<[u64; 2]>> = bounds.windows(2).map(|w| Some([w[0], w[1]])).collect();
+        let out = [p.display().to_string(), tokens[0].clone()].map(|path| {
+            let opts = Options {
+                chunk_size: chunk,
+                byte_ranges: Some(ranges.clone()),
+                ..Default::default()
+            };
+            let r = run(&vec![path; ranges.len()], &opts, &Progress::new()).unwrap();
+            let mut errs: Vec<_> = r.errors.iter().map(|e| (e.line, e.offset)).collect();
+            errs.sort();
+            let s = &r.summary;
+            (
+                table(&r),
+                serde_json::json!([s["total_words"], s["bytes"]]),
+                errs,
+            )
+        });
+        crate::io::unregister_streams(&tokens);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_streamed_range_is_cut_where_a_mapped_one_is(
+            words in proptest::collection::vec("[a-zé日,]{1,5}", 0..40),
+            seps in proptest::collection::vec("[ \n\t]{1,2}", 40),
+            cuts in proptest::collection::vec(0u64..200, 0..4),
+            chunk in 1usize..30) {
+            let mut text = String::new();
+            for (w, s) in words.iter().zip(&seps) { text.push_str(w); text.push_str(s); }
+            let [mapped, streamed] = ranges_both_ways(text.as_bytes(), &cuts, chunk);
+            proptest::prop_assert_eq!(&mapped.0, &reference(&text));
+            proptest::prop_assert_eq!(mapped, streamed);
+        }
+    }
+
+    #[test]
+    fn a_bad_byte_in_a_streamed_range_is_located_in_the_whole_input() {
+        let mut text = b"one two\nthree fourfive\nsix seven\n".repeat(20);
+        text[300] = 0xff; // line 20, in the second range below
+        for cuts in [
+            vec![150],
+            vec![150, 299],
+            vec![150, 301],
+            vec![100, 200, 300],
+        ] {
+            let [mapped, streamed] = ranges_both_ways(&text, &cuts, 7);
+            assert_eq!(mapped.2, vec![(Some(20), Some(300))], "cuts {cuts:?}");
+            assert_eq!(mapped, streamed, "cuts {cuts:?}");
+        }
+    }
+
     #[test]
     fn invalid_utf8_is_an_error_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
@@ -542,7 +647,8 @@ mod tests {
         let progress = Progress::new();
         let share = Share::new(&progress, u64::MAX);
         let tables = vec![Mutex::new(new_counts())];
-        let counted = stream::count_stream(&packed, false, 64 << 10, &share, &tables).unwrap();
+        let counted =
+            stream::count_stream(&packed, None, false, 64 << 10, &share, &tables).unwrap();
         assert_eq!(counted, (1_000_000, text.len() as u64));
         assert_eq!(share.added.load(Relaxed), on_disk);
         // A run over it and a bad input (skipped, never counted) ends at exactly its total.

@@ -7,6 +7,13 @@
 //!
 //! A file whose UTF-8 is bad anywhere contributes nothing: it is counted into tables of its own,
 //! merged into the run's tables only when the whole file was read and valid.
+//!
+//! A byte range `[start, end)` of a stream (a job's task over part of a big remote text) is read by
+//! [`RangeRead`] from byte `start - 1` on and cut exactly where the mapped path cuts a range of a
+//! local file ([`super::tokenize::boundary`]): from the first boundary at or after `start` to the
+//! first at or after `end`, so the word straddling `end` belongs to this range and the next one
+//! starts after it. Error locations are the stream's: offsets from its byte 0, lines counting its
+//! newlines before the range (fetched only for the error, see [`crate::io::newlines_before`]).
 
 use super::count::{count_into, new_counts, Counts};
 use super::tokenize::is_space;
@@ -15,8 +22,8 @@ use crate::error::{Error, Result};
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 /// Cuts a stream into blocks of whole words.
 pub(super) struct Blocks {
@@ -78,17 +85,121 @@ impl Blocks {
     }
 }
 
-/// Count a streamed input into `tables` (one per worker thread): (words, decompressed bytes).
-/// Progress counts the input's raw (on-disk) bytes, the unit of its share, as its blocks are
-/// counted: decompressed bytes would pass 100%.
+/// The bytes of a range of an uncompressed input as [`super::tokenize::boundary`] cuts it out of
+/// the whole: opened at `start - 1`, it skips to just after the first ASCII whitespace byte there
+/// or later, then yields bytes up to `end` and on through the first whitespace byte at or after
+/// `end - 1` (the word crossing `end`), or to the input's end.
+pub(super) struct RangeRead {
+    inner: Box<dyn Read + Send>,
+    /// Offset of the next byte `inner` gives.
+    pos: u64,
+    end: u64,
+    /// Whether the range's first byte was found (always at 0).
+    started: bool,
+    /// Whether the last byte given (or skipped into the start) is whitespace.
+    last_space: bool,
+    done: bool,
+    /// Bytes taken from `inner` (progress), and the offset where the range's bytes begin.
+    raw: Arc<AtomicU64>,
+    start: Arc<AtomicU64>,
+}
+
+impl RangeRead {
+    pub(super) fn open(path: &Path, start: u64, end: u64) -> Result<Self> {
+        let from = start.saturating_sub(1);
+        Ok(RangeRead {
+            inner: crate::io::open_at(path, from)?,
+            pos: from,
+            end,
+            started: start == 0,
+            last_space: true,
+            done: false,
+            raw: Arc::new(AtomicU64::new(0)),
+            start: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// How many of `data` (the next bytes, at `pos`) are the range's; sets `done` at its end.
+    fn take(&mut self, data: &[u8]) -> usize {
+        let mut k = if self.pos < self.end {
+            ((self.end - self.pos) as usize).min(data.len())
+        } else {
+            0
+        };
+        if k > 0 {
+            self.last_space = is_space(data[k - 1]);
+        }
+        if self.pos + k as u64 >= self.end {
+            if self.last_space {
+                self.done = true;
+            } else if let Some(i) = data[k..].iter().position(|&b| is_space(b)) {
+                k += i + 1;
+                self.done = true;
+            } else {
+                k = data.len();
+            }
+        }
+        self.pos += k as u64;
+        k
+    }
+}
+
+impl Read for RangeRead {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while !self.done && !out.is_empty() {
+            let n = self.inner.read(out)?;
+            self.raw.fetch_add(n as u64, Relaxed);
+            if n == 0 {
+                self.done = true;
+                break;
+            }
+            let mut from = 0;
+            if !self.started {
+                match out[..n].iter().position(|&b| is_space(b)) {
+                    None => {
+                        self.pos += n as u64;
+                        continue;
+                    }
+                    Some(i) => {
+                        self.started = true;
+                        self.pos += (i + 1) as u64;
+                        self.start.store(self.pos, Relaxed);
+                        from = i + 1;
+                    }
+                }
+            }
+            let k = self.take(&out[from..n]);
+            if k > 0 {
+                out.copy_within(from..from + k, 0);
+                return Ok(k);
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// Count a streamed input (or the byte `range` of an uncompressed one) into `tables` (one per
+/// worker thread): (words, decompressed bytes). Progress counts the input's raw (on-disk) bytes,
+/// the unit of its share, as its blocks are counted: decompressed bytes would pass 100%.
 pub(super) fn count_stream(
     path: &Path,
+    range: Option<[u64; 2]>,
     unicode: bool,
     chunk: usize,
     share: &Share,
     tables: &[Mutex<Counts>],
 ) -> Result<(u64, u64)> {
-    let (reader, raw) = crate::io::open_input_counted(path)?;
+    let (reader, raw, range_start): (Box<dyn Read + Send>, _, _) = match range {
+        None => {
+            let (r, raw) = crate::io::open_input_counted(path)?;
+            (r, raw, None)
+        }
+        Some([s, e]) => {
+            let r = RangeRead::open(path, s, e)?;
+            let (raw, start) = (r.raw.clone(), r.start.clone());
+            (Box::new(r), raw, Some(start))
+        }
+    };
     let mut blocks = Blocks::new(reader, chunk);
     let local: Vec<Mutex<Counts>> = (0..tables.len().max(1))
         .map(|_| Mutex::new(new_counts()))
@@ -141,10 +252,18 @@ pub(super) fn count_stream(
                     bytes += data.len() as u64;
                 }
                 Err((bad, nl)) => {
+                    // A range's blocks begin at its start: locate the byte in the whole input.
+                    let (at, before) = match &range_start {
+                        None => (0, 0),
+                        Some(st) => {
+                            let at = st.load(Relaxed);
+                            (at, crate::io::newlines_before(path, at)?)
+                        }
+                    };
                     return Err(Error::input(
                         path,
-                        Some(lines + nl + 1),
-                        Some(bytes + bad as u64),
+                        Some(before + lines + nl + 1),
+                        Some(at + bytes + bad as u64),
                         "not valid UTF-8",
                     ));
                 }
