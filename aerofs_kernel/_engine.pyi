@@ -56,6 +56,12 @@ def preview_csv(inputs: list[str], options_json: str, progress: Progress) -> tup
     ``summary`` (files, bytes_in, estimated_rows, estimated_bytes_out, estimated_seconds), ``schema``,
     ``drift``, ``files`` ([{path, columns, estimated_rows, dialect}]) and ``errors``. Writes nothing."""
 
+def infer_csv_schema(inputs: list[str], options_json: str, progress: Progress) -> str:
+    """Sample and unify every input exactly as ``csv_to_parquet`` starts (``sample_bytes`` each, in
+    parallel) and return ``result_json``: ``types`` ([[name, type]], ``null`` for a column without a
+    sampled value), ``drift``, ``errors`` and ``summary.files``. Writes nothing. What a job's planner
+    hands each task as ``base_types``."""
+
 # --- end csv-to-parquet ---
 
 # --- word-count ---

@@ -202,14 +202,24 @@ class _unstaged_exceptions:
 # -- jobs ------------------------------------------------------------------------------------------
 
 
-def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict[str, Any]]:
+def plan_job(
+    pipeline: str, params: dict[str, Any], max_tasks: int, progress: _engine.Progress | None = None
+) -> list[dict[str, Any]]:
     """Split a job into at most ``max_tasks`` JSON-able tasks: ``{"index", "inputs": [Input dicts],
-    "bytes", "root"}`` (``root``: the job-wide common folder, so per-file outputs mirror one tree)."""
+    "bytes", "files", "rel_root", "options"}`` (``rel_root``: the job-wide common folder, so per-file
+    outputs mirror one tree; ``options``: the pipeline's :meth:`~Pipeline.job_options`, the same in
+    every task)."""
     spec, options, storage_options = validate_params(pipeline, params)
     inputs = resolve_inputs(pipeline, params["src"], {**options, "storage_options": storage_options})
     by_url = {i.url: i for i in inputs}
     root = _rel_root([i.rel for i in inputs])
     batches = spec.plan([(i.url, i.size) for i in inputs], options, max(1, int(max_tasks)))
+    # One task sees every input itself, as an interactive run does: nothing job-wide to add.
+    job_options = (
+        _job_options(spec, inputs, options, storage_options, progress or _engine.Progress())
+        if len(batches) > 1
+        else {}
+    )
 
     def planned(item: str) -> Input:
         # A plan item is an input's URL, or ``URL#bytes=S-E`` for part of it (big logs and texts).
@@ -227,9 +237,28 @@ def plan_job(pipeline: str, params: dict[str, Any], max_tasks: int) -> list[dict
                 "bytes": sum(i.byte_range[1] - i.byte_range[0] if i.byte_range else i.size for i in items),
                 "files": len({i.url for i in items}),
                 "rel_root": root,
+                "options": job_options,
             }
         )
     return tasks
+
+
+def _job_options(
+    spec: Pipeline,
+    inputs: list[Input],
+    options: dict[str, Any],
+    storage_options: dict[str, Any] | None,
+    progress: _engine.Progress,
+) -> dict[str, Any]:
+    """The pipeline's job-wide task options, from every input of the job (remote ones streamed: a
+    pipeline that samples reads only the heads it needs)."""
+    if type(spec).job_options is Pipeline.job_options:
+        return {}  # no streams to open for a pipeline without job-wide options
+    with StreamSet(storage_options, progress) as streams:
+        inputs = streams.register(inputs)
+        with _unstaged_exceptions(inputs):
+            found = spec.job_options([i.engine_item() for i in inputs], _run_options(options), progress)
+        return _renamed(found, _by_engine_path(inputs))  # type: ignore[no-any-return]
 
 
 def _rel_root(rels: list[str]) -> str:
@@ -299,8 +328,9 @@ def run_task(
                 job_root = os.path.join("/", task.get("rel_root", ""))
                 batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
                 task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
+            run_options = {**_run_options(options), **task.get("options", {})}
             with _unstaged_exceptions(inputs):
-                out = spec.run(local, task_dst, _run_options(options), progress)  # type: ignore[arg-type]
+                out = spec.run(local, task_dst, run_options, progress)  # type: ignore[arg-type]
             _unstage(out, inputs)
             if sink.remote:
                 out.outputs = sink.commit(out.outputs, progress)

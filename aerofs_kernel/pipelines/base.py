@@ -226,6 +226,16 @@ class Pipeline(ABC):
             loads[i] += max(size, 1)
         return [sorted(b) for b in batches if b]
 
+    def job_options(
+        self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress
+    ) -> dict[str, Any]:
+        """Options every task of a job runs with, computed once at plan time over ALL the job's
+        (local or streamed) ``inputs``: what a task seeing only its own batch cannot know but an
+        interactive run over every input would (csv-to-parquet: the unified column types). JSON-able;
+        they are recorded in each task's spec (and its key) and merged over the options :meth:`run`
+        gets. Input paths in them are renamed to the user's URLs. Default: none."""
+        return {}
+
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         """Combine the partial results of a job's tasks into the job's result.
 

@@ -3,8 +3,8 @@
 Layouts: ``per_file`` (one Parquet per CSV, mirroring the input tree under ``dst``), ``merged``
 (one file ``dst``) and ``partitioned`` (a Hive-style dataset under ``dst``, split by
 ``partition_by``). Types are inferred from a sample of each input (fixed-point numbers such as
-prices as exact decimals with ``decimals=True``) and unified across inputs; a
-value met later that does not fit widens its column and the input is converted again, so the
+prices as exact decimals unless ``decimals=False``) and unified across inputs (in a job, across
+ALL the job's inputs at plan time: see :meth:`CsvToParquet.job_options`); a value met later that does not fit widens its column and the input is converted again, so the
 output types always hold every value. The result's ``parts`` carry ``schema``, ``drift`` (which
 inputs disagreed on which column, and how it was resolved) and ``files`` (rows per input).
 """
@@ -121,11 +121,10 @@ SCHEMA: dict[str, Any] = {
         },
         "decimals": {
             "type": "boolean",
-            "default": False,
+            "default": True,
             "description": "Infer columns of fixed-point numbers with one number of fractional digits (19.99, "
             "-3.10) as exact decimals (decimal(18,s), or decimal(38,s) for more than 16 digits); false: "
-            "float64. Varying fractional digits or exponents are always float64. Off by default: the tasks "
-            "of a job infer from their own files, so scales could differ between a job's outputs.",
+            "float64. Varying fractional digits or exponents are always float64.",
         },
         "infer_rows": {
             "type": "integer",
@@ -203,8 +202,9 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-# Options that are the spec's own (resolved here in Python), not the engine's.
-_PY_ONLY = {"include", "exclude", "src", "dst"}
+# Options that are the spec's own (resolved here in Python), not the engine's. ``job_drift`` is a
+# job's plan-time drift report (see ``CsvToParquet.job_options``), handed back through ``parts``.
+_PY_ONLY = {"include", "exclude", "src", "dst", "job_drift"}
 
 
 def output_name(path: str) -> str:
@@ -286,7 +286,30 @@ class CsvToParquet(Pipeline):
     ) -> RunOutput:
         inputs = _filtered(list(inputs), options.get("include", []), options.get("exclude", []))
         eng = engine_options(options, inputs, dst)
-        return RunOutput.from_engine(_engine.csv_to_parquet(inputs, json.dumps(eng), progress))
+        out = RunOutput.from_engine(_engine.csv_to_parquet(inputs, json.dumps(eng), progress))
+        if "job_drift" in options:
+            out.parts["job_drift"] = options["job_drift"]
+        return out
+
+    def job_options(
+        self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress
+    ) -> dict[str, Any]:
+        """A job's tasks each sample only their own files; an interactive run samples all of them
+        and unifies (``3.5`` in one file and ``1.25`` in another: one decimal(18,2) column, not a
+        decimal(18,1) in one output and a decimal(18,2) in the other). So the plan samples every
+        input once, with the run's own inference, and gives each task the unified types as
+        ``base_types`` (a starting point that still widens late, not an override) and the drift
+        that unification found as ``job_drift`` (the tasks then report only their late widenings;
+        :meth:`merge` puts the two together, as an interactive run reports them)."""
+        if options.get("layout", "per_file") == "per_file" and not options.get("unify", True):
+            return {}  # each output keeps its own input's types, in a job as interactively
+        eng = {
+            k: v
+            for k, v in options.items()
+            if k not in _PY_ONLY and k not in ("layout", "partition_by", "base_types")
+        }
+        doc = json.loads(_engine.infer_csv_schema(list(inputs), json.dumps(eng), progress))
+        return {"base_types": doc["types"], "job_drift": doc["drift"]}
 
     def preview(
         self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress | None = None
@@ -307,12 +330,42 @@ class CsvToParquet(Pipeline):
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         merged = super().merge(parts, dst, options)
+        # With plan-time types the tasks report only their late widenings; the sample drift of the
+        # whole job was found once, at plan time, and comes first (as in an interactive run).
+        job_drift = next((p.parts["job_drift"] for p in parts if "job_drift" in p.parts), [])
         merged.parts = {
             "schema": next((p.parts.get("schema") for p in parts if p.parts.get("schema")), []),
-            "drift": [d for p in parts for d in p.parts.get("drift", [])],
+            "drift": job_drift
+            + [d for p in parts for d in p.parts.get("drift", [])]
+            + _task_type_drift(parts, options),
             "files": [f for p in parts for f in p.parts.get("files", [])],
         }
         return merged
+
+
+def _task_type_drift(parts: list[RunOutput], options: dict[str, Any]) -> list[dict[str, Any]]:
+    """Partitioned layout: a value after the sample widens its column in the task that met it, and
+    that task's part files only; the part files other tasks wrote keep the plan-time type (an
+    interactive run would have rewritten them all). Never silent: one drift entry per column whose
+    type differs between tasks, naming the part files of each type."""
+    if options.get("layout") != "partitioned" or len(parts) < 2:
+        return []
+    by_column: dict[str, dict[str, list[str]]] = {}
+    for p in parts:
+        for col in p.parts.get("schema", []):
+            by_column.setdefault(col["name"], {}).setdefault(col["type"], []).extend(p.outputs)
+    return [
+        {
+            "column": name,
+            "types": {t: files[:20] for t, files in types.items()},
+            "resolved": "differs between part files",
+            "how": "a value after the sample widened the column in one task of the job; part files of "
+            "the other tasks keep the narrower type (read the dataset with the widest type, or run "
+            f'again with columns={{"{name}": <widest type>}})',
+        }
+        for name, types in by_column.items()
+        if len(types) > 1
+    ]
 
 
 register(CsvToParquet())

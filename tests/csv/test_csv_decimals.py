@@ -22,8 +22,8 @@ BIG = "9" * 36 + ".25"  # 38 digits: the most a Decimal128 holds
 
 
 def run(inputs: list[Path], dst: Path, **options: Any):
-    """The pipeline with decimal inference on (``decimals=True``) unless told otherwise."""
-    params = {"src": [str(p) for p in inputs], "dst": str(dst), "decimals": True, **options}
+    """The pipeline with its default options (decimal inference on) unless told otherwise."""
+    params = {"src": [str(p) for p in inputs], "dst": str(dst), **options}
     opts = PIPE.options(params)
     return PIPE.run([str(p) for p in inputs], str(dst), opts, _engine.Progress())
 
@@ -100,15 +100,20 @@ def test_fixed_point_columns_read_back_exactly_in_every_reader(tmp_path: Path) -
         assert [r["score"] for r in rows] == [0.5, 0.25, 0.125, 1.0, 2000.0, None], reader
 
 
-@pytest.mark.parametrize("options", [{"decimals": False}, {}])
-def test_decimals_off_by_default_and_when_false_keep_float64(tmp_path: Path, options: dict) -> None:
+@pytest.mark.parametrize(
+    ("options", "want"), [({"decimals": False}, pa.float64()), ({}, pa.decimal128(18, 2))]
+)
+def test_decimals_on_by_default_and_false_keeps_float64(
+    tmp_path: Path, options: dict, want: pa.DataType
+) -> None:
     src = tmp_path / "p.csv"
     src.write_text("price\n19.99\n-0.50\n")
     params = {"src": [str(src)], "dst": str(tmp_path / "out"), **options}
+    assert PIPE.options(params)["decimals"] is (options.get("decimals", True))
     result = PIPE.run([str(src)], str(tmp_path / "out"), PIPE.options(params), _engine.Progress())
     t = pq.read_table(result.outputs[0])
-    assert t.schema.field("price").type == pa.float64()
-    assert t.column("price").to_pylist() == [19.99, -0.5]
+    assert t.schema.field("price").type == want
+    assert [float(v) for v in t.column("price").to_pylist()] == [19.99, -0.5]
 
 
 def test_a_late_value_with_more_fractional_digits_widens_exactly(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,11 @@ def test_merged_and_drift(tmp_path: Path) -> None:
     b.write_text("k,v,note\n2,2.5,hi\n")
     result = run([a, b], tmp_path / "all.parquet", layout="merged")
     rows = duckdb.sql(f"SELECT * FROM '{tmp_path / 'all.parquet'}' ORDER BY k").fetchall()
-    assert rows == [(1, 10.0, None), (2, 2.5, "hi")]
+    # 2.5 is a fixed-point number (decimal inference is on by default): int64 + decimal -> the decimal.
+    assert rows == [(1, Decimal("10.0"), None), (2, Decimal("2.5"), "hi")]
     drift = {d["column"]: d for d in result.parts["drift"]}
-    assert drift["v"]["resolved"] == "float64"
-    assert drift["v"]["types"] == {"int64": [str(a)], "float64": [str(b)]}
+    assert drift["v"]["resolved"] == "decimal(18,1)"
+    assert drift["v"]["types"] == {"int64": [str(a)], "decimal(18,1)": [str(b)]}
     assert drift["note"]["missing_in"] == [str(a)]
 
 
@@ -275,7 +277,7 @@ def test_preview_is_fast_and_describes_the_folder(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 1.0
     assert [(c["name"], c["type"]) for c in result.parts["schema"]] == [
         ("id", "int64"),
-        ("x", "float64"),
+        ("x", "decimal(18,1)"),  # 0.0, 0.5, 1.0, ...: one fractional digit
         ("when", "date"),
     ]
     assert result.summary["files"] == 50
@@ -333,7 +335,7 @@ def test_many_inputs_stream_in_order_with_small_blocks_and_a_late_widening(tmp_p
         p.parent.mkdir(exist_ok=True)
         rows = [f'{f * 10_000 + i},"t {i},\nx"' for i in range(3000)]
         if f == 5:
-            rows[2900] = '1.5,"late float"'
+            rows[2900] = '1.5,"late decimal"'
         p.write_text("k,t\n" + "\n".join(rows) + "\n")
         inputs.append(p)
     result = run(inputs, tmp_path / "out", block_size=8192, sample_bytes=4096, unify=False)
@@ -343,7 +345,7 @@ def test_many_inputs_stream_in_order_with_small_blocks_and_a_late_widening(tmp_p
         t = pq.read_table(o)
         ks = t.column("k").to_pylist()
         if f == 5:
-            assert t.schema.field("k").type == pa.float64() and ks[2900] == 1.5
+            assert t.schema.field("k").type == pa.decimal128(18, 1) and ks[2900] == Decimal("1.5")
         else:
             assert ks == [f * 10_000 + i for i in range(3000)]
         assert t.column("t").to_pylist()[-1] == "t 2999,\nx"

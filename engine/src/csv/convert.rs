@@ -298,11 +298,17 @@ impl<'a> Driver<'a> {
     ) -> Result<Self> {
         let (infos, errors) = sample_all(inputs, opts, opts.sample_bytes, false)?;
         let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
-        let (unified, drift) = if opts.unify || opts.layout != Layout::PerFile {
-            unify(&ok, &opts.columns)
+        let (unified, mut drift) = if opts.unify || opts.layout != Layout::PerFile {
+            unify(&ok, &opts.columns, &opts.base_types)
         } else {
             (Vec::new(), Vec::new())
         };
+        if !opts.base_types.is_empty() {
+            // A job's task: how the samples of ALL the job's inputs disagreed is the planner's
+            // report (one entry per column, naming every file); this run's view of a few of
+            // them would repeat it in pieces. Its late widenings are still its own to report.
+            drift.clear();
+        }
         let mut files = Vec::new();
         let mut queue = VecDeque::new();
         for (i, info) in infos.iter().enumerate() {

@@ -264,14 +264,26 @@ pub struct Drift {
 }
 
 /// The unified schema: column names in order of first appearance and their joined types.
+///
+/// `base` (a job's types unified over all its inputs, see `Options::base_types`) comes first: its
+/// columns keep their order and their types are joined with the samples', so a task over some of
+/// a job's files gets the columns and types of a run over all of them.
 pub fn unify(
     infos: &[&FileInfo],
     overrides: &BTreeMap<String, ColType>,
+    base: &[(String, ColType)],
 ) -> (Vec<(String, ColType)>, Vec<Drift>) {
     let mut order: Vec<String> = Vec::new();
     // name -> (joined type, files by inferred type, files having it)
     type Seen = (ColType, BTreeMap<ColType, Vec<String>>, usize);
     let mut seen: BTreeMap<String, Seen> = BTreeMap::new();
+    for (n, t) in base {
+        let e = seen.entry(n.clone()).or_insert_with(|| {
+            order.push(n.clone());
+            (ColType::Null, BTreeMap::new(), 0)
+        });
+        e.0 = e.0.join(*t);
+    }
     for info in infos {
         for (n, &t) in info.names.iter().zip(&info.types) {
             let e = seen.entry(n.clone()).or_insert_with(|| {

@@ -108,12 +108,19 @@ pub struct Options {
     /// Column name -> type, overriding inference.
     #[serde(default)]
     pub columns: BTreeMap<String, ColType>,
-    /// Infer fixed-point columns (one scale, e.g. prices) as exact decimals; false (the default):
-    /// float64. Off by default because each task of a job infers from its own files: with decimals,
-    /// two files of one column with different scales would get different types in a job but one in
-    /// an interactive run (until jobs unify types at plan time).
-    #[serde(default)]
+    /// Infer fixed-point columns (one scale, e.g. prices) as exact decimals (the default); false:
+    /// float64. A job's tasks agree on the scales through `base_types`.
+    #[serde(default = "default_true")]
     pub decimals: bool,
+    /// Column types a job's planner unified over ALL the job's inputs (`[name, type]` pairs, in
+    /// column order), given to each task so that a task sampling only its own files starts from the
+    /// types an interactive run over every input would have. Unlike `columns` (overrides, whose
+    /// non-parsing values become null) they are a starting point: the task's own samples are joined
+    /// into them and a later value that does not fit widens the column as usual. The sample drift is
+    /// then the planner's to report (the task's run reports only its late widenings). Ignored where
+    /// no unification happens (`unify=false` with the per-file layout).
+    #[serde(default)]
+    pub base_types: Vec<(String, ColType)>,
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,
     #[serde(default = "default_sample")]

@@ -103,7 +103,7 @@ pub fn preview(
         crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes, true))?;
     progress.check()?;
     let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
-    let (unified, drift) = unify(&ok, &opts.columns);
+    let (unified, drift) = unify(&ok, &opts.columns, &opts.base_types);
     let rows_wanted = opts.preview_rows.unwrap_or(20);
     let (sample, encoded) = match ok.first() {
         Some(info) => {
@@ -173,4 +173,48 @@ pub fn preview(
         },
         sample,
     ))
+}
+
+/// The unified schema of `inputs` exactly as a run over them would start with it (the same
+/// sampling, `sample_bytes` and unification as [`crate::csv::run`]), and its drift: what a job's
+/// planner hands every task as `base_types`, so that tasks over parts of the inputs agree.
+#[derive(Debug, Serialize)]
+pub struct SchemaResult {
+    pub summary: SchemaSummary,
+    pub outputs: Vec<String>,
+    pub errors: Vec<Problem>,
+    /// `[name, type]` pairs in column order; `null` for a column no sample had a value in (a run
+    /// keeps it open: its first value decides).
+    pub types: Vec<(String, String)>,
+    pub drift: Vec<Drift>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SchemaSummary {
+    pub files: u64,
+}
+
+/// Sample and unify `inputs` (see [`SchemaResult`]); reads `sample_bytes` of each, writes nothing.
+pub fn schema(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<SchemaResult> {
+    let threads = if opts.threads == 0 {
+        crate::parallel::default_threads()
+    } else {
+        opts.threads
+    };
+    progress.set_totals(inputs.len() as u64, 0);
+    let (infos, errors) = crate::parallel::with_pool(threads, || {
+        sample_all(inputs, opts, opts.sample_bytes, false)
+    })?;
+    progress.check()?;
+    let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
+    let (unified, drift) = unify(&ok, &opts.columns, &opts.base_types);
+    Ok(SchemaResult {
+        summary: SchemaSummary {
+            files: ok.len() as u64,
+        },
+        outputs: Vec::new(),
+        errors,
+        types: unified.iter().map(|(n, t)| (n.clone(), t.name())).collect(),
+        drift,
+    })
 }

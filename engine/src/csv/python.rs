@@ -1,4 +1,4 @@
-//! Python binding: `csv_to_parquet` and `preview_csv` (see `aerofs_kernel/_engine.pyi`).
+//! Python binding: `csv_to_parquet`, `preview_csv` and `infer_csv_schema` (see `aerofs_kernel/_engine.pyi`).
 
 use crate::csv::options::Options;
 use crate::error::Error;
@@ -50,8 +50,26 @@ fn preview_csv<'py>(
     Ok((json, tables_to_py(py, tables)?))
 }
 
+/// The unified schema a run over `inputs` would start with: `result_json` (see
+/// `crate::csv::preview::SchemaResult`).
+#[pyfunction]
+fn infer_csv_schema(
+    py: Python<'_>,
+    inputs: Vec<String>,
+    options_json: &str,
+    progress: &PyProgress,
+) -> PyResult<String> {
+    let opts = Options::from_json(options_json).map_err(|e| to_pyerr(py, &e))?;
+    let paths: Vec<PathBuf> = inputs.into_iter().map(PathBuf::from).collect();
+    let p = progress.inner.clone();
+    run_blocking(py, &progress.inner, move || {
+        to_json(&crate::csv::preview::schema(&paths, &opts, &p)?)
+    })
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(csv_to_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(preview_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(infer_csv_schema, m)?)?;
     Ok(())
 }

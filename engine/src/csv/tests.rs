@@ -334,8 +334,14 @@ fn fixed_point_columns_are_exact_decimals() {
         [Physical::INT64, Physical::FIXED_LEN_BYTE_ARRAY]
     );
 
-    // decimals off (the default): float64.
-    let (_, outs) = convert(dir.path(), &[("f.csv", csv.as_bytes())], "");
+    // decimals on is the default; off: float64.
+    let (_, outs) = convert(dir.path(), &[("e.csv", csv.as_bytes())], "");
+    assert_eq!(column_types(&read_parquet(&outs[0])), types);
+    let (_, outs) = convert(
+        dir.path(),
+        &[("f.csv", csv.as_bytes())],
+        r#", "decimals": false"#,
+    );
     let b = read_parquet(&outs[0]);
     assert_eq!(b.schema().field(0).data_type(), &DataType::Float64);
     assert_eq!(b.column(0).as_primitive::<Float64Type>().value(0), 19.99);
@@ -487,6 +493,56 @@ fn decimals_unify_across_files() {
     );
     assert_eq!(drift("mixed").resolved, "decimal(18,2)");
     assert_eq!(drift("float").resolved, "float64");
+}
+
+/// A job's task over one of its files starts from the job's unified types (`base_types`): the
+/// columns and types of a run over every file, not of its own sample; a later value that does not
+/// fit still widens (base types are no override); the sample drift is the planner's to report.
+#[test]
+fn base_types_start_a_task_at_the_job_wide_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..3000).map(|i| format!("{i},3.5,7\n")).collect();
+    let csv = format!("k,price,n\n{rows}9,1.5,late\n");
+    let base = r#", "base_types": [["k", "int64"], ["price", "decimal(38,2)"], ["n", "int64"], ["only_elsewhere", "float64"]]"#;
+    let (r, outs) = convert(
+        dir.path(),
+        &[("t.csv", csv.as_bytes())],
+        &format!(r#"{base}, "infer_rows": 100, "block_size": 2048"#),
+    );
+    let b = read_parquet(&outs[0]);
+    // price: the sample alone says decimal(18,1); with another file's decimal(18,2) the job's
+    // planner made it decimal(38,2) (17 integer digits + 2), as an interactive run over both does.
+    // n: int64 in the sample and the base; "late" widens it to string after the sample.
+    assert_eq!(
+        column_types(&b),
+        [DataType::Int64, DataType::Decimal128(38, 2), DataType::Utf8]
+    );
+    assert_eq!(decimals(&b, 1)[0], Some(350));
+    assert_eq!(strings(&b, 2)[3000], Some("late".into()));
+    assert_eq!(r.summary.redone_inputs, 1);
+    // Only the late widening: per-file outputs do not gain the job's other columns, and how the
+    // job's samples disagreed is reported once by the planner, not in pieces by each task.
+    assert_eq!(r.drift.len(), 1, "{:?}", r.drift);
+    assert_eq!(
+        (r.drift[0].column.as_str(), r.drift[0].resolved.as_str()),
+        ("n", "string")
+    );
+
+    // Merged and partitioned outputs hold every column of the job, in the job's order.
+    let dst = dir.path().join("m.parquet");
+    let opts = Options::from_json(&format!(
+        r#"{{"layout": "merged", "dst": {:?}{base}}}"#,
+        dst.display().to_string()
+    ))
+    .unwrap();
+    let r = run(&[dir.path().join("t.csv")], &opts, &Progress::new()).unwrap();
+    let names: Vec<&str> = r.schema.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["k", "price", "n", "only_elsewhere"]);
+    assert_eq!(
+        column_types(&read_parquet(&dst))[3],
+        DataType::Float64,
+        "a base column no input of the task has is all null, of the job's type"
+    );
 }
 
 fn cell() -> impl Strategy<Value = Option<String>> {
