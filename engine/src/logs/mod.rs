@@ -39,7 +39,8 @@ use parse::Hit;
 use rayon::prelude::*;
 use serde::Deserialize;
 use sessionize::Cluster;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -177,6 +178,8 @@ struct Part {
     /// (pair index, cluster), sorted by session key then start. With `session_key = ip` the pair is
     /// any pair of that IP (its user agent is ignored).
     clusters: Vec<(u32, Cluster)>,
+    /// The latest request time of the block (`i64::MIN` when it has none).
+    max_ts: i64,
 }
 
 struct Ctx<'o> {
@@ -225,6 +228,7 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
     let data = &b.data[..b.len];
     let mut p = Part {
         input: b.input,
+        max_ts: i64::MIN,
         ..Default::default()
     };
     let guess = data.len() / 128 + 16;
@@ -321,6 +325,7 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
             None => days.push((h.local_day, 1)),
         }
         p.bytes += h.bytes;
+        p.max_ts = p.max_ts.max(h.ts);
         keys.push(pair_key[pi]);
         recs.push(Rec {
             ts: h.ts,
@@ -406,12 +411,36 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
     p
 }
 
+/// How far (seconds) a line may lie before the latest line read so far and still find every
+/// session it can join open: sessions that ended more than this plus the timeout before the latest
+/// line are finished and leave the per-key state. A line later than that still gives the exact
+/// result (see [`State::reopen_all`]), at the cost of holding every session from then on.
+pub const DISORDER_S: i64 = 3600;
+
+/// One session key's sessions still open, and what was finished.
+struct Slot {
+    /// The latest end of this key's finished sessions (`i64::MIN`: none).
+    closed: i64,
+    /// Open clusters, by start, pairwise more than the timeout apart.
+    open: Vec<Cluster>,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            closed: i64::MIN,
+            open: Vec::new(),
+        }
+    }
+}
+
 /// The run's state: everything but the requests themselves.
 #[derive(Default)]
 struct State {
     lines: u64,
     unparsed: u64,
-    samples: Vec<(usize, u64, String)>,
+    /// Per input: (line number, text) of its first unparsed lines.
+    samples: Vec<Vec<(u64, String)>>,
     line_base: Vec<u64>,
     /// Requests per input (index as in `inputs`).
     input_requests: Vec<u64>,
@@ -430,17 +459,26 @@ struct State {
     /// Every path seen, by id, with its hits.
     pages: Vec<(Vec<u8>, u64)>,
     referrers: HashMap<Vec<u8>, u64, RandomState>,
-    /// By session key id (pair id, or IP id; ids are dense): the pair it was first seen with and
-    /// its clusters by start.
-    sessions: Vec<(u32, Vec<Cluster>)>,
+    /// By session key id (pair id, or IP id; ids are dense).
+    sessions: Vec<Slot>,
+    /// Finished sessions, in the order they finished (`first.2` is the pair).
+    done: Vec<Cluster>,
+    /// The latest request time absorbed from the input being read.
+    max_ts: i64,
+    /// (end of a key's last open cluster when it was touched, key): the keys to look at when the
+    /// frontier passes that end, earliest first.
+    due: BinaryHeap<Reverse<(i64, u32)>>,
+    /// A line came too late for a finished session: nothing is finished any more.
+    hold_all: bool,
 }
 
 impl State {
     fn absorb(&mut self, p: Part, cx: &Ctx) {
+        let kept = &mut self.samples[p.input];
         let base = self.line_base[p.input];
         for (l, text) in p.samples {
-            if self.samples.len() < cx.keep {
-                self.samples.push((p.input, base + l, text));
+            if kept.len() < cx.keep {
+                kept.push((base + l, text));
             }
         }
         self.line_base[p.input] += p.lines;
@@ -449,6 +487,7 @@ impl State {
         self.unparsed += p.unparsed;
         self.requests += p.requests;
         self.bytes += p.bytes;
+        self.max_ts = self.max_ts.max(p.max_ts);
         for (k, v) in p.status {
             *self.status.entry(k).or_insert(0) += v;
         }
@@ -544,14 +583,84 @@ impl State {
                 run.push(c);
             }
             if self.sessions.len() <= key as usize {
-                self.sessions
-                    .resize_with(key as usize + 1, || (u32::MAX, Vec::new()));
+                self.sessions.resize_with(key as usize + 1, Slot::default);
+            }
+            // A cluster that starts within the timeout of a finished session may join it.
+            let earliest = run.iter().map(|c| c.start).min().unwrap_or(i64::MAX);
+            let closed = self.sessions[key as usize].closed;
+            if closed != i64::MIN && earliest - closed <= cx.timeout {
+                self.reopen_all(cx);
             }
             let slot = &mut self.sessions[key as usize];
-            if slot.0 == u32::MAX {
-                slot.0 = gid;
+            sessionize::add_run(&mut slot.open, run, cx.timeout);
+            if !self.hold_all {
+                let end = slot.open.last().map_or(i64::MIN, |c| c.end);
+                self.due.push(Reverse((end, key)));
             }
-            sessionize::add_run(&mut slot.1, run, cx.timeout);
+        }
+    }
+
+    /// The session key of a pair.
+    fn key_of(&self, pair: u32, cx: &Ctx) -> u32 {
+        if cx.by_ua {
+            pair
+        } else {
+            self.ip_ids[&self.pairs[pair as usize].0]
+        }
+    }
+
+    /// Finish the sessions that no line at or after `frontier` can join: those that ended more
+    /// than the timeout before it. Only keys whose last cluster ended that early are looked at.
+    fn finish_before(&mut self, frontier: i64, cx: &Ctx) {
+        if self.hold_all {
+            return;
+        }
+        let Some(limit) = frontier.checked_sub(cx.timeout) else {
+            return;
+        };
+        while let Some(&Reverse((end, key))) = self.due.peek() {
+            if end >= limit {
+                break;
+            }
+            self.due.pop();
+            let slot = &mut self.sessions[key as usize];
+            // Ends grow along the list (clusters are by start and do not overlap).
+            let n = slot.open.partition_point(|c| c.end < limit);
+            if n > 0 {
+                slot.closed = slot.closed.max(slot.open[n - 1].end);
+                self.done.extend(slot.open.drain(..n));
+                if slot.open.is_empty() {
+                    slot.open = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// A line came that may join a finished session: put every finished session back into its
+    /// key's open list (so the join is exact) and keep everything open from now on.
+    fn reopen_all(&mut self, cx: &Ctx) {
+        self.hold_all = true;
+        self.due = BinaryHeap::new();
+        let mut done = std::mem::take(&mut self.done);
+        let keyed: Vec<u32> = done.iter().map(|c| self.key_of(c.first.2, cx)).collect();
+        let mut order: Vec<u32> = (0..done.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| (keyed[i as usize], done[i as usize].start));
+        let mut taken: Vec<Option<Cluster>> = done.drain(..).map(Some).collect();
+        let mut at = 0;
+        while at < order.len() {
+            let key = keyed[order[at] as usize];
+            let mut end = at;
+            while end < order.len() && keyed[order[end] as usize] == key {
+                end += 1;
+            }
+            let run: Vec<Cluster> = order[at..end]
+                .iter()
+                .map(|&i| taken[i as usize].take().expect("each once"))
+                .collect();
+            let slot = &mut self.sessions[key as usize];
+            slot.closed = i64::MIN;
+            sessionize::add_run(&mut slot.open, run, cx.timeout);
+            at = end;
         }
     }
 }
@@ -775,20 +884,45 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
     } else {
         opts.threads
     };
-    let mut errors = Vec::new();
+    let mut errors: Vec<(usize, Problem)> = Vec::new();
     let mut state = State {
+        samples: vec![Vec::new(); inputs.len()],
         line_base: vec![0; inputs.len()],
         input_requests: vec![0; inputs.len()],
+        max_ts: i64::MIN,
         ..Default::default()
     };
+    // Inputs are read in the order of their first request's time (rotated files come newest
+    // first from a glob), so that finished sessions can leave the state as the run goes.
+    let firsts: Vec<Option<i64>> = if inputs.len() > 1 {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| first_time(Path::new(p), range_of(&cx, i), &cx))
+            .collect()
+    } else {
+        vec![None; inputs.len()]
+    };
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| (firsts[i], i));
     with_pool(threads, || {
         // Blocks in flight: one batch being parsed, one being read.
         let batch = threads.max(1) * 2;
-        for (i, p) in inputs.iter().enumerate() {
+        for (at, &i) in order.iter().enumerate() {
+            let p = &inputs[i];
             progress.check()?;
             progress.set_current(p);
             let path = Path::new(p);
-            let range = cx.opts.byte_ranges.as_ref().and_then(|r| r[i]);
+            let range = range_of(&cx, i);
+            // No later input starts (much) before this.
+            let cap = order[at + 1..]
+                .iter()
+                .filter_map(|&j| firsts[j])
+                .min()
+                .unwrap_or(i64::MAX);
+            // Lines to come are of this input (not before its latest line so far, but for
+            // disorder) and of later inputs.
+            state.max_ts = i64::MIN;
             let res = (|| -> Result<()> {
                 let mut reader = BlockReader::open(i, path, range, cx.opts.chunk_size)?;
                 let read_batch = |r: &mut BlockReader| -> Result<Vec<Block>> {
@@ -801,6 +935,14 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     }
                     Ok(v)
                 };
+                let absorb = |state: &mut State, parts: Vec<Part>| {
+                    for part in parts {
+                        state.absorb(part, &cx);
+                    }
+                    if state.max_ts != i64::MIN {
+                        state.finish_before(state.max_ts.min(cap).saturating_sub(DISORDER_S), &cx);
+                    }
+                };
                 let mut next = read_batch(&mut reader)?;
                 // Three stages overlap: parsing this batch (all threads), and, on the side, merging
                 // the previous batch's parts into the state and reading the next batch.
@@ -811,9 +953,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     let done = std::mem::take(&mut pending);
                     let (more, parts) = rayon::join(
                         || {
-                            for part in done {
-                                state.absorb(part, &cx);
-                            }
+                            absorb(&mut state, done);
                             read_batch(&mut reader)
                         },
                         || {
@@ -832,9 +972,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     next = more?;
                     reader.recycle(blocks);
                 }
-                for part in pending {
-                    state.absorb(part, &cx);
-                }
+                absorb(&mut state, pending);
                 Ok(())
             })();
             match res {
@@ -843,7 +981,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                 Err(e) if e.kind == crate::error::ErrorKind::Options => return Err(e),
                 Err(e) => {
                     progress.add_error();
-                    errors.push(e.with_path(p).to_problem());
+                    errors.push((i, e.with_path(p).to_problem()));
                 }
             }
             progress.input_done();
@@ -851,7 +989,27 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         Ok(())
     })?;
     progress.check()?;
-    finish(inputs, state, errors, &cx)
+    errors.sort_by_key(|e| e.0);
+    finish(
+        inputs,
+        state,
+        errors.into_iter().map(|e| e.1).collect(),
+        &cx,
+    )
+}
+
+fn range_of(cx: &Ctx, i: usize) -> Option<[u64; 2]> {
+    cx.opts.byte_ranges.as_ref().and_then(|r| r[i])
+}
+
+/// The time of the first request in the first 64 KiB of an input (or its byte range), if any.
+fn first_time(path: &Path, range: Option<[u64; 2]>, cx: &Ctx) -> Option<i64> {
+    let mut reader = BlockReader::open(0, path, range, 64 << 10).ok()?;
+    let block = reader.next_block(path).ok()??;
+    let mut cache = parse::TimeCache::default();
+    block.data[..block.len]
+        .split(|&b| b == b'\n')
+        .find_map(|l| cx.parser.parse(l, &mut cache).map(|h| h.ts))
 }
 
 /// Newlines before `offset` in `path` (line numbers of samples in a byte range).
@@ -868,67 +1026,65 @@ fn lines_before(path: &Path, offset: u64) -> Result<u64> {
     }
 }
 
-fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Result<LogSessions> {
+fn finish(
+    inputs: &[String],
+    mut state: State,
+    errors: Vec<Problem>,
+    cx: &Ctx,
+) -> Result<LogSessions> {
     let opts = cx.opts;
-    let mut first_line = vec![None; inputs.len()];
     let mut samples = Vec::new();
-    for (i, line, text) in &state.samples {
-        let range_start = opts
-            .byte_ranges
-            .as_ref()
-            .and_then(|r| r[*i])
-            .map_or(0, |r| r[0]);
-        let base = match first_line[*i] {
-            Some(b) => b,
-            None => {
-                // The range's first line starts just after the first newline at or after
-                // byte range_start - 1.
-                let b = if range_start == 0 {
-                    0
-                } else {
-                    lines_before(Path::new(&inputs[*i]), range_start - 1)? + 1
-                };
-                first_line[*i] = Some(b);
-                b
+    'inputs: for (i, kept) in state.samples.iter().enumerate() {
+        let mut base = None;
+        for (line, text) in kept {
+            if samples.len() >= cx.keep {
+                break 'inputs;
             }
-        };
-        samples.push(serde_json::json!({"file": inputs[*i], "line": base + line, "text": text}));
-    }
-    let mut sessions: Vec<report::Session> = state
-        .sessions
-        .iter()
-        .filter(|(gid, _)| *gid != u32::MAX)
-        .flat_map(|(gid, v)| {
-            let (ip, ua) = &state.pairs[*gid as usize];
-            let state = &state;
-            v.iter().map(move |c| {
-                let ua = if cx.by_ua {
-                    ua
-                } else {
-                    &state.pairs[c.first.2 as usize].1
-                };
-                let page = |e: &Option<(i64, u64, u32)>| {
-                    e.as_ref().map(|e| state.pages[e.2 as usize].0.as_slice())
-                };
-                report::Session {
-                    ip,
-                    user_agent: ua,
-                    c,
-                    bot: sessionize::is_bot(ua),
-                    entry: page(&c.entry),
-                    exit: page(&c.exit),
+            let base = match base {
+                Some(b) => b,
+                None => {
+                    // The range's first line starts just after the first newline at or after
+                    // byte range_start - 1.
+                    let range_start = range_of(cx, i).map_or(0, |r| r[0]);
+                    let b = if range_start == 0 {
+                        0
+                    } else {
+                        lines_before(Path::new(&inputs[i]), range_start - 1)? + 1
+                    };
+                    *base.insert(b)
                 }
-            })
-        })
-        .collect();
-    sessions.par_sort_unstable_by(|a, b| {
-        (a.c.start, a.ip, a.user_agent, a.c.first.1).cmp(&(
-            b.c.start,
-            b.ip,
-            b.user_agent,
-            b.c.first.1,
-        ))
-    });
+            };
+            samples.push(serde_json::json!({"file": inputs[i], "line": base + line, "text": text}));
+        }
+    }
+    let mut sessions = std::mem::take(&mut state.done);
+    for slot in std::mem::take(&mut state.sessions) {
+        sessions.extend(slot.open);
+    }
+    // Sessions in order of (start, ip, user agent, first line): pairs ranked by their text once,
+    // so the sort compares integers.
+    let mut by_text: Vec<u32> = (0..state.pairs.len() as u32).collect();
+    by_text.par_sort_unstable_by(|&a, &b| state.pairs[a as usize].cmp(&state.pairs[b as usize]));
+    let mut rank = vec![0u32; state.pairs.len()];
+    for (r, &p) in by_text.iter().enumerate() {
+        rank[p as usize] = r as u32;
+    }
+    drop(by_text);
+    sessions.par_sort_unstable_by_key(|c| (c.start, rank[c.first.2 as usize], c.first.1));
+    drop(rank);
+    fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(b)
+    }
+    let names = report::Names {
+        ips: state.pairs.iter().map(|p| lossy(&p.0)).collect(),
+        user_agents: state.pairs.iter().map(|p| lossy(&p.1)).collect(),
+        bots: state
+            .pairs
+            .iter()
+            .map(|p| sessionize::is_bot(&p.1))
+            .collect(),
+        pages: state.pages.iter().map(|p| lossy(&p.0)).collect(),
+    };
     let failed: HashSet<String, RandomState> = errors.iter().map(|e| e.path.clone()).collect();
     let mut per_file = serde_json::Map::new();
     for (path, n) in inputs.iter().zip(&state.input_requests) {
@@ -937,7 +1093,7 @@ fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Re
             per_file.insert(path.clone(), serde_json::json!(total));
         }
     }
-    let mut summary = report::session_summary(&sessions);
+    let mut summary = report::session_summary(&sessions, &names);
     let obj = summary.as_object_mut().expect("object");
     let extra = serde_json::json!({
         "requests": state.requests,
@@ -959,7 +1115,9 @@ fn finish(inputs: &[String], state: State, errors: Vec<Problem>, cx: &Ctx) -> Re
     for (k, v) in extra.as_object().expect("object") {
         obj.insert(k.clone(), v.clone());
     }
-    let (schema, batch) = report::sessions_batch(&sessions)?;
+    let (schema, batch) = report::sessions_batch(&sessions, &names)?;
+    drop(sessions);
+    drop(names);
     let visitors = visitors_batch(&state)?;
     let counts = counts_batch(&state)?;
     let mut outputs = Vec::new();
@@ -1210,6 +1368,109 @@ mod tests {
             assert_eq!(small.summary, one.summary, "{key}");
             assert_eq!(small.batches, one.batches, "{key}");
             assert!(one.summary["sessions"].as_u64().unwrap() > 20, "{key}");
+        }
+    }
+
+    /// Lines of 5 clients over `hours` hours from `from_s` (seconds after 2024-01-01 00:00),
+    /// a request every `step` seconds, the client drawn by a fixed rule.
+    fn long_log(from_s: u64, hours: u64, step: u64) -> String {
+        let mut s = String::new();
+        let mut t = from_s;
+        let mut i = 0u64;
+        while t < from_s + hours * 3600 {
+            let (d, h, m, sec) = (1 + t / 86400, t / 3600 % 24, t / 60 % 60, t % 60);
+            let ip = (i * 7 + i / 11) % 5;
+            s.push_str(&format!(
+                "10.0.0.{ip} - - [{d:02}/Jan/2024:{h:02}:{m:02}:{sec:02} +0000] \"GET /p{} HTTP/1.1\" 200 {i} \"-\" \"ua\"\n",
+                i % 4
+            ));
+            // Gaps longer than the timeout now and then, so sessions end all along the log.
+            t += if i % 50 == 49 { 3000 } else { step };
+            i += 1;
+        }
+        s
+    }
+
+    #[test]
+    fn finished_sessions_and_late_lines_equal_one_block() {
+        // Sessions finish as the run goes (small blocks, days of log); then lines come that are
+        // hours older than what was read (beyond DISORDER_S) and join finished sessions: the result
+        // is still that of one block holding everything.
+        let dir = tempfile::tempdir().unwrap();
+        let base = long_log(0, 72, 40);
+        let late = long_log(20 * 3600, 3, 45);
+        let texts = [base.clone(), format!("{base}{late}"), {
+            let (a, b) = base.split_at(base.len() / 2);
+            let cut = a.rfind('\n').unwrap() + 1;
+            format!("{}{late}{}{}", &a[..cut], &a[cut..], b)
+        }];
+        for text in texts {
+            for key in ["ip_ua", "ip"] {
+                let opts = |chunk: usize| Options {
+                    session_key: key.into(),
+                    chunk_size: chunk,
+                    threads: 2,
+                    ..Default::default()
+                };
+                let one = run_on(&dir, &text, opts(1 << 22));
+                let small = run_on(&dir, &text, opts(2000));
+                assert_eq!(small.summary, one.summary, "{key}");
+                assert_eq!(small.batches, one.batches, "{key}");
+                assert!(one.summary["sessions"].as_u64().unwrap() > 100, "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn rotated_files_in_any_order_equal_one_file() {
+        // Three rotated files named newest first (as a glob lists them), and two servers' logs of
+        // the same hours: read in time order, the result is that of one file with every line.
+        let dir = tempfile::tempdir().unwrap();
+        let parts = [
+            long_log(48 * 3600, 24, 40),
+            long_log(24 * 3600, 24, 40),
+            long_log(0, 24, 40),
+        ];
+        let overlap = long_log(30 * 3600, 10, 33);
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let files: Vec<String> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| write(&format!("access.log.{i}"), t))
+            .chain([write("other.log", &overlap)])
+            .collect();
+        let opts = Options {
+            chunk_size: 3000,
+            threads: 2,
+            ..Default::default()
+        };
+        let many = run(&files, &opts, &Progress::new()).unwrap();
+        let all: String = [&parts[2], &parts[1], &parts[0], &overlap]
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let one = run(
+            &[write("all.log", &all)],
+            &Options {
+                chunk_size: 1 << 22,
+                ..Default::default()
+            },
+            &Progress::new(),
+        )
+        .unwrap();
+        assert_eq!(many.batches, one.batches);
+        for k in [
+            "requests",
+            "sessions",
+            "unique_visitors",
+            "bounce_rate",
+            "median_duration_s",
+        ] {
+            assert_eq!(many.summary[k], one.summary[k], "{k}");
         }
     }
 

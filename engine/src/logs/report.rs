@@ -10,6 +10,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use hashbrown::HashMap;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,20 +38,20 @@ pub fn top(counts: &HashMap<Vec<u8>, u64, RandomState>, n: usize) -> serde_json:
         .collect()
 }
 
-/// One finished session: its key and its cluster.
-pub struct Session<'a> {
-    pub ip: &'a [u8],
-    pub user_agent: &'a [u8],
-    pub c: &'a Cluster,
-    pub bot: bool,
-    pub entry: Option<&'a [u8]>,
-    pub exit: Option<&'a [u8]>,
+/// The text of the ids sessions refer to, converted once (not once per session).
+pub struct Names<'a> {
+    /// Per (ip, user agent) pair.
+    pub ips: Vec<Cow<'a, str>>,
+    pub user_agents: Vec<Cow<'a, str>>,
+    pub bots: Vec<bool>,
+    /// Per page id.
+    pub pages: Vec<Cow<'a, str>>,
 }
 
-/// Session-level figures.
-pub fn session_summary(s: &[Session]) -> serde_json::Value {
+/// Session-level figures of the finished sessions `s` (`first.2` is the pair id).
+pub fn session_summary(s: &[Cluster], names: &Names) -> serde_json::Value {
     let n = s.len();
-    let mut d: Vec<i64> = s.iter().map(|x| x.c.end - x.c.start).collect();
+    let mut d: Vec<i64> = s.iter().map(|x| x.end - x.start).collect();
     d.sort_unstable();
     let median = if n == 0 {
         0.0
@@ -62,11 +63,11 @@ pub fn session_summary(s: &[Session]) -> serde_json::Value {
     let div = |a: f64| if n == 0 { 0.0 } else { a / n as f64 };
     serde_json::json!({
         "sessions": n,
-        "bot_sessions": s.iter().filter(|x| x.bot).count(),
-        "bounce_rate": div(s.iter().filter(|x| x.c.pages <= 1).count() as f64),
+        "bot_sessions": s.iter().filter(|x| names.bots[x.first.2 as usize]).count(),
+        "bounce_rate": div(s.iter().filter(|x| x.pages <= 1).count() as f64),
         "mean_duration_s": div(d.iter().sum::<i64>() as f64),
         "median_duration_s": median,
-        "pages_per_session": div(s.iter().map(|x| x.c.pages).sum::<u64>() as f64),
+        "pages_per_session": div(s.iter().map(|x| x.pages).sum::<u64>() as f64),
     })
 }
 
@@ -99,46 +100,48 @@ pub fn schema() -> SchemaRef {
     ]))
 }
 
-pub fn sessions_batch(s: &[Session]) -> Result<(SchemaRef, RecordBatch)> {
-    fn txt<'b>(v: impl Iterator<Item = Option<&'b [u8]>>) -> ArrayRef {
+/// The sessions table of `s`, in that order (`first.2` is the pair id).
+pub fn sessions_batch(s: &[Cluster], names: &Names) -> Result<(SchemaRef, RecordBatch)> {
+    fn txt<'b>(v: impl Iterator<Item = Option<&'b str>>) -> ArrayRef {
         let mut b = StringBuilder::new();
         for x in v {
-            b.append_option(x.map(String::from_utf8_lossy));
+            b.append_option(x);
         }
         Arc::new(b.finish())
     }
     let u = |f: &dyn Fn(&Cluster) -> u64| {
-        Arc::new(UInt64Array::from_iter_values(s.iter().map(|x| f(x.c)))) as ArrayRef
+        Arc::new(UInt64Array::from_iter_values(s.iter().map(f))) as ArrayRef
     };
     let opt_t = |f: &dyn Fn(&Cluster) -> Option<i64>| {
-        Arc::new(TimestampSecondArray::from_iter(s.iter().map(|x| f(x.c))).with_timezone("UTC"))
-            as ArrayRef
+        Arc::new(TimestampSecondArray::from_iter(s.iter().map(f)).with_timezone("UTC")) as ArrayRef
     };
     let t = |f: &dyn Fn(&Cluster) -> i64| {
-        Arc::new(
-            TimestampSecondArray::from_iter_values(s.iter().map(|x| f(x.c))).with_timezone("UTC"),
-        ) as ArrayRef
+        Arc::new(TimestampSecondArray::from_iter_values(s.iter().map(f)).with_timezone("UTC"))
+            as ArrayRef
     };
+    let page = |e: &Option<(i64, u64, u32)>| e.as_ref().map(|e| &*names.pages[e.2 as usize]);
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(0..s.len() as u64)),
-        txt(s.iter().map(|x| Some(x.ip))),
-        txt(s.iter().map(|x| Some(x.user_agent))),
+        txt(s.iter().map(|x| Some(&*names.ips[x.first.2 as usize]))),
+        txt(s
+            .iter()
+            .map(|x| Some(&*names.user_agents[x.first.2 as usize]))),
         t(&|x| x.start),
         t(&|x| x.end),
         Arc::new(Int64Array::from_iter_values(
-            s.iter().map(|x| x.c.end - x.c.start),
+            s.iter().map(|x| x.end - x.start),
         )),
         u(&|x| x.requests),
         u(&|x| x.pages),
         u(&|x| x.bytes),
-        txt(s.iter().map(|x| x.entry)),
-        txt(s.iter().map(|x| x.exit)),
+        txt(s.iter().map(|x| page(&x.entry))),
+        txt(s.iter().map(|x| page(&x.exit))),
         u(&|x| x.status[1]),
         u(&|x| x.status[2]),
         u(&|x| x.status[3]),
         u(&|x| x.status[4]),
-        Arc::new(BooleanArray::from(
-            s.iter().map(|x| x.bot).collect::<Vec<_>>(),
+        Arc::new(BooleanArray::from_iter(
+            s.iter().map(|x| Some(names.bots[x.first.2 as usize])),
         )),
         opt_t(&|x| x.entry.as_ref().map(|e| e.0)),
         opt_t(&|x| x.exit.as_ref().map(|e| e.0)),
