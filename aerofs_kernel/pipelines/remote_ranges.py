@@ -26,15 +26,21 @@ RANGE_START = "_range_start"
 PARTS_KEY = "remote_ranges"
 
 
-def views(paths: list[str]) -> dict[str, dict[str, int]]:
-    """``{engine path: {"start", "end", "base", "newlines"}}`` for the paths that are range views."""
+def views(paths: list[str], newlines: bool = True) -> dict[str, dict[str, int]]:
+    """``{engine path: {"start", "end", "base", "newlines"}}`` for the paths that are range views
+    (``newlines``: 0 when not asked for, so that none is fetched)."""
     from aerofs_kernel.sources import range_view
 
     out: dict[str, dict[str, int]] = {}
     for p in paths:
         v = range_view(p)
         if v is not None and v.origin is not None and p not in out:
-            out[p] = {"start": v.origin[0], "end": v.origin[1], "base": v.base, "newlines": v.newlines()}
+            out[p] = {
+                "start": v.origin[0],
+                "end": v.origin[1],
+                "base": v.base,
+                "newlines": v.newlines() if newlines else 0,
+            }
     return out
 
 
@@ -68,3 +74,29 @@ def fix_lines(items: list[dict[str, Any]], key: str, ranges: list[dict[str, Any]
             continue
         counts = by_path.get(item.get(key), {})  # type: ignore[arg-type]
         item["line"] += sum(n for s, n in counts.items() if s < start)
+
+
+def relocated(e: BaseException, found: dict[str, dict[str, int]]) -> BaseException:
+    """An engine InputError about a view (``on_error="fail"`` stops at it, with no merge to come): the
+    same error naming the object's byte; its line, known only counted from the range's start, is
+    given as such. Anything else comes back as it is."""
+    from aerofs_kernel import _engine
+
+    path = getattr(e, "path", None)
+    v = found.get(path) if isinstance(e, _engine.InputError) and path else None
+    if v is None:
+        return e
+    line, offset = getattr(e, "line", None), getattr(e, "offset", None)
+    head = (
+        f"{path}"
+        + (f":{line}" if line is not None else "")
+        + (f" (byte {offset})" if offset is not None else "")
+    )
+    message = str(e)[len(head) + 2 :] if str(e).startswith(head + ": ") else str(e)
+    offset = None if offset is None else offset + v["base"]
+    where = f" (byte {offset})" if offset is not None else ""
+    if line is not None:
+        where += f" (line {line} of the byte range starting at byte {v['start']})"
+    new = _engine.InputError(f"{path}{where}: {message}")
+    new.path, new.line, new.offset = path, None, offset  # type: ignore[attr-defined]
+    return new

@@ -149,7 +149,10 @@ class WordCount(Pipeline):
             eng.pop("top", None)
         if dst:
             eng["output"] = output_path(dst, options.get("format", "parquet"))
-        out = RunOutput.from_engine(_engine.word_count(paths, json.dumps(eng), progress))
+        try:
+            out = RunOutput.from_engine(_engine.word_count(paths, json.dumps(eng), progress))
+        except _engine.InputError as e:
+            raise remote_ranges.relocated(e, remote_ranges.views(paths, newlines=False)) from None
         views = remote_ranges.views(paths)
         if views:
             remote_ranges.locate(out.errors, "path", views)

@@ -170,6 +170,14 @@ def test_word_count_errors_in_remote_ranges_name_the_objects_line_and_byte(
     assert all("_range_start" not in e for e in remote_job["errors"])
     for key in ("total_words", "distinct_words", "bytes"):
         assert remote_job["summary"][key] == local_job["summary"][key], key
+    # on_error="fail": the task stops with an error naming the object and its byte (no merge
+    # follows to number the line in the object: it is given within the range).
+    params = {"src": f"s3://{bucket}/in/bad.txt", "on_error": "fail"}
+    with pytest.raises(_engine.InputError) as info:
+        runner.run_task("word-count", params, tasks[3], _engine.Progress(), str(tmp_path / "wf"))
+    assert info.value.path == params["src"] and info.value.offset == bad[1]
+    assert f"(byte {bad[1]})" in str(info.value) and "not valid UTF-8" in str(info.value)
+    assert str(info.value).startswith(params["src"])
 
 
 def _log(n: int, seed: int) -> list[str]:
