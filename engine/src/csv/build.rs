@@ -16,6 +16,7 @@ use arrow::array::{
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// One output column: which source column feeds it (None: absent from this file, all null), its
@@ -94,10 +95,15 @@ struct Values<'a> {
 }
 
 impl<'a> Values<'a> {
-    /// Call `each(row, value)`; a quoted empty value is `Some(b"")`, a null token `None`.
+    /// Call `each(row, value)` for the rows of `rows`; a quoted empty value is `Some(b"")`, a
+    /// null token `None`.
     #[inline(always)]
-    fn for_each(&mut self, mut each: impl FnMut(usize, Option<&[u8]>) -> bool) -> Option<usize> {
-        for r in 0..self.f.rows {
+    fn for_each(
+        &mut self,
+        rows: Range<usize>,
+        mut each: impl FnMut(usize, Option<&[u8]>) -> bool,
+    ) -> Option<usize> {
+        for r in rows {
             let v = match self.f.get(r, self.c) {
                 None => None,
                 Some((s, e, false)) => {
@@ -126,18 +132,72 @@ impl<'a> Values<'a> {
     }
 }
 
-/// Parse a typed column; `parse` returns None for a value that does not fit.
+/// Rows per slice: a block's columns are built slice by slice, every column of one slice before
+/// the next, so the slice's bytes and field offsets (a few hundred KiB) stay in the core's cache
+/// while each column reads them. Built column by column over a whole 16 MiB block, every column
+/// read the block again from memory: 20% of the build time on the benchmark file.
+const SLICE_ROWS: usize = 4096;
+
+/// One output column being built, slice by slice.
+enum Acc {
+    Absent,
+    Str {
+        offsets: Vec<i32>,
+        bytes: Vec<u8>,
+        nb: NullBufferBuilder,
+    },
+    I64(Vec<i64>, NullBufferBuilder),
+    F64(Vec<f64>, NullBufferBuilder),
+    /// With the decimal's precision and scale.
+    Dec(Vec<i128>, NullBufferBuilder, u8, u8),
+    Date(Vec<i32>, NullBufferBuilder),
+    Ts(Vec<i64>, NullBufferBuilder),
+    Bool(Vec<bool>, NullBufferBuilder),
+}
+
+impl Acc {
+    /// Room for `n` rows; `text` is the column's total field bytes (string columns).
+    fn new(oc: &OutCol, n: usize, text: usize) -> Acc {
+        let nb = || NullBufferBuilder::new(n);
+        if oc.src.is_none() {
+            return Acc::Absent;
+        }
+        match oc.ty {
+            ColType::Null | ColType::String => {
+                let mut offsets = Vec::with_capacity(n + 1);
+                offsets.push(0);
+                Acc::Str {
+                    offsets,
+                    // The exact size (an upper bound for quoted values): a long text column
+                    // would otherwise grow its buffer by doubling, copying megabytes per block.
+                    // `SHORT` more: room for the last value's fixed-size copy.
+                    bytes: Vec::with_capacity(text + SHORT),
+                    nb: nb(),
+                }
+            }
+            ColType::Int64 => Acc::I64(Vec::with_capacity(n), nb()),
+            ColType::Float64 => Acc::F64(Vec::with_capacity(n), nb()),
+            ColType::Decimal(p, s) => Acc::Dec(Vec::with_capacity(n), nb(), p, s),
+            ColType::Date => Acc::Date(Vec::with_capacity(n), nb()),
+            ColType::Timestamp | ColType::TimestampTz => Acc::Ts(Vec::with_capacity(n), nb()),
+            ColType::Bool => Acc::Bool(Vec::with_capacity(n), nb()),
+        }
+    }
+}
+
+/// Parse the rows `rows` of a typed column into `out`; `parse` returns None for a value that does
+/// not fit. Err: the row of a value that did not fit an inferred type.
 fn typed<T: Copy + Default>(
     vals: &mut Values,
+    rows: Range<usize>,
     parse: impl Fn(&[u8]) -> Option<T>,
     forced: bool,
+    out: &mut Vec<T>,
+    nb: &mut NullBufferBuilder,
     problems: &mut Vec<CellProblem>,
-) -> Result<(Vec<T>, NullBufferBuilder), usize> {
-    let n = vals.f.rows;
-    let mut out = Vec::with_capacity(n);
-    let mut nb = NullBufferBuilder::new(n);
+) -> Result<(), usize> {
     let mut bad: Vec<usize> = Vec::new();
-    let failed = vals.for_each(|r, v| match v {
+    let failed = vals.for_each(rows, |r, v| match v {
         None | Some(b"") => {
             out.push(T::default());
             nb.append_null();
@@ -167,27 +227,23 @@ fn typed<T: Copy + Default>(
             message: String::new(),
         });
     }
-    Ok((out, nb))
+    Ok(())
 }
 
-fn strings(vals: &mut Values, latin1: bool) -> ArrayRef {
-    let n = vals.f.rows;
-    let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
-    offsets.push(0);
-    // The exact size (an upper bound for quoted values): a long text column would otherwise
-    // grow its buffer by doubling, copying megabytes per block. `SHORT` more: room for the last
-    // value's fixed-size copy.
-    let total: usize = (0..n)
-        .map(|r| vals.f.get(r, vals.c).map_or(0, |(s, e, _)| e - s))
-        .sum();
-    let mut bytes: Vec<u8> = Vec::with_capacity(total + SHORT);
-    let mut nb = NullBufferBuilder::new(n);
+fn strings(
+    vals: &mut Values,
+    rows: Range<usize>,
+    latin1: bool,
+    offsets: &mut Vec<i32>,
+    bytes: &mut Vec<u8>,
+    nb: &mut NullBufferBuilder,
+) {
     if latin1 {
-        vals.for_each(|_, v| {
+        vals.for_each(rows, |_, v| {
             match v {
                 None => nb.append_null(),
                 Some(v) => {
-                    push_latin1(v, &mut bytes);
+                    push_latin1(v, bytes);
                     nb.append_non_null();
                 }
             }
@@ -197,14 +253,14 @@ fn strings(vals: &mut Values, latin1: bool) -> ArrayRef {
     } else {
         // Quoted values are unquoted straight into the column's buffer (one copy, not two).
         let (f, c, data, d) = (vals.f, vals.c, vals.data, vals.d);
-        for r in 0..n {
+        for r in rows {
             match f.get(r, c) {
                 Some((s, e, false)) if !vals.nulls.is_null(&data[s..e]) => {
-                    append_value(&mut bytes, data, s, e);
+                    append_value(bytes, data, s, e);
                     nb.append_non_null();
                 }
                 Some((s, e, true)) => {
-                    unquote_append(&data[s..e], d.quote, d.escape, &mut bytes);
+                    unquote_append(&data[s..e], d.quote, d.escape, bytes);
                     nb.append_non_null();
                 }
                 _ => nb.append_null(),
@@ -212,11 +268,6 @@ fn strings(vals: &mut Values, latin1: bool) -> ArrayRef {
             offsets.push(bytes.len() as i32);
         }
     }
-    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
-    // SAFETY: the block was checked to be UTF-8 (rows that were not were dropped or their fields
-    // nulled), fields are cut at ASCII bytes and unquoting removes ASCII bytes only; Latin-1 is
-    // transcoded. So every value is valid UTF-8 and the offsets are monotonic.
-    Arc::new(unsafe { StringArray::new_unchecked(offsets, bytes.into(), nb.finish()) })
 }
 
 /// Values of up to this many bytes are copied as one fixed-size move (see [`append_value`]).
@@ -258,20 +309,19 @@ fn push_latin1(v: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-fn all_null(ty: ColType, n: usize) -> ArrayRef {
-    arrow::array::new_null_array(&ty.arrow(), n)
-}
-
-/// Build one output column. Err: the row whose value did not fit an inferred type.
-fn build_col(
+/// Build the rows `rows` of one output column into `acc`. Err: the row whose value did not fit
+/// an inferred type.
+fn build_rows(
     data: &[u8],
     f: &Fields,
     plan: &Plan,
     oc: &OutCol,
+    rows: Range<usize>,
+    acc: &mut Acc,
     problems: &mut Vec<CellProblem>,
-) -> Result<ArrayRef, usize> {
+) -> Result<(), usize> {
     let Some(src) = oc.src else {
-        return Ok(all_null(oc.ty, f.rows));
+        return Ok(());
     };
     let mut vals = Values {
         data,
@@ -283,48 +333,30 @@ fn build_col(
     };
     let forced = oc.forced;
     let before = problems.len();
-    let arr: ArrayRef = match oc.ty {
-        ColType::Null | ColType::String => strings(&mut vals, plan.dialect.latin1),
-        ColType::Int64 => {
-            let (v, mut nb) = typed(&mut vals, parse_i64, forced, problems)?;
-            Arc::new(Int64Array::new(v.into(), nb.finish()))
+    match acc {
+        Acc::Absent => {}
+        Acc::Str { offsets, bytes, nb } => {
+            strings(&mut vals, rows, plan.dialect.latin1, offsets, bytes, nb)
         }
-        ColType::Float64 => {
-            let (v, mut nb) = typed(&mut vals, parse_f64, forced, problems)?;
-            Arc::new(Float64Array::new(v.into(), nb.finish()))
-        }
-        ColType::Decimal(p, s) => {
+        Acc::I64(v, nb) => typed(&mut vals, rows, parse_i64, forced, v, nb, problems)?,
+        Acc::F64(v, nb) => typed(&mut vals, rows, parse_f64, forced, v, nb, problems)?,
+        Acc::Dec(v, nb, p, s) => {
+            let (p, s) = (*p, *s);
             let parse = |v: &[u8]| decimal::parse(v, p, s);
-            let (v, mut nb) = typed(&mut vals, parse, forced, problems)?;
-            let a = Decimal128Array::new(v.into(), nb.finish())
-                .with_precision_and_scale(p, s as i8)
-                .expect("ColType::decimal checked the precision and scale");
-            Arc::new(a)
+            typed(&mut vals, rows, parse, forced, v, nb, problems)?
         }
-        ColType::Date => {
-            let (v, mut nb) = typed(&mut vals, parse_date, forced, problems)?;
-            Arc::new(Date32Array::new(v.into(), nb.finish()))
-        }
-        ColType::Timestamp | ColType::TimestampTz => {
+        Acc::Date(v, nb) => typed(&mut vals, rows, parse_date, forced, v, nb, problems)?,
+        Acc::Ts(v, nb) => {
             let want_tz = oc.ty == ColType::TimestampTz;
             let p = |v: &[u8]| {
                 parse_timestamp(v)
                     .filter(|&(_, tz)| tz == want_tz || forced)
                     .map(|(t, _)| t)
             };
-            let (v, mut nb) = typed(&mut vals, p, forced, problems)?;
-            let a = TimestampMicrosecondArray::new(v.into(), nb.finish());
-            Arc::new(if want_tz { a.with_timezone("UTC") } else { a })
+            typed(&mut vals, rows, p, forced, v, nb, problems)?
         }
-        ColType::Bool => {
-            let (v, mut nb) = typed(&mut vals, parse_bool, forced, problems)?;
-            let mut bb = BooleanBufferBuilder::new(v.len());
-            for x in v {
-                bb.append(x);
-            }
-            Arc::new(BooleanArray::new(bb.finish(), nb.finish()))
-        }
-    };
+        Acc::Bool(v, nb) => typed(&mut vals, rows, parse_bool, forced, v, nb, problems)?,
+    }
     for p in &mut problems[before..] {
         p.message = format!(
             "column {:?}: value is not a valid {}; stored as null",
@@ -332,7 +364,50 @@ fn build_col(
             oc.ty.name()
         );
     }
-    Ok(arr)
+    Ok(())
+}
+
+/// The Arrow array of a built column.
+fn finish(acc: Acc, ty: ColType, n: usize) -> ArrayRef {
+    match acc {
+        Acc::Absent => arrow::array::new_null_array(&ty.arrow(), n),
+        Acc::Str {
+            offsets,
+            bytes,
+            mut nb,
+        } => {
+            let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+            // SAFETY: the block was checked to be UTF-8 (rows that were not were dropped or their
+            // fields nulled), fields are cut at ASCII bytes and unquoting removes ASCII bytes
+            // only; Latin-1 is transcoded. So every value is valid UTF-8 and the offsets are
+            // monotonic.
+            Arc::new(unsafe { StringArray::new_unchecked(offsets, bytes.into(), nb.finish()) })
+        }
+        Acc::I64(v, mut nb) => Arc::new(Int64Array::new(v.into(), nb.finish())),
+        Acc::F64(v, mut nb) => Arc::new(Float64Array::new(v.into(), nb.finish())),
+        Acc::Dec(v, mut nb, p, s) => {
+            let a = Decimal128Array::new(v.into(), nb.finish())
+                .with_precision_and_scale(p, s as i8)
+                .expect("ColType::decimal checked the precision and scale");
+            Arc::new(a)
+        }
+        Acc::Date(v, mut nb) => Arc::new(Date32Array::new(v.into(), nb.finish())),
+        Acc::Ts(v, mut nb) => {
+            let a = TimestampMicrosecondArray::new(v.into(), nb.finish());
+            Arc::new(if ty == ColType::TimestampTz {
+                a.with_timezone("UTC")
+            } else {
+                a
+            })
+        }
+        Acc::Bool(v, mut nb) => {
+            let mut bb = BooleanBufferBuilder::new(v.len());
+            for x in v {
+                bb.append(x);
+            }
+            Arc::new(BooleanArray::new(bb.finish(), nb.finish()))
+        }
+    }
 }
 
 /// The value at row `r` of source column `c`, unquoted (for error messages and widening).
@@ -354,12 +429,33 @@ pub fn build_batch(
     f: &Fields,
     plan: &Plan,
 ) -> Result<(RecordBatch, Vec<CellProblem>), Widen> {
+    let n = f.rows;
+    // Each string column's field bytes, in one pass over the fields in row order.
+    let mut text = vec![0usize; f.ncols];
+    let text_cols: Vec<usize> = plan
+        .cols
+        .iter()
+        .filter(|oc| matches!(oc.ty, ColType::Null | ColType::String))
+        .filter_map(|oc| oc.src)
+        .collect();
+    if !text_cols.is_empty() {
+        for r in 0..n {
+            for &c in &text_cols {
+                text[c] += f.get(r, c).map_or(0, |(s, e, _)| e - s);
+            }
+        }
+    }
+    let mut accs: Vec<Acc> = plan
+        .cols
+        .iter()
+        .map(|oc| Acc::new(oc, n, oc.src.map_or(0, |c| text[c])))
+        .collect();
     let mut problems = Vec::new();
-    let mut cols = Vec::with_capacity(plan.cols.len());
-    for (i, oc) in plan.cols.iter().enumerate() {
-        match build_col(data, f, plan, oc, &mut problems) {
-            Ok(a) => cols.push(a),
-            Err(r) => {
+    let mut r0 = 0;
+    while r0 < n {
+        let rows = r0..(r0 + SLICE_ROWS).min(n);
+        for (i, (oc, acc)) in plan.cols.iter().zip(accs.iter_mut()).enumerate() {
+            if let Err(r) = build_rows(data, f, plan, oc, rows.clone(), acc, &mut problems) {
                 let v = value_at(data, f, &plan.dialect, r, oc.src.unwrap_or(0));
                 return Err(Widen {
                     col: i,
@@ -367,8 +463,16 @@ pub fn build_batch(
                 });
             }
         }
+        r0 = rows.end;
     }
-    let opts = RecordBatchOptions::new().with_row_count(Some(f.rows));
+    // Problems in row order within each column are now interleaved by slice: by offset, as before.
+    problems.sort_by_key(|p| p.offset);
+    let cols: Vec<ArrayRef> = accs
+        .into_iter()
+        .zip(&plan.cols)
+        .map(|(acc, oc)| finish(acc, oc.ty, n))
+        .collect();
+    let opts = RecordBatchOptions::new().with_row_count(Some(n));
     let batch = RecordBatch::try_new_with_options(plan.schema.clone(), cols, &opts)
         .expect("columns match the plan's schema");
     Ok((batch, problems))
