@@ -458,16 +458,15 @@ mod tests {
         }
     }
 
-    /// The same ranges of the same bytes, as a mapped file and as a stream: (table, summary, errors).
-    fn ranges_both_ways(
-        text: &[u8],
-        cuts: &[u64],
-        chunk: usize,
-    ) -> [(
+    /// What a run over ranges gave: its table, (total words, bytes), errors' (line, offset).
+    type RangesRun = (
         BTreeMap<String, u64>,
         serde_json::Value,
         Vec<(Option<u64>, Option<u64>)>,
-    ); 2] {
+    );
+
+    /// The same ranges of the same bytes, as a mapped file and as a stream.
+    fn ranges_both_ways(text: &[u8], cuts: &[u64], chunk: usize) -> [RangesRun; 2] {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.txt");
         std::fs::write(&p, text).unwrap();
