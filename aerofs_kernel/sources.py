@@ -537,6 +537,7 @@ class _StreamReader:
         self.stream = stream
         self.owner = stream.owner
         self._next = offset  # start of the next chunk to schedule
+        self._pos = offset  # offset of the next byte readinto gives
         self._chunk = STREAM_FIRST_CHUNK
         # (chunk start, future, holds a budget slot) in file order.
         self._queue: deque[tuple[int, Future[bytes], bool]] = deque()
@@ -609,13 +610,20 @@ class _StreamReader:
             raise _engine.Cancelled("cancelled")
         out = memoryview(buf).cast("B")
         want, got = len(out), 0
+        limit = self.stream.read_end
         while got < want:
-            if not self._cur and not self._advance():
-                break
+            if not self._cur:
+                if got and limit is not None and self._pos >= limit:
+                    # Past the task's range the engine needs only the end of a line or word: a
+                    # short read, rather than fetching on to fill its whole buffer.
+                    break
+                if not self._advance():
+                    break
             n = min(want - got, len(self._cur))
             out[got : got + n] = self._cur[:n]
             self._cur = self._cur[n:]
             got += n
+            self._pos += n
         return got
 
     def read(self, n: int = -1) -> bytes:
