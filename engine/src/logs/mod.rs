@@ -43,6 +43,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 fn default_timeout() -> f64 {
@@ -670,6 +671,8 @@ impl State {
 struct BlockReader {
     input: usize,
     reader: Box<dyn Read + Send>,
+    /// Compressed bytes read so far (a whole compressed input; None: the blocks are the bytes).
+    raw: Option<Arc<AtomicU64>>,
     /// Offset in the input of `buf[0]`.
     buf_off: u64,
     buf: Vec<u8>,
@@ -685,8 +688,14 @@ struct BlockReader {
 
 impl BlockReader {
     fn open(input: usize, path: &Path, range: Option<[u64; 2]>, block: usize) -> Result<Self> {
+        let mut raw = None;
         let (reader, buf_off, end, skip_first): (Box<dyn Read + Send>, u64, u64, bool) = match range
         {
+            None if crate::io::Compression::of(path) != crate::io::Compression::None => {
+                let (r, n) = crate::io::open_input_counted(path)?;
+                raw = Some(n);
+                (r, 0, u64::MAX, false)
+            }
             None => (crate::io::open_input(path)?, 0, u64::MAX, false),
             Some([s, e]) => {
                 if crate::io::Compression::of(path) != crate::io::Compression::None {
@@ -703,6 +712,7 @@ impl BlockReader {
         Ok(BlockReader {
             input,
             reader,
+            raw,
             buf_off,
             buf: vec![0; block + block / 4 + 64],
             filled: 0,
@@ -874,10 +884,16 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         keep: opts.unparsed_samples,
         opts,
     };
-    let sizes: u64 = inputs
+    // Each input's share of the byte progress: its size, or its byte range's length.
+    let shares: Vec<u64> = inputs
         .iter()
-        .map(|p| crate::io::file_size(Path::new(p)).unwrap_or(0))
-        .sum();
+        .enumerate()
+        .map(|(i, p)| match range_of(&cx, i) {
+            Some([s, e]) => e.saturating_sub(s),
+            None => crate::io::file_size(Path::new(p)).unwrap_or(0),
+        })
+        .collect();
+    let sizes: u64 = shares.iter().sum();
     progress.set_totals(inputs.len() as u64, sizes);
     let threads = if opts.threads == 0 {
         default_threads()
@@ -923,8 +939,12 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
             // Lines to come are of this input (not before its latest line so far, but for
             // disorder) and of later inputs.
             state.max_ts = i64::MIN;
+            let share = Share::new(progress, shares[i]);
             let res = (|| -> Result<()> {
                 let mut reader = BlockReader::open(i, path, range, cx.opts.chunk_size)?;
+                // A compressed input counts what was read from disk, not what it decompressed to.
+                let raw = reader.raw.clone();
+                let mut raw_seen = 0;
                 let read_batch = |r: &mut BlockReader| -> Result<Vec<Block>> {
                     let mut v = Vec::with_capacity(batch);
                     while v.len() < batch {
@@ -961,7 +981,9 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                                 .par_iter()
                                 .map(|b| {
                                     let p = process_block(b, &cx);
-                                    progress.add_bytes(b.len as u64);
+                                    if raw.is_none() {
+                                        share.add(b.len as u64);
+                                    }
                                     progress.add_rows(p.requests);
                                     p
                                 })
@@ -971,6 +993,11 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     pending = parts;
                     next = more?;
                     reader.recycle(blocks);
+                    if let Some(n) = &raw {
+                        let now = n.load(Relaxed);
+                        share.add(now.saturating_sub(raw_seen));
+                        raw_seen = now;
+                    }
                 }
                 absorb(&mut state, pending);
                 Ok(())
@@ -984,6 +1011,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     errors.push((i, e.with_path(p).to_problem()));
                 }
             }
+            share.finish();
             progress.input_done();
         }
         Ok(())
@@ -996,6 +1024,33 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         errors.into_iter().map(|e| e.1).collect(),
         &cx,
     )
+}
+
+/// One input's share of the run's byte progress: what it adds never passes its size, and
+/// [`Share::finish`] tops it up to exactly that, so progress ends at 100% whatever a compressed
+/// input decompressed to or a bad input left uncounted.
+struct Share<'a> {
+    progress: &'a Progress,
+    size: u64,
+    added: AtomicU64,
+}
+
+impl<'a> Share<'a> {
+    fn new(progress: &'a Progress, size: u64) -> Self {
+        Share {
+            progress,
+            size,
+            added: AtomicU64::new(0),
+        }
+    }
+    fn add(&self, n: u64) {
+        let before = self.added.fetch_add(n, Relaxed);
+        self.progress
+            .add_bytes(n.min(self.size.saturating_sub(before)));
+    }
+    fn finish(&self) {
+        self.add(self.size.saturating_sub(self.added.load(Relaxed)));
+    }
 }
 
 fn range_of(cx: &Ctx, i: usize) -> Option<[u64; 2]> {
@@ -1296,6 +1351,41 @@ mod tests {
             // The same lines are sampled, with their true line numbers.
             assert_eq!(s["unparsed_samples"], whole["unparsed_samples"]);
         }
+    }
+
+    #[test]
+    fn progress_counts_on_disk_bytes_once() {
+        // Byte ranges of one file add up to the file; a .gz input counts its compressed size.
+        let dir = tempfile::tempdir().unwrap();
+        let text = log(3000);
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, &text).unwrap();
+        let gz = dir.path().join("b.log.gz");
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        std::io::Write::write_all(&mut e, text.as_bytes()).unwrap();
+        e.finish().unwrap();
+        let len = text.len() as u64;
+        let gz_len = std::fs::metadata(&gz).unwrap().len();
+        assert!(gz_len * 4 < len);
+        let path = p.display().to_string();
+        let progress = Progress::new();
+        let opts = Options {
+            byte_ranges: Some(vec![Some([0, len / 3]), Some([len / 3, len]), None]),
+            chunk_size: 1000,
+            ..Default::default()
+        };
+        run(
+            &[path.clone(), path, gz.display().to_string()],
+            &opts,
+            &progress,
+        )
+        .unwrap();
+        let s = progress.snapshot();
+        assert_eq!(s.bytes_total, len + gz_len);
+        assert_eq!(s.bytes_done, len + gz_len);
     }
 
     #[test]
