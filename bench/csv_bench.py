@@ -8,6 +8,7 @@ threaded so the bytes are the same every time):
 Each tool runs in its own process under /usr/bin/time -v (peak RSS), page cache warm, zstd everywhere.
 Printed: MB/s of CSV input, CPU seconds (user + system; steadier than wall time on a shared
 machine), peak RSS, output size, and AeroFS against the best peer on each; `cat` is the I/O floor.
+Then the time of a `preview` (schema, sample rows, estimates) of each workload, best of 3.
 
     python bench/run.py csv [--small] [--only big|folder] [--tools aerofs,duckdb,...] [--repeat N]
 
@@ -218,6 +219,32 @@ def bench_workload(
     return results
 
 
+PREVIEW = """
+import sys, json, time
+from aerofs_kernel import _engine
+inputs = sys.argv[1:]
+best = min(
+    (lambda t0: (_engine.preview_csv(inputs, "{}", _engine.Progress()), time.perf_counter() - t0)[1])(
+        time.perf_counter()
+    )
+    for _ in range(3)
+)
+print(f"{best:.3f}")
+"""
+
+
+def bench_preview(name: str, inputs: list[Path]) -> None:
+    """``preview``: schema, sample rows and estimates before a long job (the issue: well under a
+    second for a whole folder). Best of 3 calls in one process, page cache warm."""
+    out = subprocess.run(
+        [sys.executable, "-c", PREVIEW, *map(str, inputs)], check=True, capture_output=True, text=True
+    )
+    print(
+        f"preview ({name}, {len(inputs)} file{'s' if len(inputs) > 1 else ''}): {float(out.stdout):.3f} s",
+        flush=True,
+    )
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="bench csv")
     ap.add_argument("--small", action="store_true", default=os.environ.get("AEROFS_BENCH_SMALL") == "1")
@@ -238,6 +265,11 @@ def main(argv: list[str]) -> int:
         bench_workload("big", [big], tools, args.repeat)
     if args.only in (None, "folder"):
         bench_workload("folder", folder, tools, args.repeat)
+    if "aerofs" in tools:
+        if args.only in (None, "big"):
+            bench_preview("big", [big])
+        if args.only in (None, "folder"):
+            bench_preview("folder", folder)
     return 0
 
 
