@@ -6,15 +6,22 @@
 //! at newlines; a batch of blocks is parsed in parallel by rayon while the next batch is read. A
 //! block is reduced to small partial results with owned keys (counts per page/referrer/user agent,
 //! the set of visitors, and per-key session clusters, see [`sessionize`]), which are merged into
-//! the run's state in input order. Memory holds the blocks in flight plus one record per session and
-//! per distinct key/value, never one per request.
+//! the run's state in input order. A session that ended more than the timeout plus [`DISORDER_S`]
+//! before the latest line of the input being read (and before the first line of any input still
+//! to come) is finished: it leaves the per-key state for a flat list, which becomes the sessions
+//! table at the end. Inputs are read in the order of their first request's time. Memory holds the
+//! blocks in flight, the open sessions, the finished ones (168 bytes each, the size of the result)
+//! and one record per distinct key/value, never one per request.
 //!
 //! Out-of-order lines: a session is a maximal run of one key's requests that are at most the
 //! timeout apart *in time order*, whatever order the lines came in (rotated files in any order,
 //! lines out of order within a file, tasks of one job): clusters are joined when their spans
 //! overlap or lie within the timeout, so the result equals one pass over all lines sorted by
-//! (key, time), ties kept in input order. Lines that do not parse are counted and sampled (file,
-//! line, text), never fatal.
+//! (key, time), ties kept in input order. A line up to [`DISORDER_S`] (an hour) earlier than the
+//! latest line before it finds its sessions still open; an even later one that may join a
+//! finished session puts every finished session back (the result stays exact) and nothing is
+//! finished for the rest of the run (memory as if every session stayed open). Lines that do not
+//! parse are counted and sampled (file, line, text), never fatal.
 //!
 //! `byte_ranges` makes an input a byte range `[start, end)` of an uncompressed file: the lines that
 //! *start* inside it. The run returns, beside `sessions`, the exact partial state a job's merge
@@ -1113,6 +1120,7 @@ fn finish(
         }
     }
     let mut sessions = std::mem::take(&mut state.done);
+    sessions.reserve_exact(state.sessions.iter().map(|s| s.open.len()).sum());
     for slot in std::mem::take(&mut state.sessions) {
         sessions.extend(slot.open);
     }

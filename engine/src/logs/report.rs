@@ -102,8 +102,10 @@ pub fn schema() -> SchemaRef {
 
 /// The sessions table of `s`, in that order (`first.2` is the pair id).
 pub fn sessions_batch(s: &[Cluster], names: &Names) -> Result<(SchemaRef, RecordBatch)> {
-    fn txt<'b>(v: impl Iterator<Item = Option<&'b str>>) -> ArrayRef {
-        let mut b = StringBuilder::new();
+    // Sized first: a builder grown by doubling copies and page-faults the column again and again.
+    fn txt<'b>(v: impl Iterator<Item = Option<&'b str>> + Clone) -> ArrayRef {
+        let bytes = v.clone().map(|x| x.map_or(0, str::len)).sum();
+        let mut b = StringBuilder::with_capacity(v.size_hint().0, bytes);
         for x in v {
             b.append_option(x);
         }
