@@ -20,6 +20,49 @@ pub struct Progress {
     current: Mutex<String>,
 }
 
+/// One input's share of the run's byte progress (word-count and log-sessions): what it adds never
+/// passes its size, and [`Share::finish`] tops it up to exactly that, so progress ends at 100%
+/// whatever a compressed input decompressed to or a bad input left uncounted.
+pub struct Share<'a> {
+    progress: &'a Progress,
+    size: u64,
+    added: AtomicU64,
+}
+
+impl<'a> Share<'a> {
+    pub fn new(progress: &'a Progress, size: u64) -> Self {
+        Share {
+            progress,
+            size,
+            added: AtomicU64::new(0),
+        }
+    }
+    pub fn add(&self, n: u64) {
+        let before = self.added.fetch_add(n, Relaxed);
+        self.progress
+            .add_bytes(n.min(self.size.saturating_sub(before)));
+    }
+    pub fn finish(&self) {
+        self.add(self.size.saturating_sub(self.added.load(Relaxed)));
+    }
+    /// The run's cancel check ([`Progress::check`]).
+    pub fn check(&self) -> Result<()> {
+        self.progress.check()
+    }
+    /// The run's progress this share adds to.
+    pub fn progress(&self) -> &'a Progress {
+        self.progress
+    }
+    /// The input's size on disk (its share of the run's bytes).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+    /// Bytes added so far, before the cap at the share's size.
+    pub fn added(&self) -> u64 {
+        self.added.load(Relaxed)
+    }
+}
+
 /// A point-in-time copy of the counters, as Python sees them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Snapshot {

@@ -37,7 +37,7 @@ pub(crate) mod python;
 
 use crate::error::{Error, OnError, Problem, Result};
 use crate::parallel::{default_threads, with_pool};
-use crate::progress::Progress;
+use crate::progress::{Progress, Share};
 use ahash::RandomState;
 use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringBuilder, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -1031,33 +1031,6 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         errors.into_iter().map(|e| e.1).collect(),
         &cx,
     )
-}
-
-/// One input's share of the run's byte progress: what it adds never passes its size, and
-/// [`Share::finish`] tops it up to exactly that, so progress ends at 100% whatever a compressed
-/// input decompressed to or a bad input left uncounted.
-struct Share<'a> {
-    progress: &'a Progress,
-    size: u64,
-    added: AtomicU64,
-}
-
-impl<'a> Share<'a> {
-    fn new(progress: &'a Progress, size: u64) -> Self {
-        Share {
-            progress,
-            size,
-            added: AtomicU64::new(0),
-        }
-    }
-    fn add(&self, n: u64) {
-        let before = self.added.fetch_add(n, Relaxed);
-        self.progress
-            .add_bytes(n.min(self.size.saturating_sub(before)));
-    }
-    fn finish(&self) {
-        self.add(self.size.saturating_sub(self.added.load(Relaxed)));
-    }
 }
 
 fn range_of(cx: &Ctx, i: usize) -> Option<[u64; 2]> {

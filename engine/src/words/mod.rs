@@ -23,14 +23,13 @@ pub(crate) mod python;
 use crate::error::{Error, OnError, Problem, Result};
 use crate::io::{map_input, AtomicFile, InputBytes};
 use crate::parallel::{default_threads, with_pool};
-use crate::progress::Progress;
+use crate::progress::{Progress, Share};
 use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use count::{count_into, new_counts, Counts};
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 fn default_chunk() -> usize {
@@ -129,7 +128,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
         .collect();
     progress.set_totals(
         inputs.len() as u64,
-        shares.iter().map(|s| s.size).sum::<u64>(),
+        shares.iter().map(|s| s.size()).sum::<u64>(),
     );
     let threads = if opts.threads == 0 {
         default_threads()
@@ -226,36 +225,6 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
     })
 }
 
-/// One input's share of the run's byte progress. What it adds never passes its size, and
-/// [`Share::finish`] tops it up to exactly its size, so the run's progress ends at 100% whatever a
-/// compressed input decompressed to or a bad input left uncounted.
-struct Share<'a> {
-    progress: &'a Progress,
-    size: u64,
-    added: AtomicU64,
-}
-
-impl<'a> Share<'a> {
-    fn new(progress: &'a Progress, size: u64) -> Self {
-        Share {
-            progress,
-            size,
-            added: AtomicU64::new(0),
-        }
-    }
-    fn add(&self, n: u64) {
-        let before = self.added.fetch_add(n, Relaxed);
-        self.progress
-            .add_bytes(n.min(self.size.saturating_sub(before)));
-    }
-    fn finish(&self) {
-        self.add(self.size.saturating_sub(self.added.load(Relaxed)));
-    }
-    fn check(&self) -> Result<()> {
-        self.progress.check()
-    }
-}
-
 /// Count one file (or a byte range of it) into the per-thread `tables`: (words, bytes).
 fn count_file(
     path: &Path,
@@ -265,7 +234,7 @@ fn count_file(
     share: &Share,
     tables: &[Mutex<Counts>],
 ) -> Result<(u64, u64)> {
-    let progress = share.progress;
+    let progress = share.progress();
     progress.check()?;
     progress.set_current(&path.display().to_string());
     if !crate::io::can_map(path) {
@@ -276,7 +245,7 @@ fn count_file(
         }
         return stream::count_stream(path, range, unicode, chunk, share, tables);
     }
-    let data = if range.is_none() && share.size < READ_BELOW {
+    let data = if range.is_none() && share.size() < READ_BELOW {
         InputBytes::Owned(std::fs::read(path).map_err(|e| Error::io(path, e))?)
     } else {
         map_input(path)?
@@ -649,7 +618,7 @@ mod tests {
         let counted =
             stream::count_stream(&packed, None, false, 64 << 10, &share, &tables).unwrap();
         assert_eq!(counted, (1_000_000, text.len() as u64));
-        assert_eq!(share.added.load(Relaxed), on_disk);
+        assert_eq!(share.added(), on_disk);
         // A run over it and a bad input (skipped, never counted) ends at exactly its total.
         let bad = dir.path().join("bad.txt");
         std::fs::write(&bad, b"ok \xff").unwrap();

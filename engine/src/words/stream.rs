@@ -17,8 +17,8 @@
 
 use super::count::{count_into, new_counts, Counts};
 use super::tokenize::is_space;
-use super::Share;
 use crate::error::{Error, Result};
+use crate::progress::Share;
 use rayon::prelude::*;
 use std::io::Read;
 use std::path::Path;
@@ -274,7 +274,7 @@ pub(super) fn count_stream(
     for (t, l) in tables.iter().zip(local) {
         t.lock().unwrap().merge_from(l.into_inner().unwrap());
     }
-    share.progress.add_rows(words);
+    share.progress().add_rows(words);
     Ok((words, bytes))
 }
 
