@@ -332,7 +332,9 @@ class CsvToParquet(Pipeline):
         merged = super().merge(parts, dst, options)
         # With plan-time types the tasks report only their late widenings; the sample drift of the
         # whole job was found once, at plan time, and comes first (as in an interactive run).
-        job_drift = next((p.parts["job_drift"] for p in parts if "job_drift" in p.parts), [])
+        job_drift: list[dict[str, Any]] = next(
+            (p.parts["job_drift"] for p in parts if "job_drift" in p.parts), []
+        )
         merged.parts = {
             "schema": next((p.parts.get("schema") for p in parts if p.parts.get("schema")), []),
             "drift": job_drift
