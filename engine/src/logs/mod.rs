@@ -1047,20 +1047,6 @@ fn first_time(path: &Path, range: Option<[u64; 2]>, cx: &Ctx) -> Option<i64> {
         .find_map(|l| cx.parser.parse(l, &mut cache).map(|h| h.ts))
 }
 
-/// Newlines before `offset` in `path` (line numbers of samples in a byte range).
-fn lines_before(path: &Path, offset: u64) -> Result<u64> {
-    let mut r = crate::io::open_at(path, 0)?.take(offset);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = r.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if k == 0 {
-            return Ok(n);
-        }
-        n += memchr::memchr_iter(b'\n', &buf[..k]).count() as u64;
-    }
-}
-
 fn finish(
     inputs: &[String],
     mut state: State,
@@ -1084,7 +1070,7 @@ fn finish(
                     let b = if range_start == 0 {
                         0
                     } else {
-                        lines_before(Path::new(&inputs[i]), range_start - 1)? + 1
+                        crate::io::newlines_before(Path::new(&inputs[i]), range_start - 1)? + 1
                     };
                     *base.insert(b)
                 }
