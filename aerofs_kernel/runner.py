@@ -254,7 +254,9 @@ def _job_options(
     pipeline that samples reads only the heads it needs)."""
     if type(spec).job_options is Pipeline.job_options:
         return {}  # no streams to open for a pipeline without job-wide options
-    with StreamSet(storage_options, progress) as streams:
+    # No read-ahead: sampling reads each object's head only; read-ahead would fetch tens of MiB of
+    # every object for nothing.
+    with StreamSet(storage_options, progress, read_ahead=False) as streams:
         inputs = streams.register(inputs)
         with _unstaged_exceptions(inputs):
             found = spec.job_options([i.engine_item() for i in inputs], _run_options(options), progress)

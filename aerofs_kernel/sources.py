@@ -293,10 +293,16 @@ class StreamSet:
     buffered at once (``peak_buffered``) — what the tests use to show nothing was read whole."""
 
     def __init__(
-        self, storage_options: dict[str, Any] | None = None, progress: _engine.Progress | None = None
+        self,
+        storage_options: dict[str, Any] | None = None,
+        progress: _engine.Progress | None = None,
+        read_ahead: bool = True,
     ) -> None:
         self.storage_options = storage_options
         self.progress = progress
+        #: False: readers fetch only what the engine asks for (no read-ahead past the first chunk),
+        #: for a pass that reads only the heads of objects (a job's plan sampling every input).
+        self.read_ahead = read_ahead
         self.budget = _Budget(STREAM_BUDGET)
         # Enough workers for every object's read-ahead at once (fetches wait on the network, not on
         # the GIL: s3fs runs them on its own event loop).
@@ -336,7 +342,9 @@ class StreamSet:
         new = []
         for inp in whole.values():
             fs, path = filesystem(inp.url, self.storage_options)
-            stream = RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size)
+            # Without read-ahead a whole object reads as if past a range's end: chunks on demand.
+            read_end = None if self.read_ahead else 0
+            stream = RemoteStream(self, len(self.streams), inp.url, fs, path, inp.size, read_end)
             self.streams.append(stream)
             new.append((inp.rel or posixpath.basename(inp.url), stream))
         tokens = _engine.register_streams(new) if new else []

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from aerofs_kernel import _engine, runner
+from aerofs_kernel import _engine, runner, sources
 
 PIPE = "csv-to-parquet"
 
@@ -151,3 +151,30 @@ def test_remote_job_equals_interactive_run(tmp_path: Path, s3_bucket: tuple[Any,
     # Drift names the user's URLs, not the stream tokens the plan read through.
     assert merged["parts"]["drift"] == inter.parts["drift"]
     assert f"s3://{bucket}/in/a.csv" in json.dumps(merged["parts"]["drift"])
+
+
+@pytest.mark.integration
+def test_plan_reads_only_the_heads_of_remote_inputs(
+    tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Plan-time types sample each object's head (sample_bytes, 1 MiB by default); read-ahead would
+    # fetch tens of MiB of every object of a big job for nothing.
+    fs, bucket = s3_bucket
+    body = "id,x,price\n" + "".join(f"{i},{i / 4},{i % 100}.{i % 10}5\n" for i in range(600_000))
+    assert len(body) > 12 << 20
+    for name in ("a.csv", "b.csv"):
+        fs.pipe(f"{bucket}/big/{name}", body.encode())
+    fetched: list[int] = []
+    real_fetch = sources.StreamSet.fetch
+
+    def counting_fetch(self: sources.StreamSet, stream: Any, start: int, end: int) -> bytes:
+        data = real_fetch(self, stream, start, end)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(sources.StreamSet, "fetch", counting_fetch)
+    tasks = runner.plan_job(PIPE, {"src": f"s3://{bucket}/big/", "dst": str(tmp_path / "o")}, 2)
+    assert len(tasks) == 2 and tasks[0]["options"]["base_types"]
+    # Each object: the 1 MiB chunks the sample reads (1 MiB and a byte) and at most the one chunk a
+    # reader asks for ahead; with read-ahead it was ~13 MB each here (the whole object), up to 23 MiB.
+    assert sum(fetched) <= 2 * (3 << 20), fetched
