@@ -40,6 +40,26 @@ function code(id: string, source: string) {
   };
 }
 
+/** A notebook for the Contents API, naming its kernel so that no "Select Kernel" dialog covers the page. */
+function notebookModel(cells: object[]) {
+  return {
+    type: 'notebook',
+    format: 'json',
+    content: {
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: {
+        kernelspec: {
+          name: 'python3',
+          display_name: 'Python 3 (ipykernel)',
+          language: 'python'
+        }
+      },
+      cells
+    }
+  };
+}
+
 async function put(page: Page, file: string, model: object): Promise<void> {
   const r = await page.request.put(`api/contents/${file}`, { data: model });
   expect(r.status(), `PUT ${file}`).toBeLessThan(300);
@@ -86,39 +106,28 @@ test('AeroFS widgets in a Notebook 7 page: job form, live progress, cancel', asy
     format: 'text',
     content: LINES.join('\n') + '\n'
   });
-  await put(page, 'nb7-widgets.ipynb', {
-    type: 'notebook',
-    format: 'json',
-    content: {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: {
-        kernelspec: {
-          name: 'python3',
-          display_name: 'Python 3 (ipykernel)',
-          language: 'python'
-        }
-      },
-      cells: [
-        // 0: a blocking run shows its progress widget while the cell runs.
-        code(
-          'blocking',
-          'import aerofs_kernel as aero\n' +
-            `r = aero.count_words(${JSON.stringify(words)}, show_progress='widget')\n` +
-            "print('words', r.summary['total_words'], r.summary['distinct_words'])"
-        ),
-        // 1: a background run over many inputs: the cell returns at once.
-        code(
-          'background',
-          'from aerofs_kernel.widgets import BackgroundRun, JobForm\n' +
-            "run = BackgroundRun('csv-to-parquet', {'src': 'data/big', 'dst': 'out/big'}).start()\n" +
-            'run'
-        ),
-        // 2: an empty job form, filled in the page.
-        code('form', "JobForm('word-count')")
-      ]
-    }
-  });
+  await put(
+    page,
+    'nb7-widgets.ipynb',
+    notebookModel([
+      // 0: a blocking run shows its progress widget while the cell runs.
+      code(
+        'blocking',
+        'import aerofs_kernel as aero\n' +
+          `r = aero.count_words(${JSON.stringify(words)}, show_progress='widget')\n` +
+          "print('words', r.summary['total_words'], r.summary['distinct_words'])"
+      ),
+      // 1: a background run over many inputs: the cell returns at once.
+      code(
+        'background',
+        'from aerofs_kernel.widgets import BackgroundRun, JobForm\n' +
+          "run = BackgroundRun('csv-to-parquet', {'src': 'data/big', 'dst': 'out/big'}).start()\n" +
+          'run'
+      ),
+      // 2: an empty job form, filled in the page.
+      code('form', "JobForm('word-count')")
+    ])
+  );
 
   await page.goto('notebooks/nb7-widgets.ipynb');
   await expect(page.locator('.jp-Notebook')).toBeVisible();
@@ -200,23 +209,7 @@ test('the AeroFS jobs sidebar opens in a Notebook 7 side panel, lists the jobs a
       activation.push(m.text());
     }
   });
-  await put(page, 'nb7-sidebar.ipynb', {
-    type: 'notebook',
-    format: 'json',
-    // A kernelspec, so that no "Select Kernel" dialog covers the page.
-    content: {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: {
-        kernelspec: {
-          name: 'python3',
-          display_name: 'Python 3',
-          language: 'python'
-        }
-      },
-      cells: []
-    }
-  });
+  await put(page, 'nb7-sidebar.ipynb', notebookModel([]));
   await page.goto('notebooks/nb7-sidebar.ipynb');
   await page.waitForFunction(
     () =>
