@@ -51,11 +51,7 @@ pub struct Fixed {
 /// zeros do not count) and at most 38 digits after the point. No exponent, no spaces, no `_`.
 #[inline]
 pub fn scan(v: &[u8]) -> Option<Fixed> {
-    let (neg, rest) = match v.first()? {
-        b'-' => (true, &v[1..]),
-        b'+' => (false, &v[1..]),
-        _ => (false, v),
-    };
+    let (neg, rest) = crate::csv::types::split_sign(v)?;
     let mut m: u128 = 0;
     let mut significant = 0u32;
     let mut int_chars = 0u32;

@@ -193,13 +193,19 @@ pub fn widened(ty: ColType, v: &[u8], decimals: bool) -> ColType {
     ty.join(classify(v, decimals))
 }
 
+/// A number's sign and the bytes after it (a leading `-` or `+`, or none); None for an empty value.
 #[inline]
-pub fn parse_i64(v: &[u8]) -> Option<i64> {
-    let (neg, digits) = match v.first()? {
+pub fn split_sign(v: &[u8]) -> Option<(bool, &[u8])> {
+    Some(match v.first()? {
         b'-' => (true, &v[1..]),
         b'+' => (false, &v[1..]),
         _ => (false, v),
-    };
+    })
+}
+
+#[inline]
+pub fn parse_i64(v: &[u8]) -> Option<i64> {
+    let (neg, digits) = split_sign(v)?;
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }
@@ -342,11 +348,7 @@ fn float_syntax(v: &[u8]) -> bool {
 }
 
 fn special_float(v: &[u8]) -> Option<f64> {
-    let (neg, rest) = match v.first()? {
-        b'-' => (true, &v[1..]),
-        b'+' => (false, &v[1..]),
-        _ => (false, v),
-    };
+    let (neg, rest) = split_sign(v)?;
     let x = if rest.eq_ignore_ascii_case(b"nan") {
         f64::NAN
     } else if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
