@@ -22,3 +22,12 @@ pub fn default_threads() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
 }
+
+/// A run's `threads` option: 0 means one per core ([`default_threads`]).
+pub fn threads_or_default(threads: usize) -> usize {
+    if threads == 0 {
+        default_threads()
+    } else {
+        threads
+    }
+}

@@ -144,11 +144,7 @@ pub fn run(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<Ru
         .map(|p| crate::io::file_size(p).unwrap_or(0))
         .sum();
     progress.set_totals(inputs.len() as u64, sizes);
-    let threads = if opts.threads == 0 {
-        crate::parallel::default_threads()
-    } else {
-        opts.threads
-    };
+    let threads = crate::parallel::threads_or_default(opts.threads);
     // A pool per run (no pool outlives a call, so a forked child never inherits a dead one). The
     // driver (reading blocks, appending row groups, committing outputs) stays on this thread and
     // the pool's threads only parse and encode, so neither waits on the other.

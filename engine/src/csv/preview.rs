@@ -93,11 +93,7 @@ pub fn preview(
     progress: &Progress,
 ) -> Result<(PreviewResult, Option<RecordBatch>)> {
     let sample_bytes = opts.sample_bytes.min(256 * 1024);
-    let threads = if opts.threads == 0 {
-        crate::parallel::default_threads()
-    } else {
-        opts.threads
-    };
+    let threads = crate::parallel::threads_or_default(opts.threads);
     progress.set_totals(inputs.len() as u64, 0);
     let (infos, errors) =
         crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes, true))?;
@@ -196,11 +192,7 @@ pub struct SchemaSummary {
 
 /// Sample and unify `inputs` (see [`SchemaResult`]); reads `sample_bytes` of each, writes nothing.
 pub fn schema(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result<SchemaResult> {
-    let threads = if opts.threads == 0 {
-        crate::parallel::default_threads()
-    } else {
-        opts.threads
-    };
+    let threads = crate::parallel::threads_or_default(opts.threads);
     progress.set_totals(inputs.len() as u64, 0);
     let (infos, errors) = crate::parallel::with_pool(threads, || {
         sample_all(inputs, opts, opts.sample_bytes, false)

@@ -36,7 +36,7 @@ pub mod sessionize;
 pub(crate) mod python;
 
 use crate::error::{Error, OnError, Problem, Result};
-use crate::parallel::{default_threads, with_pool};
+use crate::parallel::{threads_or_default, with_pool};
 use crate::progress::{Progress, Share};
 use ahash::RandomState;
 use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringBuilder, UInt64Array};
@@ -902,11 +902,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         .collect();
     let sizes: u64 = shares.iter().sum();
     progress.set_totals(inputs.len() as u64, sizes);
-    let threads = if opts.threads == 0 {
-        default_threads()
-    } else {
-        opts.threads
-    };
+    let threads = threads_or_default(opts.threads);
     let mut errors: Vec<(usize, Problem)> = Vec::new();
     let mut state = State {
         samples: vec![Vec::new(); inputs.len()],

@@ -22,7 +22,7 @@ pub(crate) mod python;
 
 use crate::error::{Error, OnError, Problem, Result};
 use crate::io::{map_input, AtomicFile, InputBytes};
-use crate::parallel::{default_threads, with_pool};
+use crate::parallel::{threads_or_default, with_pool};
 use crate::progress::{Progress, Share};
 use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -130,11 +130,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
         inputs.len() as u64,
         shares.iter().map(|s| s.size()).sum::<u64>(),
     );
-    let threads = if opts.threads == 0 {
-        default_threads()
-    } else {
-        opts.threads
-    };
+    let threads = threads_or_default(opts.threads);
     let problems: Mutex<Vec<Problem>> = Mutex::new(Vec::new());
     let totals: Mutex<Vec<FileTotal>> = Mutex::new(Vec::new());
     // One table per worker thread (indexed by rayon's thread index, so each lock is uncontended);
