@@ -12,9 +12,9 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
-from traitlets import Bool, Float, Int, List, Unicode, default
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from jobserver import auth
+from jobserver import auth, priority
 from jobserver.events import EventBus
 from jobserver.identity_cache import IdentityCache
 from jobserver.logging import log_event
@@ -148,6 +148,7 @@ class JobService:
             "--task-timeout", str(self.app.task_timeout),
             "--stale-after", str(self.app.stale_after),
             "--max-tasks", str(self.app.max_tasks),
+            "--nice", str(self.app.worker_nice),
         ]  # fmt: skip
         if self.app.runner_module:
             cmd += ["--runner", self.app.runner_module]
@@ -227,6 +228,12 @@ class AerofsApp(ExtensionApp):
     stale_after = Float(3.0, help="seconds without a heartbeat before a task is requeued").tag(config=True)
     max_tasks = Int(4, help="tasks a job is split into at most").tag(config=True)
     workers = Int(2, help="local pool size (env AEROFS_WORKERS)").tag(config=True)
+    worker_nice = Int(
+        priority.POOL_DEFAULT,
+        help="how much lower the local pool's workers run in CPU priority than this server, 0 to 19 "
+        "(os.nice; env AEROFS_WORKER_NICE; 0: the same): a background job must not make the notebook "
+        "server sluggish (see jobserver.priority)",
+    ).tag(config=True)
     local_pool = Bool(True, help="start the local worker pool (off when workers run elsewhere)").tag(
         config=True
     )
@@ -287,6 +294,17 @@ class AerofsApp(ExtensionApp):
     @default("task_timeout")
     def _tt_default(self) -> float:
         return float(os.environ.get("AEROFS_TASK_TIMEOUT", "3600"))
+
+    @default("worker_nice")
+    def _nice_default(self) -> int:
+        return priority.from_env(priority.POOL_DEFAULT)
+
+    @validate("worker_nice")
+    def _nice_valid(self, proposal: Any) -> int:
+        try:
+            return priority.check(proposal["value"])
+        except ValueError as e:
+            raise TraitError(f"AerofsApp.worker_nice: {e}") from None
 
     @default("workers")
     def _w_default(self) -> int:

@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from jobserver import priority
 from jobserver.logging import log_event
 from jobserver.queue import LocalQueue, Maintenance, open_queue, redis_connection, task_backoff
 from jobserver.redact import redact
@@ -421,7 +422,7 @@ def perform(kind: str, job_id: str, gen: int = 0, idx: int = -1, attempt: int = 
         queue.close()
 
 
-def run_rq_worker(args: argparse.Namespace) -> int:
+def run_rq_worker(args: argparse.Namespace, nice: int = 0) -> int:
     """``aerofs worker`` in team mode: an RQ worker on queue ``aerofs`` (restarted when Redis goes
     away), plus the reaper/sweeper on a thread."""
     from rq import Queue
@@ -457,7 +458,7 @@ def run_rq_worker(args: argparse.Namespace) -> int:
             stop.set()
             super().request_stop(signum, frame)
 
-    log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME)
+    log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME, nice=nice)
     n = 0
     w: Any = None
     try:
@@ -543,6 +544,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst", action="store_true", help="exit when there is nothing to do")
     ap.add_argument("--wake-fds", default=None, help="R,W: the local pool's wake-up pipe (jobserver.wake)")
     ap.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="lower this worker's CPU priority by N, 0 to 19 (env AEROFS_WORKER_NICE; default 0, the "
+        "local pool passes 10: see jobserver.priority)",
+    )
+    ap.add_argument(
         "--parent-pid",
         type=int,
         default=0,
@@ -552,8 +560,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         print("aerofs worker: set --database-url or AEROFS_DATABASE_URL", file=sys.stderr)
         return 2
+    # First, before any thread starts: threads inherit their creator's niceness (jobserver.priority).
+    try:
+        nice = priority.lower(priority.from_env(0) if args.nice is None else args.nice)
+    except ValueError as e:
+        print(f"aerofs worker: {e}", file=sys.stderr)
+        return 2
     if args.redis_url:
-        return run_rq_worker(args)
+        return run_rq_worker(args, nice)
     store = open_store(args.database_url)
     store.migrate()
     w = Worker(
@@ -576,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log_event("worker.start", worker=w.name, mode="local")
+    log_event("worker.start", worker=w.name, mode="local", nice=nice)
     w.loop(burst=args.burst)
     return 0
 
