@@ -28,6 +28,7 @@
 //! needs: `visitors` (ip, user agent, day) and `counts` (kind, value, hits).
 
 pub mod format;
+mod mapped;
 pub mod parse;
 pub mod report;
 pub mod sessionize;
@@ -155,11 +156,27 @@ impl Parser {
 /// A block of whole lines of one input.
 struct Block {
     input: usize,
-    /// Offset of `data[0]` in the (decompressed) input.
+    /// Offset of the block's first byte in the (decompressed) input.
     offset: u64,
-    /// A recycled buffer: only `data[..len]` is the block.
-    data: Vec<u8>,
+    bytes: Bytes,
     len: usize,
+}
+
+/// Where a block's bytes are.
+enum Bytes {
+    /// A recycled buffer: only `[..len]` is the block.
+    Buf(Vec<u8>),
+    /// A map of an uncompressed local file ([`mapped`]): `[skip..skip + len]` is the block.
+    Map(memmap2::Mmap, usize),
+}
+
+impl Block {
+    fn data(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Buf(v) => &v[..self.len],
+            Bytes::Map(m, skip) => &m[*skip..*skip + self.len],
+        }
+    }
 }
 
 /// What one block adds to the run (keys owned, so the block can be dropped).
@@ -233,7 +250,7 @@ thread_local! {
 /// once (no per-line record of borrowed fields is kept), and the block's requests are grouped by
 /// session key with a counting sort, since keys are dense ids and lines mostly come in time order.
 fn process_block(b: &Block, cx: &Ctx) -> Part {
-    let data = &b.data[..b.len];
+    let data = b.data();
     let mut p = Part {
         input: b.input,
         max_ts: i64::MIN,
@@ -382,33 +399,11 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
         if run.is_empty() {
             continue;
         }
-        if !run
-            .windows(2)
-            .all(|w| recs[w[0] as usize].ts <= recs[w[1] as usize].ts)
-        {
+        // Most keys' requests come in time order: one pass makes their clusters; a run found out
+        // of order is sorted (stable: equal times keep input order, as `seq` requires) and redone.
+        if !clusters_in_order(run, recs, cx.timeout, &mut p.clusters) {
             run.sort_by_key(|&i| recs[i as usize].ts);
-        }
-        let mut cur: Option<Cluster> = None;
-        for &i in run.iter() {
-            let r = &recs[i as usize];
-            let joins = matches!(&cur, Some(c) if r.ts - c.end <= cx.timeout);
-            if !joins {
-                if let Some(c) = cur.take() {
-                    p.clusters.push((c.first.2, c));
-                }
-                cur = Some(Cluster::new(r.ts, r.seq, r.pid));
-            }
-            let c = cur.as_mut().expect("cluster");
-            c.add(
-                r.ts,
-                r.seq,
-                r.status,
-                r.bytes,
-                (r.page != u32::MAX).then_some(r.page),
-            );
-        }
-        if let Some(c) = cur {
-            p.clusters.push((c.first.2, c));
+            clusters_in_order(run, recs, cx.timeout, &mut p.clusters);
         }
     }
     p.pairs = pairs
@@ -417,6 +412,46 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
         .collect();
     SCRATCH.with(|s| *s.borrow_mut() = scratch);
     p
+}
+
+/// Append the clusters of one key's requests `run` (indices into `recs`, in input order) to `out`.
+/// False, with nothing appended, when the run is not in time order.
+fn clusters_in_order(
+    run: &[u32],
+    recs: &[Rec],
+    timeout: i64,
+    out: &mut Vec<(u32, Cluster)>,
+) -> bool {
+    let from = out.len();
+    let mut cur: Option<Cluster> = None;
+    let mut last = i64::MIN;
+    for &i in run {
+        let r = &recs[i as usize];
+        if r.ts < last {
+            out.truncate(from);
+            return false;
+        }
+        last = r.ts;
+        let joins = matches!(&cur, Some(c) if r.ts - c.end <= timeout);
+        if !joins {
+            if let Some(c) = cur.take() {
+                out.push((c.first.2, c));
+            }
+            cur = Some(Cluster::new(r.ts, r.seq, r.pid));
+        }
+        let c = cur.as_mut().expect("cluster");
+        c.add(
+            r.ts,
+            r.seq,
+            r.status,
+            r.bytes,
+            (r.page != u32::MAX).then_some(r.page),
+        );
+    }
+    if let Some(c) = cur {
+        out.push((c.first.2, c));
+    }
+    true
 }
 
 /// How far (seconds) a line may lie before the latest line read so far and still find every
@@ -677,6 +712,8 @@ impl State {
 /// Buffers are recycled (no page faults on fresh memory per block) and never zeroed again.
 struct BlockReader {
     input: usize,
+    /// An uncompressed local file is mapped block by block instead (no copy out of the page cache).
+    mapped: Option<mapped::Mapped>,
     reader: Box<dyn Read + Send>,
     /// Compressed bytes read so far (a whole compressed input; None: the blocks are the bytes).
     raw: Option<Arc<AtomicU64>>,
@@ -695,6 +732,22 @@ struct BlockReader {
 
 impl BlockReader {
     fn open(input: usize, path: &Path, range: Option<[u64; 2]>, block: usize) -> Result<Self> {
+        if crate::io::can_map(path) {
+            return Ok(BlockReader {
+                input,
+                mapped: Some(mapped::Mapped::open(path, range, block)?),
+                reader: Box::new(std::io::empty()),
+                raw: None,
+                buf_off: 0,
+                buf: Vec::new(),
+                filled: 0,
+                free: Vec::new(),
+                end: u64::MAX,
+                skip_first: false,
+                eof: false,
+                block,
+            });
+        }
         let mut raw = None;
         let (reader, buf_off, end, skip_first): (Box<dyn Read + Send>, u64, u64, bool) = match range
         {
@@ -718,6 +771,7 @@ impl BlockReader {
         let block = block.max(1);
         Ok(BlockReader {
             input,
+            mapped: None,
             reader,
             raw,
             buf_off,
@@ -764,7 +818,7 @@ impl BlockReader {
         let b = Block {
             input: self.input,
             offset: self.buf_off,
-            data,
+            bytes: Bytes::Buf(data),
             len: n,
         };
         self.buf_off += n as u64;
@@ -779,14 +833,24 @@ impl BlockReader {
 
     fn recycle(&mut self, blocks: Vec<Block>) {
         for b in blocks {
-            if self.free.len() < 8 && b.data.len() == self.buf.len() {
-                self.free.push(b.data);
+            if let Bytes::Buf(data) = b.bytes {
+                if self.free.len() < 8 && data.len() == self.buf.len() {
+                    self.free.push(data);
+                }
             }
         }
     }
 
     /// The next block, or None at the end.
     fn next_block(&mut self, path: &Path) -> Result<Option<Block>> {
+        if let Some(m) = &mut self.mapped {
+            return Ok(m.next_block(path)?.map(|b| Block {
+                input: self.input,
+                offset: b.offset,
+                bytes: Bytes::Map(b.map, b.skip),
+                len: b.len,
+            }));
+        }
         loop {
             if self.filled == 0 && self.eof {
                 return Ok(None);
@@ -1017,16 +1081,17 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
             share.finish();
             progress.input_done();
         }
-        Ok(())
-    })?;
-    progress.check()?;
-    errors.sort_by_key(|e| e.0);
-    finish(
-        inputs,
-        state,
-        errors.into_iter().map(|e| e.1).collect(),
-        &cx,
-    )
+        progress.check()?;
+        errors.sort_by_key(|e| e.0);
+        // In the run's pool: the table is sorted and built in parallel, and no rayon call falls
+        // through to the global pool (which a forked RQ work horse cannot use).
+        finish(
+            inputs,
+            state,
+            errors.into_iter().map(|e| e.1).collect(),
+            &cx,
+        )
+    })
 }
 
 fn range_of(cx: &Ctx, i: usize) -> Option<[u64; 2]> {
@@ -1038,7 +1103,8 @@ fn first_time(path: &Path, range: Option<[u64; 2]>, cx: &Ctx) -> Option<i64> {
     let mut reader = BlockReader::open(0, path, range, 64 << 10).ok()?;
     let block = reader.next_block(path).ok()??;
     let mut cache = parse::TimeCache::default();
-    block.data[..block.len]
+    block
+        .data()
         .split(|&b| b == b'\n')
         .find_map(|l| cx.parser.parse(l, &mut cache).map(|h| h.ts))
 }
@@ -1133,17 +1199,19 @@ fn finish(
     for (k, v) in extra.as_object().expect("object") {
         obj.insert(k.clone(), v.clone());
     }
-    let (schema, batch) = report::sessions_batch(&sessions, &names)?;
+    let ((schema, batches), others) = rayon::join(
+        || report::sessions_batches(&sessions, &names),
+        || -> Result<_> { Ok((visitors_batch(&state)?, counts_batch(&state)?)) },
+    );
+    let (batches, (visitors, counts)) = (batches?, others?);
     drop(sessions);
     drop(names);
-    let visitors = visitors_batch(&state)?;
-    let counts = counts_batch(&state)?;
     let mut outputs = Vec::new();
     if let Some(dir) = &opts.output_dir {
         let dir = Path::new(dir);
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         outputs.push(
-            report::write_parquet(&dir.join("sessions.parquet"), &schema, &batch)?
+            report::write_parquet(&dir.join("sessions.parquet"), &schema, &batches)?
                 .display()
                 .to_string(),
         );
@@ -1160,7 +1228,7 @@ fn finish(
         outputs,
         errors,
         schema,
-        batches: vec![batch],
+        batches,
         visitors,
         counts,
     })
