@@ -119,3 +119,66 @@ impl Mapped {
         Ok(Some(b))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every block's (offset, bytes) over `range`, checked to be whole lines back to back.
+    fn blocks(path: &Path, range: Option<[u64; 2]>, block: usize) -> Vec<(u64, Vec<u8>)> {
+        let mut m = Mapped::open(path, range, block).unwrap();
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        while let Some(b) = m.next_block(path).unwrap() {
+            if let Some((o, d)) = out.last() {
+                assert_eq!(o + d.len() as u64, b.offset);
+            }
+            out.push((b.offset, b.map[b.skip..b.skip + b.len].to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn ranges_cover_every_line_once_with_long_lines_and_no_final_newline() {
+        // Lines longer than SLACK (the map grows) and a last line without a newline.
+        let mut text = Vec::new();
+        for i in 0..300usize {
+            let n = if i % 97 == 3 { 200_000 } else { i % 50 };
+            text.extend(std::iter::repeat(b'a' + (i % 26) as u8).take(n));
+            text.push(b'\n');
+        }
+        text.extend_from_slice(b"last");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        std::fs::write(&path, &text).unwrap();
+        let len = text.len() as u64;
+        for block in [1, 7, 100, 70_000, 1 << 22] {
+            let whole: Vec<u8> = blocks(&path, None, block)
+                .into_iter()
+                .flat_map(|b| b.1)
+                .collect();
+            assert_eq!(whole, text, "block {block}");
+            for cuts in [vec![1], vec![3, 4, 5, 200_010], vec![len / 3, len - 2]] {
+                let mut bounds = vec![0];
+                bounds.extend(cuts);
+                bounds.push(len);
+                let mut all = Vec::new();
+                for w in bounds.windows(2) {
+                    let got = blocks(&path, Some([w[0], w[1]]), block);
+                    for (offset, bytes) in &got {
+                        // Each block starts a line and ends one (or the file).
+                        assert!(*offset == 0 || text[*offset as usize - 1] == b'\n');
+                        let end = *offset as usize + bytes.len();
+                        assert!(end == text.len() || text[end - 1] == b'\n');
+                    }
+                    all.extend(got.into_iter().flat_map(|b| b.1));
+                }
+                assert_eq!(all, text, "block {block}");
+            }
+        }
+        // An empty file, and a range past the end.
+        let empty = dir.path().join("e.log");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(blocks(&empty, None, 10).is_empty());
+        assert!(blocks(&path, Some([len + 5, len + 10]), 10).is_empty());
+    }
+}

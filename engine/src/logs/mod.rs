@@ -377,6 +377,8 @@ fn process_block(b: &Block, cx: &Ctx) -> Part {
     // order each key's requests by time where they are not already (a stable sort keeps input
     // order among equal times, as `seq` requires).
     let nkeys = if cx.by_ua { pairs.len() } else { ip_ids.len() };
+    // At least a cluster per key: sized once instead of grown (and copied) by doubling.
+    p.clusters.reserve(nkeys);
     bucket.clear();
     bucket.resize(nkeys + 1, 0);
     for &k in keys.iter() {
@@ -592,6 +594,8 @@ impl State {
         // A part's clusters come in runs of one key, each sorted by start: a run is added to its
         // key's list at once (appended when lines come in time order, else merged in one sweep).
         let mut clusters = p.clusters.into_iter().peekable();
+        // One key's clusters at a time, in one buffer for the whole part (not one per key).
+        let mut run: Vec<Cluster> = Vec::new();
         while let Some((pid, _)) = clusters.peek() {
             let local = *pid;
             let gid = ids[local as usize];
@@ -614,7 +618,7 @@ impl State {
                     || !cx.by_ua
                         && self.pairs[ids[p as usize] as usize].0 == self.pairs[gid as usize].0
             };
-            let mut run = Vec::new();
+            run.clear();
             while let Some((pid, mut c)) = clusters.next_if(|(p, _)| same_key(*p)) {
                 c.first.2 = ids[pid as usize];
                 if let Some(e) = &mut c.entry {
@@ -635,7 +639,7 @@ impl State {
                 self.reopen_all(cx);
             }
             let slot = &mut self.sessions[key as usize];
-            sessionize::add_run(&mut slot.open, run, cx.timeout);
+            sessionize::add_run(&mut slot.open, run.drain(..), cx.timeout);
             if !self.hold_all {
                 let end = slot.open.last().map_or(i64::MIN, |c| c.end);
                 self.due.push(Reverse((end, key)));
