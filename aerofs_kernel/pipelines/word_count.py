@@ -23,10 +23,18 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register, remote_ranges
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
+from aerofs_kernel.pipelines.base import (
+    RANGE_MARK,
+    Pipeline,
+    RunOutput,
+    split_into_ranges,
+    split_range,
+)
 
 #: Files larger than this are split into byte ranges by :meth:`WordCount.plan`.
 SPLIT_BYTES = 256 << 20
+#: The key of a task's ``parts`` naming the file whose ranges are the task's only inputs.
+RANGES_OF = "ranges_of"
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -104,6 +112,27 @@ def output_path(dst: str, fmt: str = "parquet") -> str:
     return os.path.join(dst, f"word_count.{'csv' if fmt == 'csv' else 'parquet'}")
 
 
+def _ranges(path: str, size: int, n: int) -> list[str]:
+    """``path`` cut into ``n`` ranges of about equal length (``path`` itself when ``n`` is 1)."""
+    if n <= 1:
+        return [path]
+    step = -(-size // n)
+    return [f"{path}{RANGE_MARK}{s}-{min(size, s + step)}" for s in range(0, size, step)]
+
+
+def _first_error_per_file(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One error per input, the one at its lowest byte (a single run stops at a file's first bad
+    byte; each range of it reports its own)."""
+    first: dict[Any, dict[str, Any]] = {}
+    for i, e in enumerate(errors):
+        k = e.get("path") or i  # an error naming no input stands alone
+        kept = first.get(k)
+        at = e.get("offset")
+        if kept is None or (at is not None and (kept.get("offset") is None or at < kept["offset"])):
+            first[k] = e
+    return list(first.values())
+
+
 def sort_table(table: pa.Table) -> pa.Table:
     return table.sort_by([("count", "descending"), ("word", "ascending")])
 
@@ -157,25 +186,62 @@ class WordCount(Pipeline):
         if views:
             remote_ranges.locate(out.errors, "path", views)
             out.parts[remote_ranges.PARTS_KEY] = remote_ranges.parts(views)
+        ranged = {p for p, r in zip(paths, ranges, strict=True) if r is not None}
+        if len(ranged) == 1 and all(r is not None for r in ranges):
+            # The whole table is of one file's ranges: merge() drops it if another range of that
+            # file turns out not to be valid UTF-8 (plan() never mixes it with other inputs).
+            out.parts[RANGES_OF] = ranged.pop()
         return out
+
+    def job_options(
+        self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress
+    ) -> dict[str, Any]:
+        """A job's tasks keep every word: the top N is the merge's to take (a word outside one task's
+        top N may be in the job's)."""
+        return {"top": None}
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         """Whole files, except that an uncompressed file (local or remote) bigger than ``SPLIT_BYTES``
-        (and than its share of the tasks) is cut into byte ranges ``path#bytes=S-E``."""
-        return super().plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), options, max_tasks)
+        (and than its share of the tasks) is cut into byte ranges ``path#bytes=S-E``. A task holds
+        whole files, or ranges of one file and nothing else, so that the merge can leave out all of a
+        file that one task found bad, as a single run does (at most ``max_tasks`` tasks all the same:
+        a file gets fewer, longer ranges when they would not fit)."""
+        items = split_into_ranges(inputs, max_tasks, SPLIT_BYTES)
+        whole = [(p, s) for p, s in items if split_range(p)[1] is None]
+        cut = [p for p, _ in inputs if p not in {w for w, _ in whole}]
+        slots = max_tasks - (1 if whole else 0)
+        if not cut:
+            return super().plan(whole, options, max_tasks)
+        if slots < len(cut):
+            return super().plan(inputs, options, max_tasks)  # too few tasks to give a file several
+        sizes = dict(inputs)
+        counts = {p: sum(1 for i, _ in items if split_range(i)[0] == p) for p in cut}
+        while sum(counts.values()) > slots:
+            counts[max(counts, key=lambda p: counts[p])] -= 1
+        batches = [[r] for p in cut for r in _ranges(p, sizes[p], counts[p])]
+        if whole:
+            batches += super().plan(whole, options, max_tasks - len(batches))
+        return batches
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
+        """The tasks' counts added up, as one run over all the inputs: a file that one of its ranges
+        found bad is left out whole, with the error of its first bad byte (a single run validates a
+        file before it counts any of it)."""
         merged = RunOutput()
+        for part in parts:
+            merged.errors.extend(dict(e) for e in part.errors)
+        ranges = [r for p in parts for r in p.parts.get(remote_ranges.PARTS_KEY, [])]
+        remote_ranges.fix_lines(merged.errors, "path", ranges)
+        merged.errors = _first_error_per_file(merged.errors)
+        bad = {e.get("path") for e in merged.errors}
+        parts = [p for p in parts if p.parts.get(RANGES_OF) not in bad]
         per_file: dict[str, int] = {}
         tables = []
         for part in parts:
-            merged.errors.extend(dict(e) for e in part.errors)
             for k, v in part.summary.get("per_file", {}).items():
                 per_file[k] = per_file.get(k, 0) + v
             if "table" in part.tables:
                 tables.append(part.tables["table"])
-        ranges = [r for p in parts for r in p.parts.get(remote_ranges.PARTS_KEY, [])]
-        remote_ranges.fix_lines(merged.errors, "path", ranges)
         if tables:
             t = pa.concat_tables(tables).group_by("word").aggregate([("count", "sum")])
             t = t.rename_columns(["word", "count"]).cast(

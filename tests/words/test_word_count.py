@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
-from aerofs_kernel.pipelines.base import RANGE_MARK, RunOutput
+from aerofs_kernel.pipelines.base import RANGE_MARK, RunOutput, split_range
 
 SPACE = " \t\n\r\x0b\x0c"
 
@@ -71,30 +71,79 @@ def test_equals_reference_with_tiny_chunks(tmp_path_factory, pairs, chunk, uni):
     assert out.summary["distinct_words"] == len(ref)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(words, seps), min_size=1, max_size=60), st.integers(1, 5))
-def test_plan_byte_ranges_then_merge_equals_one_pass(tmp_path_factory, pairs, tasks):
+def _job(paths: list[Path], tasks: int, **opts) -> tuple[list[list[str]], RunOutput]:
+    """A job's plan (every file bigger than a byte split into ranges), its tasks run, their merge."""
     import aerofs_kernel.pipelines.word_count as wc
 
-    text = "".join(w + s for w, s in pairs)
-    p = tmp_path_factory.mktemp("wc") / "big.txt"
-    p.write_text(text, encoding="utf-8")
-    size = os.path.getsize(p)
     spec = get_pipeline("word-count")
     old = wc.SPLIT_BYTES
     wc.SPLIT_BYTES = 1
     try:
-        batches = spec.plan([(str(p), size)], {}, tasks)
+        batches = spec.plan([(str(p), os.path.getsize(p)) for p in paths], {}, tasks)
     finally:
         wc.SPLIT_BYTES = old
-    if tasks > 1 and size > 1:
+    options = spec.options({"src": "x", **opts})
+    task_options = {**options, **spec.job_options([str(p) for p in paths], options, _engine.Progress())}
+    parts = [spec.run(b, None, task_options, _engine.Progress()) for b in batches]
+    return batches, spec.merge(parts, None, options)
+
+
+def _same_result(job: RunOutput, one: RunOutput) -> None:
+    assert job.tables["table"].to_pylist() == one.tables["table"].to_pylist()
+    for key in ("total_words", "distinct_words", "bytes", "files", "per_file", "errors"):
+        assert job.summary[key] == one.summary[key], key
+    where = [(e["path"], e["kind"], e["line"], e["offset"]) for e in job.errors]
+    assert where == [(e["path"], e["kind"], e["line"], e["offset"]) for e in one.errors]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(words, seps), min_size=1, max_size=60),
+    st.integers(1, 5),
+    st.one_of(st.none(), st.floats(0, 1)),
+)
+def test_plan_byte_ranges_then_merge_equals_one_pass(tmp_path_factory, pairs, tasks, bad_at):
+    """A job over byte ranges equals one run, a bad byte anywhere in the big file included: the file
+    is left out whole and reported once, at its first bad byte (a single run validates a file before
+    counting it), while the other input is counted."""
+    text = "".join(w + s for w, s in pairs).encode()
+    if bad_at is not None:
+        at = min(int(bad_at * len(text)), len(text) - 1)
+        text = text[:at] + b"\xff" + text[at:]
+    d = tmp_path_factory.mktemp("wc")
+    p, other = d / "big.txt", d / "other.txt"
+    p.write_bytes(text)
+    other.write_text("the other file the end\n")
+    batches, merged = _job([p, other], tasks, top=3)
+    assert len(batches) <= tasks
+    for b in batches:  # a task holds whole files, or ranges of one file only
+        ranged = {split_range(i)[0] for i in b if split_range(i)[1] is not None}
+        assert not ranged or {split_range(i)[0] for i in b} == ranged
+    if tasks > 2 and len(text) > 1:
         assert any(RANGE_MARK in i for b in batches for i in b)
-    opts = spec.options({"src": "x", "top": 3})
-    parts = [spec.run(b, None, opts, _engine.Progress()) for b in batches]
-    merged = spec.merge(parts, None, opts)
-    whole = run([str(p)], top=3)
-    assert merged.tables["table"].to_pylist() == whole.tables["table"].to_pylist()
-    assert merged.summary["total_words"] == whole.summary["total_words"]
+    whole = run([str(p), str(other)], top=3)
+    _same_result(merged, whole)
+    assert len(whole.errors) == (bad_at is not None)
+
+
+def test_a_bad_range_leaves_its_whole_file_out_of_a_job_as_of_one_run(tmp_path):
+    """Bad UTF-8 in the third of four ranges: the job reports the file once, at its first bad byte
+    with its line, and counts none of its good ranges, as the interactive run does."""
+    lines = [f"line {i} of the big file\n".encode() for i in range(400)]
+    body = b"".join(lines)
+    at = len(body) * 5 // 8
+    body = body[:at] + b"\xfe" + body[at:]
+    big, small = tmp_path / "big.txt", tmp_path / "small.txt"
+    big.write_bytes(body)
+    small.write_text("small words here\n")
+    batches, job = _job([big, small], 5)
+    assert sum(RANGE_MARK in i for b in batches for i in b) == 4
+    one = run([str(big), str(small)])
+    _same_result(job, one)
+    assert [(e["path"], e["line"], e["offset"]) for e in job.errors] == [
+        (str(big), body[:at].count(b"\n") + 1, at)
+    ]
+    assert job.summary["total_words"] == 3 and job.summary["per_file"] == {str(small): 3}
 
 
 def test_order_options_outputs_and_errors(tmp_path):
