@@ -142,7 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--skip", default="")
-    ap.add_argument("--reps", type=int, default=5, help="runs of each AeroFS measurement (best kept; the scaling pairs: median)")
+    ap.add_argument(
+        "--reps",
+        type=int,
+        default=5,
+        help="runs of each AeroFS measurement (best kept; the scaling pairs: median)",
+    )
     ap.add_argument("--rt", action="store_true", help="AeroFS scaling runs under SCHED_FIFO (root)")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
