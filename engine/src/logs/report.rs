@@ -119,14 +119,22 @@ pub fn schema() -> SchemaRef {
 /// once per column.
 pub const BATCH_ROWS: usize = 1 << 15;
 
-/// The sessions table of `s`, in that order (`first.2` is the pair id), as batches of
-/// [`BATCH_ROWS`] rows (the split depends only on the number of sessions).
-pub fn sessions_batches(s: &[Cluster], names: &Names) -> (SchemaRef, Result<Vec<RecordBatch>>) {
+/// The sessions table of `s` taken in `order` (indices into `s`; `first.2` is the pair id), as
+/// batches of [`BATCH_ROWS`] rows (the split depends only on the number of sessions). A batch's
+/// sessions are gathered into one buffer first, so each column reads them from cache.
+pub fn sessions_batches(
+    s: &[Cluster],
+    order: &[u32],
+    names: &Names,
+) -> (SchemaRef, Result<Vec<RecordBatch>>) {
     let schema = schema();
-    let batches = s
+    let batches = order
         .par_chunks(BATCH_ROWS)
         .enumerate()
-        .map(|(k, chunk)| sessions_batch(chunk, (k * BATCH_ROWS) as u64, names, &schema))
+        .map(|(k, ids)| {
+            let chunk: Vec<Cluster> = ids.iter().map(|&i| s[i as usize].clone()).collect();
+            sessions_batch(&chunk, (k * BATCH_ROWS) as u64, names, &schema)
+        })
         .collect();
     (schema, batches)
 }
