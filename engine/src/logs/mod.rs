@@ -3,7 +3,9 @@
 //! summary.
 //!
 //! Streaming, bounded memory: each input is read (decompressed) in blocks of `chunk_size` bytes cut
-//! at newlines; a batch of blocks is parsed in parallel by rayon while the next batch is read. A
+//! at newlines (an uncompressed local file: one map of the file per block, [`mapped`], so nothing is
+//! copied out of the page cache); a batch of blocks is parsed in parallel by rayon while the next
+//! batch is read. A
 //! block is reduced to small partial results with owned keys (counts per page/referrer/user agent,
 //! the set of visitors, and per-key session clusters, see [`sessionize`]), which are merged into
 //! the run's state in input order. A session that ended more than the timeout plus [`DISORDER_S`]
