@@ -4,11 +4,13 @@ Data: a combined log generated with a fixed seed (tests/logs/reference.py: retur
 assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``: ~1 GB, ``--small``
 ~20 MB. Prints MB/s and peak RSS of each tool and checks requests/bytes/unique visitors equal GoAccess's.
 
-    python bench/logs_bench.py [--small] [--all-clients] [--dst DIR] [--skip python,goaccess]
+    python bench/logs_bench.py [--small] [--all-clients] [--dst DIR] [--skip python,goaccess] [--engine SO]
 
 ``--all-clients``: every request from any of the 5,000 clients (~9 times as many sessions, nearly one
 per request: the memory case of a log with millions of sessions). ``--dst``: AeroFS also writes
-sessions.parquet and summary.json there (the engine's ``output_dir``).
+sessions.parquet and summary.json there (the engine's ``output_dir``). ``--engine``: run a saved copy of
+``aerofs_kernel/_engine.abi3.so`` instead of the installed one, to compare engines before/after a change
+interleaved on one machine (``cp aerofs_kernel/_engine.abi3.so /tmp/engine_before.so`` before building).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all-clients", action="store_true")
     ap.add_argument("--dst", default=None)
     ap.add_argument("--skip", default="")
+    ap.add_argument("--engine", default=None, help="path of an _engine.abi3.so to run instead")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     path = make(20 if args.small else 1000, args.all_clients)
@@ -90,9 +93,18 @@ def main(argv: list[str] | None = None) -> int:
         while fh.read(1 << 22):
             pass
     print(f"log: {path} ({mb:.0f} MB); cat {mb / (time.perf_counter() - t0):.0f} MB/s (I/O floor)")
+    load = "from aerofs_kernel import _engine; "
+    if args.engine:
+        load = (
+            "import importlib.machinery as m, importlib.util as u; "
+            f"l=m.ExtensionFileLoader('_engine', {args.engine!r}); "
+            f"_engine=u.module_from_spec(u.spec_from_file_location('_engine', {args.engine!r}, loader=l)); "
+            "l.exec_module(_engine); "
+        )
     code = (
-        "import json; from aerofs_kernel import _engine; "
-        f"s=json.loads(_engine.log_sessions([{str(path)!r}], {opts!r}, _engine.Progress())[0])['summary']; "
+        "import json; "
+        + load
+        + f"s=json.loads(_engine.log_sessions([{str(path)!r}], {opts!r}, _engine.Progress())[0])['summary']; "
         "print(json.dumps({k: s[k] for k in ('requests','bytes','unique_visitors','sessions')}))"
     )
     dt, rss, out, cpu = child(code)
