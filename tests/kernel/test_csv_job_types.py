@@ -178,3 +178,39 @@ def test_plan_reads_only_the_heads_of_remote_inputs(
     # Each object: the 1 MiB chunks the sample reads (1 MiB and a byte) and at most the one chunk a
     # reader asks for ahead; with read-ahead it was ~13 MB each here (the whole object), up to 23 MiB.
     assert sum(fetched) <= 2 * (3 << 20), fetched
+
+
+@pytest.mark.integration
+def test_job_fetches_each_remote_input_about_once(
+    tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A task samples each object with one ranged read of its head (sample_bytes and a byte), and the
+    # conversion goes on after the sampled rows (the engine's `Head`): a ~10 MB object is fetched once
+    # by its task, but for the tail of the sample after its last whole row. (The sample's sequential
+    # reader used to fetch ahead up to 23 MiB, then the conversion fetched the object again.)
+    fs, bucket = s3_bucket
+    rows = 450_000
+    body = "id,x,price\n" + "".join(f"{i},{i / 4},{i % 100}.{i % 10}5\n" for i in range(rows))
+    assert len(body) > 9 << 20
+    for name in ("a.csv", "b.csv"):
+        fs.pipe(f"{bucket}/ten/{name}", body.encode())
+    fetched: list[int] = []
+    real_fetch = sources.StreamSet.fetch
+
+    def counting_fetch(self: sources.StreamSet, stream: Any, start: int, end: int) -> bytes:
+        data = real_fetch(self, stream, start, end)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(sources.StreamSet, "fetch", counting_fetch)
+    params = {"src": f"s3://{bucket}/ten/", "dst": str(tmp_path / "o")}
+    tasks = runner.plan_job(PIPE, params, 2)
+    assert len(tasks) == 2
+    assert sum(fetched) == 2 * ((1 << 20) + 1), fetched  # the plan: one ranged read per object
+    fetched.clear()
+    partials = [runner.run_task(PIPE, params, t, _engine.Progress(), str(tmp_path / "w")) for t in tasks]
+    merged = runner.merge_job(PIPE, params, partials, str(tmp_path / "w"))
+    assert merged["summary"]["rows"] == 2 * rows and not merged["errors"]
+    assert len(body) * 2 <= sum(fetched) <= 2 * (len(body) + 64), fetched
+    got = pq.read_table(tmp_path / "o" / "a.parquet")
+    assert got.num_rows == rows and got.column("id").to_pylist()[-1] == rows - 1

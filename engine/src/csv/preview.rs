@@ -2,7 +2,7 @@
 //! sample of each input (read in parallel), without writing anything.
 
 use crate::csv::build::{build_batch, Plan};
-use crate::csv::convert::{plan_for, sample_all};
+use crate::csv::convert::{plan_for, sample_all, Keep};
 use crate::csv::infer::{unify, Drift, FileInfo};
 use crate::csv::options::{Layout, Options};
 use crate::csv::tokenize::Fields;
@@ -95,8 +95,9 @@ pub fn preview(
     let sample_bytes = opts.sample_bytes.min(256 * 1024);
     let threads = crate::parallel::threads_or_default(opts.threads);
     progress.set_totals(inputs.len() as u64, 0);
-    let (infos, errors) =
-        crate::parallel::with_pool(threads, || sample_all(inputs, opts, sample_bytes, true))?;
+    let (infos, errors) = crate::parallel::with_pool(threads, || {
+        sample_all(inputs, opts, sample_bytes, Keep::Samples)
+    })?;
     progress.check()?;
     let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();
     let (unified, drift) = unify(&ok, &opts.columns, &opts.base_types);
@@ -195,7 +196,7 @@ pub fn schema(inputs: &[PathBuf], opts: &Options, progress: &Progress) -> Result
     let threads = crate::parallel::threads_or_default(opts.threads);
     progress.set_totals(inputs.len() as u64, 0);
     let (infos, errors) = crate::parallel::with_pool(threads, || {
-        sample_all(inputs, opts, opts.sample_bytes, false)
+        sample_all(inputs, opts, opts.sample_bytes, Keep::Nothing)
     })?;
     progress.check()?;
     let ok: Vec<&FileInfo> = infos.iter().flatten().map(|i| i.as_ref()).collect();

@@ -13,6 +13,8 @@
 //! machine finds the cut instead.
 
 use crate::csv::dialect::Dialect;
+use crate::csv::infer::Head;
+use crate::csv::tokenize::Fields;
 use crate::error::{Error, Result};
 use memchr::memrchr;
 use std::io::Read;
@@ -96,6 +98,9 @@ pub struct Block {
     pub data: Vec<u8>,
     pub offset: u64,
     pub last: bool,
+    /// The first block of a reader given a head: the head's length and fields (the fields of
+    /// `data[..len]`, whole records), so that only the rest of the block is tokenized.
+    pub head: Option<(usize, Fields)>,
 }
 
 /// Spent block buffers, handed back by the workers so the reader refills warm memory instead of
@@ -126,6 +131,8 @@ pub struct BlockReader {
     /// Bytes left to read, when known (uncompressed inputs): a small input then gets a buffer of
     /// its own size, not a whole block's.
     remaining: Option<u64>,
+    /// The fields of a head at the start of `carry`, until the first block takes them.
+    head: Option<(usize, Fields)>,
 }
 
 impl BlockReader {
@@ -139,18 +146,43 @@ impl BlockReader {
     ) -> Result<Self> {
         let skipped = std::io::copy(&mut (&mut src).take(skip), &mut std::io::sink())
             .map_err(|e| Error::io(path, e))?;
-        Ok(BlockReader {
+        let mut r = Self::at(src, skip, dialect, block_size, path);
+        r.eof = skipped < skip;
+        Ok(r)
+    }
+
+    /// Read `src`, which already stands at byte `offset` of the input (opened there).
+    pub fn at(
+        src: Box<dyn Read + Send>,
+        offset: u64,
+        dialect: Dialect,
+        block_size: usize,
+        path: &str,
+    ) -> Self {
+        BlockReader {
             pool: None,
             src,
             dialect,
             carry: Vec::new(),
-            eof: skipped < skip,
+            eof: false,
             block_size,
             max_record: (block_size * 64).clamp(64 << 20, 1 << 30),
-            offset: skip,
+            offset,
             path: path.to_string(),
             remaining: None,
-        })
+            head: None,
+        }
+    }
+
+    /// Start with `head`: the input's bytes just before where `src` stands (whole records), with
+    /// their fields. Call after [`Self::with_size_hint`], which counts the bytes left in `src`.
+    pub fn with_head(mut self, head: Head) -> Self {
+        let len = head.data.len();
+        self.offset -= len as u64;
+        self.carry.clear();
+        self.carry.extend_from_slice(&head.data);
+        self.head = Some((len, head.fields));
+        self
     }
 
     /// Take spare buffers from `pool`.
@@ -224,6 +256,7 @@ impl BlockReader {
                     data,
                     offset,
                     last: true,
+                    head: self.head.take(),
                 }));
             }
             if let Some(cut) = last_record_end(&self.carry, &self.dialect) {
@@ -233,10 +266,14 @@ impl BlockReader {
                 data.truncate(cut);
                 let offset = self.offset;
                 self.offset += cut as u64;
+                // The head ends a record, so the cut is never inside it; were it, the block would
+                // simply be tokenized whole.
+                let head = self.head.take().filter(|h| h.0 <= cut);
                 return Ok(Some(Block {
                     data,
                     offset,
                     last: false,
+                    head,
                 }));
             }
             if target >= self.max_record {

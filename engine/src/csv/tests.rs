@@ -643,3 +643,118 @@ fn partitioned_layout_feeds_row_groups_across_many_blocks() {
         assert_eq!(text.value(0), format!("{pad}{}", want[0] % 7));
     }
 }
+
+/// An in-memory remote object that counts the bytes the engine reads from it.
+struct CountedStream(Vec<u8>, std::sync::atomic::AtomicU64);
+
+impl crate::io::Stream for CountedStream {
+    fn url(&self) -> &str {
+        "mem://counted"
+    }
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn open(&self, offset: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        let rest = self.0[offset as usize..].to_vec();
+        self.1
+            .fetch_add(rest.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(Box::new(std::io::Cursor::new(rest)))
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let rest = &self.0[offset as usize..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.1
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A remote input is sampled with one positional read and converted from its sample's tokenized
+/// rows (its head) on: it is read once, but for the sample's tail after its last whole record, and
+/// the rows, values and line numbers of later problems are those of reading it whole (as for a
+/// local plain or gzip input, which re-reads its sample). A BOM, a header, quoted newlines and
+/// CRLF on both sides of the cut.
+#[test]
+fn conversion_goes_on_after_the_sampled_head() {
+    use crate::csv::infer::infer_file;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("\u{feff}id,text\r\n");
+    for i in 0..3000 {
+        if i == 2500 {
+            csv.push_str("oops\r\n");
+        }
+        csv.push_str(&format!("{i},\"a, {i}\r\nb\"\r\n"));
+    }
+    let plain = dir.path().join("h.csv");
+    std::fs::write(&plain, &csv).unwrap();
+    let gz = dir.path().join("h.csv.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(csv.as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let stream = Arc::new(CountedStream(csv.clone().into_bytes(), AtomicU64::new(0)));
+    let tokens = crate::io::register_streams(vec![(
+        "h.csv".into(),
+        stream.clone() as Arc<dyn crate::io::Stream>,
+    )]);
+    let remote = PathBuf::from(&tokens[0]);
+
+    let opts = Options::from_json(r#"{"sample_bytes": 8192}"#).unwrap();
+    let budget = AtomicUsize::new(1 << 20);
+    let info = infer_file(&plain, &opts, 8192, Some(&budget)).unwrap();
+    let head = info.head.expect("a clean sample is kept as the head");
+    let start = info.data_start as usize;
+    assert_eq!(start, "\u{feff}id,text\r\n".len());
+    assert_eq!(head.data, csv.as_bytes()[start..start + head.data.len()]);
+    assert!(head.data.ends_with(b"\"\r\n") && head.data.len() > 7000);
+    assert_eq!(head.fields.rows * 2, count_newlines(&head.data));
+    assert!(budget.load(Ordering::Relaxed) < (1 << 20) - head.data.len());
+    // No room left, or a malformed row in the sample: no head.
+    let none = AtomicUsize::new(100);
+    assert!(infer_file(&plain, &opts, 8192, Some(&none))
+        .unwrap()
+        .head
+        .is_none());
+    let ragged = dir.path().join("r.csv");
+    std::fs::write(&ragged, "a,b\n1,2\n3\n4,5\n").unwrap();
+    assert!(infer_file(&ragged, &opts, 8192, Some(&budget))
+        .unwrap()
+        .head
+        .is_none());
+
+    for input in [&remote, &plain, &gz] {
+        let out = dir.path().join("h.parquet");
+        let opts = Options::from_json(&format!(
+            r#"{{"outputs": [{:?}], "sample_bytes": 8192}}"#,
+            out.display().to_string()
+        ))
+        .unwrap();
+        let r = run(std::slice::from_ref(input), &opts, &Progress::new()).unwrap();
+        assert_eq!(r.summary.rows, 3000, "{input:?}");
+        assert_eq!(r.errors.len(), 1, "{input:?}");
+        assert_eq!(r.errors[0].line, Some(5002), "{input:?}");
+        let b = read_parquet(&out);
+        let ids = b.column(0).as_primitive::<Int64Type>();
+        assert!((0..3000).all(|i| ids.value(i) == i as i64), "{input:?}");
+        let text = strings(&b, 1);
+        assert!(
+            (0..3000).all(|i| text[i] == Some(format!("a, {i}\r\nb"))),
+            "{input:?}"
+        );
+    }
+    // The sample (8,193 bytes) and the rest after its last whole record (a row is ~20 bytes).
+    let read = stream.1.load(Ordering::Relaxed) as usize;
+    assert!(
+        (csv.len()..csv.len() + 32).contains(&read),
+        "{read} of {}",
+        csv.len()
+    );
+    crate::io::unregister_streams(&tokens);
+}
+
+fn count_newlines(b: &[u8]) -> usize {
+    b.iter().filter(|&&c| c == b'\n').count()
+}

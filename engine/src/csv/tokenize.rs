@@ -146,6 +146,43 @@ impl Fields {
         });
     }
 
+    /// The fields of `buf` (into this empty `Fields`) when its first `len` bytes, whole records,
+    /// were already tokenized as `head`: the head's fields, then the rest of `buf` cut by
+    /// `tokenize` and moved by `len`. The same fields as tokenizing all of `buf`, since a record
+    /// boundary resets every state of the tokenizers; the head costs a copy instead of a pass.
+    pub fn after_head(
+        &mut self,
+        head: &Fields,
+        len: usize,
+        buf: &[u8],
+        tokenize: impl FnOnce(&[u8], &mut Fields),
+    ) {
+        debug_assert!(self.starts.is_empty() && self.rows == 0 && head.ncols == self.ncols);
+        self.starts.extend_from_slice(&head.starts);
+        self.ends.extend_from_slice(&head.ends);
+        self.bad.extend_from_slice(&head.bad);
+        self.row_ends.extend_from_slice(&head.row_ends);
+        self.rows = head.rows;
+        self.newlines = head.newlines;
+        self.non_ascii = head.non_ascii;
+        let (f0, b0, r0) = (self.starts.len(), self.bad.len(), self.row_ends.len());
+        tokenize(&buf[len..], self);
+        let shift = len as u32;
+        for (s, e) in self.starts[f0..].iter_mut().zip(&mut self.ends[f0..]) {
+            if *s != MISSING {
+                *s += shift;
+                // Below the QUOTED bit: a block is at most 1 GiB.
+                *e += shift;
+            }
+        }
+        for b in &mut self.bad[b0..] {
+            b.offset += shift;
+        }
+        for r in &mut self.row_ends[r0..] {
+            r.1 += len;
+        }
+    }
+
     /// Remove the rows whose index is in `drop` (sorted), e.g. rows with invalid UTF-8.
     pub fn drop_rows(&mut self, drop: &[usize]) {
         let n = self.ncols;
@@ -522,6 +559,47 @@ mod tests {
         let mut f = both(&buf, 2);
         f.reset(2, false);
         assert_eq!((f.newlines, f.non_ascii), (0, false));
+    }
+
+    /// A head tokenized apart (cut at any record end) and the rest after it give the fields of
+    /// the whole buffer: blank lines, CRLF, quoted newlines, ragged rows (dropped or filled), an
+    /// unterminated quote at the end, comment lines and escapes.
+    #[test]
+    fn fields_after_a_head_are_those_of_the_whole() {
+        let buf: &[u8] =
+            b"1,\"a\nb\",x\r\n\n2,3\n4,5,6,7\n# note, \"q\n8,\"c\\\"d\",y\n9,,\n10,\"open\n11,1,2";
+        let cuts: Vec<usize> = (0..=buf.len())
+            .filter(|&n| n == 0 || buf[n - 1] == b'\n')
+            .collect();
+        type Tok = fn(&[u8], &mut Fields);
+        let fast: Tok = |b, f| tokenize_fast(b, b',', Some(b'"'), f);
+        let scalar: Tok = |b, f| tokenize_scalar(b, b',', Some(b'"'), Some(b'\\'), Some(b'#'), f);
+        for (name, tok) in [("fast", fast), ("scalar", scalar)] {
+            for fill in [false, true] {
+                let mut whole = Fields::new(3, fill);
+                tok(buf, &mut whole);
+                for &n in &cuts {
+                    // A cut inside the quoted newline is no record end: skip it.
+                    let mut head = Fields::new(3, fill);
+                    tok(&buf[..n], &mut head);
+                    if head
+                        .bad
+                        .iter()
+                        .any(|b| b.kind == BadKind::UnterminatedQuote)
+                    {
+                        continue;
+                    }
+                    let mut got = Fields::new(3, fill);
+                    got.after_head(&head, n, buf, tok);
+                    let what = format!("{name} fill={fill} cut at {n}");
+                    assert_eq!(got.starts, whole.starts, "{what}");
+                    assert_eq!(got.ends, whole.ends, "{what}");
+                    assert_eq!(got.bad, whole.bad, "{what}");
+                    assert_eq!(got.rows, whole.rows, "{what}");
+                    assert_eq!(got.newlines, whole.newlines, "{what}");
+                }
+            }
+        }
     }
 
     #[test]
