@@ -10,6 +10,25 @@ use crate::error::{Error, Result};
 use memmap2::{Mmap, MmapOptions};
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// A file modified less than this long ago is read through buffers, not mapped (see [`settled`]).
+const SETTLED: Duration = Duration::from_secs(60);
+
+/// Whether `path` has not been written to for [`SETTLED`], so mapping it is safe enough.
+///
+/// A mapped file truncated in place by another process (`logrotate` with `copytruncate` on the live
+/// `access.log`) turns the next touch of a page past its new end into SIGBUS, which ends the process:
+/// in a notebook, the kernel. The log being written right now is where that happens, so it is read
+/// by copying (a buffered read only stops early); a rotated or copied log, untouched for a minute,
+/// is mapped. An unreadable time (or one in the future) counts as live.
+pub fn settled(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age >= SETTLED)
+}
 
 /// Map offsets are rounded down to this (a multiple of every page size in use).
 const ALIGN: u64 = 1 << 16;
@@ -60,7 +79,8 @@ impl Mapped {
     fn map(&self, path: &Path, from: u64, to: u64) -> Result<(Mmap, usize)> {
         let base = from - from % ALIGN;
         // SAFETY: the map is read-only; a file truncated by another process while mapped is the
-        // documented hazard of every mmap reader (ripgrep, polars; `io::map_input`), accepted here.
+        // documented hazard of every mmap reader (ripgrep, polars; `io::map_input`), made unlikely
+        // here by mapping only files that have not been written to for a minute (`settled`).
         let map = unsafe {
             MmapOptions::new()
                 .offset(base)
@@ -175,6 +195,13 @@ mod tests {
                 assert_eq!(all, text, "block {block}");
             }
         }
+        // A file just written is live; one untouched for two minutes is settled.
+        assert!(!settled(&path));
+        let f = File::options().write(true).open(&path).unwrap();
+        f.set_modified(SystemTime::now() - Duration::from_secs(120))
+            .unwrap();
+        assert!(settled(&path));
+        assert!(!settled(&dir.path().join("missing.log")));
         // An empty file, and a range past the end.
         let empty = dir.path().join("e.log");
         std::fs::write(&empty, b"").unwrap();

@@ -718,7 +718,8 @@ impl State {
 /// Buffers are recycled (no page faults on fresh memory per block) and never zeroed again.
 struct BlockReader {
     input: usize,
-    /// An uncompressed local file is mapped block by block instead (no copy out of the page cache).
+    /// An uncompressed local file no one is writing to is mapped block by block instead (no copy
+    /// out of the page cache; `mapped::settled` says why not a live one).
     mapped: Option<mapped::Mapped>,
     reader: Box<dyn Read + Send>,
     /// Compressed bytes read so far (a whole compressed input; None: the blocks are the bytes).
@@ -738,7 +739,7 @@ struct BlockReader {
 
 impl BlockReader {
     fn open(input: usize, path: &Path, range: Option<[u64; 2]>, block: usize) -> Result<Self> {
-        if crate::io::can_map(path) {
+        if crate::io::can_map(path) && mapped::settled(path) {
             return Ok(BlockReader {
                 input,
                 mapped: Some(mapped::Mapped::open(path, range, block)?),
@@ -1369,8 +1370,23 @@ mod tests {
         let text = log(400);
         std::fs::write(&p, &text).unwrap();
         let path = p.display().to_string();
+        // First as a live file (read through buffers), then settled (mapped block by block): both
+        // reading paths give the whole file's figures, wherever the ranges cut.
         let whole = summary(&path, None, 1);
-        let len = text.len() as u64;
+        for settled in [false, true] {
+            if settled {
+                let f = std::fs::File::options().write(true).open(&p).unwrap();
+                let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+                f.set_modified(old).unwrap();
+                assert_eq!(summary(&path, None, 1), whole);
+            }
+            assert_eq!(mapped::settled(&p), settled);
+            check_ranges(&path, text.len() as u64, &whole);
+        }
+    }
+
+    /// Byte ranges of `path` (of `len` bytes) at several cuts give `whole`'s figures.
+    fn check_ranges(path: &str, len: u64, whole: &serde_json::Value) {
         for cuts in [
             vec![1],
             vec![len / 3, len / 2],
@@ -1382,7 +1398,7 @@ mod tests {
             let ranges: Vec<Option<[u64; 2]>> =
                 bounds.windows(2).map(|w| Some([w[0], w[1]])).collect();
             let n = ranges.len();
-            let s = summary(&path, Some(ranges), n);
+            let s = summary(path, Some(ranges), n);
             for k in [
                 "requests",
                 "bytes",
@@ -1393,7 +1409,7 @@ mod tests {
                 assert_eq!(s[k], whole[k], "{k}");
             }
             assert_eq!(s["files"], 1);
-            assert_eq!(s["per_file"][&path], whole["requests"]);
+            assert_eq!(s["per_file"][path], whole["requests"]);
             // The same lines are sampled, with their true line numbers.
             assert_eq!(s["unparsed_samples"], whole["unparsed_samples"]);
         }
