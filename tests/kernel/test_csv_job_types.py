@@ -153,6 +153,20 @@ def test_remote_job_equals_interactive_run(tmp_path: Path, s3_bucket: tuple[Any,
     assert f"s3://{bucket}/in/a.csv" in json.dumps(merged["parts"]["drift"])
 
 
+def _count_fetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every ranged read from a remote object from now on, in order."""
+    fetched: list[int] = []
+    real_fetch = sources.StreamSet.fetch
+
+    def counting_fetch(self: sources.StreamSet, stream: Any, start: int, end: int) -> bytes:
+        data = real_fetch(self, stream, start, end)
+        fetched.append(len(data))
+        return data
+
+    monkeypatch.setattr(sources.StreamSet, "fetch", counting_fetch)
+    return fetched
+
+
 @pytest.mark.integration
 def test_plan_reads_only_the_heads_of_remote_inputs(
     tmp_path: Path, s3_bucket: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
@@ -164,15 +178,7 @@ def test_plan_reads_only_the_heads_of_remote_inputs(
     assert len(body) > 12 << 20
     for name in ("a.csv", "b.csv"):
         fs.pipe(f"{bucket}/big/{name}", body.encode())
-    fetched: list[int] = []
-    real_fetch = sources.StreamSet.fetch
-
-    def counting_fetch(self: sources.StreamSet, stream: Any, start: int, end: int) -> bytes:
-        data = real_fetch(self, stream, start, end)
-        fetched.append(len(data))
-        return data
-
-    monkeypatch.setattr(sources.StreamSet, "fetch", counting_fetch)
+    fetched = _count_fetches(monkeypatch)
     tasks = runner.plan_job(PIPE, {"src": f"s3://{bucket}/big/", "dst": str(tmp_path / "o")}, 2)
     assert len(tasks) == 2 and tasks[0]["options"]["base_types"]
     # Each object: the 1 MiB chunks the sample reads (1 MiB and a byte) and at most the one chunk a
@@ -194,15 +200,7 @@ def test_job_fetches_each_remote_input_about_once(
     assert len(body) > 9 << 20
     for name in ("a.csv", "b.csv"):
         fs.pipe(f"{bucket}/ten/{name}", body.encode())
-    fetched: list[int] = []
-    real_fetch = sources.StreamSet.fetch
-
-    def counting_fetch(self: sources.StreamSet, stream: Any, start: int, end: int) -> bytes:
-        data = real_fetch(self, stream, start, end)
-        fetched.append(len(data))
-        return data
-
-    monkeypatch.setattr(sources.StreamSet, "fetch", counting_fetch)
+    fetched = _count_fetches(monkeypatch)
     params = {"src": f"s3://{bucket}/ten/", "dst": str(tmp_path / "o")}
     tasks = runner.plan_job(PIPE, params, 2)
     assert len(tasks) == 2
