@@ -11,18 +11,23 @@ Validation problems raise :class:`_engine.OptionsError` with each offending JSON
 Resumability: :func:`run_task` writes ``task-<index>.json`` under ``workdir`` last, atomically, after
 the task's outputs are committed; a retried job calling it again for a finished task (same inputs)
 returns that record without running. A retried task (no record yet) runs again and overwrites its
-own outputs (every output is written to a temporary name and renamed).
+own outputs (every output is written to a temporary name and renamed). A pipeline whose merge finds
+that some tasks' outputs disagree with the others' (:class:`AlignsTasks`) has those tasks' inputs
+converted again in the merge step, their new outputs replacing the old ones file by file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import posixpath
+import shutil
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,7 +36,7 @@ from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
 from aerofs_kernel.result import Result
-from aerofs_kernel.sources import Input, Sink, StreamSet, is_remote, list_inputs
+from aerofs_kernel.sources import Input, Sink, StreamSet, filesystem, is_remote, list_inputs
 
 __all__ = ["Input", "merge_job", "plan_job", "resolve_inputs", "run_pipeline", "run_task", "validate_params"]
 
@@ -303,7 +308,8 @@ def run_task(
     pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: _engine.Progress, workdir: str
 ) -> dict[str, Any]:
     """Run one task from :func:`plan_job`. Returns a JSON-able partial: ``{"index", "key", "summary",
-    "outputs", "errors", "parts", "tables": {name: parquet path under workdir}}``. Pipelines that write
+    "outputs", "errors", "parts", "tables": {name: parquet path under workdir}, "task"}`` (``task``: the
+    task itself, for a merge that converts its inputs again). Pipelines that write
     per task (csv-to-parquet) write their outputs to ``dst`` here; the others leave their tables under
     ``workdir`` for :func:`merge_job`. A finished task (record present, same key) is not run again."""
     spec, options, storage_options = validate_params(pipeline, params)
@@ -317,25 +323,7 @@ def run_task(
         if done.get("key") == key and all(os.path.exists(p) for p in done.get("tables", {}).values()):
             done["resumed"] = True
             return done
-    inputs = [Input.from_dict(d) for d in task["inputs"]]
-    with StreamSet(storage_options, progress) as streams:
-        # A byte range of a remote input streams only that range (the engine opens it at its start).
-        inputs = streams.register(inputs)
-        local = [i.engine_item() for i in inputs]
-        dst = params.get("dst") if spec.writes_in_tasks() else None
-        with Sink(dst, storage_options, workdir=workdir) as sink:
-            task_dst = sink.local
-            if task_dst is not None:
-                # Mirror the job's tree: per-file outputs sit where they would in a one-task run.
-                job_root = os.path.join("/", task.get("rel_root", ""))
-                batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
-                task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
-            run_options = {**_run_options(options), **task.get("options", {})}
-            with _unstaged_exceptions(inputs):
-                out = spec.run(local, task_dst, run_options, progress)  # type: ignore[arg-type]
-            _unstage(out, inputs)
-            if sink.remote:
-                out.outputs = sink.commit(out.outputs, progress)
+    out = _convert(spec, params, options, storage_options, task, progress, workdir)
     tables = {}
     for name, table in out.tables.items():
         path = os.path.join(workdir, f"task-{index}-{name}.parquet")
@@ -349,9 +337,137 @@ def run_task(
         "errors": out.errors,
         "parts": out.parts,
         "tables": tables,
+        # The merge step may convert this task's inputs again (see :class:`AlignsTasks`).
+        "task": task,
     }
     _write_json_atomic(record, partial)
     return partial
+
+
+def _convert(
+    spec: Pipeline,
+    params: dict[str, Any],
+    options: dict[str, Any],
+    storage_options: dict[str, Any] | None,
+    task: dict[str, Any],
+    progress: _engine.Progress,
+    workdir: str,
+    replaces: list[str] | None = None,
+) -> RunOutput:
+    """Run ``task``'s inputs through ``spec.run``; a pipeline that writes in tasks writes under ``dst``
+    (uploaded when remote). ``replaces``: the outputs of an earlier run of this task (in a folder
+    ``dst``) that this one takes the place of, see :func:`_replace_outputs`."""
+    inputs = [Input.from_dict(d) for d in task["inputs"]]
+    with StreamSet(storage_options, progress) as streams:
+        # A byte range of a remote input streams only that range (the engine opens it at its start).
+        inputs = streams.register(inputs)
+        local = [i.engine_item() for i in inputs]
+        dst = params.get("dst") if spec.writes_in_tasks() else None
+        with Sink(dst, storage_options, workdir=workdir) as sink:
+            task_dst = sink.local
+            if task_dst is not None:
+                # Mirror the job's tree: per-file outputs sit where they would in a one-task run.
+                job_root = os.path.join("/", task.get("rel_root", ""))
+                batch_root = os.path.join("/", _rel_root([i.rel for i in inputs]))
+                task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
+            stage = None
+            if replaces is not None and sink.local is not None and task_dst is not None:
+                # Written beside the old outputs first (same file system, so each lands by rename);
+                # a dot folder, which dataset readers skip.
+                stage = os.path.join(sink.local, f".aerofs-again-{int(task['index'])}")
+                shutil.rmtree(stage, ignore_errors=True)  # left by an attempt that died
+                task_dst = os.path.join(stage, os.path.relpath(task_dst, sink.local))
+            run_options = {**_run_options(options), **task.get("options", {})}
+            try:
+                with _unstaged_exceptions(inputs):
+                    out = spec.run(local, task_dst, run_options, progress)  # type: ignore[arg-type]
+                _unstage(out, inputs)
+                if stage is not None:
+                    out.outputs = _replace_outputs(sink, stage, out.outputs, replaces or [], progress)
+                elif sink.remote:
+                    out.outputs = sink.commit(out.outputs, progress)
+            finally:
+                if stage is not None:
+                    shutil.rmtree(stage, ignore_errors=True)
+    return out
+
+
+def _replace_outputs(
+    sink: Sink, stage: str, new: list[str], old: list[str], progress: _engine.Progress
+) -> list[str]:
+    """Put a task's new outputs (written under ``stage``) in place of its ``old`` ones under the sink's
+    ``dst``, one file at a time, each by an atomic rename (local) or a whole-object upload (remote): a
+    reader sees each file whole, old or new (while it runs, some of the task's files may be new and
+    others still old).
+
+    File names: a dataset task writes one file per folder, named by its inputs (``part-<hash>``);
+    the hash of a remote input's stream token differs between runs, so a new file takes the old
+    file's name in its folder and replaces it, never appears beside it (a reader would count its
+    rows twice). Old files in a folder the new run did not write (a partition column widened, so
+    its value is spelled differently: ``x=7`` then ``x=007``) are removed once the new ones are in
+    place; until then a reader listing both sees those rows twice."""
+    root = sink.local
+    assert root is not None
+    old_by_folder: dict[str, list[str]] = {}
+    for o in old:
+        rel = _rel_to_dst(sink, o)
+        if rel is not None:
+            old_by_folder.setdefault(posixpath.dirname(rel), []).append(posixpath.basename(rel))
+    placed = []
+    for path in new:
+        rel = os.path.relpath(path, stage).replace(os.sep, "/")
+        folder = posixpath.dirname(rel)
+        names = old_by_folder.get(folder, [])
+        final = os.path.join(root, folder, names[0] if len(names) == 1 else posixpath.basename(rel))
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(path, final)
+        placed.append(final)
+    finals = sink.commit(placed, progress) if sink.remote else placed
+    for o in old:
+        if o not in finals:
+            _remove_output(o, sink.storage_options)
+    return finals
+
+
+def _rel_to_dst(sink: Sink, path: str) -> str | None:
+    """``path`` (a local output or a remote URL) relative to the sink's folder ``dst``; None outside it."""
+    if sink.remote:
+        root = (sink.dst or "").rstrip("/") + "/"
+        return path[len(root) :] if path.startswith(root) else None
+    rel = os.path.relpath(os.path.abspath(path), sink.local or "")
+    return None if rel.startswith("..") else rel.replace(os.sep, "/")
+
+
+def _remove_output(path: str, storage_options: dict[str, Any] | None) -> None:
+    """Remove a superseded output; already gone (a merge retried after it removed it) is fine."""
+    try:
+        if is_remote(path):
+            fs, rpath = filesystem(path, storage_options)
+            fs.rm_file(rpath)
+        else:
+            os.remove(path)
+            with contextlib.suppress(OSError):  # its partition folder, when it was the last file
+                os.rmdir(os.path.dirname(path))
+    except FileNotFoundError:
+        pass
+
+
+#: ``convert_again(n, replaces, extra_options)``: run task ``n`` of a job again with ``extra_options``
+#: over its task options, its new outputs taking the place of ``replaces`` (its current outputs);
+#: None when the task cannot be run again (a partial recorded without its task).
+ConvertAgain = Callable[[int, list[str], dict[str, Any]], RunOutput | None]
+
+
+@runtime_checkable
+class AlignsTasks(Protocol):
+    """A pipeline whose tasks write under ``dst`` and whose merge step may find that some tasks'
+    outputs disagree with the others' (csv-to-parquet: a column one task widened late) and convert
+    those tasks' inputs again. :meth:`align_tasks` returns the parts with the redone tasks' outputs in
+    their place; :func:`merge_job` then merges them as usual."""
+
+    def align_tasks(
+        self, parts: list[RunOutput], options: dict[str, Any], convert_again: ConvertAgain
+    ) -> list[RunOutput]: ...
 
 
 def merge_job(
@@ -360,6 +476,7 @@ def merge_job(
     """Merge the tasks' partials with the pipeline's :meth:`~Pipeline.merge`, write the job's outputs to
     ``dst`` (uploaded when remote) and return ``{"summary", "outputs", "errors", "parts"}``."""
     spec, options, storage_options = validate_params(pipeline, params)
+    ordered = sorted(partials, key=lambda p: p.get("index", 0))
     parts = [
         RunOutput(
             summary=p.get("summary", {}),
@@ -368,9 +485,21 @@ def merge_job(
             tables={name: pq.read_table(path) for name, path in p.get("tables", {}).items()},
             parts=p.get("parts", {}),
         )
-        for p in sorted(partials, key=lambda p: p.get("index", 0))
+        for p in ordered
     ]
     dst = params.get("dst")
+    if isinstance(spec, AlignsTasks) and spec.writes_in_tasks():
+
+        def convert_again(n: int, replaces: list[str], extra: dict[str, Any]) -> RunOutput | None:
+            task = ordered[n].get("task")
+            if task is None:
+                return None  # a partial recorded before tasks kept their spec: cannot run it again
+            task = {**task, "options": {**task.get("options", {}), **extra}}
+            os.makedirs(workdir, exist_ok=True)  # a remote dst stages under it
+            progress = _engine.Progress()
+            return _convert(spec, params, options, storage_options, task, progress, workdir, replaces)
+
+        parts = spec.align_tasks(parts, options, convert_again)
     if spec.writes_in_tasks() or not dst:
         merged = spec.merge(parts, None if spec.writes_in_tasks() else dst, options)
     else:

@@ -11,15 +11,19 @@ inputs disagreed on which column, and how it was resolved) and ``files`` (rows p
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
 from pathlib import PurePath
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput
+
+if TYPE_CHECKING:  # the runner imports the pipelines
+    from aerofs_kernel.runner import ConvertAgain
 
 SUFFIXES = (
     ".csv",
@@ -303,13 +307,39 @@ class CsvToParquet(Pipeline):
         :meth:`merge` puts the two together, as an interactive run reports them)."""
         if options.get("layout", "per_file") == "per_file" and not options.get("unify", True):
             return {}  # each output keeps its own input's types, in a job as interactively
-        eng = {
-            k: v
-            for k, v in options.items()
-            if k not in _PY_ONLY and k not in ("layout", "partition_by", "base_types")
-        }
-        doc = json.loads(_engine.infer_csv_schema(list(inputs), json.dumps(eng), progress))
+        doc = json.loads(
+            _engine.infer_csv_schema(list(inputs), json.dumps(_schema_options(options)), progress)
+        )
         return {"base_types": doc["types"], "job_drift": doc["drift"]}
+
+    def align_tasks(
+        self, parts: list[RunOutput], options: dict[str, Any], convert_again: ConvertAgain
+    ) -> list[RunOutput]:
+        """Partitioned layout: a value after the sample widens its column in the task that met it,
+        which rewrites its own part files only; an interactive run would have rewritten them all.
+        So the merge step joins the tasks' final types (the engine's join: the same widening as a
+        run) and converts the inputs of every task whose types are narrower again, with the joined
+        types as ``base_types``: values are read from the CSV under the wider type (``007`` as a
+        string stays ``007``; casting an int64 part file would give ``7``). Rare (a late widening in
+        a partitioned job of several tasks), and it costs those tasks' conversion once more.
+
+        A redone task meets no value its wider types cannot hold, so one round is the rule; the
+        loop is a bound, not an expectation. A task that cannot be run again (a partial without
+        its task) stays as it is and :func:`_task_type_drift` reports it."""
+        if options.get("layout") != "partitioned" or len(parts) < 2:
+            return parts
+        parts = list(parts)
+        for _ in range(_ALIGN_ROUNDS):
+            joined = _joined_types(parts, options)
+            behind = [n for n, p in enumerate(parts) if p.outputs and _types(p) != joined]
+            if not behind:
+                break
+            for n in behind:
+                again = convert_again(n, parts[n].outputs, {"base_types": joined})
+                if again is None:
+                    return parts
+                parts[n] = _converted_again(parts[n], again)
+        return parts
 
     def preview(
         self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress | None = None
@@ -345,11 +375,50 @@ class CsvToParquet(Pipeline):
         return merged
 
 
+#: Rounds of :meth:`CsvToParquet.align_tasks` at most (each only widens: one is the rule).
+_ALIGN_ROUNDS = 4
+
+
+def _schema_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The engine options of a schema inference (``infer_csv_schema``): the run's own, without the
+    output layout and without any ``base_types``."""
+    return {
+        k: v
+        for k, v in options.items()
+        if k not in _PY_ONLY and k not in ("layout", "partition_by", "base_types")
+    }
+
+
+def _types(part: RunOutput) -> list[list[str]]:
+    """A task's final ``[name, type]`` columns, as its run reported them."""
+    return [[c["name"], c["type"]] for c in part.parts.get("schema", [])]
+
+
+def _joined_types(parts: list[RunOutput], options: dict[str, Any]) -> list[list[str]]:
+    """The tasks' column types joined as a run joins them: the engine's unification of no inputs over
+    every task's types as ``base_types`` (repeated names are joined, in first-seen order), so the
+    widening rules (decimal scales and precisions included) live in one place."""
+    eng = {**_schema_options(options), "base_types": [t for p in parts for t in _types(p)]}
+    doc = json.loads(_engine.infer_csv_schema([], json.dumps(eng), _engine.Progress()))
+    return [list(t) for t in doc["types"]]
+
+
+def _converted_again(old: RunOutput, new: RunOutput) -> RunOutput:
+    """A task converted again in the merge step: the new run's outputs, errors and counts; the
+    widenings the first run met stay reported (they are why the job's types are wider), and
+    ``redone_inputs`` keeps counting widenings, as in an interactive run; ``merge_redone_inputs``
+    counts the inputs the merge converted again."""
+    summary = dict(new.summary)
+    summary["redone_inputs"] = old.summary.get("redone_inputs", 0) + new.summary.get("redone_inputs", 0)
+    summary["merge_redone_inputs"] = old.summary.get("merge_redone_inputs", 0) + new.summary.get("files", 0)
+    drift = old.parts.get("drift", []) + new.parts.get("drift", [])
+    return dataclasses.replace(new, summary=summary, parts={**new.parts, "drift": drift})
+
+
 def _task_type_drift(parts: list[RunOutput], options: dict[str, Any]) -> list[dict[str, Any]]:
-    """Partitioned layout: a value after the sample widens its column in the task that met it, and
-    that task's part files only; the part files other tasks wrote keep the plan-time type (an
-    interactive run would have rewritten them all). Never silent: one drift entry per column whose
-    type differs between tasks, naming the part files of each type."""
+    """Partitioned layout: what :meth:`CsvToParquet.align_tasks` could not align (a task recorded
+    without its spec, by a version before it) is reported, never silent: one drift entry per column
+    whose type differs between tasks, naming the part files of each type."""
     if options.get("layout") != "partitioned" or len(parts) < 2:
         return []
     by_column: dict[str, dict[str, list[str]]] = {}
@@ -361,9 +430,9 @@ def _task_type_drift(parts: list[RunOutput], options: dict[str, Any]) -> list[di
             "column": name,
             "types": {t: files[:20] for t, files in types.items()},
             "resolved": "differs between part files",
-            "how": "a value after the sample widened the column in one task of the job; part files of "
-            "the other tasks keep the narrower type (read the dataset with the widest type, or run "
-            f'again with columns={{"{name}": <widest type>}})',
+            "how": "a value after the sample widened the column in one task of the job and the merge "
+            "could not convert the other tasks' inputs again; their part files keep the narrower type "
+            f'(read the dataset with the widest type, or run again with columns={{"{name}": <widest type>}})',
         }
         for name, types in by_column.items()
         if len(types) > 1
