@@ -12,7 +12,7 @@
 //! before the latest line of the input being read (and before the first line of any input still
 //! to come) is finished: it leaves the per-key state for a flat list, which becomes the sessions
 //! table at the end. Inputs are read in the order of their first request's time. Memory holds the
-//! blocks in flight, the open sessions, the finished ones (168 bytes each, the size of the result)
+//! blocks in flight, the open sessions, the finished ones (128 bytes each, about the size of the result)
 //! and one record per distinct key/value, never one per request.
 //!
 //! Out-of-order lines: a session is a maximal run of one key's requests that are at most the
@@ -439,7 +439,7 @@ fn clusters_in_order(
         let joins = matches!(&cur, Some(c) if r.ts - c.end <= timeout);
         if !joins {
             if let Some(c) = cur.take() {
-                out.push((c.first.2, c));
+                out.push((c.pair, c));
             }
             cur = Some(Cluster::new(r.ts, r.seq, r.pid));
         }
@@ -453,7 +453,7 @@ fn clusters_in_order(
         );
     }
     if let Some(c) = cur {
-        out.push((c.first.2, c));
+        out.push((c.pair, c));
     }
     true
 }
@@ -508,7 +508,7 @@ struct State {
     referrers: HashMap<Vec<u8>, u64, RandomState>,
     /// By session key id (pair id, or IP id; ids are dense).
     sessions: Vec<Slot>,
-    /// Finished sessions, in the order they finished (`first.2` is the pair).
+    /// Finished sessions, in the order they finished.
     done: Vec<Cluster>,
     /// The latest request time absorbed from the input being read.
     max_ts: i64,
@@ -622,12 +622,12 @@ impl State {
             };
             run.clear();
             while let Some((pid, mut c)) = clusters.next_if(|(p, _)| same_key(*p)) {
-                c.first.2 = ids[pid as usize];
-                if let Some(e) = &mut c.entry {
-                    e.2 = page_map[e.2 as usize];
+                c.pair = ids[pid as usize];
+                if c.entry_page != sessionize::NO_PAGE {
+                    c.entry_page = page_map[c.entry_page as usize];
                 }
-                if let Some(e) = &mut c.exit {
-                    e.2 = page_map[e.2 as usize];
+                if c.exit_page != sessionize::NO_PAGE {
+                    c.exit_page = page_map[c.exit_page as usize];
                 }
                 run.push(c);
             }
@@ -691,7 +691,7 @@ impl State {
         self.hold_all = true;
         self.due = BinaryHeap::new();
         let mut done = std::mem::take(&mut self.done);
-        let keyed: Vec<u32> = done.iter().map(|c| self.key_of(c.first.2, cx)).collect();
+        let keyed: Vec<u32> = done.iter().map(|c| self.key_of(c.pair, cx)).collect();
         let mut order: Vec<u32> = (0..done.len() as u32).collect();
         order.sort_unstable_by_key(|&i| (keyed[i as usize], done[i as usize].start));
         let mut taken: Vec<Option<Cluster>> = done.drain(..).map(Some).collect();
@@ -1161,12 +1161,12 @@ fn finish(
         rank[p as usize] = r as u32;
     }
     drop(by_text);
-    // The sort moves 24-byte keys, not 168-byte sessions (a tenth of the run's CPU with millions of
+    // The sort moves 24-byte keys, not 128-byte sessions (a tenth of the run's CPU with millions of
     // sessions); (start, rank, first line) is unique, so the order is the same in any split.
     let mut keyed: Vec<(i64, u32, u64, u32)> = sessions
         .par_iter()
         .enumerate()
-        .map(|(i, c)| (c.start, rank[c.first.2 as usize], c.first.1, i as u32))
+        .map(|(i, c)| (c.start, rank[c.pair as usize], c.first_seq, i as u32))
         .collect();
     keyed.par_sort_unstable();
     drop(rank);

@@ -49,7 +49,7 @@ pub struct Names<'a> {
     pub pages: Vec<Cow<'a, str>>,
 }
 
-/// Session-level figures of the finished sessions `s` (`first.2` is the pair id). Integer sums,
+/// Session-level figures of the finished sessions `s` (`pair` is the pair id). Integer sums,
 /// so the parallel passes give the same figures in any split.
 pub fn session_summary(s: &[Cluster], names: &Names) -> serde_json::Value {
     let n = s.len();
@@ -67,7 +67,7 @@ pub fn session_summary(s: &[Cluster], names: &Names) -> serde_json::Value {
         .par_iter()
         .map(|x| {
             (
-                u64::from(names.bots[x.first.2 as usize]),
+                u64::from(names.bots[x.pair as usize]),
                 u64::from(x.pages <= 1),
                 x.pages,
             )
@@ -114,12 +114,12 @@ pub fn schema() -> SchemaRef {
 }
 
 /// Rows per record batch of the sessions table. Batches are built in parallel, and each column of a
-/// batch is one pass over its clusters (32Ki x 168 bytes, 5.5 MB): small enough to stay in cache
+/// batch is one pass over its clusters (32Ki x 128 bytes, 4 MB): small enough to stay in cache
 /// from column to column, where one batch of millions of sessions read the whole list from memory
 /// once per column.
 pub const BATCH_ROWS: usize = 1 << 15;
 
-/// The sessions table of `s` taken in `order` (indices into `s`; `first.2` is the pair id), as
+/// The sessions table of `s` taken in `order` (indices into `s`), as
 /// batches of [`BATCH_ROWS`] rows (the split depends only on the number of sessions). A batch's
 /// sessions are gathered into one buffer first, so each column reads them from cache.
 pub fn sessions_batches(
@@ -165,15 +165,13 @@ fn sessions_batch(
         Arc::new(TimestampSecondArray::from_iter_values(s.iter().map(f)).with_timezone("UTC"))
             as ArrayRef
     };
-    let page = |e: &Option<(i64, u64, u32)>| e.as_ref().map(|e| &*names.pages[e.2 as usize]);
+    let page = |e: Option<(i64, u32)>| e.map(|e| &*names.pages[e.1 as usize]);
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(
             first_id..first_id + s.len() as u64,
         )),
-        txt(s.iter().map(|x| Some(&*names.ips[x.first.2 as usize]))),
-        txt(s
-            .iter()
-            .map(|x| Some(&*names.user_agents[x.first.2 as usize]))),
+        txt(s.iter().map(|x| Some(&*names.ips[x.pair as usize]))),
+        txt(s.iter().map(|x| Some(&*names.user_agents[x.pair as usize]))),
         t(&|x| x.start),
         t(&|x| x.end),
         Arc::new(Int64Array::from_iter_values(
@@ -182,17 +180,17 @@ fn sessions_batch(
         u(&|x| x.requests),
         u(&|x| x.pages),
         u(&|x| x.bytes),
-        txt(s.iter().map(|x| page(&x.entry))),
-        txt(s.iter().map(|x| page(&x.exit))),
+        txt(s.iter().map(|x| page(x.entry()))),
+        txt(s.iter().map(|x| page(x.exit()))),
+        u(&|x| x.status[0]),
         u(&|x| x.status[1]),
         u(&|x| x.status[2]),
         u(&|x| x.status[3]),
-        u(&|x| x.status[4]),
         Arc::new(BooleanArray::from_iter(
-            s.iter().map(|x| Some(names.bots[x.first.2 as usize])),
+            s.iter().map(|x| Some(names.bots[x.pair as usize])),
         )),
-        opt_t(&|x| x.entry.as_ref().map(|e| e.0)),
-        opt_t(&|x| x.exit.as_ref().map(|e| e.0)),
+        opt_t(&|x| x.entry().map(|e| e.0)),
+        opt_t(&|x| x.exit().map(|e| e.0)),
     ];
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }

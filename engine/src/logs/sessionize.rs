@@ -9,7 +9,15 @@
 //! times) are broken by `seq`, the position of the line in the input (input index, byte offset), so
 //! the result equals one stable pass over all lines sorted by time.
 
+/// `Cluster::entry_page`/`exit_page` when the cluster has no page request (assets only).
+pub const NO_PAGE: u32 = u32::MAX;
+
 /// One session, or the part of one seen so far.
+///
+/// 128 bytes: finished sessions are held as these until the table is built (millions of them on a
+/// log with many clients), so nothing is kept that the table or an exact join does not need. The
+/// first request's time is `start`; "no page request" is [`NO_PAGE`] rather than an `Option` tag;
+/// 1xx statuses are counted in `requests` only (the table has no 1xx column).
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub start: i64,
@@ -17,15 +25,20 @@ pub struct Cluster {
     pub requests: u64,
     pub pages: u64,
     pub bytes: u64,
-    /// Counts of 1xx..5xx statuses (index status/100 - 1).
-    pub status: [u64; 5],
-    /// First page request (time, seq, page id).
-    pub entry: Option<(i64, u64, u32)>,
-    /// Last page request (time, seq, page id).
-    pub exit: Option<(i64, u64, u32)>,
-    /// First request (time, seq, (ip, user agent) pair id): the session's user agent when keyed by
-    /// IP only.
-    pub first: (i64, u64, u32),
+    /// Counts of 2xx..5xx statuses (index status/100 - 2).
+    pub status: [u64; 4],
+    /// First page request (time, seq); its page id is `entry_page`.
+    pub entry_ts: i64,
+    pub entry_seq: u64,
+    /// Last page request (time, seq); its page id is `exit_page`.
+    pub exit_ts: i64,
+    pub exit_seq: u64,
+    /// The first request's seq (its time is `start`): ties in the table's order and in `pair`.
+    pub first_seq: u64,
+    pub entry_page: u32,
+    pub exit_page: u32,
+    /// The first request's (ip, user agent) pair id: the session's user agent when keyed by IP only.
+    pub pair: u32,
 }
 
 impl Cluster {
@@ -36,35 +49,66 @@ impl Cluster {
             requests: 0,
             pages: 0,
             bytes: 0,
-            status: [0; 5],
-            entry: None,
-            exit: None,
-            first: (ts, seq, pair),
+            status: [0; 4],
+            entry_ts: 0,
+            entry_seq: 0,
+            exit_ts: 0,
+            exit_seq: 0,
+            first_seq: seq,
+            entry_page: NO_PAGE,
+            exit_page: NO_PAGE,
+            pair,
         }
     }
 
-    /// Add one request (in any order).
+    /// First page request: (time, page id).
+    pub fn entry(&self) -> Option<(i64, u32)> {
+        (self.entry_page != NO_PAGE).then_some((self.entry_ts, self.entry_page))
+    }
+
+    /// Last page request: (time, page id).
+    pub fn exit(&self) -> Option<(i64, u32)> {
+        (self.exit_page != NO_PAGE).then_some((self.exit_ts, self.exit_page))
+    }
+
+    /// Add one request (in any order) of this cluster's pair.
     pub fn add(&mut self, ts: i64, seq: u64, status: u16, bytes: u64, page: Option<u32>) {
+        if (ts, seq) < (self.start, self.first_seq) {
+            self.first_seq = seq;
+        }
         self.start = self.start.min(ts);
         self.end = self.end.max(ts);
         self.requests += 1;
         self.bytes += bytes;
-        if (100..600).contains(&status) {
-            self.status[(status / 100 - 1) as usize] += 1;
+        if (200..600).contains(&status) {
+            self.status[(status / 100 - 2) as usize] += 1;
         }
         if let Some(p) = page {
             self.pages += 1;
-            if before(&self.entry, (ts, seq)) {
-                self.entry = Some((ts, seq, p));
-            }
-            if after(&self.exit, (ts, seq)) {
-                self.exit = Some((ts, seq, p));
-            }
+            self.take_entry(ts, seq, p);
+            self.take_exit(ts, seq, p);
+        }
+    }
+
+    /// Make the page request at (ts, seq) the entry if it comes first.
+    fn take_entry(&mut self, ts: i64, seq: u64, page: u32) {
+        if self.entry_page == NO_PAGE || (ts, seq) < (self.entry_ts, self.entry_seq) {
+            (self.entry_ts, self.entry_seq, self.entry_page) = (ts, seq, page);
+        }
+    }
+
+    /// Make the page request at (ts, seq) the exit if it comes last.
+    fn take_exit(&mut self, ts: i64, seq: u64, page: u32) {
+        if self.exit_page == NO_PAGE || (ts, seq) > (self.exit_ts, self.exit_seq) {
+            (self.exit_ts, self.exit_seq, self.exit_page) = (ts, seq, page);
         }
     }
 
     /// Join `o` (of the same session) into `self`.
     pub fn absorb(&mut self, o: Cluster) {
+        if (o.start, o.first_seq) < (self.start, self.first_seq) {
+            (self.first_seq, self.pair) = (o.first_seq, o.pair);
+        }
         self.start = self.start.min(o.start);
         self.end = self.end.max(o.end);
         self.requests += o.requests;
@@ -73,36 +117,12 @@ impl Cluster {
         for (a, b) in self.status.iter_mut().zip(o.status) {
             *a += b;
         }
-        if let Some(e) = o.entry {
-            if before(&self.entry, (e.0, e.1)) {
-                self.entry = Some(e);
-            }
+        if o.entry_page != NO_PAGE {
+            self.take_entry(o.entry_ts, o.entry_seq, o.entry_page);
         }
-        if let Some(e) = o.exit {
-            if after(&self.exit, (e.0, e.1)) {
-                self.exit = Some(e);
-            }
+        if o.exit_page != NO_PAGE {
+            self.take_exit(o.exit_ts, o.exit_seq, o.exit_page);
         }
-        if (o.first.0, o.first.1) < (self.first.0, self.first.1) {
-            self.first = o.first;
-        }
-    }
-}
-
-type Page = Option<(i64, u64, u32)>;
-
-/// Whether a page request at `at` (time, seq) comes before `cur` (or there is none yet).
-fn before(cur: &Page, at: (i64, u64)) -> bool {
-    match cur {
-        Some(c) => at < (c.0, c.1),
-        None => true,
-    }
-}
-
-fn after(cur: &Page, at: (i64, u64)) -> bool {
-    match cur {
-        Some(c) => at > (c.0, c.1),
-        None => true,
     }
 }
 
@@ -205,6 +225,66 @@ mod tests {
         x.add(s, 0, 200, 1, None);
         x.add(e, 1, 200, 1, None);
         x
+    }
+
+    #[test]
+    fn record_is_128_bytes() {
+        // What every finished session costs until the table is built.
+        assert_eq!(std::mem::size_of::<Cluster>(), 128);
+    }
+
+    #[test]
+    fn add_and_absorb_in_any_order_equal_time_order() {
+        // (ts, seq, status, page): ties in time broken by seq; an asset (no page) among pages.
+        let reqs: [(i64, u64, u16, Option<u32>); 6] = [
+            (10, 5, 200, Some(1)),
+            (10, 3, 101, None),
+            (7, 9, 404, Some(2)),
+            (12, 1, 302, Some(3)),
+            (12, 2, 503, Some(4)),
+            (7, 8, 200, None),
+        ];
+        let fields = |c: &Cluster| {
+            (
+                (c.start, c.end, c.first_seq, c.pair),
+                (c.requests, c.pages, c.bytes, c.status),
+                (c.entry(), c.entry_seq, c.exit(), c.exit_seq),
+            )
+        };
+        let mut sorted = reqs;
+        sorted.sort_by_key(|r| (r.0, r.1));
+        let one = |rs: &[(i64, u64, u16, Option<u32>)]| {
+            let mut c = Cluster::new(rs[0].0, rs[0].1, 4);
+            for &(ts, seq, st, p) in rs {
+                c.add(ts, seq, st, 1, p);
+            }
+            c
+        };
+        let want = one(&sorted);
+        assert_eq!(
+            fields(&want),
+            (
+                (7, 12, 8, 4),
+                (6, 4, 6, [2, 1, 1, 1]),
+                (Some((7, 2)), 9, Some((12, 4)), 2)
+            )
+        );
+        assert_eq!(fields(&one(&reqs)), fields(&want));
+        // Split in two parts of different pairs, joined either way: the first request's pair wins.
+        let mut a = Cluster::new(10, 5, 4);
+        let mut b = Cluster::new(10, 3, 6);
+        for (i, &(ts, seq, st, p)) in reqs.iter().enumerate() {
+            let c = if i % 2 == 0 { &mut a } else { &mut b };
+            c.add(ts, seq, st, 1, p);
+        }
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        ab.absorb(b);
+        ba.absorb(a);
+        for j in [ab, ba] {
+            assert_eq!(fields(&j).1, fields(&want).1);
+            assert_eq!(fields(&j).2, fields(&want).2);
+            assert_eq!(fields(&j).0, (7, 12, 8, 6));
+        }
     }
 
     #[test]
