@@ -16,7 +16,12 @@ under ``flock /tmp/aerofs-bench.lock`` so that two benchmarks never overlap.
 ``--rt`` (root) runs these AeroFS measurements under SCHED_FIFO, ahead of the neighbours' processes
 (as ``chrt -f 50``): the nearest thing to an idle machine on a shared one. It lasts a few seconds.
 
-    python bench/words_bench.py [--small] [--skip classic,duckdb,...] [--reps N] [--rt]
+``--engine SO`` (repeatable): run a saved copy of ``aerofs_kernel/_engine.abi3.so`` instead of the
+installed one (``cp aerofs_kernel/_engine.abi3.so /tmp/words_before.so`` before building); with two
+or more, every scaling rep runs each engine's 1- and 2-thread pair in turn (A/B interleaved on one
+machine, within one process) and each is printed with the median of its own pairs.
+
+    python bench/words_bench.py [--small] [--skip classic,duckdb,...] [--reps N] [--rt] [--engine SO ...]
 """
 
 from __future__ import annotations
@@ -60,16 +65,32 @@ def make_data(small: bool) -> tuple[Path, list[Path]]:
     return big, sorted(folder.iterdir())
 
 
-def aerofs_table(paths: list[Path], threads: int = 0):
-    """The engine's run: inputs in, the (word, count) Arrow table out (what is timed)."""
-    from aerofs_kernel import _engine
+def load_engine(so: str | None):
+    """The installed engine module, or the one in the file `so` (a saved copy, for A/B runs)."""
+    if so is None:
+        from aerofs_kernel import _engine
 
-    _, tables = _engine.word_count([str(p) for p in paths], f'{{"threads": {threads}}}', _engine.Progress())
+        return _engine
+    import importlib.machinery
+    import importlib.util
+
+    loader = importlib.machinery.ExtensionFileLoader("_engine", so)
+    spec = importlib.util.spec_from_file_location("_engine", so, loader=loader)
+    assert spec is not None
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+def aerofs_table(paths: list[Path], threads: int = 0, engine=None):
+    """The engine's run: inputs in, the (word, count) Arrow table out (what is timed)."""
+    e = engine or load_engine(None)
+    _, tables = e.word_count([str(p) for p in paths], f'{{"threads": {threads}}}', e.Progress())
     return tables["table"]
 
 
-def aerofs(paths: list[Path], threads: int = 0) -> Counter[str]:
-    t = aerofs_table(paths, threads)
+def aerofs(paths: list[Path], threads: int = 0, engine=None) -> Counter[str]:
+    t = aerofs_table(paths, threads, engine)
     return Counter(dict(zip(t.column("word").to_pylist(), t.column("count").to_pylist(), strict=True)))
 
 
@@ -79,24 +100,28 @@ def classic(paths: list[Path]) -> None:
     subprocess.run(["bash", "-c", cmd], check=True, env={**os.environ, "LC_ALL": "C"})
 
 
-def scaling(paths: list[Path], reps: int, rt: bool = False) -> dict[int, list[tuple[float, float]]]:
-    """Every (wall, cpu) seconds of AeroFS with 1 thread on one core and 2 threads on two cores, the
-    two alternating (run i of each is a pair)."""
+def scaling(
+    paths: list[Path], reps: int, rt: bool = False, engines: list | None = None
+) -> list[dict[int, list[tuple[float, float]]]]:
+    """Per engine, every (wall, cpu) seconds of AeroFS with 1 thread on one core and 2 threads on two
+    cores, the two alternating (run i of each is a pair), the engines taking turns within a rep."""
+    engines = engines or [None]
     cores = sorted(os.sched_getaffinity(0))
-    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    out: list[dict[int, list[tuple[float, float]]]] = [{1: [], 2: []} for _ in engines]
     if rt:  # the pool's threads inherit the policy
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(50))
     try:
         for _ in range(reps):
-            for t in (1, 2):
-                if len(cores) >= t:
-                    os.sched_setaffinity(0, cores[:t])
-                runs[t].append(timed_cpu(aerofs_table, paths, t))
+            for runs, engine in zip(out, engines, strict=True):
+                for t in (1, 2):
+                    if len(cores) >= t:
+                        os.sched_setaffinity(0, cores[:t])
+                    runs[t].append(timed_cpu(aerofs_table, paths, t, engine))
     finally:
         os.sched_setaffinity(0, cores)
         if rt:
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-    return runs
+    return out
 
 
 def python_counter(paths: list[Path]) -> Counter[str]:
@@ -149,7 +174,16 @@ def main(argv: list[str] | None = None) -> int:
         help="runs of each AeroFS measurement (best kept; the scaling pairs: median)",
     )
     ap.add_argument("--rt", action="store_true", help="AeroFS scaling runs under SCHED_FIFO (root)")
+    ap.add_argument(
+        "--engine",
+        action="append",
+        default=[],
+        metavar="SO",
+        help="an _engine.abi3.so to run instead of the installed one (repeat to compare, interleaved)",
+    )
     args = ap.parse_args(argv)
+    names = args.engine or [None]
+    engines = [load_engine(so) for so in names]
     skip = set(filter(None, args.skip.split(",")))
     big, smalls = make_data(args.small)
     peers = {"classic": classic, "python": python_counter, "polars": polars, "duckdb": duckdb}
@@ -157,27 +191,31 @@ def main(argv: list[str] | None = None) -> int:
     for label, paths in (("one big file", [big]), (f"{len(smalls)} small files", smalls)):
         mb = sum(p.stat().st_size for p in paths) / 1e6
         ref = python_counter(paths)
-        got = aerofs(paths)
-        same = got == Counter({k.lower(): v for k, v in ref.items()}) or got == ref
+        same = True
+        for engine in engines:
+            got = aerofs(paths, 0, engine)
+            same &= got == Counter({k.lower(): v for k, v in ref.items()}) or got == ref
         ok &= same
-        runs = [timed_cpu(aerofs_table, paths) for _ in range(args.reps)]
+        runs = [timed_cpu(aerofs_table, paths, 0, engines[0]) for _ in range(args.reps)]
         best = min(w for w, _ in runs)
         cpu = min(c for _, c in runs)
         print(f"\n== {label}: {mb:.1f} MB; counts equal Python's: {same}; load {os.getloadavg()[0]:.2f}")
         print(f"{'aerofs':10s} {mb / best:9.1f} MB/s  1.00x   cpu {cpu:6.2f}s ({mb / cpu:7.1f} MB per cpu-s)")
-        sc = scaling(paths, args.reps, args.rt)
-        for t, tr in sorted(sc.items()):
-            w, c = median(x for x, _ in tr), median(x for _, x in tr)
+        for so, sc in zip(names, scaling(paths, args.reps, args.rt, engines), strict=True):
+            if so is not None:
+                print(f"engine {so}:")
+            for t, tr in sorted(sc.items()):
+                w, c = median(x for x, _ in tr), median(x for _, x in tr)
+                print(
+                    f"{'aerofs/' + str(t) + 'c':10s} {mb / w:9.1f} MB/s  wall {w:6.3f}s  cpu {c:6.3f}s  (median"
+                    f" of {len(tr)}, best wall {min(x for x, _ in tr):6.3f}s; {t} thread(s) on {t} core(s))"
+                )
+            pairs = [a[0] / b[0] for a, b in zip(sc[1], sc[2], strict=True)]
             print(
-                f"{'aerofs/' + str(t) + 'c':10s} {mb / w:9.1f} MB/s  wall {w:6.3f}s  cpu {c:6.3f}s  (median of"
-                f" {len(tr)}, best wall {min(x for x, _ in tr):6.3f}s; {t} thread(s) on {t} core(s))"
+                f"{'scaling':10s} 1 -> 2 cores: {median(pairs):.2f}x wall (median of {len(pairs)} pairs; best"
+                f" {min(w for w, _ in sc[1]) / min(w for w, _ in sc[2]):.2f}x)"
+                f"{' (SCHED_FIFO)' if args.rt else ''}; load {os.getloadavg()[0]:.2f}"
             )
-        pairs = [a[0] / b[0] for a, b in zip(sc[1], sc[2], strict=True)]
-        print(
-            f"{'scaling':10s} 1 -> 2 cores: {median(pairs):.2f}x wall (median of {len(pairs)} pairs; best"
-            f" {min(w for w, _ in sc[1]) / min(w for w, _ in sc[2]):.2f}x)"
-            f"{' (SCHED_FIFO)' if args.rt else ''}; load {os.getloadavg()[0]:.2f}"
-        )
         fastest = 0.0
         for name, f in peers.items():
             if name in skip:

@@ -2,8 +2,11 @@
 //!
 //! Almost every word of real text is at most 16 bytes, so such a word is kept inline as two
 //! zero-padded little-endian `u64`s (no allocation, no pointer to follow, a compare is two integer
-//! compares) in a `hashbrown::HashTable` keyed by a folded-multiply hash of those two words. Longer
-//! words go to an ordinary map of boxed slices. The hash is fixed (no per-process seed) so tables
+//! compares) in a `hashbrown::HashTable` keyed by a folded-multiply hash of those two words. Words
+//! of up to 8 bytes (95% of the Bible's words, 80% of its distinct ones) have a table of their own
+//! with 16-byte entries: the Bible's two tables then take 1.4 MiB instead of one of 3.1 MiB, so a
+//! worker's table stays in its core's 2 MiB L2 beside its read buffer. Longer words go to an
+//! ordinary map of boxed slices. The hash is fixed (no per-process seed) so tables
 //! built by different threads merge without rehashing keys from bytes.
 
 use super::tokenize;
@@ -16,6 +19,33 @@ const SHORT: usize = 16;
 const C0: u64 = 0x243f_6a88_85a3_08d3;
 const C1: u64 = 0x1319_8a2e_0370_7344;
 
+/// A word of up to 8 bytes.
+#[derive(Clone, Copy)]
+struct Short8 {
+    k0: u64,
+    /// `len << 56 | count`.
+    meta: u64,
+}
+
+impl Short8 {
+    #[inline]
+    fn len(&self) -> usize {
+        (self.meta >> 56) as usize
+    }
+    #[inline]
+    fn count(&self) -> u64 {
+        self.meta & ((1 << 56) - 1)
+    }
+    fn wide(&self) -> Short {
+        Short {
+            k0: self.k0,
+            k1: 0,
+            meta: self.meta,
+        }
+    }
+}
+
+/// A word of 9 to 16 bytes (or, in a merge's scattered partitions, any word of up to 16).
 #[derive(Clone, Copy)]
 struct Short {
     k0: u64,
@@ -79,6 +109,7 @@ fn load(data: &[u8], at: usize) -> u64 {
 /// Word counts. Keys are byte strings as the tokeniser produced them (lowercased).
 #[derive(Clone)]
 pub struct Counts {
+    short8: HashTable<Short8>,
     short: HashTable<Short>,
     long: HashMap<Box<[u8]>, u64, ahash::RandomState>,
 }
@@ -86,7 +117,8 @@ pub struct Counts {
 impl Default for Counts {
     fn default() -> Self {
         Counts {
-            short: HashTable::with_capacity(1 << 12),
+            short8: HashTable::with_capacity(1 << 12),
+            short: HashTable::with_capacity(1 << 10),
             long: HashMap::default(),
         }
     }
@@ -111,7 +143,7 @@ pub fn new_counts() -> Counts {
 impl Counts {
     /// Distinct words.
     pub fn len(&self) -> usize {
-        self.short.len() + self.long.len()
+        self.short8.len() + self.short.len() + self.long.len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -119,7 +151,13 @@ impl Counts {
 
     /// The count of `word` (0 when absent).
     pub fn get(&self, word: &[u8]) -> u64 {
-        if word.len() <= SHORT {
+        if word.len() <= 8 {
+            let (k0, _) = pad(word);
+            let h = hash(k0, 0, word.len());
+            self.short8
+                .find(h, |e| e.k0 == k0 && e.len() == word.len())
+                .map_or(0, Short8::count)
+        } else if word.len() <= SHORT {
             let (k0, k1) = pad(word);
             let h = hash(k0, k1, word.len());
             self.short
@@ -132,22 +170,54 @@ impl Counts {
 
     /// Every (word, count).
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, u64)> + '_ {
-        self.short
+        self.short8
             .iter()
+            .map(|e| e.wide())
+            .chain(self.short.iter().copied())
             .map(|e| (e.bytes(), e.count()))
             .chain(self.long.iter().map(|(k, v)| (k.to_vec(), *v)))
     }
 
     /// Every (word, count), consuming the table.
     pub fn into_iter_words(self) -> impl Iterator<Item = (Vec<u8>, u64)> {
-        self.short
+        self.short8
             .into_iter()
+            .map(|e| e.wide())
+            .chain(self.short)
             .map(|e| (e.bytes(), e.count()))
             .chain(self.long.into_iter().map(|(k, v)| (k.into_vec(), v)))
     }
 
+    /// Count a word of up to 16 bytes (`k1` is 0 for one of up to 8).
     #[inline(always)]
     fn add_short(&mut self, k0: u64, k1: u64, len: usize, n: u64) {
+        if len <= 8 {
+            self.add8(k0, len, n)
+        } else {
+            self.add16(k0, k1, len, n)
+        }
+    }
+
+    #[inline(always)]
+    fn add8(&mut self, k0: u64, len: usize, n: u64) {
+        let h = hash(k0, 0, len);
+        match self.short8.find_mut(h, |e| e.k0 == k0 && e.len() == len) {
+            Some(e) => e.meta += n,
+            None => {
+                self.short8.insert_unique(
+                    h,
+                    Short8 {
+                        k0,
+                        meta: ((len as u64) << 56) | n,
+                    },
+                    |e| hash(e.k0, 0, e.len()),
+                );
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn add16(&mut self, k0: u64, k1: u64, len: usize, n: u64) {
         let h = hash(k0, k1, len);
         match self
             .short
@@ -201,7 +271,11 @@ impl Counts {
             } else {
                 pad(&data[s..e])
             };
-            self.add_short(lower8(k0), lower8(k1), len, 1);
+            if len <= 8 {
+                self.add8(lower8(k0), len, 1);
+            } else {
+                self.add16(lower8(k0), lower8(k1), len, 1);
+            }
         } else {
             scratch.clear();
             scratch.extend(data[s..e].iter().map(u8::to_ascii_lowercase));
@@ -213,14 +287,28 @@ impl Counts {
 
     /// Add every count of `other`.
     pub fn merge_from(&mut self, other: Counts) {
+        self.short8
+            .reserve(other.short8.len(), |e| hash(e.k0, 0, e.len()));
         self.short
             .reserve(other.short.len(), |e| hash(e.k0, e.k1, e.len()));
+        for e in other.short8 {
+            self.add8(e.k0, e.len(), e.count());
+        }
         for e in other.short {
-            self.add_short(e.k0, e.k1, e.len(), e.count());
+            self.add16(e.k0, e.k1, e.len(), e.count());
         }
         for (k, v) in other.long {
             *self.long.entry(k).or_insert(0) += v;
         }
+    }
+
+    /// Add every count of `other`, keeping whichever table is larger, so a table handed to an
+    /// empty one is moved, not rebuilt.
+    pub fn absorb(&mut self, mut other: Counts) {
+        if other.len() > self.len() {
+            std::mem::swap(self, &mut other);
+        }
+        self.merge_from(other);
     }
 
     /// As a plain map (tests, fuzzing).
@@ -293,10 +381,11 @@ pub fn merge_partitioned(tables: Vec<Counts>, parts: usize) -> Vec<Counts> {
     let scattered: Vec<Vec<Vec<Short>>> = tables
         .into_par_iter()
         .map(|t| {
+            let n = t.short8.len() + t.short.len();
             let mut v: Vec<Vec<Short>> = (0..parts)
-                .map(|_| Vec::with_capacity(t.short.len() / parts + 16))
+                .map(|_| Vec::with_capacity(n / parts + 16))
                 .collect();
-            for e in t.short {
+            for e in t.short8.into_iter().map(|e| e.wide()).chain(t.short) {
                 v[part(&e)].push(e);
             }
             v
@@ -307,7 +396,8 @@ pub fn merge_partitioned(tables: Vec<Counts>, parts: usize) -> Vec<Counts> {
         .map(|p| {
             let n = scattered.iter().map(|s| s[p].len()).max().unwrap_or(0);
             let mut c = Counts {
-                short: HashTable::with_capacity(n),
+                short8: HashTable::with_capacity(n),
+                short: HashTable::with_capacity(n / 4),
                 long: HashMap::default(),
             };
             for s in &scattered {
@@ -374,14 +464,18 @@ pub fn row_order(a: &Row, b: &Row, longs: &[Box<[u8]>]) -> Ordering {
 impl Counts {
     /// Total of all counts.
     pub fn total(&self) -> u64 {
-        self.short.iter().map(Short::count).sum::<u64>() + self.long.values().sum::<u64>()
+        self.short8.iter().map(Short8::count).sum::<u64>()
+            + self.short.iter().map(Short::count).sum::<u64>()
+            + self.long.values().sum::<u64>()
     }
 
     /// The rows of the short words that `keep` accepts.
     pub fn short_rows(&self, keep: &(impl Fn(&[u8]) -> bool + Sync)) -> Vec<Row> {
         let mut buf = [0u8; SHORT];
-        self.short
+        self.short8
             .iter()
+            .map(|e| e.wide())
+            .chain(self.short.iter().copied())
             .filter_map(|e| {
                 buf[..8].copy_from_slice(&e.k0.to_le_bytes());
                 buf[8..].copy_from_slice(&e.k1.to_le_bytes());

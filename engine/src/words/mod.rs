@@ -6,13 +6,15 @@
 //! chunks at whitespace; each rayon worker folds chunks into its own hash map, and the maps are merged
 //! by hash partition, filtered, ordered and turned into Arrow on the same pool ([`rows`]), so memory
 //! grows with distinct words only and no serial step after the count caps a second core's speed-up.
-//! Plain local files are memory-mapped (small ones read); anything else (compressed, remote) is
-//! streamed in blocks ([`stream`]), never held whole. A byte range (a job's task) is cut the same
-//! way out of a mapped file and out of a stream: the words that start in it. Byte progress counts on-disk bytes (the
+//! Plain local files are read by chunks with `pread` into a reusable buffer per thread ([`read`]);
+//! anything else (compressed, remote) is streamed in blocks ([`stream`]), never held whole. A byte
+//! range (a job's task) is cut the same way out of a local file and out of a stream: the words that
+//! start in it. Byte progress counts on-disk bytes (the
 //! compressed bytes of a .gz/.zst), one share per input. An input that is not valid UTF-8 is
 //! reported in `errors` (with the offset of the first bad byte) and not counted.
 
 pub mod count;
+mod read;
 mod rows;
 mod stream;
 pub mod tokenize;
@@ -21,12 +23,12 @@ pub mod tokenize;
 pub(crate) mod python;
 
 use crate::error::{Error, OnError, Problem, Result};
-use crate::io::{map_input, AtomicFile, InputBytes};
+use crate::io::AtomicFile;
 use crate::parallel::{threads_or_default, with_pool};
 use crate::progress::{Progress, Share};
 use arrow::array::{Array, RecordBatch, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use count::{count_into, new_counts, Counts};
+use count::{new_counts, Counts};
 use rayon::prelude::*;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -35,13 +37,6 @@ use std::sync::{Arc, Mutex};
 fn default_chunk() -> usize {
     8 << 20
 }
-
-/// Smallest automatic chunk: below this, scheduling costs more than balancing saves.
-const MIN_CHUNK: usize = 256 << 10;
-
-/// Plain files up to this size are read, not mapped: for a folder of small files, mapping and
-/// unmapping (page faults, TLB shoot-downs across the pool's threads) cost more than a copy.
-const READ_BELOW: u64 = 1 << 20;
 
 /// Hash partitions per worker thread for the final merge: a few each, so both cores stay busy to
 /// the end of it.
@@ -241,62 +236,7 @@ fn count_file(
         }
         return stream::count_stream(path, range, unicode, chunk, share, tables);
     }
-    let data = if range.is_none() && share.size() < READ_BELOW {
-        InputBytes::Owned(std::fs::read(path).map_err(|e| Error::io(path, e))?)
-    } else {
-        map_input(path)?
-    };
-    let (start, end) = match range {
-        Some([s, e]) => {
-            let s = tokenize::boundary(&data, s as usize);
-            let e = tokenize::boundary(&data, e as usize);
-            (s, e.max(s))
-        }
-        None => (0, data.len()),
-    };
-    // Chunks small enough to balance two busy cores (and to stay in L2), each cut just after ASCII
-    // whitespace.
-    let chunk = chunk.min(((end - start) / 64).max(MIN_CHUNK));
-    let mut cuts = vec![start];
-    let mut pos = start;
-    while pos < end {
-        let next = tokenize::boundary(&data, (pos + chunk).min(end))
-            .min(end)
-            .max(pos + 1);
-        cuts.push(next);
-        pos = next;
-    }
-    let chunks: Vec<(usize, usize)> = cuts.windows(2).map(|w| (w[0], w[1])).collect();
-    // Validate first (in parallel, far faster than counting), so a bad file contributes nothing.
-    if let Some(bad) = chunks
-        .par_iter()
-        .filter_map(|&(s, e)| {
-            std::str::from_utf8(&data[s..e])
-                .err()
-                .map(|err| s + err.valid_up_to())
-        })
-        .min()
-    {
-        let line = memchr::memchr_iter(b'\n', &data[..bad]).count() as u64 + 1;
-        return Err(Error::input(
-            path,
-            Some(line),
-            Some(bad as u64),
-            "not valid UTF-8",
-        ));
-    }
-    let words = chunks
-        .par_iter()
-        .map(|&(s, e)| {
-            share.check()?;
-            let slot = rayon::current_thread_index().unwrap_or(0) % tables.len();
-            let w = count_into(&mut tables[slot].lock().unwrap(), &data[s..e], unicode);
-            share.add((e - s) as u64);
-            Ok::<_, Error>(w)
-        })
-        .try_reduce(|| 0, |a, b| Ok(a + b))?;
-    progress.add_rows(words);
-    Ok((words, (end - start) as u64))
+    read::count_file(path, range, unicode, chunk, share, tables)
 }
 
 fn schema() -> SchemaRef {

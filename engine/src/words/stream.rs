@@ -272,7 +272,7 @@ pub(super) fn count_stream(
         next = more?;
     }
     for (t, l) in tables.iter().zip(local) {
-        t.lock().unwrap().merge_from(l.into_inner().unwrap());
+        t.lock().unwrap().absorb(l.into_inner().unwrap());
     }
     share.progress().add_rows(words);
     Ok((words, bytes))
