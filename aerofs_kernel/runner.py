@@ -372,9 +372,12 @@ def _convert(
                 task_dst = spec.task_dst(task_dst, batch_root, job_root, options)
             stage = None
             if replaces is not None and sink.local is not None and task_dst is not None:
-                # Written beside the old outputs first (same file system, so each lands by rename);
-                # a dot folder, which dataset readers skip.
-                stage = os.path.join(sink.local, f".aerofs-again-{int(task['index'])}")
+                # Written first into a dot folder beside dst: on dst's file system, so each file
+                # lands by rename, and outside it, where no reader's glob (DuckDB's dst/**) finds it.
+                root = os.path.normpath(sink.local)
+                stage = os.path.join(
+                    os.path.dirname(root), f".{os.path.basename(root)}.aerofs-again-{int(task['index'])}"
+                )
                 shutil.rmtree(stage, ignore_errors=True)  # left by an attempt that died
                 task_dst = os.path.join(stage, os.path.relpath(task_dst, sink.local))
             run_options = {**_run_options(options), **task.get("options", {})}
