@@ -89,6 +89,13 @@ pub fn is_stream(path: &Path) -> bool {
     path.to_str().is_some_and(|s| s.starts_with(STREAM_SCHEME))
 }
 
+/// The name of an input that stays the same from run to run: a stream's URL (its token's number
+/// changes with every registration), otherwise the path itself. For names derived from the inputs
+/// that a retried or redone run must reproduce (csv's part file names).
+pub fn lasting_name(path: &Path) -> PathBuf {
+    stream_of(path).map_or_else(|| path.to_path_buf(), |s| PathBuf::from(s.url()))
+}
+
 fn stream(path: &Path) -> Result<Option<Arc<dyn Stream>>> {
     if !is_stream(path) {
         return Ok(None);

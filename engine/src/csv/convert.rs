@@ -398,12 +398,7 @@ impl<'a> Driver<'a> {
             Layout::Merged => Sinks::Merged(None),
             Layout::Partitioned => Sinks::Partitioned(BTreeMap::new()),
         };
-        let part_id = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            inputs.hash(&mut h);
-            format!("{:016x}", h.finish())
-        };
+        let part_id = part_id(inputs);
         let summary = Summary {
             failed_files: errors.len() as u64,
             ..Default::default()
@@ -1239,4 +1234,15 @@ fn encode_part(job: EncodeJob) -> Outcome {
         },
         Err(e) => Outcome::Fail(e.into()),
     }
+}
+
+/// The `<id>` of a partitioned run's `part-<id>.parquet` files: a hash of its inputs' lasting names,
+/// so a retried task (or one the merge redoes) writes over its own earlier part files instead of
+/// beside them, remote inputs too (their stream tokens change with every run).
+fn part_id(inputs: &[PathBuf]) -> String {
+    use std::hash::{Hash, Hasher};
+    let lasting: Vec<PathBuf> = inputs.iter().map(|p| crate::io::lasting_name(p)).collect();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    lasting.hash(&mut h);
+    format!("{:016x}", h.finish())
 }
