@@ -195,6 +195,35 @@ fn read_at(
 mod tests {
     use super::super::tokenize::boundary;
     use super::*;
+    use crate::progress::Progress;
+
+    #[test]
+    fn a_file_of_many_chunks_with_bad_bytes_adds_nothing_and_names_its_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.txt");
+        let mut text = b"alpha beta\ngamma delta\n".repeat(40); // 23 bytes, 2 lines
+        text[23 * 15 + 2] = 0xff; // line 31
+        text[23 * 5 + 13] = 0xc3; // line 12: a lead byte with no continuation
+        std::fs::write(&p, &text).unwrap();
+        let progress = Progress::new();
+        let share = Share::new(&progress, text.len() as u64);
+        let tables = vec![Mutex::new(new_counts()), Mutex::new(new_counts())];
+        count_into(&mut tables[0].lock().unwrap(), b"kept", false);
+        for chunk in [5, 24, 100, 1 << 20] {
+            let e = count_file(&p, None, false, chunk, &share, &tables).unwrap_err();
+            assert_eq!(
+                (e.line, e.offset),
+                (Some(12), Some(23 * 5 + 13)),
+                "chunk {chunk}"
+            );
+            let got: Vec<_> = tables.iter().map(|t| t.lock().unwrap().to_map()).collect();
+            assert_eq!(
+                got[0].len() + got[1].len(),
+                1,
+                "chunk {chunk}: only the run's word"
+            );
+        }
+    }
 
     #[test]
     fn a_chunk_is_read_from_boundary_to_boundary() {
