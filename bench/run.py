@@ -13,6 +13,7 @@ from pathlib import Path
 
 BENCHES = {
     "csv": "csv_bench",
+    "csv-split": "csv_split_probe",
     "words": "words_bench",
     "logs": "logs_bench",
     "exif": "exif_bench",

@@ -157,6 +157,45 @@ fn quoted_newlines_across_many_small_blocks() {
     );
 }
 
+/// The file that makes a splitter which guesses at a block start go wrong: every quoted field holds
+/// lines that parse as whole rows of the right width, and its last line closes the quote so that the
+/// closing line has the right width too. Started inside such a field, a guessing splitter takes the
+/// inner lines for rows (DuckDB 2.0's parallel reader refuses this file: `bench/csv_split_probe.py`).
+/// Quote parity from the start of the file cannot be fooled, whatever the block size.
+#[test]
+fn fake_rows_inside_quoted_fields_never_become_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,text,n\n");
+    for i in 0..3000 {
+        if i % 2 == 0 {
+            csv.push_str(&format!("{i},\""));
+            for k in 0..20 {
+                csv.push_str(&format!("{i}{k},fake{k},{k}\n"));
+            }
+            csv.push_str(&format!("{i},tail\",{i}\n"));
+        } else {
+            csv.push_str(&format!("{i},plain,{i}\n"));
+        }
+    }
+    for block in [4096, 5000, 65536] {
+        let (r, outs) = convert(
+            dir.path(),
+            &[("adv.csv", csv.as_bytes())],
+            &format!(r#", "block_size": {block}, "threads": 2"#),
+        );
+        assert_eq!(r.summary.rows, 3000, "block {block}");
+        assert!(r.errors.is_empty(), "block {block}: {:?}", r.errors);
+        let b = read_parquet(&outs[0]);
+        let n = b.column(2).as_primitive::<Int64Type>();
+        assert!((0..3000).all(|i| n.value(i) == i as i64), "block {block}");
+        let text = strings(&b, 1);
+        assert!(text[2]
+            .as_deref()
+            .unwrap()
+            .ends_with("219,fake19,19\n2,tail"));
+    }
+}
+
 #[test]
 fn late_values_widen_the_column_and_are_reported() {
     let dir = tempfile::tempdir().unwrap();
