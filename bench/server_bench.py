@@ -133,6 +133,31 @@ async def _client(
                 st.append((at, time.perf_counter() - t0))
 
 
+def _tail_report(reqs: list[tuple[float, float]], cut: float, stall_log: Path, slow_ms: float = 50) -> None:
+    """Whether the slow requests (after the warm-up) are stalls or queueing: how many were in flight
+    during a server GC pause or event-loop lag of 10 ms or more (the server's ``jobserver.stalls`` log,
+    same monotonic clock), and how the pauses add up by GC generation."""
+    stalls: list[tuple[float, str, str, float]] = []
+    with contextlib.suppress(OSError):
+        for ln in stall_log.read_text().splitlines():
+            at, kind, gen, ms = ln.split()
+            stalls.append((float(at), kind, gen, float(ms)))
+    reqs = [(t, x) for t, x in reqs if t >= cut]
+    slow = [(t, x) for t, x in reqs if x * 1000 > slow_ms]
+    big = [(a, a + ms / 1000) for a, _, _, ms in stalls if ms >= 10 and a >= cut]
+    hit = sum(1 for t, x in slow if any(a < t + x and t < b for a, b in big))
+    print(
+        f"  tail: {len(slow)} of {len(reqs)} requests after the warm-up took > {slow_ms:g} ms;"
+        f" {hit} of them were in flight during one of the server's {len(big)} pauses >= 10 ms"
+    )
+    gens: dict[str, list[float]] = {}
+    for a, kind, gen, ms in stalls:
+        if a >= cut:
+            gens.setdefault(f"gc gen {gen}" if kind == "gc" else "loop lag", []).append(ms)
+    for k, v in sorted(gens.items()):
+        print(f"    {k}: {len(v)} over the threshold, {sum(v):.0f} ms in all, max {max(v):.1f} ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench server")
     ap.add_argument("--clients", type=int, default=100)
@@ -180,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "AEROFS_DATA_DIR": str(work / "data"),
         "AEROFS_DATABASE_URL": db,
         "AEROFS_WORKERS": str(args.workers),
+        # The server logs its GC pauses and event-loop lag here (jobserver.stalls): see _tail_report.
+        "AEROFS_STALL_LOG": str(work / "stalls.log"),
     }
     prof = ["-m", "cProfile", "-o", os.path.abspath(args.profile)] if args.profile else []
     cmd = [
@@ -326,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             " a request)"
         )
         print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        _tail_report(sub + st, cut, work / "stalls.log")
         return 0
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

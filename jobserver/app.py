@@ -3,6 +3,7 @@ service (store, local worker pool, event bus) and the routes under ``aerofs/api/
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,10 +12,10 @@ from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from tornado.ioloop import PeriodicCallback
+from tornado.ioloop import IOLoop, PeriodicCallback
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from jobserver import auth, priority
+from jobserver import auth, gcfreeze, priority, stalls
 from jobserver.events import EventBus
 from jobserver.identity_cache import IdentityCache
 from jobserver.logging import log_event
@@ -133,6 +134,10 @@ class JobService:
         self.bus.start()
         self.maintenance.start()
         self._pool_watch.start()
+        # Both on the loop, which runs only once every extension has loaded (start-up is over).
+        IOLoop.current().add_callback(gcfreeze.freeze_after_startup)
+        # Off unless AEROFS_STALL_LOG is set.
+        IOLoop.current().add_callback(lambda: stalls.start_from_env(asyncio.get_running_loop()))
         if self.app.local_pool:
             self.wake = WakePipe.create()
             for i in range(self.app.workers):
