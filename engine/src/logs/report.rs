@@ -119,22 +119,32 @@ pub fn schema() -> SchemaRef {
 /// once per column.
 pub const BATCH_ROWS: usize = 1 << 15;
 
-/// The sessions table of `s` taken in `order` (indices into `s`), as
-/// batches of [`BATCH_ROWS`] rows (the split depends only on the number of sessions). A batch's
-/// sessions are gathered into one buffer first, so each column reads them from cache.
+/// `s` cut into batches of [`BATCH_ROWS`] (the last one shorter), in order. Each cut is copied out
+/// of the tail and the list shrunk (its pages given back), so the pieces never cost much more than
+/// the list did.
+pub fn cut(mut s: Vec<Cluster>) -> Vec<Vec<Cluster>> {
+    let mut out = Vec::with_capacity(s.len().div_ceil(BATCH_ROWS));
+    while !s.is_empty() {
+        let at = (s.len() - 1) / BATCH_ROWS * BATCH_ROWS;
+        out.push(s.split_off(at));
+        s.shrink_to_fit();
+    }
+    out.reverse();
+    out
+}
+
+/// The sessions table of the sorted sessions `chunks` (from [`cut`]: the split depends only on the
+/// number of sessions), one batch per chunk, built in parallel; each chunk is freed once its batch
+/// is built, so the table grows while the sessions shrink.
 pub fn sessions_batches(
-    s: &[Cluster],
-    order: &[u32],
+    chunks: Vec<Vec<Cluster>>,
     names: &Names,
 ) -> (SchemaRef, Result<Vec<RecordBatch>>) {
     let schema = schema();
-    let batches = order
-        .par_chunks(BATCH_ROWS)
+    let batches = chunks
+        .into_par_iter()
         .enumerate()
-        .map(|(k, ids)| {
-            let chunk: Vec<Cluster> = ids.iter().map(|&i| s[i as usize].clone()).collect();
-            sessions_batch(&chunk, (k * BATCH_ROWS) as u64, names, &schema)
-        })
+        .map(|(k, chunk)| sessions_batch(&chunk, (k * BATCH_ROWS) as u64, names, &schema))
         .collect();
     (schema, batches)
 }
@@ -213,6 +223,20 @@ pub fn write_parquet(dest: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_order_in_batch_sized_pieces() {
+        for n in [0, 1, BATCH_ROWS - 1, BATCH_ROWS, 2 * BATCH_ROWS + 5] {
+            let s: Vec<Cluster> = (0..n as i64).map(|i| Cluster::new(i, 0, 0)).collect();
+            let chunks = cut(s);
+            assert_eq!(chunks.len(), n.div_ceil(BATCH_ROWS));
+            assert!(chunks.iter().rev().skip(1).all(|c| c.len() == BATCH_ROWS));
+            let starts: Vec<i64> = chunks.iter().flatten().map(|c| c.start).collect();
+            assert_eq!(starts, (0..n as i64).collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn civil_round_trips() {
         assert_eq!(super::civil(0), "1970-01-01");
