@@ -19,6 +19,18 @@ const SHORT: usize = 16;
 const C0: u64 = 0x243f_6a88_85a3_08d3;
 const C1: u64 = 0x1319_8a2e_0370_7344;
 
+/// The length packed in an entry's `meta` (`len << 56 | count`).
+#[inline]
+fn meta_len(meta: u64) -> usize {
+    (meta >> 56) as usize
+}
+
+/// The count packed in an entry's `meta` (`len << 56 | count`).
+#[inline]
+fn meta_count(meta: u64) -> u64 {
+    meta & ((1 << 56) - 1)
+}
+
 /// A word of up to 8 bytes.
 #[derive(Clone, Copy)]
 struct Short8 {
@@ -30,11 +42,11 @@ struct Short8 {
 impl Short8 {
     #[inline]
     fn len(&self) -> usize {
-        (self.meta >> 56) as usize
+        meta_len(self.meta)
     }
     #[inline]
     fn count(&self) -> u64 {
-        self.meta & ((1 << 56) - 1)
+        meta_count(self.meta)
     }
     fn wide(&self) -> Short {
         Short {
@@ -57,11 +69,11 @@ struct Short {
 impl Short {
     #[inline]
     fn len(&self) -> usize {
-        (self.meta >> 56) as usize
+        meta_len(self.meta)
     }
     #[inline]
     fn count(&self) -> u64 {
-        self.meta & ((1 << 56) - 1)
+        meta_count(self.meta)
     }
     fn bytes(&self) -> Vec<u8> {
         let mut b = [0u8; SHORT];
