@@ -403,25 +403,17 @@ def _replace_outputs(
     reader sees each file whole, old or new (while it runs, some of the task's files may be new and
     others still old).
 
-    File names: a dataset task writes one file per folder, named by its inputs (``part-<hash>``);
-    the hash of a remote input's stream token differs between runs, so a new file takes the old
-    file's name in its folder and replaces it, never appears beside it (a reader would count its
-    rows twice). Old files in a folder the new run did not write (a partition column widened, so
-    its value is spelled differently: ``x=7`` then ``x=007``) are removed once the new ones are in
-    place; until then a reader listing both sees those rows twice."""
+    File names: a dataset task writes one file per folder, named by its inputs' lasting names
+    (``part-<hash>``; a remote input by its URL, not its run's stream token), so a new file has its
+    old file's name and replaces it, never appears beside it (a reader would count its rows twice).
+    Old files in a folder the new run did not write (a partition column widened, so its value is
+    spelled differently: ``x=7`` then ``x=007``) are removed once the new ones are in place; until
+    then a reader listing both sees those rows twice."""
     root = sink.local
     assert root is not None
-    old_by_folder: dict[str, list[str]] = {}
-    for o in old:
-        rel = _rel_to_dst(sink, o)
-        if rel is not None:
-            old_by_folder.setdefault(posixpath.dirname(rel), []).append(posixpath.basename(rel))
     placed = []
     for path in new:
-        rel = os.path.relpath(path, stage).replace(os.sep, "/")
-        folder = posixpath.dirname(rel)
-        names = old_by_folder.get(folder, [])
-        final = os.path.join(root, folder, names[0] if len(names) == 1 else posixpath.basename(rel))
+        final = os.path.join(root, os.path.relpath(path, stage))
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(path, final)
         placed.append(final)
@@ -430,15 +422,6 @@ def _replace_outputs(
         if o not in finals:
             _remove_output(o, sink.storage_options)
     return finals
-
-
-def _rel_to_dst(sink: Sink, path: str) -> str | None:
-    """``path`` (a local output or a remote URL) relative to the sink's folder ``dst``; None outside it."""
-    if sink.remote:
-        root = (sink.dst or "").rstrip("/") + "/"
-        return path[len(root) :] if path.startswith(root) else None
-    rel = os.path.relpath(os.path.abspath(path), sink.local or "")
-    return None if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
 def _remove_output(path: str, storage_options: dict[str, Any] | None) -> None:
