@@ -1,7 +1,8 @@
 //! Reading inputs and writing outputs, the same way for every pipeline.
 //!
 //! * [`open_input`] opens a file for streaming, decompressing `.gz` and `.zst` by extension.
-//! * [`map_input`] memory-maps an uncompressed file so it can be split into byte ranges for rayon.
+//! * [`can_map`] tells a plain local file (mapped or read by position, split into byte ranges for
+//!   rayon) from the rest (compressed or streamed: read in blocks through [`open_input`]).
 //! * Streamed inputs: Python registers a [`Stream`] (a remote object it reads in prefetched chunks)
 //!   with [`register_streams`] and hands the engine its token path, `aerofs-stream://<n>/<name>`.
 //!   [`open_input`], [`open_at`], [`open_random`], [`file_size`] and [`can_map`] understand tokens, so
@@ -214,8 +215,8 @@ impl Compression {
     }
 }
 
-/// Whether [`map_input`] can memory-map this input without reading it whole into memory: a plain
-/// local file. Anything else (compressed inputs, streamed remote objects) is read through
+/// Whether this input can be memory-mapped or read by position without reading it whole into
+/// memory: a plain local file. Anything else (compressed inputs, streamed remote objects) is read through
 /// [`open_input`] in blocks, so memory stays bounded by the block size, not the input size.
 pub fn can_map(path: &Path) -> bool {
     Compression::of(path) == Compression::None && !is_stream(path)
@@ -290,43 +291,6 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>> {
         .read_to_end(&mut buf)
         .map_err(|e| Error::io(path, e))?;
     Ok(buf)
-}
-
-/// The bytes of an input: memory-mapped when uncompressed (so rayon can split it by range without
-/// reading it all into RAM), decompressed into memory otherwise.
-pub enum InputBytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for InputBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            InputBytes::Mapped(m) => m,
-            InputBytes::Owned(v) => v,
-        }
-    }
-}
-
-/// Map an uncompressed input, or decompress a compressed one. Empty files are returned as empty.
-pub fn map_input(path: &Path) -> Result<InputBytes> {
-    // A stream cannot be mapped: read it whole (callers that care about memory check `can_map` and
-    // read through `open_input` instead).
-    if Compression::of(path) != Compression::None || is_stream(path) {
-        return read_all(path).map(InputBytes::Owned);
-    }
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if len == 0 {
-        return Ok(InputBytes::Owned(Vec::new()));
-    }
-    // SAFETY: the map is read-only; a file truncated by another process while mapped is the
-    // documented hazard of every mmap reader (ripgrep, polars) and is accepted here too.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-    #[cfg(unix)]
-    let _ = map.advise(memmap2::Advice::Sequential);
-    Ok(InputBytes::Mapped(map))
 }
 
 /// An output file written under a temporary name and renamed into place on commit.
@@ -446,7 +410,7 @@ mod tests {
         assert_eq!(read_all(&gz).unwrap(), b"hello gz");
         let zst = dir.path().join("a.txt.zst");
         std::fs::write(&zst, zstd::encode_all(&b"hello zst"[..], 1).unwrap()).unwrap();
-        assert_eq!(&*map_input(&zst).unwrap(), b"hello zst");
+        assert_eq!(read_all(&zst).unwrap(), b"hello zst");
     }
 
     /// An in-memory stream, as Python's remote reader looks to the engine.
@@ -500,7 +464,7 @@ mod tests {
         let mut buf = [0u8; 4];
         assert_eq!((r.read_at(&mut buf, 8).unwrap(), len), (2, 10));
         assert_eq!(&buf[..2], b"89");
-        assert_eq!(&*map_input(b).unwrap(), b"0123456789");
+        assert_eq!(read_all(b).unwrap(), b"0123456789");
         unregister_streams(&tokens);
         let e = open_input(b).err().unwrap();
         assert_eq!(e.kind, crate::error::ErrorKind::NotFound);

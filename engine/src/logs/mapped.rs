@@ -79,7 +79,7 @@ impl Mapped {
     fn map(&self, path: &Path, from: u64, to: u64) -> Result<(Mmap, usize)> {
         let base = from - from % ALIGN;
         // SAFETY: the map is read-only; a file truncated by another process while mapped is the
-        // documented hazard of every mmap reader (ripgrep, polars; `io::map_input`), made unlikely
+        // documented hazard of every mmap reader (ripgrep, polars), made unlikely
         // here by mapping only files that have not been written to for a minute (`settled`).
         let map = unsafe {
             MmapOptions::new()
