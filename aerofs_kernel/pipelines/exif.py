@@ -19,10 +19,9 @@ import os
 from typing import Any, ClassVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import register
+from aerofs_kernel.pipelines import atomic, register
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput
 
 SUFFIXES = (
@@ -85,20 +84,6 @@ def output_path(dst: str) -> str:
     return dst if dst.lower().endswith(".parquet") else os.path.join(dst, "exif.parquet")
 
 
-def _write_atomic(table: pa.Table, dest: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-    tmp = os.path.join(
-        os.path.dirname(os.path.abspath(dest)), f".{os.path.basename(dest)}.aerofs-tmp-{os.getpid()}"
-    )
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
-
-
 class Exif(Pipeline):
     name: ClassVar[str] = "exif"
     title: ClassVar[str] = "EXIF metadata"
@@ -127,7 +112,7 @@ class Exif(Pipeline):
         merged.summary["formats"] = formats
         # Tasks ran on slices of the inputs: the job's single output is the merged table.
         if dst and "table" in merged.tables:
-            merged.outputs = [_write_atomic(merged.tables["table"], output_path(dst))]
+            merged.outputs = [atomic.write_table(merged.tables["table"], output_path(dst))]
         return merged
 
     def charts(self, result: Any) -> list[str]:
