@@ -29,6 +29,7 @@
 //! *start* inside it. The run returns, beside `sessions`, the exact partial state a job's merge
 //! needs: `visitors` (ip, user agent, day) and `counts` (kind, value, hits).
 
+mod finished;
 pub mod format;
 mod mapped;
 pub mod parse;
@@ -107,9 +108,14 @@ pub struct Options {
     /// Length of the top lists in the summary.
     #[serde(default = "default_top")]
     pub top: usize,
-    /// Folder to write sessions.parquet and summary.json into.
+    /// Folder to write sessions.parquet (as the run goes) and summary.json into. The sessions table
+    /// is then not returned (it is in the file).
     #[serde(default)]
     pub output_dir: Option<String>,
+    /// Rows per batch of the sessions table (0: `report::BATCH_ROWS`). Not an option: for tests,
+    /// so that a small log writes rows during the run.
+    #[serde(skip)]
+    pub batch_rows: usize,
     #[serde(default)]
     pub on_error: OnError,
 }
@@ -508,8 +514,14 @@ struct State {
     referrers: HashMap<Vec<u8>, u64, RandomState>,
     /// By session key id (pair id, or IP id; ids are dense).
     sessions: Vec<Slot>,
-    /// Finished sessions, in the order they finished.
-    done: Vec<Cluster>,
+    /// Finished sessions, waiting for or written into the table.
+    done: finished::Finished,
+    /// Whether each pair's user agent is a bot's (by pair id), for rows built as the run goes.
+    bots: Vec<bool>,
+    /// (first open session's start, key) of keys with open sessions, stale entries popped lazily
+    /// ([`State::first_open`]): the earliest start a session still open can have. Kept only when
+    /// rows are written during the run.
+    first_open: BinaryHeap<Reverse<(i64, u32)>>,
     /// The latest request time absorbed from the input being read.
     max_ts: i64,
     /// (end of a key's last open cluster when it was touched, key): the keys to look at when the
@@ -517,6 +529,13 @@ struct State {
     due: BinaryHeap<Reverse<(i64, u32)>>,
     /// A line came too late for a finished session: nothing is finished any more.
     hold_all: bool,
+    /// A line came that belongs before rows already written: the run must be done again holding
+    /// every session ([`run`]).
+    redo: bool,
+    /// Writing rows failed (the output, not an input): the run stops with it.
+    write_error: Option<Error>,
+    /// This is the second pass of a run ([`REDONE`]).
+    hold_from_start: bool,
 }
 
 impl State {
@@ -553,6 +572,7 @@ impl State {
                     Some(&id) => id,
                     None => {
                         let id = self.pairs.len() as u32;
+                        self.bots.push(sessionize::is_bot(&pair.1));
                         self.pairs.push(pair.clone());
                         self.pair_hits.push(0);
                         self.pair_ids.insert(pair, id);
@@ -637,16 +657,53 @@ impl State {
             // A cluster that starts within the timeout of a finished session may join it.
             let earliest = run.iter().map(|c| c.start).min().unwrap_or(i64::MAX);
             let closed = self.sessions[key as usize].closed;
+            // A session of this cluster would start no later than it: before a written row, the
+            // file would be wrong.
+            if self.done.written_after(earliest) {
+                self.redo = true;
+                return;
+            }
             if closed != i64::MIN && earliest - closed <= cx.timeout {
                 self.reopen_all(cx);
+                if self.redo {
+                    return;
+                }
             }
             let slot = &mut self.sessions[key as usize];
+            let first = slot.open.first().map(|c| c.start);
             sessionize::add_run(&mut slot.open, run.drain(..), cx.timeout);
             if !self.hold_all {
                 let end = slot.open.last().map_or(i64::MIN, |c| c.end);
                 self.due.push(Reverse((end, key)));
+                let now = slot.open[0].start;
+                if self.done.streams() && first != Some(now) {
+                    self.first_open.push(Reverse((now, key)));
+                }
             }
         }
+    }
+
+    /// Write what can be written of the finished sessions: those that start before every open
+    /// session and before `frontier` (no line still to come is earlier, but for disorder).
+    fn flush(&mut self, frontier: i64) -> Result<()> {
+        let names = report::Names {
+            pairs: &self.pairs,
+            bots: &self.bots,
+            pages: &self.pages,
+        };
+        let (done, sessions, heap) = (&mut self.done, &self.sessions, &mut self.first_open);
+        done.flush(
+            || {
+                while let Some(&Reverse((start, key))) = heap.peek() {
+                    if sessions[key as usize].open.first().map(|c| c.start) == Some(start) {
+                        return start.min(frontier);
+                    }
+                    heap.pop();
+                }
+                frontier
+            },
+            &names,
+        )
     }
 
     /// The session key of a pair.
@@ -677,9 +734,11 @@ impl State {
             let n = slot.open.partition_point(|c| c.end < limit);
             if n > 0 {
                 slot.closed = slot.closed.max(slot.open[n - 1].end);
-                self.done.extend(slot.open.drain(..n));
+                self.done.push(slot.open.drain(..n));
                 if slot.open.is_empty() {
                     slot.open = Vec::new();
+                } else if self.done.streams() {
+                    self.first_open.push(Reverse((slot.open[0].start, key)));
                 }
             }
         }
@@ -687,10 +746,16 @@ impl State {
 
     /// A line came that may join a finished session: put every finished session back into its
     /// key's open list (so the join is exact) and keep everything open from now on.
+    /// Rows already written cannot be put back: then the run is to be done again ([`State::redo`]).
     fn reopen_all(&mut self, cx: &Ctx) {
+        if self.done.wrote() {
+            self.redo = true;
+            return;
+        }
         self.hold_all = true;
         self.due = BinaryHeap::new();
-        let mut done = std::mem::take(&mut self.done);
+        self.first_open = BinaryHeap::new();
+        let mut done = self.done.take_unwritten();
         let keyed: Vec<u32> = done.iter().map(|c| self.key_of(c.pair, cx)).collect();
         let mut order: Vec<u32> = (0..done.len() as u32).collect();
         order.sort_unstable_by_key(|&i| (keyed[i as usize], done[i as usize].start));
@@ -919,8 +984,30 @@ impl BlockReader {
     }
 }
 
-/// Parse, sessionise and summarise `inputs`.
+/// What the result says when the run was done twice.
+const REDONE: &str = "a line came more than an hour (DISORDER_S) later than lines after it and \
+    belongs with sessions already written to sessions.parquet: the run was done again holding \
+    every session until the end (the inputs were read twice)";
+
+/// Parse, sessionise and summarise `inputs`. With `output_dir`, sessions.parquet is written as the
+/// run goes ([`finished`]); should a line come that belongs before rows already written, the run is
+/// done again holding every session, and the summary's `notes` say so.
 pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<LogSessions> {
+    if let Some(r) = run_once(inputs, opts, progress, false)? {
+        return Ok(r);
+    }
+    Ok(run_once(inputs, opts, progress, true)?
+        .expect("holding every session, nothing is written before the end"))
+}
+
+/// One pass over the inputs; None when a late line belongs before rows already written.
+/// `hold`: finish nothing before the end (the second pass; its summary has `notes`).
+fn run_once(
+    inputs: &[String],
+    opts: &Options,
+    progress: &Progress,
+    hold: bool,
+) -> Result<Option<LogSessions>> {
     let by_ua = match opts.session_key.as_str() {
         "ip_ua" => true,
         "ip" => false,
@@ -972,7 +1059,9 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         })
         .collect();
     let sizes: u64 = shares.iter().sum();
-    progress.set_totals(inputs.len() as u64, sizes);
+    // A second pass reads everything again: the totals count both.
+    let passes = if hold { 2 } else { 1 };
+    progress.set_totals(inputs.len() as u64 * passes, sizes * passes);
     let threads = threads_or_default(opts.threads);
     let mut errors: Vec<(usize, Problem)> = Vec::new();
     let mut state = State {
@@ -980,6 +1069,15 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         line_base: vec![0; inputs.len()],
         input_requests: vec![0; inputs.len()],
         max_ts: i64::MIN,
+        hold_all: hold,
+        hold_from_start: hold,
+        done: match &opts.output_dir {
+            Some(dir) => finished::Finished::to_parquet(
+                &Path::new(dir).join("sessions.parquet"),
+                opts.batch_rows,
+            )?,
+            None => finished::Finished::in_memory(opts.batch_rows),
+        },
         ..Default::default()
     };
     // Inputs are read in the order of their first request's time (rotated files come newest
@@ -999,6 +1097,9 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         // Blocks in flight: one batch being parsed, one being read.
         let batch = threads.max(1) * 2;
         for (at, &i) in order.iter().enumerate() {
+            if state.redo || state.write_error.is_some() {
+                break;
+            }
             let p = &inputs[i];
             progress.check()?;
             progress.set_current(p);
@@ -1031,10 +1132,17 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                 };
                 let absorb = |state: &mut State, parts: Vec<Part>| {
                     for part in parts {
+                        if state.redo {
+                            return;
+                        }
                         state.absorb(part, &cx);
                     }
-                    if state.max_ts != i64::MIN {
-                        state.finish_before(state.max_ts.min(cap).saturating_sub(DISORDER_S), &cx);
+                    if state.max_ts != i64::MIN && !state.redo {
+                        let frontier = state.max_ts.min(cap).saturating_sub(DISORDER_S);
+                        state.finish_before(frontier, &cx);
+                        if let Err(e) = state.flush(frontier) {
+                            state.write_error = Some(e);
+                        }
                     }
                 };
                 let mut next = read_batch(&mut reader)?;
@@ -1066,6 +1174,9 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     );
                     pending = parts;
                     next = more?;
+                    if state.redo || state.write_error.is_some() {
+                        return Ok(());
+                    }
                     reader.recycle(blocks);
                     if let Some(n) = &raw {
                         let now = n.load(Relaxed);
@@ -1085,10 +1196,16 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
                     errors.push((i, e.with_path(p).to_problem()));
                 }
             }
+            if let Some(e) = state.write_error.take() {
+                return Err(e);
+            }
             share.finish();
             progress.input_done();
         }
         progress.check()?;
+        if state.redo {
+            return Ok(None);
+        }
         errors.sort_by_key(|e| e.0);
         // In the run's pool: the table is sorted and built in parallel, and no rayon call falls
         // through to the global pool (which a forked RQ work horse cannot use).
@@ -1098,6 +1215,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
             errors.into_iter().map(|e| e.1).collect(),
             &cx,
         )
+        .map(Some)
     })
 }
 
@@ -1147,33 +1265,11 @@ fn finish(
             samples.push(serde_json::json!({"file": inputs[i], "line": base + line, "text": text}));
         }
     }
-    let mut sessions = std::mem::take(&mut state.done);
-    sessions.reserve_exact(state.sessions.iter().map(|s| s.open.len()).sum());
+    let mut open: Vec<Cluster> =
+        Vec::with_capacity(state.sessions.iter().map(|s| s.open.len()).sum());
     for slot in std::mem::take(&mut state.sessions) {
-        sessions.extend(slot.open);
+        open.extend(slot.open);
     }
-    // Sessions in order of (start, ip, user agent, first line): pairs ranked by their text once,
-    // so the sort compares integers.
-    let mut by_text: Vec<u32> = (0..state.pairs.len() as u32).collect();
-    by_text.par_sort_unstable_by(|&a, &b| state.pairs[a as usize].cmp(&state.pairs[b as usize]));
-    let mut rank = vec![0u32; state.pairs.len()];
-    for (r, &p) in by_text.iter().enumerate() {
-        rank[p as usize] = r as u32;
-    }
-    drop(by_text);
-    fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-        String::from_utf8_lossy(b)
-    }
-    let names = report::Names {
-        ips: state.pairs.iter().map(|p| lossy(&p.0)).collect(),
-        user_agents: state.pairs.iter().map(|p| lossy(&p.1)).collect(),
-        bots: state
-            .pairs
-            .iter()
-            .map(|p| sessionize::is_bot(&p.1))
-            .collect(),
-        pages: state.pages.iter().map(|p| lossy(&p.0)).collect(),
-    };
     let failed: HashSet<String, RandomState> = errors.iter().map(|e| e.path.clone()).collect();
     let mut per_file = serde_json::Map::new();
     for (path, n) in inputs.iter().zip(&state.input_requests) {
@@ -1182,14 +1278,24 @@ fn finish(
             per_file.insert(path.clone(), serde_json::json!(total));
         }
     }
-    let mut summary = report::session_summary(&sessions, &names);
-    // Sorted in place ((start, rank, first line) is unique, so the order is the same in any split)
-    // and cut into batches that are freed as their rows are built: the finished list and the table
-    // are never both whole in memory (6.9M sessions: 886 MB of records beside a 1.2 GB table).
-    sessions.par_sort_unstable_by_key(|c| (c.start, rank[c.pair as usize], c.first_seq));
-    drop(rank);
-    let chunks = report::cut(sessions);
+    // The rest of the sessions into the table (all of them without a file), built in parallel
+    // beside the visitors and counts tables.
+    let done = std::mem::take(&mut state.done);
+    let names = report::Names {
+        pairs: &state.pairs,
+        bots: &state.bots,
+        pages: &state.pages,
+    };
+    let (closed, others) = rayon::join(
+        || done.close(open, &names),
+        || -> Result<_> { Ok((visitors_batch(&state)?, counts_batch(&state)?)) },
+    );
+    let ((schema, batches, figures, written), (visitors, counts)) = (closed?, others?);
+    let mut summary = figures.to_json();
     let obj = summary.as_object_mut().expect("object");
+    if state.hold_from_start {
+        obj.insert("notes".into(), serde_json::json!([REDONE]));
+    }
     let extra = serde_json::json!({
         "requests": state.requests,
         "bytes": state.bytes,
@@ -1210,25 +1316,13 @@ fn finish(
     for (k, v) in extra.as_object().expect("object") {
         obj.insert(k.clone(), v.clone());
     }
-    let ((schema, batches), others) = rayon::join(
-        || report::sessions_batches(chunks, &names),
-        || -> Result<_> { Ok((visitors_batch(&state)?, counts_batch(&state)?)) },
-    );
-    let (batches, (visitors, counts)) = (batches?, others?);
-    drop(names);
     let mut outputs = Vec::new();
-    if let Some(dir) = &opts.output_dir {
-        let dir = Path::new(dir);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        outputs.push(
-            report::write_parquet(&dir.join("sessions.parquet"), &schema, &batches)?
-                .display()
-                .to_string(),
-        );
+    if let (Some(dir), Some(written)) = (&opts.output_dir, written) {
+        outputs.push(written.display().to_string());
         let json =
             serde_json::to_vec_pretty(&summary).map_err(|e| Error::internal(e.to_string()))?;
         outputs.push(
-            crate::io::write_atomic(&dir.join("summary.json"), &json)?
+            crate::io::write_atomic(&Path::new(dir).join("summary.json"), &json)?
                 .display()
                 .to_string(),
         );
@@ -1567,6 +1661,125 @@ mod tests {
         }
     }
 
+    /// Run with `output_dir` (rows written as the run goes, `rows` a batch) and read the file back:
+    /// (result, the file's columns, the folder's file names).
+    fn run_to_file(
+        dir: &tempfile::TempDir,
+        text: &str,
+        opts: Options,
+    ) -> (LogSessions, Vec<ArrayRef>, Vec<String>) {
+        let out = dir.path().join("out");
+        let r = run_on(
+            dir,
+            text,
+            Options {
+                output_dir: Some(out.display().to_string()),
+                ..opts
+            },
+        );
+        let f = std::fs::File::open(out.join("sessions.parquet")).unwrap();
+        let batches: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+                .collect();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        (r, columns(&batches), names)
+    }
+
+    /// The columns of `batches` as one batch.
+    fn columns(batches: &[RecordBatch]) -> Vec<ArrayRef> {
+        arrow::compute::concat_batches(&report::schema(), batches)
+            .unwrap()
+            .columns()
+            .to_vec()
+    }
+
+    #[test]
+    fn streamed_file_equals_the_table_and_late_lines_redo_the_run() {
+        // Days of log in small blocks and batches of 7 rows: rows are written as the run goes.
+        // Lines hours older than what was read (beyond DISORDER_S) that join or precede written
+        // rows make the run start again holding every session: the file is still the table of the
+        // exact in-memory run, and the summary (and summary.json) says what happened.
+        let dir = tempfile::tempdir().unwrap();
+        let base = long_log(0, 72, 40);
+        let late = long_log(20 * 3600, 3, 45);
+        let (a, b) = base.split_at(base.len() / 2);
+        let cut = a.rfind('\n').unwrap() + 1;
+        let texts = [
+            (base.clone(), false),
+            (format!("{base}{late}"), true),
+            (format!("{}{late}{}{}", &a[..cut], &a[cut..], b), true),
+        ];
+        for (text, late) in texts {
+            for key in ["ip_ua", "ip"] {
+                let opts = |chunk: usize| Options {
+                    session_key: key.into(),
+                    chunk_size: chunk,
+                    threads: 2,
+                    batch_rows: 7,
+                    ..Default::default()
+                };
+                let table = run_on(&dir, &text, opts(1 << 22));
+                let (r, file, names) = run_to_file(&dir, &text, opts(2000));
+                assert_eq!(file, columns(&table.batches), "{key}");
+                assert!(r.batches.is_empty());
+                assert_eq!(names, ["sessions.parquet", "summary.json"]);
+                let mut summary = r.summary.clone();
+                let notes = summary.as_object_mut().unwrap().remove("notes");
+                assert_eq!(notes.is_some(), late, "{key}");
+                assert_eq!(summary, table.summary, "{key}");
+                let written: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(dir.path().join("out/summary.json")).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(written, r.summary);
+                assert!(table.summary["sessions"].as_u64().unwrap() > 100, "{key}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_run_leaves_nothing_at_the_destination() {
+        // Rows are written from the first input on; the second is missing and the run stops
+        // (on_error = fail): no sessions.parquet (the old one stays), no temporary file.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(&p, long_log(0, 72, 40)).unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        std::fs::write(out.join("sessions.parquet"), "old").unwrap();
+        let opts = Options {
+            output_dir: Some(out.display().to_string()),
+            on_error: OnError::Fail,
+            chunk_size: 2000,
+            batch_rows: 7,
+            ..Default::default()
+        };
+        let inputs = [
+            p.display().to_string(),
+            dir.path().join("missing.log").display().to_string(),
+        ];
+        assert!(run(&inputs, &opts, &Progress::new()).is_err());
+        let names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["sessions.parquet"]);
+        assert_eq!(std::fs::read(out.join("sessions.parquet")).unwrap(), b"old");
+        // Cancelled: the same.
+        let progress = Progress::new();
+        progress.cancel();
+        assert!(run(&inputs[..1], &opts, &progress).is_err());
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    }
+
     #[test]
     fn rotated_files_in_any_order_equal_one_file() {
         // Three rotated files named newest first (as a glob lists them), and two servers' logs of
@@ -1609,6 +1822,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(many.batches, one.batches);
+        // Written as the run goes (batches of 7 rows): the same rows, no second pass.
+        let out = dir.path().join("out");
+        let streamed = Options {
+            output_dir: Some(out.display().to_string()),
+            batch_rows: 7,
+            ..opts.clone()
+        };
+        let r = run(&files, &streamed, &Progress::new()).unwrap();
+        assert!(r.summary.get("notes").is_none());
+        let f = std::fs::File::open(out.join("sessions.parquet")).unwrap();
+        let file: Vec<RecordBatch> =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+                .collect();
+        assert_eq!(columns(&file), columns(&one.batches));
         for k in [
             "requests",
             "sessions",

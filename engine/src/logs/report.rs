@@ -1,8 +1,7 @@
-//! Summary figures, the sessions table and its Parquet file.
+//! Summary figures and the sessions table's rows.
 
 use super::sessionize::Cluster;
 use crate::error::Result;
-use crate::io::AtomicFile;
 use ahash::RandomState;
 use arrow::array::{
     ArrayRef, BooleanArray, Int64Array, RecordBatch, StringBuilder, TimestampSecondArray,
@@ -10,9 +9,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use hashbrown::HashMap;
-use rayon::prelude::*;
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// 1970-01-01 + `z` days as `YYYY-MM-DD`.
@@ -39,49 +36,27 @@ pub fn top(counts: &HashMap<Vec<u8>, u64, RandomState>, n: usize) -> serde_json:
         .collect()
 }
 
-/// The text of the ids sessions refer to, converted once (not once per session).
+/// The text of the ids sessions refer to, borrowed from the run's state (read as UTF-8 row by row:
+/// the rows are built as the run goes, while new pairs and pages still come).
 pub struct Names<'a> {
-    /// Per (ip, user agent) pair.
-    pub ips: Vec<Cow<'a, str>>,
-    pub user_agents: Vec<Cow<'a, str>>,
-    pub bots: Vec<bool>,
-    /// Per page id.
-    pub pages: Vec<Cow<'a, str>>,
+    /// (ip, user agent) per pair id.
+    pub pairs: &'a [(Vec<u8>, Vec<u8>)],
+    /// Whether the pair's user agent is a bot's, per pair id.
+    pub bots: &'a [bool],
+    /// (path, hits) per page id.
+    pub pages: &'a [(Vec<u8>, u64)],
 }
 
-/// Session-level figures of the finished sessions `s` (`pair` is the pair id). Integer sums,
-/// so the parallel passes give the same figures in any split.
-pub fn session_summary(s: &[Cluster], names: &Names) -> serde_json::Value {
-    let n = s.len();
-    let mut d: Vec<i64> = s.par_iter().map(|x| x.end - x.start).collect();
-    d.par_sort_unstable();
-    let median = if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        d[n / 2] as f64
-    } else {
-        (d[n / 2 - 1] + d[n / 2]) as f64 / 2.0
-    };
-    // (bot sessions, bounces, pages) in one pass.
-    let (bots, bounces, pages) = s
-        .par_iter()
-        .map(|x| {
-            (
-                u64::from(names.bots[x.pair as usize]),
-                u64::from(x.pages <= 1),
-                x.pages,
-            )
-        })
-        .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
-    let div = |a: f64| if n == 0 { 0.0 } else { a / n as f64 };
-    serde_json::json!({
-        "sessions": n,
-        "bot_sessions": bots,
-        "bounce_rate": div(bounces as f64),
-        "mean_duration_s": div(d.par_iter().sum::<i64>() as f64),
-        "median_duration_s": median,
-        "pages_per_session": div(pages as f64),
-    })
+impl Names<'_> {
+    fn ip(&self, pair: u32) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.pairs[pair as usize].0)
+    }
+    fn user_agent(&self, pair: u32) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.pairs[pair as usize].1)
+    }
+    fn page(&self, page: u32) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.pages[page as usize].0)
+    }
 }
 
 fn ts_ty() -> DataType {
@@ -119,13 +94,13 @@ pub fn schema() -> SchemaRef {
 /// once per column.
 pub const BATCH_ROWS: usize = 1 << 15;
 
-/// `s` cut into batches of [`BATCH_ROWS`] (the last one shorter), in order. Each cut is copied out
-/// of the tail and the list shrunk (its pages given back), so the pieces never cost much more than
-/// the list did.
-pub fn cut(mut s: Vec<Cluster>) -> Vec<Vec<Cluster>> {
-    let mut out = Vec::with_capacity(s.len().div_ceil(BATCH_ROWS));
+/// `s` cut into batches of `rows` (the last one shorter), in order. Each cut is copied out of the
+/// tail and the list shrunk (its pages given back), so the pieces never cost much more than the
+/// list did.
+pub fn cut(mut s: Vec<Cluster>, rows: usize) -> Vec<Vec<Cluster>> {
+    let mut out = Vec::with_capacity(s.len().div_ceil(rows));
     while !s.is_empty() {
-        let at = (s.len() - 1) / BATCH_ROWS * BATCH_ROWS;
+        let at = (s.len() - 1) / rows * rows;
         out.push(s.split_off(at));
         s.shrink_to_fit();
     }
@@ -133,32 +108,16 @@ pub fn cut(mut s: Vec<Cluster>) -> Vec<Vec<Cluster>> {
     out
 }
 
-/// The sessions table of the sorted sessions `chunks` (from [`cut`]: the split depends only on the
-/// number of sessions), one batch per chunk, built in parallel; each chunk is freed once its batch
-/// is built, so the table grows while the sessions shrink.
-pub fn sessions_batches(
-    chunks: Vec<Vec<Cluster>>,
-    names: &Names,
-) -> (SchemaRef, Result<Vec<RecordBatch>>) {
-    let schema = schema();
-    let batches = chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(k, chunk)| sessions_batch(&chunk, (k * BATCH_ROWS) as u64, names, &schema))
-        .collect();
-    (schema, batches)
-}
-
 /// The rows of sessions `s`, whose ids start at `first_id`.
-fn sessions_batch(
+pub fn sessions_batch(
     s: &[Cluster],
     first_id: u64,
     names: &Names,
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
     // Sized first: a builder grown by doubling copies and page-faults the column again and again.
-    fn txt<'b>(v: impl Iterator<Item = Option<&'b str>> + Clone) -> ArrayRef {
-        let bytes = v.clone().map(|x| x.map_or(0, str::len)).sum();
+    fn txt<S: AsRef<str>>(v: impl Iterator<Item = Option<S>> + Clone) -> ArrayRef {
+        let bytes = v.clone().map(|x| x.map_or(0, |x| x.as_ref().len())).sum();
         let mut b = StringBuilder::with_capacity(v.size_hint().0, bytes);
         for x in v {
             b.append_option(x);
@@ -175,13 +134,13 @@ fn sessions_batch(
         Arc::new(TimestampSecondArray::from_iter_values(s.iter().map(f)).with_timezone("UTC"))
             as ArrayRef
     };
-    let page = |e: Option<(i64, u32)>| e.map(|e| &*names.pages[e.1 as usize]);
+    let page = |e: Option<(i64, u32)>| e.map(|e| names.page(e.1));
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(
             first_id..first_id + s.len() as u64,
         )),
-        txt(s.iter().map(|x| Some(&*names.ips[x.pair as usize]))),
-        txt(s.iter().map(|x| Some(&*names.user_agents[x.pair as usize]))),
+        txt(s.iter().map(|x| Some(names.ip(x.pair)))),
+        txt(s.iter().map(|x| Some(names.user_agent(x.pair)))),
         t(&|x| x.start),
         t(&|x| x.end),
         Arc::new(Int64Array::from_iter_values(
@@ -205,20 +164,12 @@ fn sessions_batch(
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
-pub fn write_parquet(dest: &Path, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<PathBuf> {
-    use parquet::arrow::ArrowWriter;
+/// How `sessions.parquet` is written (zstd).
+pub fn parquet_props() -> parquet::file::properties::WriterProperties {
     use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
-    let mut file = AtomicFile::create(dest)?;
-    let props = WriterProperties::builder()
+    parquet::file::properties::WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut w = ArrowWriter::try_new(&mut file, schema.clone(), Some(props))?;
-    for b in batches {
-        w.write(b)?;
-    }
-    w.close()?;
-    file.commit()
+        .build()
 }
 
 #[cfg(test)]
@@ -229,7 +180,7 @@ mod tests {
     fn cut_keeps_order_in_batch_sized_pieces() {
         for n in [0, 1, BATCH_ROWS - 1, BATCH_ROWS, 2 * BATCH_ROWS + 5] {
             let s: Vec<Cluster> = (0..n as i64).map(|i| Cluster::new(i, 0, 0)).collect();
-            let chunks = cut(s);
+            let chunks = cut(s, BATCH_ROWS);
             assert_eq!(chunks.len(), n.div_ceil(BATCH_ROWS));
             assert!(chunks.iter().rev().skip(1).all(|c| c.len() == BATCH_ROWS));
             let starts: Vec<i64> = chunks.iter().flatten().map(|c| c.start).collect();
