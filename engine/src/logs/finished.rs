@@ -21,13 +21,14 @@ use crate::error::Result;
 use crate::io::AtomicFile;
 use ahash::RandomState;
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use hashbrown::HashMap;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowWriter};
 use rayon::prelude::*;
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The table's order: start, then (ip, user agent) as text, then the first request's line.
 /// Unique, so every sort (stable or not, in any split) gives the same order.
@@ -110,6 +111,43 @@ impl Figures {
     }
 }
 
+/// The table's schema as stored in the file. Parquet has no timestamp in seconds (arrow-rs would
+/// store plain integers, which readers take for numbers), so, as pyarrow does with the same table,
+/// times are stored in milliseconds (`TIMESTAMP(MILLIS, UTC)`) and the embedded Arrow schema says
+/// seconds: pyarrow reads back the table's own types, and every reader reads times.
+fn file_schema() -> SchemaRef {
+    let fields: Vec<Field> = report::schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Second, tz) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(TimeUnit::Millisecond, tz.clone())),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// `b` with its times in milliseconds ([`file_schema`]).
+fn file_batch(b: &RecordBatch) -> Result<RecordBatch> {
+    let schema = file_schema();
+    let cols = b
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c.clone())
+            } else {
+                arrow::compute::cast(c, f.data_type())
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, cols)?)
+}
+
 /// The rows of sorted sessions `s` (ids from `first_id`) and their figures.
 fn build(
     s: &[Cluster],
@@ -163,7 +201,13 @@ impl Finished {
     /// Rows written to `dest` (a Parquet file) as the run goes.
     pub fn to_parquet(dest: &Path, rows: usize) -> Result<Self> {
         let file = AtomicFile::create(dest)?;
-        let w = ArrowWriter::try_new(file, report::schema(), Some(report::parquet_props()))?;
+        let mut props = report::parquet_props();
+        // The table's own types (times in seconds) in the embedded Arrow schema: see `file_schema`.
+        add_encoded_arrow_schema_to_metadata(&report::schema(), &mut props);
+        let opts = ArrowWriterOptions::new()
+            .with_properties(props)
+            .with_skip_arrow_metadata(true);
+        let w = ArrowWriter::try_new_with_options(file, file_schema(), opts)?;
         Ok(Self::with(Sink::Parquet(Box::new(Mutex::new(w))), rows))
     }
 
@@ -246,7 +290,10 @@ impl Finished {
             self.figures.merge(f);
             match &mut self.sink {
                 Sink::Memory(v) => v.push(b),
-                Sink::Parquet(w) => w.get_mut().unwrap_or_else(|p| p.into_inner()).write(&b)?,
+                Sink::Parquet(w) => w
+                    .get_mut()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .write(&file_batch(&b)?)?,
             }
         }
         Ok(())
@@ -328,7 +375,11 @@ mod tests {
             assert_eq!(j["sessions"], n);
             assert_eq!(j["bot_sessions"], n);
             let bounces = s.iter().filter(|c| c.pages <= 1).count();
-            let want = if n == 0 { 0.0 } else { bounces as f64 / n as f64 };
+            let want = if n == 0 {
+                0.0
+            } else {
+                bounces as f64 / n as f64
+            };
             assert_eq!(j["bounce_rate"], want);
         }
     }

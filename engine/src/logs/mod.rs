@@ -1693,9 +1693,23 @@ mod tests {
         (r, columns(&batches), names)
     }
 
-    /// The columns of `batches` as one batch.
+    /// The columns of `batches` as one batch of the table's types (the file stores times in
+    /// milliseconds, and arrow-rs reads them so).
     fn columns(batches: &[RecordBatch]) -> Vec<ArrayRef> {
-        arrow::compute::concat_batches(&report::schema(), batches)
+        let schema = report::schema();
+        let cast: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| {
+                let cols = b
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
+                    .collect();
+                RecordBatch::try_new(schema.clone(), cols).unwrap()
+            })
+            .collect();
+        arrow::compute::concat_batches(&schema, &cast)
             .unwrap()
             .columns()
             .to_vec()

@@ -6,7 +6,8 @@ use crate::python::{run_blocking, tables_to_py, to_pyerr, PyProgress};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-/// Sessions and summary of access logs: `(result_json, {"sessions", "visitors", "counts"})`.
+/// Sessions and summary of access logs: `(result_json, {"sessions", "visitors", "counts"})`. With
+/// `output_dir` the sessions are in `sessions.parquet` there and the `sessions` table is empty.
 #[pyfunction]
 fn log_sessions<'py>(
     py: Python<'py>,
