@@ -9,14 +9,100 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
 from aerofs_kernel.charts import bar_chart_svg
 
 PREVIEW_ROWS = 10
+
+
+class ParquetTable:
+    """A table the run left in a Parquet file (log-sessions' ``sessions.parquet`` under ``dst``), read
+    the first time it is used (see :class:`Tables`). ``locate`` says where the file is at that time:
+    a remote ``dst`` is written locally, uploaded, and the local copy removed, so by then it is the
+    uploaded object's URL. ``schema``: the types the table had in the run, which the file's may not
+    keep (Parquet has no timestamps in seconds: they read back in milliseconds)."""
+
+    def __init__(self, locate: Callable[[], str], schema: pa.Schema | None = None):
+        self.locate = locate
+        self.schema = schema
+
+    def _typed(self, t: pa.Table) -> pa.Table:
+        return t if self.schema is None else t.cast(self.schema)
+
+    def _file(self) -> Any:
+        import pyarrow.parquet as pq
+
+        from aerofs_kernel.sources import filesystem
+
+        fs, path = filesystem(self.locate())
+        return pq.ParquetFile(fs.open(path, "rb"))
+
+    @property
+    def num_rows(self) -> int:
+        with self._file() as f:
+            return int(f.metadata.num_rows)
+
+    def head(self, rows: int) -> pa.Table:
+        with self._file() as f:
+            for batch in f.iter_batches(batch_size=rows):
+                return self._typed(pa.Table.from_batches([batch]))
+            return self._typed(f.schema_arrow.empty_table())
+
+    def read(self) -> pa.Table:
+        with self._file() as f:
+            return self._typed(f.read())
+
+
+class Tables(dict[str, pa.Table]):
+    """``Result.tables``: a dict of tables in which some may still be in a file the run wrote
+    (:class:`ParquetTable`), read on first access and kept. Looking a table up (``[]``, ``get``,
+    ``items()``, ``values()``) reads it; the notebook display and ``repr`` only peek (row count from
+    the file's footer, the preview from its first rows), so showing a result never loads a big table."""
+
+    def peek(self, name: str) -> pa.Table | ParquetTable:
+        """The table, or its file when not read yet."""
+        return cast("pa.Table | ParquetTable", super().__getitem__(name))
+
+    def __getitem__(self, name: str) -> pa.Table:
+        v = self.peek(name)
+        if isinstance(v, ParquetTable):
+            v = v.read()
+            super().__setitem__(name, v)
+        return v
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[name] if name in self else default  # noqa: SIM401 (self.get is this method)
+
+    def values(self) -> Iterator[pa.Table]:  # type: ignore[override]
+        return (self[k] for k in list(self))
+
+    def items(self) -> Iterator[tuple[str, pa.Table]]:  # type: ignore[override]
+        return ((k, self[k]) for k in list(self))
+
+    def pop(self, name: str, *default: Any) -> Any:
+        if name in self:
+            v = self[name]
+            super().pop(name)
+            return v
+        return super().pop(name, *default)
+
+
+def lazy(
+    tables: dict[str, pa.Table], name: str, locate: Callable[[], str], schema: pa.Schema | None = None
+) -> Tables:
+    """``tables`` with ``name`` read from the Parquet file ``locate()`` on first use (as ``schema``)."""
+    out = Tables(tables)
+    dict.__setitem__(out, name, cast(pa.Table, ParquetTable(locate, schema)))
+    return out
+
+
+def _peek(tables: dict[str, pa.Table], name: str) -> pa.Table | ParquetTable:
+    return tables.peek(name) if isinstance(tables, Tables) else tables[name]
 
 
 @dataclass
@@ -55,7 +141,7 @@ class Result:
         }
 
     def __repr__(self) -> str:
-        tables = ", ".join(f"{k}: {v.num_rows} rows" for k, v in self.tables.items())
+        tables = ", ".join(f"{k}: {_peek(self.tables, k).num_rows} rows" for k in self.tables)
         return (
             f"<Result {self.pipeline}: {json.dumps(self.summary, default=str)[:300]}; "
             f"{len(self.outputs)} outputs, {len(self.errors)} errors{'; ' + tables if tables else ''}>"
@@ -92,14 +178,15 @@ def _cell(v: Any, limit: int = 80) -> str:
     return html.escape(str(v))[:limit]
 
 
-def table_html(table: pa.Table, rows: int = PREVIEW_ROWS) -> str:
-    head = table.slice(0, rows).to_pylist()
-    cols = table.column_names
+def table_html(table: pa.Table | ParquetTable, rows: int = PREVIEW_ROWS) -> str:
+    first = table.head(rows) if isinstance(table, ParquetTable) else table.slice(0, rows)
+    head = first.to_pylist()
+    cols = first.column_names
     th = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     trs = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in head)
     return (
         f"<table class='aerofs-table'><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>"
-        f"<div style='color:#666'>{table.num_rows:,} rows x {table.num_columns} columns</div>"
+        f"<div style='color:#666'>{table.num_rows:,} rows x {first.num_columns} columns</div>"
     )
 
 
@@ -115,7 +202,6 @@ def charts(result: Result) -> list[str]:
     except Exception:  # a chart never breaks the display
         pass
     out = []
-    t = result.tables
     try:
         if result.pipeline == "word-count" and result.table is not None and result.table.num_rows:
             tbl = result.table
@@ -141,8 +227,6 @@ def charts(result: Result) -> list[str]:
                 elif isinstance(v, list) and v and isinstance(v[0], dict) and len(v[0]) >= 2:
                     k0, k1 = list(v[0])[:2]
                     out.append(bar_chart_svg(title, [(str(r[k0]), r[k1]) for r in v[:15]]))
-            if "sessions" in t and "requests" in t["sessions"].column_names:
-                pass
     except Exception:  # a chart never breaks the display
         pass
     return [c for c in out if c]
@@ -179,10 +263,10 @@ def render_html(result: Result) -> str:
         )
     for svg in charts(result):
         parts.append(f"<div class='aerofs-chart'>{svg}</div>")
-    for name, table in result.tables.items():
+    for name in result.tables:
         parts.append(
             f"<details{' open' if len(result.tables) == 1 else ''}><summary>{html.escape(name)}</summary>"
         )
-        parts.append(table_html(table) + "</details>")
+        parts.append(table_html(_peek(result.tables, name)) + "</details>")
     parts.append("</div>")
     return "".join(parts)

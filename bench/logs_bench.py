@@ -8,7 +8,9 @@ assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``
 
 ``--all-clients``: every request from any of the 5,000 clients (~9 times as many sessions, nearly one
 per request: the memory case of a log with millions of sessions). ``--dst``: AeroFS also writes
-sessions.parquet and summary.json there (the engine's ``output_dir``). ``--engine``: run a saved copy of
+sessions.parquet and summary.json there (the engine's ``output_dir``, what ``aero.log_sessions(src, dst)``
+passes): the engine writes the sessions as the run goes and returns no sessions table, so the peak RSS is
+that of a run with a destination (an engine before that change holds the table and writes it at the end). ``--engine``: run a saved copy of
 ``aerofs_kernel/_engine.abi3.so`` instead of the installed one, to compare engines before/after a change
 interleaved on one machine (``cp aerofs_kernel/_engine.abi3.so /tmp/engine_before.so`` before building).
 """

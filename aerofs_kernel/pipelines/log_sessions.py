@@ -14,7 +14,10 @@ start, never from the object's start: the line numbers of its unparsed samples c
 task and are made the object's at the merge (:mod:`~aerofs_kernel.pipelines.remote_ranges`). Each task also returns ``visitors`` (ip, user_agent, day) and
 ``counts`` (kind, value, hits) tables, so :meth:`LogSessions.merge` is exact: sessions cut by tasks are
 joined, unique visitors are a distinct count of the union, top lists come from the summed counts. Outputs under ``dst``: ``sessions.parquet``,
-``summary.json`` and ``report.html`` (self-contained, inline SVG charts). Summary keys: ``requests,
+``summary.json`` and ``report.html`` (self-contained, inline SVG charts). With ``dst`` the engine writes
+``sessions.parquet`` as the run goes (memory bounded by the open sessions, not the finished ones) and the
+result's ``sessions`` table is read from that file the first time it is used (a notebook's display only
+peeks at its first rows), so a log of millions of sessions is not loaded into the kernel unasked. Summary keys: ``requests,
 sessions, unique_visitors`` (GoAccess's definition: same IP, date and user agent), ``bytes,
 unparsed_lines`` plus bounce rate, durations, pages per session, top pages/referrers/user agents,
 status codes, traffic per hour and day, and samples of unparsed lines.
@@ -34,6 +37,7 @@ import pyarrow.parquet as pq
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import register, remote_ranges
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
+from aerofs_kernel.result import lazy
 
 #: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
 SPLIT_BYTES = 256 << 20
@@ -178,7 +182,17 @@ def render_report(summary: dict[str, Any]) -> str:
     )
 
 
+def write_reports(dst: str, summary: dict[str, Any]) -> list[str]:
+    """``summary.json`` and ``report.html`` under ``dst``."""
+    os.makedirs(dst, exist_ok=True)
+    return [
+        _atomic_text(os.path.join(dst, "summary.json"), json.dumps(summary, indent=2)),
+        _atomic_text(os.path.join(dst, "report.html"), render_report(summary)),
+    ]
+
+
 def write_outputs(dst: str, sessions: pa.Table, summary: dict[str, Any]) -> list[str]:
+    """A job's merge: the sessions table it holds, then the reports."""
     os.makedirs(dst, exist_ok=True)
     pq_path = os.path.join(dst, "sessions.parquet")
     tmp = os.path.join(dst, f".sessions.parquet.aerofs-tmp-{os.getpid()}")
@@ -188,11 +202,19 @@ def write_outputs(dst: str, sessions: pa.Table, summary: dict[str, Any]) -> list
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return [
-        pq_path,
-        _atomic_text(os.path.join(dst, "summary.json"), json.dumps(summary, indent=2)),
-        _atomic_text(os.path.join(dst, "report.html"), render_report(summary)),
-    ]
+    return [pq_path, *write_reports(dst, summary)]
+
+
+def _sessions_file(out: RunOutput, written: str) -> str:
+    """Where ``sessions.parquet`` is when the table is first used: where the engine wrote it, or, for a
+    remote ``dst`` (written in a local staging folder, uploaded, the folder removed), the URL the
+    runner put in the outputs."""
+    if os.path.exists(written):
+        return written
+    for o in out.outputs:
+        if o.rstrip("/").rsplit("/", 1)[-1] == "sessions.parquet":
+            return o
+    return written
 
 
 def _first(a: Any, b: Any, later: bool) -> bool:
@@ -265,6 +287,9 @@ class LogSessions(Pipeline):
         paths, ranges = zip(*(split_range(i) for i in inputs), strict=True) if inputs else ((), ())
         if any(r is not None for r in ranges):
             eng["byte_ranges"] = list(ranges)
+        if dst:
+            # The engine writes sessions.parquet as the run goes and returns no sessions table.
+            eng["output_dir"] = dst
         out = RunOutput.from_engine(_engine.log_sessions(list(paths), json.dumps(eng), progress))
         views = remote_ranges.views(list(paths))
         if views:
@@ -274,7 +299,12 @@ class LogSessions(Pipeline):
             remote_ranges.locate(out.errors, "path", views)
             out.parts[remote_ranges.PARTS_KEY] = remote_ranges.parts(views)
         if dst:
-            out.outputs = write_outputs(dst, out.tables["sessions"], out.summary)
+            parquet = os.path.join(dst, "sessions.parquet")
+            # summary.json again, as Python writes it (and after the samples' lines are located).
+            out.outputs = [parquet, *write_reports(dst, out.summary)]
+            # The engine's (empty) sessions table has the table's types, which the file cannot all keep.
+            schema = out.tables["sessions"].schema
+            out.tables = lazy(out.tables, "sessions", lambda: _sessions_file(out, parquet), schema)
         return out
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:

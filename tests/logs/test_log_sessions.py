@@ -48,11 +48,13 @@ def ref_sessions(ref):
     ]
 
 
+@pytest.mark.parametrize("to_dst", [False, True])
 @pytest.mark.parametrize("seed,chunk", [(1, 8 << 20), (2, 97), (3, 4096)])
-def test_equals_reference(tmp_path, seed, chunk):
+def test_equals_reference(tmp_path, seed, chunk, to_dst):
     p = tmp_path / "access.log"
     p.write_text("\n".join(generate(3000, seed)) + "\n")
-    out = run([p], chunk_size=chunk)
+    # With dst the engine writes sessions.parquet and the table is read back from it.
+    out = run([p], dst=str(tmp_path / "out") if to_dst else None, chunk_size=chunk)
     ref = analyse([str(p)])
     for k in ("requests", "bytes", "unique_visitors", "unparsed_lines"):
         assert out.summary[k] == ref[k], k
@@ -237,3 +239,77 @@ def test_a_job_planned_into_byte_ranges_runs_through_the_runner(tmp_path, monkey
     for k in ("requests", "bytes", "unique_visitors", "sessions", "unparsed_lines", "top_pages"):
         assert merged["summary"][k] == whole.summary[k], k
     assert pq.read_table(tmp_path / "report" / "sessions.parquet").num_rows == whole.summary["sessions"]
+
+
+def test_dst_writes_what_the_in_memory_run_holds_and_reads_it_lazily(tmp_path):
+    from aerofs_kernel.pipelines.log_sessions import write_outputs
+    from aerofs_kernel.result import ParquetTable, Result
+
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(4000, 31, shuffle=0.05)) + "\n")
+    for key in ("ip_ua", "ip"):
+        mem = run([p], session_key=key, chunk_size=4096)
+        dst = tmp_path / f"out-{key}"
+        out = run([p], dst=str(dst), session_key=key, chunk_size=4096)
+        assert out.summary == mem.summary
+        # Today's files, written from the in-memory table by Python: the same rows, the same bytes
+        # of summary.json and report.html.
+        today = tmp_path / f"today-{key}"
+        write_outputs(str(today), mem.tables["sessions"], mem.summary)
+        assert [Path(o).name for o in out.outputs] == ["sessions.parquet", "summary.json", "report.html"]
+        assert pq.read_table(dst / "sessions.parquet").equals(pq.read_table(today / "sessions.parquet"))
+        for name in ("summary.json", "report.html"):
+            assert (dst / name).read_bytes() == (today / name).read_bytes(), name
+        assert sorted(x.name for x in dst.iterdir()) == ["report.html", "sessions.parquet", "summary.json"]
+        # Not read until used: the display and repr peek at the file (row count, first rows).
+        r = Result(pipeline="log-sessions", summary=out.summary, outputs=out.outputs, tables=out.tables)
+        assert isinstance(out.tables.peek("sessions"), ParquetTable)
+        assert f"sessions: {mem.summary['sessions']} rows" in repr(r)
+        assert f"{mem.summary['sessions']:,} rows x 18 columns" in r._repr_html_()
+        assert isinstance(out.tables.peek("sessions"), ParquetTable)
+        assert r.table.equals(mem.tables["sessions"])  # read on first use, then kept
+        assert out.tables.peek("sessions") is r.table
+        assert [k for k, _ in out.tables.items()] == ["sessions", "visitors", "counts"]
+
+
+def test_a_failed_run_with_dst_leaves_no_sessions_file(tmp_path):
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(3000, 5)) + "\n")
+    dst = tmp_path / "out"
+    with pytest.raises(OSError):
+        run([p, tmp_path / "missing.log"], dst=str(dst), on_error="fail", chunk_size=4096)
+    assert not dst.exists() or list(dst.iterdir()) == []
+
+
+@pytest.mark.integration
+def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, monkeypatch):
+    # The runner stages a remote dst locally and removes the staging folder once uploaded: the
+    # result's table is then read from the uploaded object.
+    import os
+    import uuid
+
+    import s3fs
+
+    import aerofs_kernel as aero
+
+    endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
+    if not endpoint:
+        pytest.fail('AEROFS_TEST_S3_ENDPOINT is not set: eval "$(scripts/services.sh env)"')
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(k, os.environ.get(k, v))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+    bucket = f"aerofs-logs-{uuid.uuid4().hex[:10]}"
+    fs.mkdir(bucket)
+    try:
+        p = tmp_path / "access.log"
+        p.write_text("\n".join(generate(3000, 9)) + "\n")
+        r = aero.log_sessions(str(p), f"s3://{bucket}/report/", show_progress=False)
+        assert sorted(r.outputs) == [
+            f"s3://{bucket}/report/{n}" for n in ("report.html", "sessions.parquet", "summary.json")
+        ]
+        assert r.table.equals(run([p]).tables["sessions"])
+        assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
+    finally:
+        fs.rm(bucket, recursive=True)
