@@ -2,13 +2,16 @@
 # UI tests in Debian's headless Chromium, driven by Playwright (no browser is downloaded), each suite
 # against a real Jupyter server of its own that runs the real AeroFS job server on its embedded default
 # (SQLite + local worker pool), on a free loopback port and a scratch folder of sample data:
-#   scripts/ui-test.sh [all]       both suites
-#   scripts/ui-test.sh lab         JupyterLab: the Galata tests (labextension/ui-tests/tests/), then
-#                                  `python -m jupyterlab.browser_check`
-#   scripts/ui-test.sh notebook7   Notebook 7 (`jupyter notebook`): AeroFS's widgets in a notebook page
-#                                  (labextension/ui-tests/notebook7/)
+#   scripts/ui-test.sh [all]         all three suites
+#   scripts/ui-test.sh lab           JupyterLab: the Galata tests (labextension/ui-tests/tests/), then
+#                                    `python -m jupyterlab.browser_check`
+#   scripts/ui-test.sh notebook7     Notebook 7 (`jupyter notebook`): AeroFS's widgets in a notebook page
+#                                    (labextension/ui-tests/notebook7/)
+#   scripts/ui-test.sh widget-host   AeroFS's widgets in a plain page with no JupyterLab front end (its own
+#                                    html-manager widget manager, standing in for VS Code's notebook
+#                                    webview) on a kernel of `jupyter server` (labextension/ui-tests/widget-host/)
 # Further arguments go to Playwright, e.g. `scripts/ui-test.sh lab -g cancel`.
-# Both suites share one npm package (labextension/ui-tests: package.json + lock file), one Playwright
+# The suites share one npm package (labextension/ui-tests: package.json + lock file), one Playwright
 # config base (playwright.base.js) and one Jupyter server config (jupyter_server_test_config.py).
 # Artifacts: labextension/ui-tests/test-results/<suite>/, screenshots/, playwright-report/<suite>/, and
 # the servers' logs under test-results/logs/. With UPDATE_SCREENSHOTS=1 the dashboard screenshot is also
@@ -21,7 +24,7 @@ log() { printf '\033[1m[ui-test]\033[0m %s\n' "$*"; }
 die() { echo "ui-test: $*" >&2; exit 1; }
 WHAT=${1:-all}
 [ $# -gt 0 ] && shift
-case "$WHAT" in lab | notebook7 | all) ;; *) die "unknown suite '$WHAT' (lab, notebook7 or all)" ;; esac
+case "$WHAT" in lab | notebook7 | widget-host | all) ;; *) die "unknown suite '$WHAT' (lab, notebook7, widget-host or all)" ;; esac
 want() { [ "$WHAT" = all ] || [ "$WHAT" = "$1" ]; }
 
 CHROMIUM=${AEROFS_CHROMIUM:-/usr/bin/chromium}
@@ -155,6 +158,9 @@ fi
 
 if want notebook7; then
   run_suite notebook7 playwright.notebook7.config.js "$@" || status=1
+fi
+if want widget-host; then
+  run_suite widget-host playwright.widget-host.config.js "$@" || status=1
 fi
 log "$WHAT: $SECONDS s in all"
 exit $status

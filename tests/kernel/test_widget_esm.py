@@ -1,7 +1,9 @@
 """The widgets run in any anywidget host, not only JupyterLab and Notebook 7: VS Code's Jupyter extension
-renders a widget from its synced state alone (anywidget's front end, fetched from a CDN, evaluates the
-``_esm`` source it finds there), with none of JupyterLab's packages or page globals. VS Code itself cannot
-run here (docs/testing.md, "Where it runs"); these tests check what it depends on."""
+renders a widget from its synced state alone (anywidget's front end, from the kernel environment's
+nbextensions folder or a CDN, evaluates the ``_esm`` source it finds there), with none of JupyterLab's
+packages or page globals. VS Code itself cannot run here (docs/testing.md, "Where it runs"); these tests
+check what it depends on, and that the browser stand-in for it (``scripts/ui-test.sh widget-host``) renders
+with the same front end a local kernel gives VS Code."""
 
 from __future__ import annotations
 
@@ -72,6 +74,25 @@ def test_anywidgets_front_end_is_in_the_environment() -> None:
     # (then on a CDN, if the user allows one): for a local kernel that is where anywidget's comes from.
     index = Path(sys.prefix) / "share" / "jupyter" / "nbextensions" / "anywidget" / "index.js"
     assert index.is_file(), index
+
+
+UI_TESTS = ROOT / "labextension" / "ui-tests"
+
+
+def test_widget_host_pins_the_kernels_anywidget() -> None:
+    # The widget host suite takes anywidget's front end from the npm package of the same version as the
+    # kernel's anywidget (an older or newer one would test a front end no host of this kernel loads).
+    lock = json.loads((UI_TESTS / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/anywidget"]["version"] == anywidget.__version__
+
+
+def test_widget_host_front_end_is_the_one_vs_code_loads() -> None:
+    # ...and that package's file is, byte for byte, the nbextension VS Code loads for a local kernel.
+    npm = UI_TESTS / "node_modules" / "anywidget" / "dist" / "index.js"
+    if not npm.is_file():
+        pytest.skip("labextension/ui-tests/node_modules is not installed (scripts/ui-test.sh runs npm ci)")
+    nbextension = Path(sys.prefix) / "share" / "jupyter" / "nbextensions" / "anywidget" / "index.js"
+    assert npm.read_bytes() == nbextension.read_bytes()
 
 
 def test_esm_uses_only_anywidget_and_the_browser() -> None:
