@@ -6,8 +6,9 @@
  * Jupyter server (`jupyter server`, with the AeroFS job server). The spec runs
  * code in that kernel the way a notebook cell would and works the views: a
  * background word count's progress bar moves and reaches done, Cancel stops a
- * longer one (the kernel says so), the job form renders its schema's fields
- * and a run from it shows its result, and the page logs no error.
+ * longer one (the kernel says so), the job form renders its schema's fields,
+ * shows the kernel's check of a bad path, and a run from it shows its result
+ * (and a submit, the job's live widget), and the page logs no error.
  * scripts/ui-test.sh provides data/big (600 links to one gzipped CSV).
  */
 import { expect, Locator, Page, test } from '@playwright/test';
@@ -180,11 +181,17 @@ test('AeroFS widgets in a widget host without JupyterLab: progress, cancel, job 
     for (const name of names) {
       await expect(form.locator(`[name="${name}"]`)).toHaveCount(1);
     }
+    // Edits reach the kernel, which checks them and answers under the field.
     const src = form.locator('input[name="src"]');
+    await src.fill(`${ROOT}/no-such-file.txt`);
+    await src.press('Tab');
+    await form.getByRole('button', { name: 'Run here' }).click();
+    await expect(form).toContainText('no such file or folder');
+
     await src.fill(`${ROOT}/widget-host-words.txt`);
     await src.press('Tab');
     await form.getByRole('button', { name: 'Run here' }).click();
-    const progress = out.locator('.aerofs-progress');
+    const progress = out.locator('.aerofs-progress').first();
     await expect(progress.locator('.label')).toContainText(
       'word-count · succeeded'
     );
@@ -198,6 +205,18 @@ test('AeroFS widgets in a widget host without JupyterLab: progress, cancel, job 
       "s = form.run_.result.summary\nprint(s['total_words'], s['distinct_words'])"
     );
     expect(said.text.trim()).toBe('300 2');
+
+    // The same form through this server's job server: the job's widget,
+    // fed by the kernel's polling thread, appears under the form and ends.
+    await form
+      .getByRole('button', { name: 'Submit to the job server' })
+      .click();
+    await expect(form).toContainText(/submitted job \S+/);
+    const job = out.locator('.aerofs-progress').nth(1);
+    await expect(job.locator('.label')).toContainText('succeeded', {
+      timeout: 120000
+    });
+    await expect(job.locator('.pct')).toHaveText('100%');
   });
 
   fs.mkdirSync(SHOTS, { recursive: true });
