@@ -174,8 +174,8 @@ enum Sink {
 pub struct Finished {
     /// Finished sessions not yet in the table.
     buf: Vec<Cluster>,
-    /// `buf`'s length when it was last sorted (its first `sorted` sessions are in table order).
-    sorted: usize,
+    /// `buf`'s length after the last flush.
+    kept: usize,
     next_id: u64,
     /// The start of the last row written during the run (None: nothing written yet).
     last_start: Option<i64>,
@@ -214,7 +214,7 @@ impl Finished {
     fn with(sink: Sink, rows: usize) -> Self {
         Finished {
             buf: Vec::new(),
-            sorted: 0,
+            kept: 0,
             next_id: 0,
             last_start: None,
             figures: Figures::default(),
@@ -246,39 +246,60 @@ impl Finished {
 
     /// Take back the sessions not yet written (a late line may join them).
     pub fn take_unwritten(&mut self) -> Vec<Cluster> {
-        self.sorted = 0;
+        self.kept = 0;
         std::mem::take(&mut self.buf)
     }
 
     /// With a Parquet sink, write the whole batches of sessions that start before `watermark` (no
-    /// session still to come can sort before them). Sorted only when the buffer has grown by a
-    /// batch since the last sort: it is then a sorted run and a short tail, which the stable
-    /// (run-adaptive) sort merges in about one pass. `watermark` is asked only then. While a
-    /// session open since long ago holds the watermark back, the buffer grows; it is then sorted
-    /// when it has grown by a quarter, so the sorts cost a few passes over it in all, not one per
-    /// batch.
+    /// session still to come can sort before them). Done when the buffer has grown by a batch since
+    /// the last flush (`watermark` is asked only then). The buffer is ordered through 16-byte keys
+    /// (start, index), not by moving its 128-byte sessions: the rows written are copied out once in
+    /// order and the rest is compacted. While a session open since long ago holds the watermark
+    /// back, the buffer grows; it is then looked at when it has grown by a quarter, so the sorts
+    /// cost a few passes over it in all, not one per batch.
     pub fn flush(&mut self, watermark: impl FnOnce() -> i64, names: &Names) -> Result<()> {
-        if !self.streams() || self.buf.len() < self.sorted + self.rows.max(self.sorted / 4) {
+        if !self.streams() || self.buf.len() < self.kept + self.rows.max(self.kept / 4) {
             return Ok(());
         }
-        let pairs = names.pairs;
-        self.buf.sort_by(|a, b| table_order(a, b, pairs));
-        self.sorted = self.buf.len();
+        self.kept = self.buf.len();
         let w = watermark();
         let rows = self.rows;
-        let ready = self.buf.partition_point(|c| c.start < w) / rows * rows;
+        let below = self.buf.iter().filter(|c| c.start < w).count();
+        let ready = below / rows * rows;
         if ready == 0 {
             return Ok(());
         }
+        let (buf, pairs) = (&self.buf, names.pairs);
+        let mut keys: Vec<(i64, u32)> = buf
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.start < w)
+            .map(|(i, c)| (c.start, i as u32))
+            .collect();
+        keys.par_sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| table_order(&buf[a.1 as usize], &buf[b.1 as usize], pairs))
+        });
+        keys.truncate(ready);
+        let out: Vec<Cluster> = keys.iter().map(|k| buf[k.1 as usize].clone()).collect();
+        let mut written = vec![false; buf.len()];
+        for k in &keys {
+            written[k.1 as usize] = true;
+        }
+        drop(keys);
+        let mut at = 0;
+        self.buf.retain(|_| {
+            at += 1;
+            !written[at - 1]
+        });
+        self.kept = self.buf.len();
         let (first, schema) = (self.next_id, &self.schema);
-        let built: Vec<(Result<RecordBatch>, Figures)> = self.buf[..ready]
+        let built: Vec<(Result<RecordBatch>, Figures)> = out
             .par_chunks(rows)
             .enumerate()
             .map(|(k, s)| build(s, first + (k * rows) as u64, names, schema))
             .collect();
-        self.last_start = Some(self.buf[ready - 1].start);
-        self.buf.drain(..ready);
-        self.sorted -= ready;
+        self.last_start = Some(out[ready - 1].start);
         self.next_id += ready as u64;
         self.take(built)
     }

@@ -116,8 +116,9 @@ pub fn sessions_batch(
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
     // Sized first: a builder grown by doubling copies and page-faults the column again and again.
-    fn txt<S: AsRef<str>>(v: impl Iterator<Item = Option<S>> + Clone) -> ArrayRef {
-        let bytes = v.clone().map(|x| x.map_or(0, |x| x.as_ref().len())).sum();
+    // `bytes`: the raw text's length (the same as the UTF-8 text's but for invalid bytes), so the
+    // text is validated once, as it is appended.
+    fn txt<S: AsRef<str>>(v: impl Iterator<Item = Option<S>>, bytes: usize) -> ArrayRef {
         let mut b = StringBuilder::with_capacity(v.size_hint().0, bytes);
         for x in v {
             b.append_option(x);
@@ -135,12 +136,25 @@ pub fn sessions_batch(
             as ArrayRef
     };
     let page = |e: Option<(i64, u32)>| e.map(|e| names.page(e.1));
+    let x_entry = |x: &Cluster| x.entry();
+    let x_exit = |x: &Cluster| x.exit();
+    let page_bytes = |f: fn(&Cluster) -> Option<(i64, u32)>| -> usize {
+        s.iter()
+            .map(|x| f(x).map_or(0, |e| names.pages[e.1 as usize].0.len()))
+            .sum()
+    };
     let cols: Vec<ArrayRef> = vec![
         Arc::new(UInt64Array::from_iter_values(
             first_id..first_id + s.len() as u64,
         )),
-        txt(s.iter().map(|x| Some(names.ip(x.pair)))),
-        txt(s.iter().map(|x| Some(names.user_agent(x.pair)))),
+        txt(
+            s.iter().map(|x| Some(names.ip(x.pair))),
+            s.iter().map(|x| names.pairs[x.pair as usize].0.len()).sum(),
+        ),
+        txt(
+            s.iter().map(|x| Some(names.user_agent(x.pair))),
+            s.iter().map(|x| names.pairs[x.pair as usize].1.len()).sum(),
+        ),
         t(&|x| x.start),
         t(&|x| x.end),
         Arc::new(Int64Array::from_iter_values(
@@ -149,8 +163,8 @@ pub fn sessions_batch(
         u(&|x| x.requests),
         u(&|x| x.pages),
         u(&|x| x.bytes),
-        txt(s.iter().map(|x| page(x.entry()))),
-        txt(s.iter().map(|x| page(x.exit()))),
+        txt(s.iter().map(|x| page(x.entry())), page_bytes(x_entry)),
+        txt(s.iter().map(|x| page(x.exit())), page_bytes(x_exit)),
         u(&|x| x.status[0]),
         u(&|x| x.status[1]),
         u(&|x| x.status[2]),
