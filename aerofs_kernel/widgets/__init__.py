@@ -21,9 +21,16 @@ from aerofs_kernel.progress import MAX_UPDATES_PER_SECOND, ProgressPoller
 
 _HERE = pathlib.Path(__file__).parent
 
+#: A run or job in one of these states changes no more (job states, lower-cased, included).
+ENDED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
 
 class ProgressWidget(anywidget.AnyWidget):
-    """Bar, rate, ETA, current input, error count and a cancel button for one run or job."""
+    """Bar, rate, ETA, current input, error count and a cancel button for one run or job.
+
+    Once ``state`` is one of :data:`ENDED_STATES`, ``eta`` is None and stays so: the last poll of a
+    cancelled or failed run still measured time left, which would otherwise be shown for good. The view
+    (progress.js) shows neither rate nor ETA for an ended run."""
 
     _esm = _HERE / "progress.js"
     description = traitlets.Unicode("").tag(sync=True)
@@ -43,6 +50,17 @@ class ProgressWidget(anywidget.AnyWidget):
         super().__init__(description=description, **kw)
         self._on_cancel = on_cancel
         self.on_msg(self._on_custom)
+
+    # Every way a run ends (BackgroundRun, the blocking API's display, a job's poll) sets ``state``,
+    # often after the last update that carried an ETA; a late update may still carry one.
+    @traitlets.observe("state")
+    def _drop_eta_when_ended(self, change: Any) -> None:
+        if change["new"] in ENDED_STATES:
+            self.eta = None
+
+    @traitlets.validate("eta")
+    def _no_eta_once_ended(self, proposal: Any) -> float | None:
+        return None if self.state in ENDED_STATES else proposal["value"]
 
     def _on_custom(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":
@@ -248,6 +266,7 @@ class JobForm(anywidget.AnyWidget):
 
 
 __all__ = [
+    "ENDED_STATES",
     "MAX_UPDATES_PER_SECOND",
     "BackgroundRun",
     "JobForm",

@@ -11,6 +11,8 @@ function fmtSecs(s) {
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
 }
+// The states after which a run or job changes no more (ProgressWidget's ENDED_STATES).
+const ENDED = ["succeeded", "failed", "cancelled"];
 function render({ model, el }) {
   el.classList.add("aerofs-progress");
   el.innerHTML = `
@@ -33,9 +35,13 @@ function render({ model, el }) {
     $(".pct").textContent = `${Math.round(100 * (state === "succeeded" ? 1 : frac))}%`;
     const errs = model.get("errors");
     $(".detail").innerHTML = "";
-    const txt = `${idone}/${itotal} inputs · ${fmtBytes(done)}/${fmtBytes(total)} · ${fmtBytes(model.get("rate"))}/s · ETA ${fmtSecs(model.get("eta"))} · ${model.get("rows").toLocaleString()} rows`;
+    const parts = [`${idone}/${itotal} inputs`, `${fmtBytes(done)}/${fmtBytes(total)}`];
+    // Rate and ETA describe a run in progress: once it ended they would be stale guesses (an ETA
+    // under a cancelled run), so the line keeps only what was done.
+    if (!ENDED.includes(state)) parts.push(`${fmtBytes(model.get("rate"))}/s`, `ETA ${fmtSecs(model.get("eta"))}`);
+    parts.push(`${model.get("rows").toLocaleString()} rows`);
     const span = document.createElement("span");
-    span.textContent = txt;
+    span.textContent = parts.join(" · ");
     $(".detail").appendChild(span);
     const e = document.createElement("span");
     e.textContent = ` · ${errs} errors`;

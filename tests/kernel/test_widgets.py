@@ -60,10 +60,26 @@ def test_progress_widget_traits_and_cancel(frontend_msg: Any) -> None:
     assert progress.cancelled and w.message.startswith("cancelling")
 
 
+def test_an_ended_run_has_no_eta() -> None:
+    w = ProgressWidget(description="word-count")
+    w.update({"state": "running", "bytes_total": 100, "bytes_done": 25, "rate": 12.5, "eta": 151.0})
+    assert w.eta == 151.0
+    # The last poll of a cancelled run still carries its guess at the time left.
+    w.update({"state": "cancelled", "bytes_done": 30, "rate": 12.0, "eta": 150.0})
+    assert w.state == "cancelled" and w.eta is None
+    w.update({"eta": 140.0})  # a late poll
+    assert w.eta is None and w.get_state()["eta"] is None
+    for ended in ("failed", "succeeded"):
+        w = ProgressWidget(description="word-count")
+        w.update({"state": "running", "eta": 9.0})
+        w.state = ended  # as BackgroundRun and the blocking API's display end a run
+        assert w.eta is None, ended
+
+
 def test_background_run_keeps_the_widget_live_and_returns_the_result(csv_tree: Path, tmp_path: Path) -> None:
     run = BackgroundRun("csv-to-parquet", {"src": str(csv_tree), "dst": str(tmp_path / "o")}).start()
     result = run.wait(30)
-    assert run.widget.state == "succeeded"
+    assert run.widget.state == "succeeded" and run.widget.eta is None
     assert run.widget.inputs_total == 3 and run.widget.inputs_done == 3 and run.widget.errors == 1
     assert result.summary["files"] == 3
     view = ResultWidget(result)

@@ -49,6 +49,14 @@ async function load(name) {
   assert.deepEqual(model.sent, [{ type: "cancel" }]);
   model.update("state", "cancelled");
   assert.equal(el.querySelector("button.cancel").disabled, true);
+  // An ended run shows what was done, not a rate or a time left (even if the model still held an ETA).
+  assert.doesNotMatch(el.textContent, /ETA/);
+  assert.doesNotMatch(el.textContent, /\/s\b/);
+  assert.match(el.textContent, /1\/4 inputs · 500 B\/1000 B · 1,234 rows/);
+  for (const ended of ["succeeded", "failed"]) {
+    model.update("state", ended);
+    assert.doesNotMatch(el.textContent, /ETA|\/s\b/, ended);
+  }
   // Text from the kernel is text, never markup.
   model.update("state", "running");
   model.update("current", "<img src=x onerror=alert(1)>");
