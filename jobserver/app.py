@@ -130,7 +130,10 @@ class JobService:
 
     # -- the local pool -------------------------------------------------------------------------
     def start(self) -> None:
-        self._registry()  # import the runner and pipelines now, not on the first request
+        # Import the runner and pipelines, and compile each pipeline's option validator, now rather
+        # than in the first submits (the validator is built at its first use; see Pipeline._validator).
+        for p in self.pipelines():
+            p.validate({})
         self.bus.start()
         self.maintenance.start()
         self._pool_watch.start()
@@ -332,6 +335,12 @@ class AerofsApp(ExtensionApp):
             return
         store = open_store(self.database_url_resolved)
         version = store.migrate()
+        # Start-up costs paid now, not by the first requests (docs/operations.md, "The submit burst at
+        # start-up"): the store threads, and a warmed connection for each, plus the event bus's and the
+        # reaper's.
+        from jobserver.handlers.base import start_store_threads
+
+        store.warm_up(start_store_threads() + 2)
         self.service = JobService(self, store)
         self.service.base_url = self.serverapp.base_url if self.serverapp else "/"
         self.settings["aerofs_jobserver"] = self.service

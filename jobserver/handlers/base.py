@@ -45,7 +45,7 @@ class StoreThreads:
     work item, the executor's semaphore, then an asyncio Future chained to the first with callbacks
     on both sides) was ~15% of the server's CPU, as much as the store call it carried. Here a call is
     one tuple on a C queue and one ``call_soon_threadsafe`` back. The ``size`` threads start with the
-    first call; a call waits in the queue while all are busy.
+    server (or the first call); a call waits in the queue while all are busy.
     """
 
     def __init__(self, size: int) -> None:
@@ -58,10 +58,11 @@ class StoreThreads:
         self, loop: asyncio.AbstractEventLoop, fut: asyncio.Future[Any], fn: Callable[[], Any]
     ) -> None:
         if not self._started:
-            self._start()
+            self.start()
         self._queue.put((loop, fut, fn))
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the threads now (the job server does at start-up, see ``JobService.start``); idempotent."""
         with self._lock:
             if self._started:
                 return
@@ -92,6 +93,13 @@ def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) 
 
 
 _threads = StoreThreads(STORE_THREADS)
+
+
+def start_store_threads() -> int:
+    """Start the store threads before the first request; how many there are (the store's connections
+    should cover them)."""
+    _threads.start()
+    return _threads.size
 
 
 async def offload(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

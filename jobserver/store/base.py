@@ -94,6 +94,11 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - optional for back ends
         pass
 
+    def warm_up(self, connections: int) -> None:  # noqa: B027 - optional for back ends
+        """Pay the store's first-use costs at start-up, before any request waits for them: hold
+        ``connections`` connections open and make each ready for the hot statements. This default does
+        nothing (SQLite opens a thread's connection on its first call, in well under a millisecond)."""
+
     # -- helpers ------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:
         with self.read() as c:
