@@ -331,8 +331,18 @@ impl Finished {
         let mut rest = std::mem::take(&mut self.buf);
         rest.reserve_exact(open.len());
         rest.extend(open);
+        // The table's order with each (ip, user agent) ranked by its text once, so this sort (of
+        // every session, without a file) compares integers.
         let pairs = names.pairs;
-        rest.par_sort_unstable_by(|a, b| table_order(a, b, pairs));
+        let mut by_text: Vec<u32> = (0..pairs.len() as u32).collect();
+        by_text.par_sort_unstable_by(|&a, &b| pairs[a as usize].cmp(&pairs[b as usize]));
+        let mut rank = vec![0u32; pairs.len()];
+        for (r, &p) in by_text.iter().enumerate() {
+            rank[p as usize] = r as u32;
+        }
+        drop(by_text);
+        rest.par_sort_unstable_by_key(|c| (c.start, rank[c.pair as usize], c.first_seq));
+        drop(rank);
         let (first, schema, rows) = (self.next_id, &self.schema, self.rows);
         // Each piece is freed once its batch is built: the list and the table are never both whole.
         let built: Vec<(Result<RecordBatch>, Figures)> = report::cut(rest, rows)
