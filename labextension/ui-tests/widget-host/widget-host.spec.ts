@@ -1,12 +1,14 @@
 /**
  * AeroFS's widgets outside JupyterLab and Notebook 7, in the nearest stand-in
  * for VS Code's notebook webview that runs here: a plain page (host.ts, no
- * JupyterLab front end) with its own @jupyter-widgets/html-manager manager and
- * anywidget's front end from the local npm package, on a kernel of a real
- * Jupyter server (`jupyter server`, with the AeroFS job server). The spec runs
+ * JupyterLab front end) with the widget manager VS Code's renderer uses (a
+ * subclass of @jupyter-widgets/jupyterlab-manager's WidgetManager, built as
+ * vscode-jupyter-ipywidgets builds it) and anywidget's front end from the
+ * local npm package, on a kernel of a real Jupyter server (`jupyter server`,
+ * with the AeroFS job server). The spec runs
  * code in that kernel the way a notebook cell would and works the views: a
  * background word count's progress bar moves and reaches done, Cancel stops a
- * longer one (the kernel says so), the job form renders its schema's fields,
+ * longer one (the kernel says so; no ETA is left shown), the job form renders its schema's fields,
  * shows the kernel's check of a bad path, and a run from it shows its result
  * (and a submit, the job's live widget), and the page logs no error.
  * scripts/ui-test.sh provides data/big (600 links to one gzipped CSV).
@@ -125,6 +127,7 @@ test('AeroFS widgets in a widget host without JupyterLab: progress, cancel, job 
     await expect(progress.locator('.pct')).toHaveText('100%');
     await expect(progress.locator('.bar')).toHaveJSProperty('value', 1);
     await expect(progress.locator('.detail')).toContainText('2/2 inputs');
+    await expect(progress.locator('.detail')).not.toContainText('ETA');
     const seen: string[] = await page.evaluate(
       () => (window as any).percentages
     );
@@ -159,6 +162,8 @@ test('AeroFS widgets in a widget host without JupyterLab: progress, cancel, job 
     await progress.locator('.cancel').click();
     await expect(progress.locator('.label')).toContainText('cancelled');
     await expect(progress.locator('.cancel')).toBeDisabled();
+    // A run that ended says what it did, not how long it would still take.
+    await expect(progress.locator('.detail')).not.toContainText('ETA');
     const said = await run(
       page,
       'long.done.wait(60)\n' +
