@@ -3,9 +3,10 @@
 //! Default rules are the classic word-count benchmark's (`tr -s '[:space:]' '\n' | tr A-Z a-z |
 //! sort | uniq -c`): split on ASCII whitespace, lowercase ASCII letters, keep punctuation. With
 //! `unicode`, words are runs of letters/digits, lowercased with Unicode rules. Files are split into
-//! chunks at whitespace; each rayon worker folds chunks into its own hash map, and the maps are merged
-//! by hash partition, filtered, ordered and turned into Arrow on the same pool ([`rows`]), so memory
-//! grows with distinct words only and no serial step after the count caps a second core's speed-up.
+//! chunks at whitespace; each rayon worker folds chunks into its own hash map, and the other maps
+//! are merged into the largest in parallel, filtered, ordered and turned into Arrow on the same pool
+//! ([`rows`]), so memory grows with distinct words only and no serial step after the count caps a
+//! second core's speed-up.
 //! Plain local files are read by chunks with `pread` into a reusable buffer per thread ([`read`]);
 //! anything else (compressed, remote) is streamed in blocks ([`stream`]), never held whole. A byte
 //! range (a job's task) is cut the same way out of a local file and out of a stream: the words that
@@ -37,10 +38,6 @@ use std::sync::{Arc, Mutex};
 fn default_chunk() -> usize {
     8 << 20
 }
-
-/// Hash partitions per worker thread for the final merge: a few each, so both cores stay busy to
-/// the end of it.
-const PARTS_PER_THREAD: usize = 4;
 
 /// Options (JSON from Python; unknown keys are an error).
 #[derive(Debug, Clone, Deserialize)]
@@ -177,12 +174,7 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Wor
             .into_iter()
             .map(|t| t.into_inner().unwrap())
             .collect();
-        rows::finish(
-            tables,
-            opts,
-            threads.max(1) * PARTS_PER_THREAD,
-            schema.clone(),
-        )
+        rows::finish(tables, opts, schema.clone())
     })?;
     let batch = ordered.batch;
     let mut outputs = Vec::new();

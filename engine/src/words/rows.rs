@@ -1,11 +1,12 @@
 //! From per-thread counts to the ordered (word, count) Arrow table, all on the run's rayon pool.
 //!
 //! The count itself is parallel, so any serial step after it caps the speed-up of a second core:
-//! tables are merged by hash partition ([`merge_partitioned`]), each partition is filtered (stop
-//! words, minimum length) and cut to the top N on its own, rows are ordered with integer compares
-//! ([`Row`]) by a parallel sort, and the Arrow string column is filled in parallel slices.
+//! the other tables are merged into the largest in parallel ([`merge_into_largest`]), its rows are
+//! built in parallel (filtered by stop words and minimum length), cut to the top N, ordered with
+//! integer compares ([`Row`]) by a parallel sort, and the Arrow string column is filled in parallel
+//! slices.
 
-use super::count::{merge_partitioned, row_order, Counts, Row};
+use super::count::{merge_into_largest, row_order, Counts, Row};
 use super::Options;
 use crate::error::{Error, Result};
 use arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
@@ -24,17 +25,11 @@ pub(super) struct Ordered {
     pub distinct: usize,
 }
 
-/// Merge, select and order `tables` into the result batch. Runs on the current rayon pool;
-/// `parts` partitions (a few per thread keep both cores busy to the end).
-pub(super) fn finish(
-    tables: Vec<Counts>,
-    opts: &Options,
-    parts: usize,
-    schema: SchemaRef,
-) -> Result<Ordered> {
-    let mut merged = merge_partitioned(tables, parts);
-    let total_words: u64 = merged.par_iter().map(Counts::total).sum();
-    let distinct = merged.iter().map(Counts::len).sum();
+/// Merge, select and order `tables` into the result batch, on the current rayon pool.
+pub(super) fn finish(tables: Vec<Counts>, opts: &Options, schema: SchemaRef) -> Result<Ordered> {
+    let mut merged = merge_into_largest(tables);
+    let total_words = merged.total();
+    let distinct = merged.len();
     let stop: hashbrown::HashSet<Vec<u8>> = opts
         .stop_words
         .iter()
@@ -52,34 +47,20 @@ pub(super) fn finish(
             && (stop.is_empty() || !stop.contains(w))
     };
     let mut longs = Vec::new();
-    let long_rows: Vec<Row> = merged
-        .iter_mut()
-        .flat_map(|m| m.take_long_rows(&keep, &mut longs))
-        .collect();
+    let long_rows = merged.take_long_rows(&keep, &mut longs);
     let longs = longs;
+    let mut rows = merged.short_rows(&keep, long_rows.len());
+    rows.extend(long_rows);
+    drop(merged); // before the Arrow buffers are allocated
     let cmp = |a: &Row, b: &Row| row_order(a, b, &longs);
-    let top = |rows: &mut Vec<Row>| {
-        if let Some(k) = opts.top {
-            if k < rows.len() {
-                if k > 0 {
-                    rows.select_nth_unstable_by(k - 1, cmp);
-                }
-                rows.truncate(k);
+    if let Some(k) = opts.top {
+        if k < rows.len() {
+            if k > 0 {
+                rows.select_nth_unstable_by(k - 1, cmp);
             }
+            rows.truncate(k);
         }
-    };
-    // Each partition's top N first (in parallel): the run's top N is among them.
-    let mut parts_rows: Vec<Vec<Row>> = merged
-        .par_iter()
-        .map(|m| {
-            let mut r = m.short_rows(&keep);
-            top(&mut r);
-            r
-        })
-        .collect();
-    parts_rows.push(long_rows);
-    let mut rows = concat(parts_rows);
-    top(&mut rows);
+    }
     rows.par_sort_unstable_by(cmp);
     let batch = to_batch(&rows, &longs, schema)?;
     Ok(Ordered {
@@ -87,14 +68,6 @@ pub(super) fn finish(
         total_words,
         distinct,
     })
-}
-
-/// One vector of `parts`, copied in parallel.
-fn concat(parts: Vec<Vec<Row>>) -> Vec<Row> {
-    let n = parts.iter().map(Vec::len).sum();
-    let mut out = Vec::with_capacity(n);
-    out.par_extend(parts.into_par_iter().flatten());
-    out
 }
 
 /// The (word, count) batch of `rows`: offsets are a prefix sum (one cheap serial pass), then slices
