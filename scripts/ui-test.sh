@@ -7,9 +7,9 @@
 #                                    `python -m jupyterlab.browser_check`
 #   scripts/ui-test.sh notebook7     Notebook 7 (`jupyter notebook`): AeroFS's widgets in a notebook page
 #                                    (labextension/ui-tests/notebook7/)
-#   scripts/ui-test.sh widget-host   AeroFS's widgets in a plain page with no JupyterLab front end (its own
-#                                    html-manager widget manager, standing in for VS Code's notebook
-#                                    webview) on a kernel of `jupyter server` (labextension/ui-tests/widget-host/)
+#   scripts/ui-test.sh widget-host   AeroFS's widgets in a plain page with no JupyterLab front end (a
+#                                    jupyterlab-manager WidgetManager built as VS Code's notebook webview
+#                                    builds it) on a kernel of `jupyter server` (labextension/ui-tests/widget-host/)
 # Further arguments go to Playwright, e.g. `scripts/ui-test.sh lab -g cancel`.
 # The suites share one npm package (labextension/ui-tests: package.json + lock file), one Playwright
 # config base (playwright.base.js) and one Jupyter server config (jupyter_server_test_config.py).
