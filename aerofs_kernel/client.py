@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from aerofs_kernel import _engine
+from aerofs_kernel.progress import RateEstimate
 
 API = "aerofs/api/"
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -342,9 +343,10 @@ class JobHandle:
 
         def poll() -> None:
             failures = 0
+            rate = RateEstimate()  # the job's progress has no rate: estimate it from the polls, as for a run
             while True:
                 try:
-                    snap = self.snapshot()
+                    snap = rate.add(self.snapshot())
                     failures = 0
                     w.update(snap)
                     if snap["state"].upper() in TERMINAL:

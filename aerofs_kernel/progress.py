@@ -30,28 +30,12 @@ class ProgressPoller(threading.Thread):
         self._on_update = on_update
         self.interval = 1.0 / max_rate
         self._stop_event = threading.Event()
-        self._t0 = time.monotonic()
+        self._rate = RateEstimate()
         self._last: dict[str, Any] | None = None
         self.updates = 0
-        self._samples: list[tuple[float, int]] = []
 
     def state(self) -> dict[str, Any]:
-        snap = dict(self._snap())
-        now = time.monotonic()
-        done = int(snap.get("bytes_done", 0))
-        self._samples.append((now, done))
-        # Rate over the last ~3 seconds (falls back to the run's average).
-        while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
-            self._samples.pop(0)
-        t_first, b_first = self._samples[0]
-        rate = (done - b_first) / (now - t_first) if now - t_first > 0.05 else 0.0
-        if rate <= 0 and now - self._t0 > 0:
-            rate = done / (now - self._t0)
-        total = int(snap.get("bytes_total", 0))
-        snap["rate"] = float(rate)
-        snap["eta"] = float((total - done) / rate) if rate > 0 and total >= done else None
-        snap["elapsed"] = now - self._t0
-        return snap
+        return self._rate.add(dict(self._snap()))
 
     def _emit(self, force: bool = False) -> None:
         st = self.state()
@@ -72,3 +56,33 @@ class ProgressPoller(threading.Thread):
             self.join(timeout=2)
         with contextlib.suppress(Exception):
             self._emit(force=True)
+
+
+class RateEstimate:
+    """Rate (bytes/s) and ETA (s) of a run from its successive snapshots (``bytes_done``,
+    ``bytes_total``): the rate over the last ~3 seconds, so it follows a run that speeds up or slows
+    down, or the average since the first snapshot when that window shows no progress. One estimate
+    for an engine run polled here and a job polled over REST."""
+
+    WINDOW_S = 3.0
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+        self._samples: list[tuple[float, int]] = []
+
+    def add(self, snap: dict[str, Any]) -> dict[str, Any]:
+        """``snap`` with ``rate``, ``eta`` (None when unknown) and ``elapsed`` added."""
+        now = time.monotonic()
+        done = int(snap.get("bytes_done", 0) or 0)
+        self._samples.append((now, done))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self.WINDOW_S:
+            self._samples.pop(0)
+        t_first, b_first = self._samples[0]
+        rate = (done - b_first) / (now - t_first) if now - t_first > 0.05 else 0.0
+        if rate <= 0 and now - self._t0 > 0:
+            rate = done / (now - self._t0)
+        total = int(snap.get("bytes_total", 0) or 0)
+        snap["rate"] = float(rate)
+        snap["eta"] = float((total - done) / rate) if rate > 0 and total >= done else None
+        snap["elapsed"] = now - self._t0
+        return snap

@@ -100,7 +100,13 @@ def test_progress_and_cancel_from_the_widget(
         "the job to report progress",
     )
     assert 0 < snap["bytes_done"] < snap["bytes_total"] and 0 < snap["fraction"] < 1
-    wait_for(lambda: widget.bytes_done > 0 and widget.state == "running", "the widget to show progress")
+    # A job's progress carries no rate: the widget estimates it from its polls, as for a run here.
+    wait_for(
+        lambda: (
+            widget.bytes_done > 0 and widget.state == "running" and widget.rate > 0 and widget.eta is not None
+        ),
+        "the widget to show progress, its rate and ETA",
+    )
     frontend_msg(widget, {"type": "cancel"})  # what the widget's Cancel button sends
     job.wait(timeout=120)
     assert job.status == "CANCELLED"

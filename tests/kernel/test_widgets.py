@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
 import aerofs_kernel as aero
+from aerofs_kernel import progress
 from aerofs_kernel.progress import MAX_UPDATES_PER_SECOND, ProgressPoller
 from aerofs_kernel.widgets import BackgroundRun, JobForm, ProgressWidget, ResultWidget
 
@@ -34,6 +36,21 @@ def test_poller_skips_unchanged_snapshots() -> None:
     time.sleep(0.5)
     poller.stop()
     assert 1 <= len(seen) <= 2  # the first look, and the forced last one
+
+
+def test_rate_follows_the_last_seconds_and_gives_an_eta(monkeypatch: Any) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    est = progress.RateEstimate()
+    seen = []
+    for t, done in [(0.0, 0), (1.0, 100), (2.0, 200), (5.0, 500), (6.0, 1500), (7.0, 2500)]:
+        clock[0] = 100.0 + t
+        seen.append(est.add({"bytes_done": done, "bytes_total": 4000}))
+    assert seen[0]["rate"] == 0.0 and seen[0]["eta"] is None  # nothing to go on yet
+    assert seen[3]["rate"] == pytest.approx(100.0) and seen[3]["eta"] == pytest.approx(35.0)
+    # 1,000 B/s since t=5 s: the window (~3 s) follows the speed-up, the ETA shrinks with it.
+    assert seen[5]["rate"] == pytest.approx(1000.0) and seen[5]["elapsed"] == pytest.approx(7.0)
+    assert seen[5]["eta"] == pytest.approx(1.5)
 
 
 def test_progress_widget_traits_and_cancel(frontend_msg: Any) -> None:
