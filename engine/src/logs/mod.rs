@@ -10,10 +10,12 @@
 //! the set of visitors, and per-key session clusters, see [`sessionize`]), which are merged into
 //! the run's state in input order. A session that ended more than the timeout plus [`DISORDER_S`]
 //! before the latest line of the input being read (and before the first line of any input still
-//! to come) is finished: it leaves the per-key state for a flat list, which becomes the sessions
-//! table at the end. Inputs are read in the order of their first request's time. Memory holds the
-//! blocks in flight, the open sessions, the finished ones (128 bytes each, about the size of the result)
-//! and one record per distinct key/value, never one per request.
+//! to come) is finished: it leaves the per-key state for [`finished`], which holds it for the
+//! sessions table, or, with `output_dir`, writes it to sessions.parquet once no session that sorts
+//! before it can still come. Inputs are read in the order of their first request's time. Memory
+//! holds the blocks in flight, the open sessions, the finished ones (128 bytes each, about the size
+//! of the result; with `output_dir` only those waiting for their turn in the file) and one record
+//! per distinct key/value, never one per request.
 //!
 //! Out-of-order lines: a session is a maximal run of one key's requests that are at most the
 //! timeout apart *in time order*, whatever order the lines came in (rotated files in any order,
