@@ -101,7 +101,8 @@ def lazy(
     return out
 
 
-def _peek(tables: dict[str, pa.Table], name: str) -> pa.Table | ParquetTable:
+def peek(tables: dict[str, pa.Table], name: str) -> pa.Table | ParquetTable:
+    """A table of ``tables``, or its :class:`ParquetTable` if still in its file (nothing is read)."""
     return tables.peek(name) if isinstance(tables, Tables) else tables[name]
 
 
@@ -141,7 +142,7 @@ class Result:
         }
 
     def __repr__(self) -> str:
-        tables = ", ".join(f"{k}: {_peek(self.tables, k).num_rows} rows" for k in self.tables)
+        tables = ", ".join(f"{k}: {peek(self.tables, k).num_rows} rows" for k in self.tables)
         return (
             f"<Result {self.pipeline}: {json.dumps(self.summary, default=str)[:300]}; "
             f"{len(self.outputs)} outputs, {len(self.errors)} errors{'; ' + tables if tables else ''}>"
@@ -267,6 +268,6 @@ def render_html(result: Result) -> str:
         parts.append(
             f"<details{' open' if len(result.tables) == 1 else ''}><summary>{html.escape(name)}</summary>"
         )
-        parts.append(table_html(_peek(result.tables, name)) + "</details>")
+        parts.append(table_html(peek(result.tables, name)) + "</details>")
     parts.append("</div>")
     return "".join(parts)

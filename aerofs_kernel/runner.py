@@ -33,9 +33,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import get_pipeline
+from aerofs_kernel.pipelines import atomic, get_pipeline
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
-from aerofs_kernel.result import Result
+from aerofs_kernel.result import ParquetTable, Result, peek
 from aerofs_kernel.sources import Input, Sink, StreamSet, filesystem, is_remote, list_inputs
 
 __all__ = ["Input", "merge_job", "plan_job", "resolve_inputs", "run_pipeline", "run_task", "validate_params"]
@@ -147,7 +147,10 @@ def _unstage(out: RunOutput, inputs: list[Input]) -> None:
     # read the same object through different tokens, and their merge must see one name.
     out.summary = _renamed(out.summary, by_local)
     out.parts = _renamed(out.parts, by_local)
-    for name, table in list(out.tables.items()):
+    for name in list(out.tables):
+        table = peek(out.tables, name)
+        if isinstance(table, ParquetTable):
+            continue  # still in the file the engine wrote (log-sessions' sessions: no input paths); not loaded
         if "path" in table.column_names and pa.types.is_string(table.schema.field("path").type):
             before = table.column("path").to_pylist()
             paths = [by_local.get(p, p) for p in before]
@@ -157,7 +160,7 @@ def _unstage(out: RunOutput, inputs: list[Input]) -> None:
             out.tables[name] = table.set_column(idx, table.schema.field("path"), pa.array(paths, pa.string()))
             for o in out.outputs:  # a written copy of this table (exif's Parquet) gets the same paths
                 if o.endswith(".parquet") and os.path.exists(o) and _same_rows(o, table):
-                    _write_table_atomic(out.tables[name], o)
+                    atomic.write_table(out.tables[name], o)
 
 
 def _renamed(obj: Any, by_local: dict[str, str]) -> Any:
@@ -294,16 +297,6 @@ def _write_json_atomic(path: str, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _write_table_atomic(table: pa.Table, path: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def run_task(
     pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: _engine.Progress, workdir: str
 ) -> dict[str, Any]:
@@ -327,7 +320,7 @@ def run_task(
     tables = {}
     for name, table in out.tables.items():
         path = os.path.join(workdir, f"task-{index}-{name}.parquet")
-        _write_table_atomic(table, path)
+        atomic.write_table(table, path, compression="snappy")
         tables[name] = path
     partial = {
         "index": index,

@@ -31,13 +31,14 @@ def atomic_path(dest: str) -> Iterator[str]:
             os.remove(tmp)
 
 
-def write_table(table: pa.Table, dest: str) -> str:
-    """``table`` as CSV when ``dest`` ends in ``.csv``, else as zstd Parquet; returns ``dest``."""
+def write_table(table: pa.Table, dest: str, compression: str = "zstd") -> str:
+    """``table`` as CSV when ``dest`` ends in ``.csv``, else as Parquet (zstd: outputs; a task's
+    intermediate tables take snappy, faster to write and read back once); returns ``dest``."""
     with atomic_path(dest) as tmp:
         if dest.lower().endswith(".csv"):
             pacsv.write_csv(table, tmp)
         else:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, compression=compression)
     return dest
 
 

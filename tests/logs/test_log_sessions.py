@@ -291,6 +291,7 @@ def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, monkeypa
     import s3fs
 
     import aerofs_kernel as aero
+    from aerofs_kernel.result import ParquetTable
 
     endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
     if not endpoint:
@@ -311,5 +312,11 @@ def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, monkeypa
         ]
         assert r.table.equals(run([p]).tables["sessions"])
         assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
+        # A remote input: the runner names inputs by their URLs in the result's tables, which must
+        # not load the sessions table that stays in its file.
+        fs.put(str(p), f"{bucket}/in/access.log")
+        r2 = aero.log_sessions(f"s3://{bucket}/in/access.log", str(tmp_path / "local"), show_progress=False)
+        assert isinstance(r2.tables.peek("sessions"), ParquetTable)
+        assert r2.table.equals(r.table)
     finally:
         fs.rm(bucket, recursive=True)
