@@ -32,10 +32,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import register, remote_ranges
+from aerofs_kernel.pipelines import atomic, register, remote_ranges
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
 from aerofs_kernel.result import lazy
 
@@ -126,20 +125,6 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def _atomic_text(dest: str, text: str) -> str:
-    tmp = os.path.join(
-        os.path.dirname(os.path.abspath(dest)), f".{os.path.basename(dest)}.aerofs-tmp-{os.getpid()}"
-    )
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
-
-
 def _bars(title: str, items: list[tuple[str, float]]) -> str:
     if not items:
         return f"<h2>{html.escape(title)}</h2><p>none</p>"
@@ -184,25 +169,15 @@ def render_report(summary: dict[str, Any]) -> str:
 
 def write_reports(dst: str, summary: dict[str, Any]) -> list[str]:
     """``summary.json`` and ``report.html`` under ``dst``."""
-    os.makedirs(dst, exist_ok=True)
     return [
-        _atomic_text(os.path.join(dst, "summary.json"), json.dumps(summary, indent=2)),
-        _atomic_text(os.path.join(dst, "report.html"), render_report(summary)),
+        atomic.write_text(os.path.join(dst, "summary.json"), json.dumps(summary, indent=2)),
+        atomic.write_text(os.path.join(dst, "report.html"), render_report(summary)),
     ]
 
 
 def write_outputs(dst: str, sessions: pa.Table, summary: dict[str, Any]) -> list[str]:
     """A job's merge: the sessions table it holds, then the reports."""
-    os.makedirs(dst, exist_ok=True)
-    pq_path = os.path.join(dst, "sessions.parquet")
-    tmp = os.path.join(dst, f".sessions.parquet.aerofs-tmp-{os.getpid()}")
-    try:
-        pq.write_table(sessions, tmp, compression="zstd")
-        os.replace(tmp, pq_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return [pq_path, *write_reports(dst, summary)]
+    return [atomic.write_table(sessions, os.path.join(dst, "sessions.parquet")), *write_reports(dst, summary)]
 
 
 def _sessions_file(out: RunOutput, written: str) -> str:
