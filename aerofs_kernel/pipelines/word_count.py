@@ -18,11 +18,9 @@ from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import register, remote_ranges
+from aerofs_kernel.pipelines import atomic, register, remote_ranges
 from aerofs_kernel.pipelines.base import (
     RANGE_MARK,
     Pipeline,
@@ -137,22 +135,6 @@ def sort_table(table: pa.Table) -> pa.Table:
     return table.sort_by([("count", "descending"), ("word", "ascending")])
 
 
-def _write_atomic(table: pa.Table, dest: str) -> str:
-    folder = os.path.dirname(os.path.abspath(dest))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(dest)}.aerofs-tmp-{os.getpid()}")
-    try:
-        if dest.lower().endswith(".csv"):
-            pacsv.write_csv(table, tmp)
-        else:
-            pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return dest
-
-
 class WordCount(Pipeline):
     name: ClassVar[str] = "word-count"
     title: ClassVar[str] = "Word count"
@@ -264,7 +246,7 @@ class WordCount(Pipeline):
             "per_file": per_file,
         }
         if dst:
-            merged.outputs = [_write_atomic(t, output_path(dst, options.get("format", "parquet")))]
+            merged.outputs = [atomic.write_table(t, output_path(dst, options.get("format", "parquet")))]
         _ = pc  # compute kernels are used through Table.group_by
         return merged
 
