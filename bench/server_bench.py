@@ -3,8 +3,8 @@
 PostgreSQL (AEROFS_TEST_DATABASE_URL, a fresh schema dropped afterwards) + the server's pool of 2
 worker processes; N concurrent clients (default 100) for S seconds (default 30) each submit a tiny
 csv-to-parquet job, then poll its status until it finishes (bounded loops). Prints submit and status
-latency p50/p95/p99 (all requests, and those started after the simultaneous start), requests/s served and
-end-to-end jobs/s. Targets: submit p99 < 20 ms, status p99 < 10 ms.
+latency p50/p95/p99 (all requests, the clients' simultaneous first submits, and those started after the
+simultaneous start), requests/s served and end-to-end jobs/s. Targets: submit p99 < 20 ms, status p99 < 10 ms.
 
 The clients use aiohttp: with httpx's AsyncClient the client side itself added seconds to the submit
 tail at 100 clients (the server had answered in well under a second), so it measured the client.
