@@ -361,7 +361,14 @@ class AerofsApp(ExtensionApp):
 
         self.handlers.extend(forward.routes("/aerofs") if self.jobserver_url else routes("/aerofs"))
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # The server's loop runs now: open the loop's read pool (PostgreSQL) before the first status poll.
+        svc = getattr(self, "service", None)
+        if svc is not None:
+            await svc.job_reads.start()
+
     async def stop_extension(self) -> None:
         svc = getattr(self, "service", None)
         if svc is not None:
             svc.stop()
+            await svc.job_reads.close()

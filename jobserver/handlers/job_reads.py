@@ -9,6 +9,10 @@ Nothing is cached: each answer comes from a statement that started after its req
 is never older than anything the server answered or committed before that request came in (a client
 never sees a job go back, whatever other channel told it more). What a request pays instead is the
 wait for the query in flight, at most ``parallel`` statements being out at once.
+
+On PostgreSQL the statement runs on the event loop over an async pool of ``parallel`` connections
+(:mod:`jobserver.store.pg_loop_reads`), with no hand-over to a store thread; on SQLite it runs on a
+store thread. The batching above is the same either way.
 """
 
 from __future__ import annotations
@@ -25,9 +29,24 @@ class JobReads:
         self.store = store
         self.parallel = parallel
         self.running = 0
+        self.loop_reads = store.loop_reads(parallel)
         # Job id -> the futures of the requests waiting for it, for the next statement.
         self._waiting: dict[str, list[asyncio.Future[dict[str, Any] | None]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Open the loop's pool now (on the server's loop, once it runs) rather than at the first read."""
+        if self.loop_reads is not None:
+            await self.loop_reads.open()
+
+    async def close(self) -> None:
+        if self.loop_reads is not None:
+            await self.loop_reads.close()
+
+    async def _get_jobs(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+        if self.loop_reads is not None:
+            return await self.loop_reads.get_jobs(job_ids)
+        return await offload(self.store.get_jobs, job_ids)
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as the store has it now, or None; the dict is the caller's own."""
@@ -46,7 +65,7 @@ class JobReads:
             while self._waiting:
                 batch, self._waiting = self._waiting, {}
                 try:
-                    jobs = await offload(self.store.get_jobs, list(batch))
+                    jobs = await self._get_jobs(list(batch))
                 except Exception as e:  # every request of the batch fails as its own read would have
                     for futs in batch.values():
                         for f in futs:

@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from jobserver.redact import redact, redact_params
+
+if TYPE_CHECKING:
+    from jobserver.store.pg_loop_reads import LoopReads
 
 STATES = ("PENDING", "QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -98,6 +101,12 @@ class Store(ABC):
         """Pay the store's first-use costs at start-up, before any request waits for them: hold
         ``connections`` connections open and make each ready for the hot statements. This default does
         nothing (SQLite opens a thread's connection on its first call, in well under a millisecond)."""
+
+    def loop_reads(self, connections: int) -> LoopReads | None:
+        """The batched job read on the event loop, over ``connections`` connections of its own
+        (PostgreSQL: :mod:`jobserver.store.pg_loop_reads`); None: that read runs on a store thread
+        (SQLite's reads take microseconds and its driver has no async API)."""
+        return None
 
     # -- helpers ------------------------------------------------------------------------------
     def _one(self, sql: str, args: tuple = ()) -> dict[str, Any] | None:

@@ -4,7 +4,6 @@ migrations under an advisory lock. TLS: put ``sslmode=verify-full&sslrootcert=..
 from __future__ import annotations
 
 import re
-import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +13,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from jobserver.store.base import Store, migrations, now_iso
+from jobserver.store.pg_loop_reads import LoopReads, suspect
 from jobserver.store.sqlite import _only_comments
 
 _MIGRATION_LOCK = 0xAE60F5  # advisory lock key for migrations
@@ -43,15 +43,9 @@ def _dialect(sql: str) -> str:
 
 
 def _check(conn: psycopg.Connection[Any]) -> None:
-    """The pool's check before handing out a connection, without a round trip when all is well.
-
-    An idle connection has nothing to read: a readable socket means the server closed it or sent an
-    error (a restart, an idle timeout), and then the real check (an empty query) finds out. A
-    connection broken by a server restart is replaced, not handed out."""
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("connection closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
+    """The pool's check before handing out a connection, without a round trip when all is well (a
+    connection broken by a server restart is replaced, not handed out; see ``suspect``)."""
+    if suspect(conn):
         ConnectionPool.check_connection(conn)
 
 
@@ -128,6 +122,9 @@ class PostgresStore(Store):
             for conn in held:
                 self.pool.putconn(conn)
             self.pool.resize(min_size=size, max_size=most)
+
+    def loop_reads(self, connections: int) -> LoopReads:
+        return LoopReads(self.url, connections, self._WARM[:1])
 
     def _lock_one(self, sql: str) -> str:
         of = " OF t" if " t JOIN " in sql else ""

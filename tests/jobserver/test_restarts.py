@@ -4,8 +4,10 @@ with its outputs, and no task is left RUNNING."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -17,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import HERE, RedisServer, Workers, free_port, wait_for
+from conftest import HERE, RedisServer, Workers, free_port, jp_sync, submit_job, user, wait_for
 
 from jobserver.queue import open_queue
 from jobserver.store import open_store
@@ -215,3 +217,39 @@ def _get(url: str, headers: dict[str, str]) -> int:
         return httpx.get(url, headers=headers, timeout=5).status_code
     except httpx.HTTPError:
         return 0
+
+
+@pytest.fixture
+def private_pg() -> Any:
+    if not os.environ.get("AEROFS_TEST_DATABASE_URL"):
+        pytest.skip("integration services not configured")
+    pg = PostgresServer()
+    pg.start()
+    yield pg
+    pg.destroy()
+
+
+@pytest.fixture
+def aerofs_config(private_pg: PostgresServer) -> dict[str, Any]:
+    return {"database_url": private_pg.url, "local_pool": False}
+
+
+@jp_sync
+async def test_status_reads_survive_a_postgres_restart(jp_serverapp, jp_fetch, private_pg, tmp_path):
+    """The status read runs on the loop's own async pool (jobserver.store.pg_loop_reads): after a
+    restart its broken connections are replaced, not handed out, and a poll sent while PostgreSQL is
+    down waits for it rather than failing."""
+    job_id = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "out")})
+
+    async def status() -> str:
+        r = await jp_fetch("aerofs", "api", "jobs", job_id, headers=user("alice"))
+        return str(json.loads(r.body)["state"])
+
+    before = await status()
+    private_pg.stop()  # fast shutdown: every connection of both pools is cut
+    during = asyncio.ensure_future(status())  # sent while the database is down
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(private_pg.start)
+    assert await asyncio.wait_for(during, 60) == before
+    assert await status() == before  # and the next polls, on the new connections
+    assert await status() == before
