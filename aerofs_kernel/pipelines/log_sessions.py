@@ -192,56 +192,152 @@ def _sessions_file(out: RunOutput, written: str) -> str:
     return written
 
 
-def _first(a: Any, b: Any, later: bool) -> bool:
-    """Whether ``b`` (a time or None) should replace ``a``: earlier (``later``: later) wins; on a tie the
-    one already kept (the earlier task) stays for entries, the later one wins for exits."""
-    if b is None:
-        return False
-    if a is None:
-        return True
-    return b >= a if later else b < a
+#: The per-session counters a joined session sums.
+COUNTERS = ("requests", "pages", "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx")
+
+
+def _arange(n: int) -> pa.Array:
+    """0, 1, ..., n - 1 (int64), without a Python list."""
+    return pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+
+
+def _starts(a: pa.Array) -> pa.Array:
+    """Whether each value differs from the one before (the first: true)."""
+    return pa.concat_arrays([pa.array([True]), pc.not_equal(a.slice(1), a.slice(0, len(a) - 1))])
+
+
+def _ends(a: pa.Array) -> pa.Array:
+    """Whether each value differs from the one after (the last: true)."""
+    return pa.concat_arrays([pc.not_equal(a.slice(0, len(a) - 1), a.slice(1)), pa.array([True])])
+
+
+def _codes(column: pa.ChunkedArray) -> pa.Array:
+    """Per row, the rank (int64, from 1) of its string among the column's distinct strings: comparing
+    codes compares the strings (UTF-8 byte order is code point order, as Python compares), at integer
+    cost, and the sorts below never move strings."""
+    enc = pa.table({"v": pc.dictionary_encode(column)}).unify_dictionaries().column("v").combine_chunks()
+    rank = pc.rank(enc.dictionary, sort_keys="ascending", tiebreaker="first")
+    return pc.take(rank, enc.indices).cast(pa.int64())
+
+
+def _running_max(values: pa.Array, segment: pa.Array) -> pa.Array:
+    """The running maximum of ``values`` (int64), restarted where ``segment`` (nondecreasing int64)
+    changes: one cumulative max of ``segment * (D + 1) + rank`` over the ranks of the D distinct values,
+    so no segment reaches into the next and no offset times can overflow, however far apart they are."""
+    rank = pc.rank(values, sort_keys="ascending", tiebreaker="dense").cast(pa.int64())
+    distinct = pc.unique(values)
+    distinct = distinct.take(pc.sort_indices(distinct))
+    offset = pc.multiply(segment, len(distinct) + 1)
+    top = pc.subtract(pc.cumulative_max(pc.add(offset, rank)), offset)
+    return distinct.take(pc.subtract(top, 1))
+
+
+def _pick(rows: pa.Array, group: pa.Array, time: pa.ChunkedArray, latest: bool) -> pa.Array:
+    """Per group (``group``: the nondecreasing group ids of ``rows``, which are in merge order) the row
+    with the earliest ``time`` (``latest``: the latest), nulls never chosen over a time; on a tie the
+    earlier row in merge order (``latest``: the later); a group of nulls only: its first row. This is
+    what the one pass over the rows in merge order keeps: an entry is replaced by a strictly earlier
+    one, an exit by a later or equal one (so the earlier task's entry, the later task's exit)."""
+    time = time.combine_chunks()
+    at = time.take(rows)
+    t = pa.table({"g": group, "v": pc.is_valid(at), "t": at})
+    # Stable sort: the rows of a tie stay in merge order, so the first of a tie is the earlier row and
+    # the last the later one. Times before nulls for entries, after them for exits (``v``, not the
+    # sort's null placement, whose form changed across pyarrow versions), so a group's chosen row is
+    # null only if all are.
+    order = pc.sort_indices(
+        t, [("g", "ascending"), ("v", "ascending" if latest else "descending"), ("t", "ascending")]
+    )
+    g = group.take(order)
+    chosen = rows.take(order.filter(_ends(g) if latest else _starts(g)))
+    if not latest:
+        return chosen
+    return pc.if_else(pc.is_null(time.take(chosen)), rows.filter(_starts(group)), chosen)
 
 
 def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True) -> pa.Table:
     """Join sessions of the same key that tasks cut apart: per key, sessions whose time spans overlap
     or lie within ``timeout_s`` of each other are one session, which is what one pass gives (see the
-    engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``."""
+    engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``.
+
+    Vectorized (Arrow kernels, no Python per row): the rows of all tasks in merge order, by (key,
+    start, task) with ties in task order; a row starts a session when its key changes or its start is
+    more than ``timeout_s`` after the running maximum of ``end`` within its key (which is its session's
+    end so far: a task's sessions have ``start <= end``). A session keeps its first row's columns (ip,
+    user agent, start, is_bot), sums the counters, takes the maximum end and the entry/exit of
+    :func:`_pick`; sessions are then ordered by (start, ip, user agent) and numbered. The tests keep the
+    earlier row-by-row Python merge as the reference this must equal."""
     if not tables:
         return pa.table({})
-    rows: list[dict[str, Any]] = []
-    for part, t in enumerate(tables):
-        for r in t.to_pylist():
-            r["_part"] = part
-            rows.append(r)
-    key = (lambda r: (r["ip"], r["user_agent"])) if by_ua else (lambda r: (r["ip"], ""))
-    rows.sort(key=lambda r: (key(r), r["start"], r["_part"]))
-    out: list[dict[str, Any]] = []
-    for r in rows:
-        cur = out[-1] if out else None
-        if cur is not None and key(cur) == key(r) and (r["start"] - cur["end"]).total_seconds() <= timeout_s:
-            for k in ("requests", "pages", "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx"):
-                cur[k] += r[k]
-            if _first(cur["entry_time"], r["entry_time"], later=False):
-                cur["entry_time"], cur["entry_page"] = r["entry_time"], r["entry_page"]
-            if _first(cur["exit_time"], r["exit_time"], later=True):
-                cur["exit_time"], cur["exit_page"] = r["exit_time"], r["exit_page"]
-            cur["end"] = max(cur["end"], r["end"])
-            cur["duration_s"] = int((cur["end"] - cur["start"]).total_seconds())
+    t = pa.concat_tables(tables)  # zero-copy: the tasks' tables have one schema
+    schema, n = t.schema, t.num_rows
+    if n == 0:
+        return t.combine_chunks()
+    unit = schema.field("start").type.unit
+    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    ip, ua = _codes(t.column("ip")), _codes(t.column("user_agent"))
+    # Codes are in 1..n, so ip * (n + 1) + ua is one integer per (ip, user agent).
+    key = pc.add(pc.multiply(ip, n + 1), ua) if by_ua else ip
+    part = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int32()), x.num_rows) for i, x in enumerate(tables)])
+    start = pc.cast(t.column("start"), pa.int64()).combine_chunks()
+    end = pc.cast(t.column("end"), pa.int64()).combine_chunks()
+    order = pc.sort_indices(
+        pa.table({"k": key, "s": start, "p": part}),
+        [("k", "ascending"), ("s", "ascending"), ("p", "ascending")],
+    )
+    key, start, end = key.take(order), start.take(order), end.take(order)
+    new_key = _starts(key)
+    reach = _running_max(end, pc.cumulative_sum(pc.cast(new_key, pa.int64())))
+    # The gap in seconds as a float, as timedelta.total_seconds() gave it: the same rational, rounded once.
+    gap = pc.divide(pc.cast(pc.subtract(start.slice(1), reach.slice(0, n - 1)), pa.float64()), float(per_s))
+    new = pc.or_(new_key, pa.concat_arrays([pa.array([False]), pc.greater(gap, timeout_s)]))
+    first = _arange(n).filter(new)  # positions in merge order of each session's first and last row
+    last = pa.concat_arrays([pc.subtract(first.slice(1), 1), pa.array([n - 1], pa.int64())])
+    rows = order.take(first)  # each session's first row in t
+    joined = pc.greater(last, first)
+    cols: dict[str, Any] = {}
+    for c in COUNTERS:
+        total = pc.cumulative_sum(t.column(c).take(order))
+        # Unsigned: total[last] >= total[first], so the sum never goes through a negative.
+        cols[c] = pc.add(pc.subtract(total.take(last), total.take(first)), t.column(c).take(rows))
+    ends = reach.take(last)
+    cols["end"] = ends
+    span = pc.divide(pc.subtract(ends, start.take(first)), per_s)  # int((end - start).total_seconds())
+    cols["duration_s"] = pc.if_else(joined, span, t.column("duration_s").take(rows))
+    entry = exit_ = rows
+    if pc.any(joined).as_py():
+        # Only the rows of joined sessions need choosing (most sessions were never cut).
+        session = pc.subtract(pc.cumulative_sum(pc.cast(new, pa.int64())), 1)
+        member = pc.greater(pc.take(pc.subtract(last, first), session), 0)
+        sub, group = order.filter(member), session.filter(member)
+        entry = pc.replace_with_mask(rows, joined, _pick(sub, group, t.column("entry_time"), latest=False))
+        exit_ = pc.replace_with_mask(rows, joined, _pick(sub, group, t.column("exit_time"), latest=True))
+    final = pc.sort_indices(
+        pa.table({"s": start.take(first), "i": ip.take(rows), "u": ua.take(rows)}),
+        [("s", "ascending"), ("i", "ascending"), ("u", "ascending")],
+    )
+    for c, src in (("entry_time", entry), ("entry_page", entry), ("exit_time", exit_), ("exit_page", exit_)):
+        cols[c] = t.column(c).take(src)
+    out = []
+    for f in schema:
+        if f.name == "session_id":
+            col = _arange(len(final))
+        elif f.name in cols:
+            col = pc.take(cols[f.name], final)
         else:
-            out.append(dict(r))
-    out.sort(key=lambda r: (r["start"], r["ip"], r["user_agent"]))
-    for i, r in enumerate(out):
-        r["session_id"] = i
-        del r["_part"]
-    return pa.Table.from_pylist(out, schema=tables[0].schema)
+            col = t.column(f.name).take(rows.take(final))
+        out.append(pc.cast(col, f.type))
+    return pa.Table.from_arrays(out, schema=schema)
 
 
-def _median(values: list[int]) -> float:
-    v = sorted(values)
-    n = len(v)
-    if not n:
+def _median(values: pa.ChunkedArray) -> float:
+    """The median of integers (the mean of the middle two for an even count), exact: the middle values
+    are found by selection in Arrow and averaged as Python integers."""
+    if not len(values):
         return 0.0
-    return float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+    lo = pc.quantile(values, q=0.5, interpolation="lower")[0].as_py()
+    hi = pc.quantile(values, q=0.5, interpolation="higher")[0].as_py()
+    return (lo + hi) / 2
 
 
 class LogSessions(Pipeline):
@@ -313,7 +409,7 @@ class LogSessions(Pipeline):
         if n:
             s["bounce_rate"] = pc.sum(pc.less_equal(sessions.column("pages"), 1)).as_py() / n
             s["mean_duration_s"] = pc.mean(sessions.column("duration_s")).as_py()
-            s["median_duration_s"] = _median(sessions.column("duration_s").to_pylist())
+            s["median_duration_s"] = _median(sessions.column("duration_s"))
             s["pages_per_session"] = pc.sum(sessions.column("pages")).as_py() / n
             s["bot_sessions"] = pc.sum(sessions.column("is_bot")).as_py()
         if visitors:

@@ -133,3 +133,57 @@ def generate(
         if rnd.random() < shuffle:
             lines[i], lines[i + 1] = lines[i + 1], lines[i]
     return lines
+
+
+def _first(a, b, later: bool) -> bool:
+    """Whether ``b`` (a time or None) should replace ``a``: earlier (``later``: later) wins; on a tie the
+    one already kept (the earlier task) stays for entries, the later one wins for exits."""
+    if b is None:
+        return False
+    if a is None:
+        return True
+    return b >= a if later else b < a
+
+
+def merge_sessions(tables, timeout_s: float, by_ua: bool = True):
+    """The row-by-row Python merge of tasks' sessions tables that log-sessions used before its merge
+    was vectorized: the reference the pipeline's ``merge_sessions`` must equal, column for column."""
+    import pyarrow as pa
+
+    if not tables:
+        return pa.table({})
+    rows = []
+    for part, t in enumerate(tables):
+        for r in t.to_pylist():
+            r["_part"] = part
+            rows.append(r)
+    key = (lambda r: (r["ip"], r["user_agent"])) if by_ua else (lambda r: (r["ip"], ""))
+    rows.sort(key=lambda r: (key(r), r["start"], r["_part"]))
+    out = []
+    for r in rows:
+        cur = out[-1] if out else None
+        if cur is not None and key(cur) == key(r) and (r["start"] - cur["end"]).total_seconds() <= timeout_s:
+            for k in ("requests", "pages", "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx"):
+                cur[k] += r[k]
+            if _first(cur["entry_time"], r["entry_time"], later=False):
+                cur["entry_time"], cur["entry_page"] = r["entry_time"], r["entry_page"]
+            if _first(cur["exit_time"], r["exit_time"], later=True):
+                cur["exit_time"], cur["exit_page"] = r["exit_time"], r["exit_page"]
+            cur["end"] = max(cur["end"], r["end"])
+            cur["duration_s"] = int((cur["end"] - cur["start"]).total_seconds())
+        else:
+            out.append(dict(r))
+    out.sort(key=lambda r: (r["start"], r["ip"], r["user_agent"]))
+    for i, r in enumerate(out):
+        r["session_id"] = i
+        del r["_part"]
+    return pa.Table.from_pylist(out, schema=tables[0].schema)
+
+
+def median(values: list[int]) -> float:
+    """The median the merge computed in Python before (the reference for its Arrow one)."""
+    v = sorted(values)
+    n = len(v)
+    if not n:
+        return 0.0
+    return float(v[n // 2]) if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2

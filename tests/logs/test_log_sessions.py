@@ -10,14 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
+from aerofs_kernel.pipelines import log_sessions as ls
 
 sys.path.insert(0, str(Path(__file__).parent))
-from reference import analyse, generate
+from reference import analyse, generate, median, merge_sessions
 
 
 def run(paths, dst=None, **opts):
@@ -218,6 +222,105 @@ def test_merge_of_byte_range_tasks_is_exact(tmp_path, tasks, key):
     # A sum of the tasks' counts would overcount: visitors come back in every task.
     assert merged.summary["unique_visitors"] == ref["unique_visitors"]
     assert merged.summary["unique_visitors"] < sum(t.summary["unique_visitors"] for t in parts)
+
+
+def _cut_runs(data: bytes, path: Path, cuts: list[int], key: str, timeout_min: float, chunk: int):
+    """The sessions tables of tasks over byte ranges of ``path`` cut at ``cuts`` (any byte, so a cut
+    may fall inside a line, two cuts in one line make an empty task)."""
+    spec = get_pipeline("log-sessions")
+    opts = spec.options({"src": "x", "session_key": key, "timeout_minutes": timeout_min, "chunk_size": chunk})
+    bounds = [0, *sorted(cuts), len(data)]
+    return [
+        spec.run([f"{path}#bytes={a}-{b}"], None, opts, _engine.Progress()).tables["sessions"]
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 1500),
+    clients=st.integers(1, 6),
+    shuffle=st.sampled_from([0.0, 0.05, 0.3]),
+    key=st.sampled_from(["ip_ua", "ip"]),
+    timeout_min=st.sampled_from([30, 1, 0.1, 0.5]),
+    chunk=st.sampled_from([97, 4096, 8 << 20]),
+    cut_at=st.lists(st.floats(0, 1), max_size=9),
+    parquet=st.booleans(),
+    task_timeout=st.booleans(),
+)
+def test_vectorized_merge_equals_the_row_by_row_merge(
+    seed, n, clients, shuffle, key, timeout_min, chunk, cut_at, parquet, task_timeout
+):
+    """The Arrow merge against the earlier Python one (tests/logs/reference.py), on the tables of real
+    task runs: few clients and steps of 0-2 s (ties of entry and exit times across tasks, sessions of
+    every task joined), lines out of order (one key's sessions overlapping across tasks), empty tasks,
+    assets-only sessions (null entry/exit), both keys, timeouts that are not whole seconds (0.1 min is
+    6.000000000000001 s), tables read back from Parquet as the runner gives them (ms timestamps)."""
+    import tempfile
+
+    ips = [f"10.1.0.{i}" for i in range(1, clients + 1)]
+    lines = generate(n, seed, shuffle=shuffle, clients=ips, steps=(0, 0, 1, 2, 30, 700))
+    data = ("\n".join(lines) + "\n").encode() if lines else b""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "access.log"
+        path.write_bytes(data)
+        # The tasks' own timeout or another one: the merge must agree with the reference either way.
+        tables = _cut_runs(
+            data, path, [int(c * len(data)) for c in cut_at], key, timeout_min if task_timeout else 30, chunk
+        )
+        if parquet:
+            for i, t in enumerate(tables):
+                pq.write_table(t, Path(d) / f"t{i}.parquet")
+            tables = [pq.read_table(Path(d) / f"t{i}.parquet") for i in range(len(tables))]
+    new = ls.merge_sessions(tables, timeout_min * 60, key != "ip")
+    old = merge_sessions(tables, timeout_min * 60, key != "ip")
+    assert new.schema == old.schema
+    assert new.to_pylist() == old.to_pylist()
+    durations = new.column("duration_s")
+    assert ls._median(durations) == median(durations.to_pylist())
+
+
+def test_merge_tie_rules_on_hand_made_tables():
+    """The rules the merge keeps, spelled out: an entry tie keeps the earlier task's page, an exit tie
+    takes the later task's, a null time is never chosen, and a joined session whose exits are all null
+    keeps its first row's page (engine tables have null pages there; the rule is the old merge's)."""
+    from datetime import UTC, datetime
+
+    schema = run([]).tables["sessions"].schema
+
+    def row(start, end, entry, exit_, pages=("e", "x"), ua="a"):
+        ts = lambda s: None if s is None else datetime.fromtimestamp(1_700_000_000 + s, UTC)  # noqa: E731
+        return {"session_id": 0, "ip": "1.1.1.1", "user_agent": ua, "start": ts(start), "end": ts(end),
+                "duration_s": end - start, "requests": 1, "pages": 1, "bytes": 10, "entry_page": pages[0],
+                "exit_page": pages[1], "status_2xx": 1, "status_3xx": 0, "status_4xx": 0, "status_5xx": 0,
+                "is_bot": False, "entry_time": ts(entry), "exit_time": ts(exit_)}  # fmt: skip
+
+    tasks = [
+        [row(0, 100, 0, 100, ("e0", "x0")), row(5000, 5000, None, None, ("n0", "m0"))],
+        [row(0, 100, 0, 100, ("e1", "x1")), row(5100, 5200, None, None, ("n1", "m1"), ua="b")],
+        [row(50, 100, 50, 100, ("e2", "x2")), row(5100, 5100, None, None, ("n2", "m2"))],
+    ]
+    tables = [pa.Table.from_pylist(t, schema=schema) for t in tasks]
+    for by_ua in (True, False):
+        got = ls.merge_sessions(tables, 1800.0, by_ua)
+        assert got.to_pylist() == merge_sessions(tables, 1800.0, by_ua).to_pylist()
+        first = got.to_pylist()[0]
+        assert (first["entry_page"], first["exit_page"], first["requests"]) == ("e0", "x2", 3)
+    by_ip = ls.merge_sessions(tables, 1800.0, by_ua=False).to_pylist()
+    assert [(r["requests"], r["entry_page"], r["exit_page"], r["duration_s"]) for r in by_ip] == [
+        (3, "e0", "x2", 100),
+        (3, "n0", "m0", 200),
+    ]
+
+
+def test_merge_of_no_tasks_and_of_empty_tasks():
+    empty = run([]).tables["sessions"]
+    assert ls.merge_sessions([], 1800.0).num_rows == 0
+    for tables in ([empty], [empty, empty]):
+        got = ls.merge_sessions(tables, 1800.0)
+        assert got.schema == empty.schema and got.num_rows == 0
+    assert ls._median(empty.column("duration_s")) == 0.0
 
 
 def test_a_job_planned_into_byte_ranges_runs_through_the_runner(tmp_path, monkeypatch):
