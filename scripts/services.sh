@@ -8,9 +8,12 @@ ROOT=$PWD
 # Data lives under /tmp (one folder per checkout): the `postgres` user must be able to reach it,
 # whatever the permissions of the folder the project was cloned into.
 SVC=${AEROFS_SERVICES_DIR:-/tmp/aerofs-services-$(echo "$ROOT" | sha256sum | cut -c1-12)}
-PG_PORT=${AEROFS_TEST_PG_PORT:-55432}
-REDIS_PORT=${AEROFS_TEST_REDIS_PORT:-56379}
-S3_PORT=${AEROFS_TEST_S3_PORT:-55000}
+# Default ports lie below Linux's ephemeral range (32768-60999): a port in it can be taken at any moment
+# as the local end of some outgoing connection, and the service then fails to bind ("Address already
+# in use"; seen on a busy machine with moto on 55000).
+PG_PORT=${AEROFS_TEST_PG_PORT:-25432}
+REDIS_PORT=${AEROFS_TEST_REDIS_PORT:-26379}
+S3_PORT=${AEROFS_TEST_S3_PORT:-25000}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 VENV_BIN=$ROOT/.venv/bin
 

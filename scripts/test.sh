@@ -50,8 +50,8 @@ stage "wheel: fresh venv, import, extensions enabled"
 scripts/check-wheel.sh
 
 stage "services: PostgreSQL, Redis, S3 (loopback)"
+trap 'scripts/services.sh stop' EXIT # set first: a start that fails half way stops what it started
 scripts/services.sh start
-trap 'scripts/services.sh stop' EXIT
 eval "$(scripts/services.sh env)"
 
 if [ -f labextension/ui-tests/package.json ]; then
