@@ -5,6 +5,7 @@ assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``
 ~20 MB. Prints MB/s and peak RSS of each tool and checks requests/bytes/unique visitors equal GoAccess's.
 
     python bench/logs_bench.py [--small] [--all-clients] [--dst DIR] [--skip python,goaccess] [--engine SO]
+    python bench/logs_bench.py --job 4,8 [--pairs 2] [--small] [--all-clients]
 
 ``--all-clients``: every request from any of the 5,000 clients (~9 times as many sessions, nearly one
 per request: the memory case of a log with millions of sessions). ``--dst``: AeroFS also writes
@@ -13,6 +14,14 @@ passes): the engine writes the sessions as the run goes and returns no sessions 
 that of a run with a destination (an engine before that change holds the table and writes it at the end). ``--engine``: run a saved copy of
 ``aerofs_kernel/_engine.abi3.so`` instead of the installed one, to compare engines before/after a change
 interleaved on one machine (``cp aerofs_kernel/_engine.abi3.so /tmp/engine_before.so`` before building).
+
+``--job N,...``: the log as a job of N byte-range tasks, what a worker does (``runner.plan_job``,
+``run_task`` on each task one after the other, ``merge_job`` writing sessions.parquet, summary.json and
+report.html to a dst). The tasks run once per N; then, interleaved ``--pairs`` times, each in a fresh
+process: the merge (``merge_job`` alone: reading the tasks' tables, the merge, writing the outputs), the
+same merge with the earlier row-by-row Python ``merge_sessions`` and median (tests/logs/reference.py),
+and the interactive run of the whole log with a dst. Each prints wall and CPU seconds of its own work
+(imports excluded) and its peak RSS.
 """
 
 from __future__ import annotations
@@ -76,6 +85,60 @@ def child(code: str) -> tuple[float, float, str, float]:
     return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.stdout, _cpu() - c
 
 
+def job_child(what: str, path: str, work: str, tasks: int) -> None:
+    """One measured step of ``--job``, in its own process: prints {wall, cpu, rss_mb} as JSON.
+    ``tasks``: plan and run the tasks; ``merge``/``merge-old``: merge them; ``interactive``: one run."""
+    from aerofs_kernel import _engine, runner
+    from aerofs_kernel.pipelines import get_pipeline
+    from aerofs_kernel.pipelines import log_sessions as ls
+
+    params = {"src": path, "dst": os.path.join(work, f"dst-{what}")}
+    partials_file = os.path.join(work, "partials.json")
+    t, c = time.perf_counter(), time.process_time()
+    if what == "tasks":
+        ls.SPLIT_BYTES = 1  # cut into `tasks` ranges whatever the size (the plan's floor is 256 MiB)
+        plan = runner.plan_job("log-sessions", params, tasks)
+        partials = [runner.run_task("log-sessions", params, x, _engine.Progress(), work) for x in plan]
+        with open(partials_file, "w") as f:
+            json.dump(partials, f)
+    elif what.startswith("merge"):
+        if what == "merge-old":
+            from reference import median, merge_sessions
+
+            ls.merge_sessions, ls._median = merge_sessions, lambda c: median(c.to_pylist())  # type: ignore[assignment]
+        with open(partials_file) as f:
+            partials = json.load(f)
+        summary = runner.merge_job("log-sessions", params, partials, work)["summary"]
+        print(f"# sessions {summary['sessions']} median {summary['median_duration_s']}", file=sys.stderr)
+    else:
+        spec = get_pipeline("log-sessions")
+        spec.run([path], params["dst"], spec.options({"src": path}), _engine.Progress())
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"wall": dt, "cpu": cpu, "rss_mb": rss}))
+
+
+def job(path: Path, counts: list[int], pairs: int) -> None:
+    import tempfile
+
+    def step(what: str, work: str, n: int) -> dict[str, float]:
+        code = f"import sys; sys.path[:0] = {[str(ROOT), str(ROOT.parent / 'tests' / 'logs')]!r}; "
+        code += f"from logs_bench import job_child; job_child({what!r}, {str(path)!r}, {work!r}, {n})"
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        print(f"  {what:12s} wall {r['wall']:7.2f}s  cpu {r['cpu']:7.2f}s  peak RSS {r['rss_mb']:6.0f} MB  "
+              f"load {os.getloadavg()[0]:.2f}  {p.stderr.strip()}")  # fmt: skip
+        return r
+
+    for n in counts:
+        with tempfile.TemporaryDirectory(prefix="logs-job-") as work:
+            print(f"{n} tasks:")
+            step("tasks", work, n)
+            for _ in range(pairs):
+                for what in ("merge", "merge-old", "interactive"):
+                    step(what, work, n)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--small", action="store_true")
@@ -83,7 +146,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dst", default=None)
     ap.add_argument("--skip", default="")
     ap.add_argument("--engine", default=None, help="path of an _engine.abi3.so to run instead")
+    ap.add_argument("--job", default="", help="task counts, e.g. 4,8: the job's steps (see above)")
+    ap.add_argument("--pairs", type=int, default=2, help="--job: interleaved runs of each merge")
     args = ap.parse_args(argv)
+    if args.job:
+        job(
+            make(20 if args.small else 1000, args.all_clients),
+            [int(x) for x in args.job.split(",")],
+            args.pairs,
+        )
+        return 0
     skip = set(filter(None, args.skip.split(",")))
     path = make(20 if args.small else 1000, args.all_clients)
     opts = json.dumps({"output_dir": args.dst} if args.dst else {})
