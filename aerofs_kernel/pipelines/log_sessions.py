@@ -316,8 +316,8 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
         pa.table({"s": start.take(first), "i": ip.take(rows), "u": ua.take(rows)}),
         [("s", "ascending"), ("i", "ascending"), ("u", "ascending")],
     )
-    for c, src in (("entry_time", entry), ("entry_page", entry), ("exit_time", exit_), ("exit_page", exit_)):
-        cols[c] = t.column(c).take(src)
+    # One gather per column, straight into the final order (indices are composed first, never the strings).
+    src = {"entry_time": entry, "entry_page": entry, "exit_time": exit_, "exit_page": exit_}
     out = []
     for f in schema:
         if f.name == "session_id":
@@ -325,7 +325,7 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
         elif f.name in cols:
             col = pc.take(cols[f.name], final)
         else:
-            col = t.column(f.name).take(rows.take(final))
+            col = t.column(f.name).take(pc.take(src.get(f.name, rows), final))
         out.append(pc.cast(col, f.type))
     return pa.Table.from_arrays(out, schema=schema)
 
