@@ -2,7 +2,7 @@
 # The whole test suite, stopping at the first failure:
 #   lint (cargo fmt/clippy, ruff, mypy, eslint/prettier) → cargo test → jest → fuzz smoke runs →
 #   wheel check (fresh venv: import, server + lab extension enabled) → UI end-to-end (JupyterLab and
-#   Notebook 7 in headless Chromium) → pytest (unit, integration against real PostgreSQL/Redis/S3, nbval notebooks).
+#   Notebook 7 and a plain widget host, in headless Chromium) → pytest (unit, integration against real PostgreSQL/Redis/S3, nbval notebooks).
 # pytest runs last so the final lines are its summary. `scripts/test.sh lint` runs the lint stage only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +55,7 @@ scripts/services.sh start
 eval "$(scripts/services.sh env)"
 
 if [ -f labextension/ui-tests/package.json ]; then
-  stage "UI end-to-end in headless Chromium (JupyterLab: Galata + browser_check; Notebook 7)"
+  stage "UI end-to-end in headless Chromium (JupyterLab: Galata + browser_check; Notebook 7; the widget host standing in for VS Code)"
   scripts/ui-test.sh all
 fi
 
