@@ -164,6 +164,15 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def on_both_databases(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The extension's config for the embedded SQLite store, then for PostgreSQL: a module runs its
+    server tests on both with ``aerofs_config`` returning this."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("pg_url")}
+
+
 # -- team mode: real redis-server, PostgreSQL and `aerofs worker` processes ---------------------------
 def free_port() -> int:
     import socket

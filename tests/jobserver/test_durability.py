@@ -20,11 +20,9 @@ from conftest import HERE, jp_sync, submit_job, user, wait_state
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def aerofs_config(request):
-    if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("pg_url")}
+@pytest.fixture
+def aerofs_config(on_both_databases):
+    return on_both_databases
 
 
 async def _attempt_pids(dst: Path, n: int, timeout: float = 20) -> list[int]:

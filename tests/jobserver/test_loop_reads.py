@@ -49,11 +49,9 @@ def test_sqlite_has_no_loop_reads(tmp_path):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def aerofs_config(request):
-    if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("pg_url")}
+@pytest.fixture
+def aerofs_config(on_both_databases):
+    return on_both_databases
 
 
 @jp_sync

@@ -44,11 +44,9 @@ def test_warm_up_is_a_no_op_on_sqlite(tmp_path):
     store.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-def aerofs_config(request):
-    if request.param == "sqlite":
-        return {}
-    return {"database_url": request.getfixturevalue("pg_url")}
+@pytest.fixture
+def aerofs_config(on_both_databases):
+    return on_both_databases
 
 
 @jp_sync
