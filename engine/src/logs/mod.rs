@@ -1679,20 +1679,23 @@ mod tests {
                 ..opts
             },
         );
-        let f = std::fs::File::open(out.join("sessions.parquet")).unwrap();
-        let batches: Vec<RecordBatch> =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-                .unwrap()
-                .build()
-                .unwrap()
-                .map(|b| b.unwrap())
-                .collect();
+        let batches = read_parquet(&out.join("sessions.parquet"));
         let mut names: Vec<String> = std::fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         (r, columns(&batches), names)
+    }
+
+    fn read_parquet(path: &std::path::Path) -> Vec<RecordBatch> {
+        let f = std::fs::File::open(path).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
     }
 
     /// The columns of `batches` as one batch of the table's types (the file stores times in
@@ -1847,14 +1850,7 @@ mod tests {
         };
         let r = run(&files, &streamed, &Progress::new()).unwrap();
         assert!(r.summary.get("notes").is_none());
-        let f = std::fs::File::open(out.join("sessions.parquet")).unwrap();
-        let file: Vec<RecordBatch> =
-            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
-                .unwrap()
-                .build()
-                .unwrap()
-                .map(|b| b.unwrap())
-                .collect();
+        let file = read_parquet(&out.join("sessions.parquet"));
         assert_eq!(columns(&file), columns(&one.batches));
         for k in [
             "requests",
