@@ -17,12 +17,14 @@ import anywidget
 import traitlets
 
 from aerofs_kernel import _engine
+from aerofs_kernel.client import TERMINAL
 from aerofs_kernel.progress import MAX_UPDATES_PER_SECOND, ProgressPoller
 
 _HERE = pathlib.Path(__file__).parent
 
-#: A run or job in one of these states changes no more (job states, lower-cased, included).
-ENDED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+#: A run or job in one of these states changes no more: the job server's terminal states, as the widget
+#: shows them (lower-cased).
+ENDED_STATES = frozenset(s.lower() for s in TERMINAL)
 
 
 class ProgressWidget(anywidget.AnyWidget):
