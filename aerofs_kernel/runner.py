@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import atomic, get_pipeline
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
-from aerofs_kernel.result import ParquetTable, Result, peek
+from aerofs_kernel.result import ParquetTable, Result, Tables, peek
 from aerofs_kernel.sources import Input, Sink, StreamSet, filesystem, is_remote, list_inputs
 
 __all__ = ["Input", "merge_job", "plan_job", "resolve_inputs", "run_pipeline", "run_task", "validate_params"]
@@ -449,6 +449,11 @@ class AlignsTasks(Protocol):
     ) -> list[RunOutput]: ...
 
 
+def _task_tables(paths: dict[str, str]) -> Tables:
+    """A task's tables, each still in the Parquet file :func:`run_task` wrote (see :class:`Tables`)."""
+    return Tables({name: ParquetTable(lambda p=path: p) for name, path in paths.items()})  # type: ignore[misc]
+
+
 def merge_job(
     pipeline: str, params: dict[str, Any], partials: list[dict[str, Any]], workdir: str
 ) -> dict[str, Any]:
@@ -461,7 +466,9 @@ def merge_job(
             summary=p.get("summary", {}),
             outputs=list(p.get("outputs", [])),
             errors=list(p.get("errors", [])),
-            tables={name: pq.read_table(path) for name, path in p.get("tables", {}).items()},
+            # Left in their files, read when a merge first uses them (log-sessions reads its tables
+            # batch by batch, never whole; the other merges index them and get them whole).
+            tables=_task_tables(p.get("tables", {})),
             parts=p.get("parts", {}),
         )
         for p in ordered

@@ -5,7 +5,7 @@ assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``
 ~20 MB. Prints MB/s and peak RSS of each tool and checks requests/bytes/unique visitors equal GoAccess's.
 
     python bench/logs_bench.py [--small] [--all-clients] [--dst DIR] [--skip python,goaccess] [--engine SO]
-    python bench/logs_bench.py --job 4,8 [--pairs 2] [--small] [--all-clients]
+    python bench/logs_bench.py --job 4,8 [--pairs 2] [--small] [--all-clients] [--before DIR] [--python-merge]
 
 ``--all-clients``: every request from any of the 5,000 clients (~9 times as many sessions, nearly one
 per request: the memory case of a log with millions of sessions). ``--dst``: AeroFS also writes
@@ -18,10 +18,13 @@ interleaved on one machine (``cp aerofs_kernel/_engine.abi3.so /tmp/engine_befor
 ``--job N,...``: the log as a job of N byte-range tasks, what a worker does (``runner.plan_job``,
 ``run_task`` on each task one after the other, ``merge_job`` writing sessions.parquet, summary.json and
 report.html to a dst). The tasks run once per N; then, interleaved ``--pairs`` times, each in a fresh
-process: the merge (``merge_job`` alone: reading the tasks' tables, the merge, writing the outputs), the
-same merge with the earlier row-by-row Python ``merge_sessions`` and median (tests/logs/reference.py),
-and the interactive run of the whole log with a dst. Each prints wall and CPU seconds of its own work
-(imports excluded) and its peak RSS.
+process: the merge (``merge_job`` alone: reading the tasks' tables, the merge, writing the outputs),
+with ``--before DIR`` the same merge by the code of another checkout (``git worktree add DIR REV``, the
+built ``aerofs_kernel/_engine*.so`` copied into it: the step's process imports ``aerofs_kernel`` from
+there), with ``--python-merge`` the merge with the earlier row-by-row Python ``merge_sessions`` and median
+(tests/logs/reference.py), and the interactive run of the whole log with a dst. Each prints wall and
+CPU seconds of its own work (imports excluded) and its peak RSS; at the end the sessions.parquet and
+summary.json of each are compared with the interactive run's.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def job_child(what: str, path: str, work: str, tasks: int) -> None:
         partials = [runner.run_task("log-sessions", params, x, _engine.Progress(), work) for x in plan]
         with open(partials_file, "w") as f:
             json.dump(partials, f)
-    elif what.startswith("merge"):
+    elif what.startswith("merge"):  # merge-before: the same, run with another checkout's code
         if what == "merge-old":
             from reference import median, merge_sessions
 
@@ -118,11 +121,38 @@ def job_child(what: str, path: str, work: str, tasks: int) -> None:
     print(json.dumps({"wall": dt, "cpu": cpu, "rss_mb": rss}))
 
 
-def job(path: Path, counts: list[int], pairs: int) -> None:
+def _compare(work: str, steps: list[str]) -> None:
+    """Whether each step's sessions.parquet (rows, order, ids, types) and summary.json session
+    figures equal the interactive run's."""
+    import pyarrow.parquet as pq
+
+    keys = ("sessions", "unique_visitors", "bounce_rate", "mean_duration_s", "median_duration_s",
+            "pages_per_session", "bot_sessions", "requests", "bytes")  # fmt: skip
+    one = os.path.join(work, "dst-interactive")
+    table = pq.read_table(os.path.join(one, "sessions.parquet"))
+    with open(os.path.join(one, "summary.json")) as f:
+        summary = json.load(f)
+    for what in steps:
+        dst = os.path.join(work, f"dst-{what}")
+        same = pq.read_table(os.path.join(dst, "sessions.parquet")).equals(table)
+        with open(os.path.join(dst, "summary.json")) as f:
+            theirs = json.load(f)
+        differ = [k for k in keys if theirs.get(k) != summary.get(k)]
+        print(
+            f"  {what}: sessions.parquet equals the interactive run's: {same}; summary differs in: {differ}"
+        )
+
+
+def job(path: Path, counts: list[int], pairs: int, before: str | None = None, python: bool = False) -> None:
     import tempfile
 
+    merges = ["merge", *(["merge-before"] if before else []), *(["merge-old"] if python else [])]
+
     def step(what: str, work: str, n: int) -> dict[str, float]:
-        code = f"import sys; sys.path[:0] = {[str(ROOT), str(ROOT.parent / 'tests' / 'logs')]!r}; "
+        paths = [str(ROOT), str(ROOT.parent / "tests" / "logs")]
+        if what == "merge-before":
+            paths.insert(0, str(before))
+        code = f"import sys; sys.path[:0] = {paths!r}; "
         code += f"from logs_bench import job_child; job_child({what!r}, {str(path)!r}, {work!r}, {n})"
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -135,8 +165,9 @@ def job(path: Path, counts: list[int], pairs: int) -> None:
             print(f"{n} tasks:")
             step("tasks", work, n)
             for _ in range(pairs):
-                for what in ("merge", "merge-old", "interactive"):
+                for what in (*merges, "interactive"):
                     step(what, work, n)
+            _compare(work, merges)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,12 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", default=None, help="path of an _engine.abi3.so to run instead")
     ap.add_argument("--job", default="", help="task counts, e.g. 4,8: the job's steps (see above)")
     ap.add_argument("--pairs", type=int, default=2, help="--job: interleaved runs of each merge")
+    ap.add_argument("--before", default=None, help="--job: a checkout whose merge runs interleaved")
+    ap.add_argument("--python-merge", action="store_true", help="--job: also the row-by-row Python merge")
     args = ap.parse_args(argv)
     if args.job:
         job(
             make(20 if args.small else 1000, args.all_clients),
             [int(x) for x in args.job.split(",")],
             args.pairs,
+            args.before,
+            args.python_merge,
         )
         return 0
     skip = set(filter(None, args.skip.split(",")))

@@ -25,18 +25,20 @@ status codes, traffic per hour and day, and samples of unparsed lines.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
+from collections import Counter
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from aerofs_kernel import _engine
-from aerofs_kernel.pipelines import atomic, register, remote_ranges
+from aerofs_kernel.pipelines import atomic, register, remote_ranges, session_stream
 from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
-from aerofs_kernel.result import lazy
+from aerofs_kernel.result import lazy, peek
 
 #: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
 SPLIT_BYTES = 256 << 20
@@ -330,6 +332,29 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
     return pa.Table.from_arrays(out, schema=schema)
 
 
+def unique_visitors(sources: list[session_stream.Source]) -> int:
+    """The distinct (ip, user agent, day) of the tasks' ``visitors`` tables, read batch by batch. A
+    task's rows are distinct already (as its run counts them), so only the rows of days that two or
+    more tasks saw (a cut's day, or files of the same days) are held for a distinct count of their
+    union; the others are counted."""
+    days: list[set[Any]] = [set() for _ in sources]
+    for seen, src in zip(days, sources, strict=True):
+        for b in session_stream.batches(src, ["day"]):
+            seen.update(pc.unique(b.column(0)).to_pylist())
+    tally = Counter(d for seen in days for d in seen)
+    day_type = session_stream.schema_of(sources[0]).field("day").type
+    shared = pa.array(sorted(d for d, c in tally.items() if c > 1), day_type)
+    n, held = 0, []
+    for src in sources:
+        for b in session_stream.batches(src):
+            mask = pc.is_in(b.column("day"), value_set=shared)
+            n += b.num_rows - (pc.sum(mask).as_py() or 0)
+            held.append(b.filter(mask))
+    if held:
+        n += pa.Table.from_batches(held).group_by(["ip", "user_agent", "day"]).aggregate([]).num_rows
+    return n
+
+
 def _median(values: pa.ChunkedArray) -> float:
     """The median of integers (the mean of the middle two for an even count), exact: the middle values
     are found by selection in Arrow and averaged as Python integers."""
@@ -385,17 +410,28 @@ class LogSessions(Pipeline):
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         """Exactly the result of one run over all the tasks' inputs: sessions cut by task boundaries are
-        joined (:func:`merge_sessions`), unique visitors are the distinct (ip, user agent, day) of all
-        tasks, top lists come from the summed per-value counts; request-level figures add up."""
-        merged = super().merge(parts, None, options)
+        joined (:func:`merge_sessions`, on the sessions that can be cut only, the rest streamed through:
+        :mod:`~aerofs_kernel.pipelines.session_stream`), unique visitors are the distinct (ip, user
+        agent, day) of all tasks, top lists come from the summed per-value counts; request-level
+        figures add up. The parts' tables may still be in their files (a job's: ``merge_job``); they
+        are read batch by batch. With ``dst`` the sessions are written to ``sessions.parquet`` as they
+        are merged and the result's table is read from it on first use; without, they are collected
+        (the table is the result, as an interactive run without ``dst`` holds it). The result has no
+        ``visitors`` table (only its count: the union is what the merge avoids holding)."""
+        # The generic merge sums the figures; the tables are not its to concatenate (nor read).
+        merged = super().merge([dataclasses.replace(p, tables={}) for p in parts], None, options)
         timeout = float(options.get("timeout_minutes", 30)) * 60
         by_ua = options.get("session_key", "ip_ua") != "ip"
-        sessions = merge_sessions(
-            [p.tables["sessions"] for p in parts if "sessions" in p.tables], timeout, by_ua
+        sources = [peek(p.tables, "sessions") for p in parts if "sessions" in p.tables]
+        parquet = os.path.join(dst, "sessions.parquet") if dst else None
+        sessions, figures, _ = session_stream.merge(
+            sources, timeout, lambda tables: merge_sessions(tables, timeout, by_ua), parquet
         )
-        visitors = [p.tables["visitors"] for p in parts if "visitors" in p.tables]
-        counts = [p.tables["counts"] for p in parts if "counts" in p.tables]
-        merged.tables = {"sessions": sessions}
+        if sessions is not None:
+            merged.tables = {"sessions": sessions}
+        else:
+            schema = session_stream.schema_of(sources[0]) if sources else None
+            merged.tables = lazy({}, "sessions", lambda: _sessions_file(merged, str(parquet)), schema)
         s = merged.summary
         # Files, not tasks: the byte ranges of one big log are one file (requests per file add up).
         per_file: dict[str, int] = {}
@@ -404,18 +440,11 @@ class LogSessions(Pipeline):
                 per_file[k] = per_file.get(k, 0) + v
         s["per_file"] = per_file
         s["files"] = len(per_file)
-        n = sessions.num_rows
-        s["sessions"] = n
-        if n:
-            s["bounce_rate"] = pc.sum(pc.less_equal(sessions.column("pages"), 1)).as_py() / n
-            s["mean_duration_s"] = pc.mean(sessions.column("duration_s")).as_py()
-            s["median_duration_s"] = _median(sessions.column("duration_s"))
-            s["pages_per_session"] = pc.sum(sessions.column("pages")).as_py() / n
-            s["bot_sessions"] = pc.sum(sessions.column("is_bot")).as_py()
+        s.update(figures.summary())
+        visitors = [peek(p.tables, "visitors") for p in parts if "visitors" in p.tables]
         if visitors:
-            v = pa.concat_tables(visitors).group_by(["ip", "user_agent", "day"]).aggregate([])
-            merged.tables["visitors"] = v
-            s["unique_visitors"] = v.num_rows
+            s["unique_visitors"] = unique_visitors(visitors)
+        counts = [p.tables["counts"] for p in parts if "counts" in p.tables]
         top = int(options.get("top", 10))
         if counts:
             c = pa.concat_tables(counts).group_by(["kind", "value"]).aggregate([("hits", "sum")])
@@ -449,8 +478,8 @@ class LogSessions(Pipeline):
         s.update(hits_per_hour=hours, hits_per_day=dict(sorted(days.items())),
                  status_codes=dict(sorted(status.items())),
                  unparsed_samples=samples[: int(options.get("unparsed_samples", 20))])  # fmt: skip
-        if dst:
-            merged.outputs = write_outputs(dst, sessions, s)
+        if parquet is not None:
+            merged.outputs = [parquet, *write_reports(str(dst), s)]
         return merged
 
 

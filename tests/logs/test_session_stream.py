@@ -1,0 +1,249 @@
+"""A job's merge streamed (aerofs_kernel/pipelines/session_stream.py): the job's files equal the
+interactive run's, only the sessions task boundaries can cut are held, the tasks' tables are read
+batch by batch."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aerofs_kernel import _engine, runner
+from aerofs_kernel.pipelines import get_pipeline
+from aerofs_kernel.pipelines import log_sessions as ls
+from aerofs_kernel.pipelines import session_stream as ss
+from aerofs_kernel.result import ParquetTable
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reference import generate
+
+#: Summary keys a job computes in its own way (the rest add up or are per input).
+SESSION_KEYS = ("sessions", "bounce_rate", "mean_duration_s", "median_duration_s", "pages_per_session",
+                "bot_sessions", "unique_visitors", "requests", "bytes", "unparsed_lines", "top_pages",
+                "top_referrers", "top_user_agents", "status_codes", "hits_per_hour", "hits_per_day")  # fmt: skip
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Batches and row groups of a few rows, so windows, refills and row groups are crossed often."""
+    monkeypatch.setattr(ss, "BATCH_ROWS", 37)
+    monkeypatch.setattr(ss, "ROW_GROUP_ROWS", 101)
+
+
+def _interactive(paths, dst, **opts):
+    spec = get_pipeline("log-sessions")
+    return spec.run([str(p) for p in paths], str(dst), spec.options({"src": "x", **opts}), _engine.Progress())
+
+
+def _job(src, dst, work, tasks, **opts):
+    params = {"src": src, "dst": str(dst), **opts}
+    plan = runner.plan_job("log-sessions", params, tasks)
+    partials = [runner.run_task("log-sessions", params, t, _engine.Progress(), str(work)) for t in plan]
+    return plan, runner.merge_job("log-sessions", params, partials, str(work))
+
+
+def _same_outputs(job_dst: Path, one_dst: Path, job_summary: dict, one_summary: dict) -> None:
+    job_file, one_file = (
+        pq.read_table(job_dst / "sessions.parquet"),
+        pq.read_table(one_dst / "sessions.parquet"),
+    )
+    assert job_file.schema == one_file.schema  # types, as the engine writes them
+    assert job_file.equals(one_file)  # rows, order, ids
+    written = json.loads((job_dst / "summary.json").read_text())
+    for k in SESSION_KEYS:
+        assert job_summary[k] == one_summary[k], k
+        assert written[k] == one_summary[k], k
+
+
+@pytest.mark.parametrize("key", ["ip_ua", "ip"])
+def test_a_job_of_byte_ranges_writes_the_interactive_runs_file(tmp_path, monkeypatch, small_batches, key):
+    # Out-of-order lines (some across cuts), sessions across every cut and across midnight (the log
+    # starts at 22:00), seven tasks, a small engine chunk.
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(6000, 41, shuffle=0.05, steps=(0, 1, 5, 30, 120, 600))) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    plan, job = _job(str(p), tmp_path / "job", tmp_path / "work", 7, session_key=key, chunk_size=4096)
+    assert len(plan) == 7
+    one = _interactive([p], tmp_path / "one", session_key=key, chunk_size=4096)
+    _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+    assert job["summary"]["files"] == 1
+
+
+def test_a_job_of_overlapping_whole_files_writes_the_interactive_runs_file(tmp_path, small_batches):
+    # Two servers' logs of the same hours (every session an edge: correct, not bounded), a rotated
+    # .gz and an empty file, given out of order.
+    lines = generate(5000, 43, shuffle=0.02)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text("\n".join(lines[0:3000:2]) + "\n")
+    (logs / "b.log").write_text("\n".join(lines[1:3000:2]) + "\n")
+    (logs / "c.log.1.gz").write_bytes(gzip.compress(("\n".join(lines[3000:]) + "\n").encode()))
+    (logs / "empty.log").write_text("")
+    paths = [logs / n for n in ("c.log.1.gz", "empty.log", "b.log", "a.log")]
+    plan, job = _job(str(logs), tmp_path / "job", tmp_path / "work", 4)
+    assert len(plan) == 4
+    one = _interactive(paths, tmp_path / "one")
+    _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+
+
+def test_a_job_with_empty_tasks_and_one_task(tmp_path, monkeypatch, small_batches):
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(300, 47)) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    one = _interactive([p], tmp_path / "one")
+    for tasks in (1, 200):  # 200 ranges of ~130 bytes: many hold no line start
+        dst = tmp_path / f"job-{tasks}"
+        _, job = _job(str(p), dst, tmp_path / f"work-{tasks}", tasks)
+        _same_outputs(dst, tmp_path / "one", job["summary"], one.summary)
+
+
+def test_the_merge_reads_the_tasks_sessions_batch_by_batch_and_returns_them_lazily(tmp_path, monkeypatch):
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(3000, 53, shuffle=0.05)) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    params = {"src": str(p), "dst": str(tmp_path / "job")}
+    spec = get_pipeline("log-sessions")
+    work = tmp_path / "work"
+    partials = [
+        runner.run_task("log-sessions", params, t, _engine.Progress(), str(work))
+        for t in runner.plan_job("log-sessions", params, 3)
+    ]
+    read: list[str] = []
+    whole = ParquetTable.read
+    monkeypatch.setattr(ParquetTable, "read", lambda self: read.append(self.locate()) or whole(self))
+    runner.merge_job("log-sessions", params, partials, str(work))
+    # Only the small per-value counts are read whole; sessions and visitors are streamed.
+    assert read and all(r.endswith("-counts.parquet") for r in read)
+    # The merge itself: its sessions table stays in the written file until used.
+    parts = [runner._task_tables(x["tables"]) for x in partials]
+    outs = [ls.RunOutput(summary=x["summary"], tables=t) for x, t in zip(partials, parts, strict=True)]
+    merged = spec.merge(outs, str(tmp_path / "again"), spec.options({"src": "x"}))
+    assert isinstance(merged.tables.peek("sessions"), ParquetTable)
+    assert merged.tables["sessions"].equals(pq.read_table(tmp_path / "job" / "sessions.parquet"))
+
+
+def test_most_sessions_of_a_long_log_cut_in_tasks_are_interior(tmp_path, monkeypatch):
+    # What bounds the merge: with byte ranges of a time-ordered log only the sessions within the
+    # timeout of a cut are held.
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(20000, 59, shuffle=0.01, steps=(0, 1, 5, 30, 120))) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    spec = get_pipeline("log-sessions")
+    batches = spec.plan([(str(p), p.stat().st_size)], {}, 4)
+    opts = spec.options({"src": "x"})
+    tables = [spec.run(b, None, opts, _engine.Progress()).tables["sessions"] for b in batches]
+    reach = ss.reach_units(1800.0, "s")
+    spans = [ss.span(t) for t in tables]
+    total = sum(t.num_rows for t in tables)
+    edges = 0
+    for i, t in enumerate(tables):
+        near = ss.neighbours(spans, i, reach)
+        assert len(near) == (1 if i in (0, len(tables) - 1) else 2)  # its time neighbours only
+        edges += pa.compute.sum(ss.edge_mask(t.to_batches()[0], near, reach)).as_py()
+    assert 0 < edges < total / 10
+    streamed, _, held = ss.merge(tables, 1800.0, lambda x: ls.merge_sessions(x, 1800.0), None)
+    assert held == edges
+    assert streamed.equals(ls.merge_sessions(tables, 1800.0))
+
+
+def test_neighbours_and_edges_on_hand_made_spans():
+    spans = [(0, 100), (90, 300), None, (1000, 1100), (5000, 6000)]
+    assert ss.neighbours(spans, 0, 10) == [(90, 300)]
+    assert ss.neighbours(spans, 1, 10) == [(0, 100)]
+    assert ss.neighbours(spans, 3, 700) == [(90, 300)]
+    assert ss.neighbours(spans, 3, 10) == []
+    assert ss.neighbours(spans, 2, 10) == []
+    # Overlapping neighbours are one interval.
+    assert ss.neighbours([(0, 50), (10, 20), (15, 40), (100, 120)], 0, 60) == [(10, 40), (100, 120)]
+    t0 = datetime(1970, 1, 1, tzinfo=UTC)  # spans are in the time unit since the epoch
+    ts = lambda s: t0 + timedelta(seconds=s)  # noqa: E731
+    batch = pa.RecordBatch.from_pydict(
+        {"start": [ts(0), ts(500), ts(880)], "end": [ts(10), ts(600), ts(890)]},
+        schema=pa.schema([("start", pa.timestamp("s", "UTC")), ("end", pa.timestamp("s", "UTC"))]),
+    )
+    # A neighbour at 900..950 and a reach of 100 s: 880..890 comes within it, 500..600 falls short.
+    assert ss.edge_mask(batch, [(900, 950)], 100).to_pylist() == [False, False, True]
+    assert ss.reach_units(1800.0, "s") == 1801
+    assert ss.reach_units(6.000000000000001, "ms") == 6002
+
+
+def test_median_from_duration_counts():
+    f = ss.Figures()
+    for values in ([5, 1], [3], [], [1, 9, 9]):
+        f.add(pa.table({"pages": pa.array([1] * len(values), pa.uint64()), "duration_s": pa.array(values, pa.int64()),
+                        "is_bot": [False] * len(values)}))  # fmt: skip
+    assert f.n == 6 and f.median() == (3 + 5) / 2
+    assert ss.Figures().summary() == {"sessions": 0}
+
+
+def _cut_tables(data: bytes, path: Path, cuts: list[int], key: str, timeout_min: float) -> list[pa.Table]:
+    spec = get_pipeline("log-sessions")
+    opts = spec.options({"src": "x", "session_key": key, "timeout_minutes": timeout_min, "chunk_size": 4096})
+    bounds = [0, *sorted(cuts), len(data)]
+    return [
+        spec.run([f"{path}#bytes={a}-{b}"], None, opts, _engine.Progress()).tables["sessions"]
+        for a, b in itertools.pairwise(bounds)
+    ]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(0, 1200),
+    clients=st.integers(1, 6),
+    shuffle=st.sampled_from([0.0, 0.05, 0.3]),
+    key=st.sampled_from(["ip_ua", "ip"]),
+    timeout_min=st.sampled_from([30, 1, 0.1]),
+    cut_at=st.lists(st.floats(0, 1), max_size=9),
+    batch=st.sampled_from([1, 5, 64]),
+)
+def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, timeout_min, cut_at, batch):
+    """Random byte cuts (empty tasks, lines out of order, ties across tasks, timeouts that are not
+    whole seconds), tables from Parquet as a job gives them: the streamed merge (collected, and
+    written) equals :func:`merge_sessions` over every session, row for row, ids and types."""
+    ips = [f"10.1.0.{i}" for i in range(1, clients + 1)]
+    lines = generate(n, seed, shuffle=shuffle, clients=ips, steps=(0, 0, 1, 2, 30, 700))
+    data = ("\n".join(lines) + "\n").encode() if lines else b""
+    old = ss.BATCH_ROWS, ss.ROW_GROUP_ROWS
+    ss.BATCH_ROWS, ss.ROW_GROUP_ROWS = batch, 3 * batch
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "access.log"
+            path.write_bytes(data)
+            tables = _cut_tables(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
+            files = []
+            for i, t in enumerate(tables):
+                pq.write_table(t, Path(d) / f"t{i}.parquet")
+                files.append(ParquetTable(lambda i=i: str(Path(d) / f"t{i}.parquet")))
+            whole = ls.merge_sessions(
+                [pq.read_table(f.locate()) for f in files], timeout_min * 60, key != "ip"
+            )
+
+            def join(x: list[pa.Table]) -> pa.Table:
+                return ls.merge_sessions(x, timeout_min * 60, key != "ip")
+
+            got, figures, _ = ss.merge(files, timeout_min * 60, join, None)
+            assert got.schema == whole.schema
+            assert got.to_pylist() == whole.to_pylist()
+            _, _, _ = ss.merge(files, timeout_min * 60, join, str(Path(d) / "out.parquet"))
+            assert pq.read_table(Path(d) / "out.parquet").equals(pq.read_table(_written(whole, d)))
+            assert figures.median() == ls._median(whole.column("duration_s"))
+            assert figures.n == whole.num_rows
+    finally:
+        ss.BATCH_ROWS, ss.ROW_GROUP_ROWS = old
+
+
+def _written(table: pa.Table, d: str) -> str:
+    path = str(Path(d) / "whole.parquet")
+    pq.write_table(table, path, compression="zstd")
+    return path
