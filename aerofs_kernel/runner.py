@@ -297,6 +297,12 @@ def _write_json_atomic(path: str, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+#: Rows per row group of a task's tables: a Parquet reader decodes a whole row group at once, so this
+#: bounds what a merge that reads the tables batch by batch (log-sessions) holds per task (~12 MB of
+#: sessions; a default row group of 1Mi rows is ~180 MB).
+TASK_ROW_GROUP_ROWS = 1 << 14
+
+
 def run_task(
     pipeline: str, params: dict[str, Any], task: dict[str, Any], progress: _engine.Progress, workdir: str
 ) -> dict[str, Any]:
@@ -320,7 +326,8 @@ def run_task(
     tables = {}
     for name, table in out.tables.items():
         path = os.path.join(workdir, f"task-{index}-{name}.parquet")
-        atomic.write_table(table, path, compression="snappy")
+        with atomic.atomic_path(path) as tmp:  # snappy: written once, read back once
+            pq.write_table(table, tmp, compression="snappy", row_group_size=TASK_ROW_GROUP_ROWS)
         tables[name] = path
     partial = {
         "index": index,

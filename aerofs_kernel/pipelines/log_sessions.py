@@ -430,7 +430,7 @@ class LogSessions(Pipeline):
         if sessions is not None:
             merged.tables = {"sessions": sessions}
         else:
-            schema = session_stream.schema_of(sources[0]) if sources else None
+            schema = sources[0].schema if sources else None  # the types the tasks' tables had
             merged.tables = lazy({}, "sessions", lambda: _sessions_file(merged, str(parquet)), schema)
         s = merged.summary
         # Files, not tasks: the byte ranges of one big log are one file (requests per file add up).

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 import pyarrow as pa
@@ -30,9 +31,15 @@ from aerofs_kernel.pipelines import atomic
 from aerofs_kernel.result import ParquetTable
 
 #: Rows a task's table is read in (and the joined edges are fed in).
-BATCH_ROWS = 1 << 16
-#: Rows per row group of the written file (the row group in progress is held uncompressed).
-ROW_GROUP_ROWS = 1 << 18
+BATCH_ROWS = 1 << 14
+#: Rows per row group of the written file (the row group in progress is held uncompressed: ~12 MB,
+#: and one more while the writer thread encodes it).
+ROW_GROUP_ROWS = 1 << 16
+#: Columns of (nearly) one value per session, written without a dictionary: per row group a
+#: dictionary grows to its page limit and falls back to plain anyway, and with row groups this small
+#: that made the file 35% larger (1 GB log: 26.2 MB); plain and zstd: 17.9 MB (one 1Mi row group with
+#: dictionaries, as ``pq.write_table`` writes the table: 19.4 MB), and faster to write.
+PLAIN_COLUMNS = ("session_id", "start", "end", "bytes", "entry_time", "exit_time")
 #: The final order of the sessions (ids count from 0 in it); unique: two sessions of one key never
 #: start at the same time.
 ORDER = [("start", "ascending"), ("ip", "ascending"), ("user_agent", "ascending")]
@@ -41,8 +48,13 @@ Source: TypeAlias = pa.Table | ParquetTable
 Span: TypeAlias = tuple[int, int]
 
 
+#: A time unit's ticks per second.
+PER_S = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
 def schema_of(source: Source) -> pa.Schema:
-    if isinstance(source, ParquetTable) and source.schema is None:
+    """The types ``source`` holds its rows in (a file's own: the merge reads and writes in them)."""
+    if isinstance(source, ParquetTable):
         with _open(source) as f:
             return f.schema_arrow
     return source.schema
@@ -55,39 +67,79 @@ def _open(source: ParquetTable) -> pq.ParquetFile:
     return pq.ParquetFile(fs.open(path, "rb"))
 
 
-def batches(source: Source, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-    """``source``'s rows in order, ``BATCH_ROWS`` at a time: a table in memory, or a Parquet file read
-    batch by batch (cast to the types the table had in its run, when known)."""
+def batches(
+    source: Source, columns: list[str] | None = None, pieces: list[int] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """``source``'s rows in order, ``BATCH_ROWS`` at a time, never whole: a table in memory, or a
+    Parquet file read batch by batch. ``pieces``: only these (row groups of a file, batches of a
+    table in memory: see :func:`piece_spans`). Memory: a row group of the file (the runner writes
+    task tables in row groups of ``BATCH_ROWS``)."""
     if isinstance(source, pa.Table):
-        yield from (source if columns is None else source.select(columns)).to_batches(BATCH_ROWS)
+        parts = (source if columns is None else source.select(columns)).to_batches(BATCH_ROWS)
+        yield from (parts if pieces is None else [parts[i] for i in pieces])
         return
     with _open(source) as f:
-        target = source.schema
-        if target is not None and columns is not None:
-            target = pa.schema([target.field(c) for c in columns])
-        for b in f.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-            yield b if target is None or b.schema == target else b.cast(target)
+        # A row group at a time, on this thread: ``iter_batches`` decodes row groups ahead (~16 of
+        # them: 37 MB a task's file here) and on the CPU pool's threads, whose freed pages stay in RSS.
+        for i in range(f.metadata.num_row_groups) if pieces is None else pieces:
+            yield from f.read_row_group(i, columns=columns, use_threads=False).to_batches(BATCH_ROWS)
 
 
-def _ints(a: pa.Array | pa.ChunkedArray) -> Any:
-    return pc.cast(a, pa.int64())
+def _seconds(a: pa.Array | pa.ChunkedArray) -> Any:
+    """Timestamps as whole seconds (int64, truncated)."""
+    ticks = pc.cast(a, pa.int64())
+    per = PER_S[a.type.unit]
+    return ticks if per == 1 else pc.divide(ticks, per)
 
 
-def span(source: Source) -> Span | None:
-    """(min start, max end) of a sessions table in its time unit; None when it has no rows."""
-    lo = hi = None
-    for b in batches(source, ["start", "end"]):
-        if b.num_rows:
-            s, e = pc.min(_ints(b.column(0))).as_py(), pc.max(_ints(b.column(1))).as_py()
-            lo, hi = (s, e) if lo is None else (min(lo, s), max(hi, e))
-    return None if lo is None or hi is None else (lo, hi)
+def _span(lo: int, hi: int, unit: str) -> Span:
+    """[lo, hi] in ticks of ``unit`` as whole seconds, widened outwards."""
+    per = PER_S[unit]
+    return lo // per, -(-hi // per)
 
 
-def reach_units(timeout_s: float, unit: str) -> int:
-    """The timeout in the table's time unit, rounded up and one more: wider than any gap the merge
-    joins (it compares in float seconds), so no session that could join is taken as interior."""
-    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    return int(-(-timeout_s * per_s // 1)) + 1
+def piece_spans(source: Source) -> list[Span | None]:
+    """Per piece of a sessions table (a row group of a file, a batch of ``BATCH_ROWS`` rows of a
+    table in memory) its (min start, max end) in whole seconds, widened outwards; None: no rows. A
+    file's come from its footer's statistics (a row group without them is read for them)."""
+    if isinstance(source, pa.Table):
+        return [_batch_span(b) for b in batches(source, ["start", "end"])]
+    spans: list[Span | None] = []
+    with _open(source) as f:
+        meta, unit = f.metadata, f.schema_arrow.field("start").type.unit
+        for i in range(meta.num_row_groups):
+            rg = meta.row_group(i)
+            stats = {rg.column(j).path_in_schema: rg.column(j).statistics for j in range(rg.num_columns)}
+            lo, hi = stats.get("start"), stats.get("end")
+            if not rg.num_rows:
+                spans.append(None)
+            elif lo is not None and hi is not None and lo.has_min_max and hi.has_min_max:
+                spans.append(_span(lo.min_raw, hi.max_raw, unit))
+            else:
+                spans.append(_batch_span(f.read_row_group(i, columns=["start", "end"])))
+    return spans
+
+
+def _batch_span(b: pa.RecordBatch | pa.Table) -> Span | None:
+    if not b.num_rows:
+        return None
+    start, end = b.column("start"), b.column("end")
+    return _span(
+        pc.min(pc.cast(start, pa.int64())).as_py(), pc.max(pc.cast(end, pa.int64())).as_py(), start.type.unit
+    )
+
+
+def outer(spans: list[Span | None]) -> Span | None:
+    """The span of all of ``spans``."""
+    known = [s for s in spans if s is not None]
+    return (min(s[0] for s in known), max(s[1] for s in known)) if known else None
+
+
+def reach_s(timeout_s: float) -> int:
+    """How far (whole seconds) a session reaches for another: the timeout rounded up, plus 2 for
+    the seconds the spans and times were rounded to (times are truncated, spans widened), so no
+    session that could join is taken as interior; a little wider only holds a few more."""
+    return int(-(-timeout_s // 1)) + 2
 
 
 def neighbours(spans: list[Span | None], i: int, reach: int) -> list[Span]:
@@ -110,10 +162,15 @@ def neighbours(spans: list[Span | None], i: int, reach: int) -> list[Span]:
     return union
 
 
+def meets(span: Span | None, near: list[Span], reach: int) -> bool:
+    """Whether ``span`` widened by ``reach`` meets one of ``near``."""
+    return span is not None and any(span[0] - reach <= hi and span[1] + reach >= lo for lo, hi in near)
+
+
 def edge_mask(batch: pa.RecordBatch, near: list[Span], reach: int) -> pa.Array:
-    """Per session, whether [start - reach, end + reach] meets one of ``near``: it may join a session
-    of another task (an edge session); false: interior, it joins nothing."""
-    start, end = _ints(batch.column("start")), _ints(batch.column("end"))
+    """Per session, whether [start - reach, end + reach] (whole seconds) meets one of ``near``: it
+    may join a session of another task (an edge session); false: interior, it joins nothing."""
+    start, end = _seconds(batch.column("start")), _seconds(batch.column("end"))
     mask = pa.repeat(pa.scalar(False), batch.num_rows)
     for lo, hi in near:
         mask = pc.or_(mask, pc.and_(pc.less_equal(start, hi + reach), pc.greater_equal(end, lo - reach)))
@@ -242,9 +299,25 @@ def _numbered(t: pa.Table, first: int, field: pa.Field) -> pa.Table:
 
 
 def _write(windows: Iterator[pa.Table], dest: str, schema: pa.Schema) -> None:
-    """The windows into ``dest`` (Parquet, zstd, as :func:`atomic.write_table` writes an output), in
-    row groups of :data:`ROW_GROUP_ROWS`; visible only when whole."""
-    with atomic.atomic_path(dest) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as w:
+    """The windows into ``dest`` (Parquet, zstd, as :func:`atomic.write_table` writes an output, but
+    :data:`PLAIN_COLUMNS` without dictionaries), in row groups of :data:`ROW_GROUP_ROWS`; visible only
+    when whole. Each row group is encoded and
+    compressed on a thread (pyarrow lets go of the GIL) while the next is read and merged: about
+    half of the merge's CPU is writing. At most one row group waits for the writer."""
+    dictionary = [f.name for f in schema if f.name not in PLAIN_COLUMNS]
+    with (
+        atomic.atomic_path(dest) as tmp,
+        pq.ParquetWriter(tmp, schema, compression="zstd", use_dictionary=dictionary) as w,
+        ThreadPoolExecutor(1, thread_name_prefix="aerofs-sessions-writer") as writer,
+    ):
+        writing: Future[None] | None = None
+
+        def write(rows: pa.Table) -> None:
+            nonlocal writing
+            if writing is not None:
+                writing.result()  # the writer's error, raised here
+            writing = writer.submit(w.write_table, rows, row_group_size=ROW_GROUP_ROWS)
+
         pending: list[pa.Table] = []
         held = 0
         for t in windows:
@@ -252,10 +325,12 @@ def _write(windows: Iterator[pa.Table], dest: str, schema: pa.Schema) -> None:
             held += t.num_rows
             while held >= ROW_GROUP_ROWS:
                 rows = pa.concat_tables(pending)
-                w.write_table(rows.slice(0, ROW_GROUP_ROWS), row_group_size=ROW_GROUP_ROWS)
+                write(rows.slice(0, ROW_GROUP_ROWS))
                 pending, held = [rows.slice(ROW_GROUP_ROWS)], held - ROW_GROUP_ROWS
         if held:
-            w.write_table(pa.concat_tables(pending))
+            write(pa.concat_tables(pending))
+        if writing is not None:
+            writing.result()
 
 
 def merge(
@@ -274,13 +349,16 @@ def merge(
             atomic.write_table(empty, dest)
         return (None if dest is not None else empty), Figures(), 0
     schema = schema_of(sources[0])
-    reach = reach_units(timeout_s, schema.field("start").type.unit)
-    spans = [span(s) for s in sources]
+    reach = reach_s(timeout_s)
+    pieces = [piece_spans(s) for s in sources]
+    spans = [outer(p) for p in pieces]
     near = [neighbours(spans, i, reach) for i in range(len(sources))]
     edges = []
-    for src, nb in zip(sources, near, strict=True):
-        # A task with no neighbour has no edges: its table is read once, by the stream below.
-        rows = [b.filter(edge_mask(b, nb, reach)) for b in batches(src)] if nb else []
+    for src, nb, ps in zip(sources, near, pieces, strict=True):
+        # Only the pieces (row groups) that come near another task are read for edges: with byte
+        # ranges of a time-ordered log, the first and last of each task.
+        some = [i for i, p in enumerate(ps) if meets(p, nb, reach)]
+        rows = [b.filter(edge_mask(b, nb, reach)) for b in batches(src, pieces=some)]
         edges.append(pa.Table.from_batches(rows, schema=schema) if rows else schema.empty_table())
     held = sum(e.num_rows for e in edges)
     joined = join(edges) if held else schema.empty_table()

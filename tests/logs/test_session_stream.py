@@ -132,9 +132,9 @@ def test_the_merge_reads_the_tasks_sessions_batch_by_batch_and_returns_them_lazi
     assert merged.tables["sessions"].equals(pq.read_table(tmp_path / "job" / "sessions.parquet"))
 
 
-def test_most_sessions_of_a_long_log_cut_in_tasks_are_interior(tmp_path, monkeypatch):
+def test_most_sessions_of_a_long_log_cut_in_tasks_are_interior(tmp_path, monkeypatch, small_batches):
     # What bounds the merge: with byte ranges of a time-ordered log only the sessions within the
-    # timeout of a cut are held.
+    # timeout of a cut are held, and only the pieces (row groups) near a cut are read for them.
     p = tmp_path / "access.log"
     p.write_text("\n".join(generate(20000, 59, shuffle=0.01, steps=(0, 1, 5, 30, 120))) + "\n")
     monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
@@ -142,15 +142,18 @@ def test_most_sessions_of_a_long_log_cut_in_tasks_are_interior(tmp_path, monkeyp
     batches = spec.plan([(str(p), p.stat().st_size)], {}, 4)
     opts = spec.options({"src": "x"})
     tables = [spec.run(b, None, opts, _engine.Progress()).tables["sessions"] for b in batches]
-    reach = ss.reach_units(1800.0, "s")
-    spans = [ss.span(t) for t in tables]
+    reach = ss.reach_s(1800.0)
+    pieces = [ss.piece_spans(t) for t in tables]
+    spans = [ss.outer(x) for x in pieces]
     total = sum(t.num_rows for t in tables)
-    edges = 0
+    edges = near_pieces = 0
     for i, t in enumerate(tables):
         near = ss.neighbours(spans, i, reach)
         assert len(near) == (1 if i in (0, len(tables) - 1) else 2)  # its time neighbours only
-        edges += pa.compute.sum(ss.edge_mask(t.to_batches()[0], near, reach)).as_py()
+        edges += sum(pa.compute.sum(ss.edge_mask(b, near, reach)).as_py() for b in ss.batches(t))
+        near_pieces += sum(ss.meets(x, near, reach) for x in pieces[i])
     assert 0 < edges < total / 10
+    assert near_pieces < sum(map(len, pieces)) / 10
     streamed, _, held = ss.merge(tables, 1800.0, lambda x: ls.merge_sessions(x, 1800.0), None)
     assert held == edges
     assert streamed.equals(ls.merge_sessions(tables, 1800.0))
@@ -173,8 +176,10 @@ def test_neighbours_and_edges_on_hand_made_spans():
     )
     # A neighbour at 900..950 and a reach of 100 s: 880..890 comes within it, 500..600 falls short.
     assert ss.edge_mask(batch, [(900, 950)], 100).to_pylist() == [False, False, True]
-    assert ss.reach_units(1800.0, "s") == 1801
-    assert ss.reach_units(6.000000000000001, "ms") == 6002
+    assert ss.reach_s(1800.0) == 1802
+    assert ss.reach_s(6.000000000000001) == 9
+    assert ss.meets((880, 890), [(900, 950)], 10) and not ss.meets((500, 600), [(900, 950)], 100)
+    assert not ss.meets(None, [(900, 950)], 100)
 
 
 def test_median_from_duration_counts():
@@ -223,7 +228,7 @@ def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, t
             tables = _cut_tables(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
             files = []
             for i, t in enumerate(tables):
-                pq.write_table(t, Path(d) / f"t{i}.parquet")
+                pq.write_table(t, Path(d) / f"t{i}.parquet", row_group_size=2 * batch)
                 files.append(ParquetTable(lambda i=i: str(Path(d) / f"t{i}.parquet")))
             whole = ls.merge_sessions(
                 [pq.read_table(f.locate()) for f in files], timeout_min * 60, key != "ip"
