@@ -253,6 +253,11 @@ class AerofsApp(ExtensionApp):
         help="seconds a request's identity (same credentials) is remembered; 0: ask the identity "
         "provider every time (env AEROFS_IDENTITY_CACHE_TTL; see jobserver.identity_cache)",
     ).tag(config=True)
+    fast_reads = Bool(
+        True,
+        help="answer status polls of a known caller without building a request handler, same checks and "
+        "answer (env AEROFS_FAST_READS=0 to turn off; see jobserver.handlers.fast_reads)",
+    ).tag(config=True)
     jobserver_url = Unicode(
         "",
         help="a team job server to forward aerofs/api/* to, this server being a thin client "
@@ -282,6 +287,10 @@ class AerofsApp(ExtensionApp):
     @default("identity_cache_ttl")
     def _ict_default(self) -> float:
         return float(os.environ.get("AEROFS_IDENTITY_CACHE_TTL", "2"))
+
+    @default("fast_reads")
+    def _fast_reads_default(self) -> bool:
+        return os.environ.get("AEROFS_FAST_READS", "1") != "0"
 
     @default("data_dir")
     def _dd_default(self) -> str:
@@ -360,6 +369,16 @@ class AerofsApp(ExtensionApp):
         from jobserver.handlers import routes
 
         self.handlers.extend(forward.routes("/aerofs") if self.jobserver_url else routes("/aerofs"))
+        if self.fast_reads and not self.jobserver_url and self.serverapp is not None:
+            from jobserver.handlers import JobHandler, fast_reads
+
+            # In front of every route (jupyter_server's own ~100 come first otherwise); it answers only
+            # the status polls it can answer as JobHandler would, and routes nothing else. In the
+            # settings as `aerofs_fast_reads` (its counters), absent when not installed.
+            web_app = self.serverapp.web_app
+            router = fast_reads.install(web_app, JobHandler, self.name)
+            if router is not None:
+                web_app.settings["aerofs_fast_reads"] = router
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # The server's loop runs now: open the loop's read pool (PostgreSQL) before the first status poll.

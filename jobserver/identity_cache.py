@@ -81,15 +81,17 @@ class IdentityCache:
             _query_key(req.query_arguments),
         )
 
-    def get(self, key: tuple) -> tuple[Any, dict[str, Any]] | None:
+    def get(self, key: tuple, count_miss: bool = True) -> tuple[Any, dict[str, Any]] | None:
+        """The remembered ``(user, attrs)``, or None. ``count_miss=False``: a look that the handler's
+        own look will follow on a miss (the status poll's fast path), so a miss is counted once."""
         entry = self._entries.get(key)
         if entry is None:
-            self.misses += 1
+            self.misses += count_miss
             return None
         expires, user, attrs = entry
         if time.monotonic() >= expires:
             del self._entries[key]
-            self.misses += 1
+            self.misses += count_miss
             return None
         self.hits += 1
         return user, attrs

@@ -50,6 +50,10 @@ class JobReads:
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """The job as the store has it now, or None; the dict is the caller's own."""
+        return await self.request(job_id)
+
+    def request(self, job_id: str) -> asyncio.Future[dict[str, Any] | None]:
+        """As :meth:`get`, as a future (the status poll's fast path waits with a callback, no task)."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[dict[str, Any] | None] = loop.create_future()
         self._waiting.setdefault(job_id, []).append(fut)
@@ -58,7 +62,7 @@ class JobReads:
             task = loop.create_task(self._run())
             self._tasks.add(task)  # the loop only holds tasks weakly
             task.add_done_callback(self._tasks.discard)
-        return await fut
+        return fut
 
     async def _run(self) -> None:
         try:

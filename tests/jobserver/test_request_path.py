@@ -6,7 +6,13 @@ session's unsafe methods (403 without the token, accepted with it, never asked o
 Origin check (404 cross-site without CORS settings), CORS headers (the token exception,
 ``allow_origin_pat``, ``allow_credentials``), and that a request still records the server's activity
 (idle culling) and its request metric. Whoever makes these routes' request path lighter keeps these
-passing (a lighter ``prepare`` was measured and not kept: docs/operations.md)."""
+passing (a lighter ``prepare`` was measured and not kept: docs/operations.md).
+
+``GET jobs/{id}`` has two paths: the status poll's fast path (:mod:`jobserver.handlers.fast_reads`),
+which answers a known caller's plain poll without a handler, and ``JobHandler`` for everything else.
+Each check runs twice here, the second time with the identity cache warm, so the fast path sees
+every request it might take; the tests below also compare its answers with the handler's, header by
+header, and count which path answered."""
 
 from __future__ import annotations
 
@@ -28,6 +34,11 @@ HEADERS = (
 )
 
 
+def _fast(jp_serverapp: Any) -> Any:
+    """The server's fast path for status polls (None when not installed)."""
+    return jp_serverapp.web_app.settings.get("aerofs_fast_reads")
+
+
 class Client:
     """Sends a request to ``aerofs/api/<path>`` as someone: the answer's status and its security
     headers (no exception for 4xx)."""
@@ -38,6 +49,13 @@ class Client:
     async def send(
         self, path: str, method: str = "GET", *, token: bool = True, who: str | None = "alice", **headers: str
     ) -> tuple[int, dict[str, str | None]]:
+        r = await self.fetch(path, method, token=token, who=who, **headers)
+        return r.code, {h: r.headers.get(h) for h in HEADERS}
+
+    async def fetch(
+        self, path: str, method: str = "GET", *, token: bool = True, who: str | None = "alice", **headers: str
+    ) -> Any:
+        """The whole answer (status, every header, body)."""
         hdrs = dict(headers)
         if token:
             hdrs["Authorization"] = f"token {self.token}"
@@ -49,10 +67,23 @@ class Client:
             body = json.dumps(
                 {"pipeline": "sleepy", "params": {"src": ["a"], "dst": str(self.dst / str(self.posts))}}
             )
-        r = await self.http.fetch(
+        return await self.http.fetch(
             self.url + path, method=method, headers=hdrs, body=body, raise_error=False, follow_redirects=False
         )
-        return r.code, {h: r.headers.get(h) for h in HEADERS}
+
+
+@pytest.fixture(autouse=True)
+def access_log_at_info(jp_serverapp: Any) -> Any:
+    """The extension's log at INFO, as a server runs by default: the DEBUG access line of a success is
+    not written, so the fast path may answer (pytest-jupyter's server logs at DEBUG)."""
+    js = jp_serverapp.web_app.settings.get("aerofs_jobserver")
+    log = js.app.log if js is not None else None
+    level = log.level if log is not None else None
+    if log is not None:
+        log.setLevel("INFO")
+    yield
+    if log is not None:
+        log.setLevel(level)
 
 
 @pytest.fixture
@@ -65,10 +96,16 @@ XSRF = "0123456789abcdef0123456789abcdef"  # double submit: the same value as co
 
 
 @jp_sync
-async def test_every_check_on_the_hot_routes(client: Client, jp_fetch: Any, tmp_path: Any) -> None:
+async def test_every_check_on_the_hot_routes(
+    client: Client, jp_fetch: Any, tmp_path: Any, jp_serverapp: Any
+) -> None:
+    fast = _fast(jp_serverapp)
+    assert fast is not None  # installed by default: the second round below goes through it
     jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
     one = f"jobs/{jid}"
-    for path, method in [("jobs", "GET"), (one, "GET"), ("jobs", "POST"), (one, "DELETE")]:
+    hot = [("jobs", "GET"), (one, "GET"), ("jobs", "POST"), (one, "DELETE")]
+    # Twice: the first round fills the identity cache, the second is what a polling client sends.
+    for path, method in hot + hot:
         # token + user: fine (a DELETE answers 409 once the job is cancelled)
         code, h = await client.send(path, method)
         assert code in (200, 202, 409), (path, method, code)
@@ -102,6 +139,75 @@ async def test_every_check_on_the_hot_routes(client: Client, jp_fetch: Any, tmp_
     # a session's safe method needs none
     code, _ = await client.send(one, "GET", token=False)
     assert code == 200
+    # Of all those, the fast path answered only the plain polls of a known caller: both rounds' token
+    # polls (`GET jobs` before them had the same credentials) and the session's poll just above (its
+    # credentials were seen by the XSRF checks); never one with an Origin, a foreign Host or no user.
+    assert (fast.answered, fast.handed_over) == (3, 0)
+
+
+@jp_sync
+async def test_fast_path_answers_as_the_handler(
+    client: Client, jp_fetch: Any, tmp_path: Any, jp_serverapp: Any
+) -> None:
+    """The same request answered by both paths (``?tasks=0`` takes the handler and changes nothing in
+    the answer): the same status, body and headers, but for the Date."""
+    fast = _fast(jp_serverapp)
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+    assert (await client.send(f"jobs/{jid}", "DELETE"))[0] == 200  # cancelled: the answer stays put
+    for token in (True, False):  # token-authenticated (jupyter's CORS exception) and a session
+        await client.fetch(f"jobs/{jid}", token=token)  # the identity cache learns the caller
+        before = fast.answered
+        by_handler = await client.fetch(f"jobs/{jid}?tasks=0", token=token)
+        by_fast = await client.fetch(f"jobs/{jid}", token=token)
+        assert fast.answered == before + 1
+        assert (by_fast.code, by_fast.body) == (by_handler.code, by_handler.body) == (200, by_fast.body)
+        assert json.loads(by_fast.body)["state"] == "CANCELLED"
+
+        def headers(r: Any) -> list[tuple[str, str]]:
+            return sorted((k, v) for k, v in r.headers.get_all() if k != "Date")
+
+        assert headers(by_fast) == headers(by_handler), token
+        assert ("Access-Control-Allow-Origin" in by_fast.headers) is token
+        # a conditional poll is the handler's: 304 for the ETag the fast path sent
+        before = fast.answered
+        r = await client.fetch(f"jobs/{jid}", token=token, **{"If-None-Match": by_fast.headers["Etag"]})
+        assert r.code == 304 and fast.answered == before
+
+
+@jp_sync
+async def test_fast_path_hands_over_what_it_cannot_answer(
+    client: Client, jp_fetch: Any, tmp_path: Any, jp_serverapp: Any
+) -> None:
+    """A missing job and another user's job: the handler's 404, the same for both (the fast path
+    read them, then handed the request over); a known caller's query the route does not take: 400."""
+    fast = _fast(jp_serverapp)
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+    assert (await client.send(f"jobs/{jid}"))[0] == 200
+    assert (await client.send(f"jobs/{jid}", who="bob"))[0] == 404  # bob's credentials: now known
+    answers = []
+    for who, job in [("alice", "0" * 32), ("bob", jid), ("bob", "0" * 32)]:
+        r = await client.fetch(f"jobs/{job}", who=who)
+        answers.append((r.code, json.loads(r.body)))
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0] == (404, {"message": "no such job", "reason": "Not Found"})
+    assert fast.handed_over == 3
+    assert (await client.send(f"jobs/{jid}?stat=1"))[0] == 400
+    assert (fast.handed_over, fast.answered) == (3, 0)  # the typo never reached the fast path
+
+
+class TestFastPathOff:
+    @pytest.fixture
+    def aerofs_config(self) -> dict[str, Any]:
+        return {"fast_reads": False}
+
+    @jp_sync
+    async def test_not_installed(
+        self, client: Client, jp_fetch: Any, tmp_path: Any, jp_serverapp: Any
+    ) -> None:
+        assert _fast(jp_serverapp) is None
+        jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+        for _ in range(2):
+            assert (await client.send(f"jobs/{jid}"))[0] == 200
 
 
 @jp_sync
@@ -112,12 +218,15 @@ async def test_activity_and_request_metric_recorded(
 
     jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
     settings = jp_serverapp.web_app.settings
-    settings.pop("api_last_activity", None)
-    before = _requests_seen("jobserver.handlers.api.JobHandler")
-    r = await jp_fetch("aerofs", "api", "jobs", jid, headers={"X-Test-User": "alice"})
-    assert r.code == 200
-    assert settings.get("api_last_activity") is not None  # idle culling sees the poll
-    assert _requests_seen("jobserver.handlers.api.JobHandler") == before + 1
+    fast = _fast(jp_serverapp)
+    settings["aerofs_identity_cache"].clear()  # the submit's credentials: forgotten
+    for answered in (0, 1):  # the handler (identity cache cold), then the fast path (warm)
+        settings.pop("api_last_activity", None)
+        before = _requests_seen("jobserver.handlers.api.JobHandler")
+        r = await jp_fetch("aerofs", "api", "jobs", jid, headers={"X-Test-User": "alice"})
+        assert r.code == 200 and fast.answered == answered
+        assert settings.get("api_last_activity") is not None  # idle culling sees the poll
+        assert _requests_seen("jobserver.handlers.api.JobHandler") == before + 1
 
 
 class TestCorsSettings:
@@ -130,8 +239,9 @@ class TestCorsSettings:
 
     @jp_sync
     async def test_allow_origin_pat_and_credentials(
-        self, client: Client, jp_fetch: Any, tmp_path: Any
+        self, client: Client, jp_fetch: Any, tmp_path: Any, jp_serverapp: Any
     ) -> None:
+        assert _fast(jp_serverapp) is None  # CORS settings: every poll is the handler's
         jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
         for path in ("jobs", f"jobs/{jid}"):
             code, h = await client.send(path, token=False, Origin="https://lab.example")
