@@ -11,9 +11,10 @@ in the final order, window by window, numbered and written (or collected when th
 
 What is held: the edge sessions (with byte ranges of one time-ordered log, those within the timeout
 of a cut: a few minutes of traffic per cut; with files of the same hours, e.g. two servers' logs,
-nearly all of them: correct, not bounded), one read batch per task, the window being ordered and the
-Parquet row group in progress. A task's table is read twice (edges, then interior rows), batch by
-batch, never whole.
+nearly all of them: correct, not bounded), one row group per task, the window being ordered and the
+written file's row group in progress (and the one being written). A task's file is read a row group
+at a time, never whole: for edges only the row groups that come near another task (from the footer's
+statistics), then all of it for the interior rows. See docs/log-sessions.md, "A job's merge".
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def piece_spans(source: Source) -> list[Span | None]:
     table in memory) its (min start, max end) in whole seconds, widened outwards; None: no rows. A
     file's come from its footer's statistics (a row group without them is read for them)."""
     if isinstance(source, pa.Table):
-        return [_batch_span(b) for b in batches(source, ["start", "end"])]
+        # All columns: a selection of some may be chunked otherwise, and the pieces must be those
+        # :func:`batches` gives (zero-copy slices either way).
+        return [_batch_span(b) for b in batches(source)]
     spans: list[Span | None] = []
     with _open(source) as f:
         meta, unit = f.metadata, f.schema_arrow.field("start").type.unit
@@ -301,9 +304,10 @@ def _numbered(t: pa.Table, first: int, field: pa.Field) -> pa.Table:
 def _write(windows: Iterator[pa.Table], dest: str, schema: pa.Schema) -> None:
     """The windows into ``dest`` (Parquet, zstd, as :func:`atomic.write_table` writes an output, but
     :data:`PLAIN_COLUMNS` without dictionaries), in row groups of :data:`ROW_GROUP_ROWS`; visible only
-    when whole. Each row group is encoded and
-    compressed on a thread (pyarrow lets go of the GIL) while the next is read and merged: about
-    half of the merge's CPU is writing. At most one row group waits for the writer."""
+    when whole. Each row group is encoded and compressed on a thread (pyarrow lets go of the GIL)
+    while the next is read and merged: about half of the merge's CPU is writing. At most one row
+    group waits for the writer; an error of the writer is raised here, and an error here leaves no
+    file (the writer finishes its row group, the temporary file is removed)."""
     dictionary = [f.name for f in schema if f.name not in PLAIN_COLUMNS]
     with (
         atomic.atomic_path(dest) as tmp,

@@ -292,3 +292,29 @@ def test_a_job_from_and_to_s3_writes_the_interactive_runs_file(tmp_path, monkeyp
         _same_outputs(got, tmp_path / "one", job["summary"], one.summary)
     finally:
         fs.rm(bucket, recursive=True)
+
+
+def test_tables_in_memory_with_columns_chunked_apart(tmp_path, monkeypatch, small_batches):
+    # A merge called with tables in memory (spec.merge on runs' outputs): the pieces the spans are
+    # taken of are the batches the rows are read in, however each column is chunked.
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(2000, 67, shuffle=0.05)) + "\n")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    spec = get_pipeline("log-sessions")
+    opts = spec.options({"src": "x"})
+    plan = spec.plan([(str(p), p.stat().st_size)], {}, 3)
+    tables = [spec.run(b, None, opts, _engine.Progress()).tables["sessions"] for b in plan]
+
+    def rechunked(t: pa.Table) -> pa.Table:
+        cols = [c.combine_chunks() for c in t.columns]
+        n = t.num_rows
+        cols[t.schema.get_field_index("ip")] = pa.chunked_array(
+            [cols[t.schema.get_field_index("ip")].slice(a, 23) for a in range(0, n, 23)]
+        )
+        return pa.Table.from_arrays(cols, schema=t.schema)
+
+    got, _, held = ss.merge(
+        [rechunked(t) for t in tables], 1800.0, lambda x: ls.merge_sessions(x, 1800.0), None
+    )
+    assert held
+    assert got.equals(ls.merge_sessions(tables, 1800.0))
