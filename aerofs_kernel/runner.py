@@ -298,8 +298,8 @@ def _write_json_atomic(path: str, doc: dict[str, Any]) -> None:
 
 
 #: Rows per row group of a task's tables: a Parquet reader decodes a whole row group at once, so this
-#: bounds what a merge that reads the tables batch by batch (log-sessions) holds per task (~12 MB of
-#: sessions; a default row group of 1Mi rows is ~180 MB).
+#: bounds what a merge that reads the tables batch by batch (log-sessions) holds per task (~3 MB of
+#: sessions; pyarrow's default row group of 1Mi rows is ~180 MB).
 TASK_ROW_GROUP_ROWS = 1 << 14
 
 

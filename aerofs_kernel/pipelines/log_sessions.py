@@ -177,11 +177,6 @@ def write_reports(dst: str, summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def write_outputs(dst: str, sessions: pa.Table, summary: dict[str, Any]) -> list[str]:
-    """A job's merge: the sessions table it holds, then the reports."""
-    return [atomic.write_table(sessions, os.path.join(dst, "sessions.parquet")), *write_reports(dst, summary)]
-
-
 def _sessions_file(out: RunOutput, written: str) -> str:
     """Where ``sessions.parquet`` is when the table is first used: where the engine wrote it, or, for a
     remote ``dst`` (written in a local staging folder, uploaded, the folder removed), the URL the

@@ -345,8 +345,14 @@ def test_a_job_planned_into_byte_ranges_runs_through_the_runner(tmp_path, monkey
 
 
 def test_dst_writes_what_the_in_memory_run_holds_and_reads_it_lazily(tmp_path):
-    from aerofs_kernel.pipelines.log_sessions import write_outputs
+    from aerofs_kernel.pipelines import atomic
     from aerofs_kernel.result import ParquetTable, Result
+
+    def write_outputs(dst: str, sessions: pa.Table, summary: dict) -> list[str]:
+        """The outputs as Python wrote them from a table in memory (a run before the engine wrote the
+        file; a job's merge before it streamed)."""
+        parquet = atomic.write_table(sessions, str(Path(dst) / "sessions.parquet"))
+        return [parquet, *ls.write_reports(dst, summary)]
 
     p = tmp_path / "access.log"
     p.write_text("\n".join(generate(4000, 31, shuffle=0.05)) + "\n")
