@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import atomic, get_pipeline
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_range
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput, TaskTables, split_range
 from aerofs_kernel.result import ParquetTable, Result, Tables, peek
 from aerofs_kernel.sources import Input, Sink, StreamSet, filesystem, is_remote, list_inputs
 
@@ -297,9 +297,10 @@ def _write_json_atomic(path: str, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-#: Rows per row group of a task's tables: a Parquet reader decodes a whole row group at once, so this
-#: bounds what a merge that reads the tables batch by batch (log-sessions) holds per task (~3 MB of
-#: sessions; pyarrow's default row group of 1Mi rows is ~180 MB).
+#: Rows per row group of a task's tables (written here, or by the pipeline: log-sessions' engine writes
+#: its sessions file in them): a Parquet reader decodes a whole row group at once, so this bounds what
+#: a merge that reads the tables batch by batch (log-sessions) holds per task (~3 MB of sessions; the
+#: writers' default row group of 1Mi rows is ~180 MB).
 TASK_ROW_GROUP_ROWS = 1 << 14
 
 
@@ -310,7 +311,9 @@ def run_task(
     "outputs", "errors", "parts", "tables": {name: parquet path under workdir}, "task"}`` (``task``: the
     task itself, for a merge that converts its inputs again). Pipelines that write
     per task (csv-to-parquet) write their outputs to ``dst`` here; the others leave their tables under
-    ``workdir`` for :func:`merge_job`. A finished task (record present, same key) is not run again."""
+    ``workdir`` for :func:`merge_job`: written here from the tables the pipeline returns, or by the
+    pipeline itself as it runs (:meth:`Pipeline.run_task`: log-sessions' sessions), recorded the same
+    way. A finished task (record present, same key, table files there) is not run again."""
     spec, options, storage_options = validate_params(pipeline, params)
     os.makedirs(workdir, exist_ok=True)
     index = int(task["index"])
@@ -322,12 +325,16 @@ def run_task(
         if done.get("key") == key and all(os.path.exists(p) for p in done.get("tables", {}).values()):
             done["resumed"] = True
             return done
-    out = _convert(spec, params, options, storage_options, task, progress, workdir)
+    layout = TaskTables(workdir, index, TASK_ROW_GROUP_ROWS)
+    out = _convert(spec, params, options, storage_options, task, progress, workdir, tables=layout)
     tables = {}
-    for name, table in out.tables.items():
-        path = os.path.join(workdir, f"task-{index}-{name}.parquet")
-        with atomic.atomic_path(path) as tmp:  # snappy: written once, read back once
-            pq.write_table(table, tmp, compression="snappy", row_group_size=TASK_ROW_GROUP_ROWS)
+    for name in list(out.tables):
+        path = layout.path(name)
+        if not _written_at(peek(out.tables, name), path):
+            with atomic.atomic_path(path) as tmp:  # snappy: written once, read back once
+                pq.write_table(
+                    out.tables[name], tmp, compression="snappy", row_group_size=TASK_ROW_GROUP_ROWS
+                )
         tables[name] = path
     partial = {
         "index": index,
@@ -344,6 +351,11 @@ def run_task(
     return partial
 
 
+def _written_at(table: pa.Table | ParquetTable, path: str) -> bool:
+    """Whether the pipeline wrote ``table`` at ``path`` itself (see :meth:`Pipeline.run_task`)."""
+    return isinstance(table, ParquetTable) and table.locate() == path
+
+
 def _convert(
     spec: Pipeline,
     params: dict[str, Any],
@@ -353,10 +365,12 @@ def _convert(
     progress: _engine.Progress,
     workdir: str,
     replaces: list[str] | None = None,
+    tables: TaskTables | None = None,
 ) -> RunOutput:
-    """Run ``task``'s inputs through ``spec.run``; a pipeline that writes in tasks writes under ``dst``
-    (uploaded when remote). ``replaces``: the outputs of an earlier run of this task (in a folder
-    ``dst``) that this one takes the place of, see :func:`_replace_outputs`."""
+    """Run ``task``'s inputs through ``spec.run_task`` (``tables``: where its tables go) or, in a merge
+    that converts a task again (no tables kept), ``spec.run``; a pipeline that writes in tasks writes
+    under ``dst`` (uploaded when remote). ``replaces``: the outputs of an earlier run of this task (in
+    a folder ``dst``) that this one takes the place of, see :func:`_replace_outputs`."""
     inputs = [Input.from_dict(d) for d in task["inputs"]]
     with StreamSet(storage_options, progress) as streams:
         # A byte range of a remote input streams only that range (the engine opens it at its start).
@@ -383,7 +397,10 @@ def _convert(
             run_options = {**_run_options(options), **task.get("options", {})}
             try:
                 with _unstaged_exceptions(inputs):
-                    out = spec.run(local, task_dst, run_options, progress)  # type: ignore[arg-type]
+                    if tables is None:
+                        out = spec.run(local, task_dst, run_options, progress)  # type: ignore[arg-type]
+                    else:
+                        out = spec.run_task(local, task_dst, run_options, progress, tables)  # type: ignore[arg-type]
                 _unstage(out, inputs)
                 if stage is not None:
                     out.outputs = _replace_outputs(sink, stage, out.outputs, replaces or [], progress)

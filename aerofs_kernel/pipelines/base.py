@@ -116,6 +116,20 @@ class RunOutput:
 
 
 @dataclass(frozen=True)
+class TaskTables:
+    """Where a job's task leaves its tables for the merge (:func:`aerofs_kernel.runner.run_task`):
+    ``path(name)`` under the job's work folder, Parquet in row groups of ``row_group_rows`` (a merge
+    may read them a row group at a time)."""
+
+    folder: str
+    index: int
+    row_group_rows: int
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, f"task-{self.index}-{name}.parquet")
+
+
+@dataclass(frozen=True)
 class OptionError:
     """One validation problem: the JSON path of the offending value and what is wrong with it."""
 
@@ -208,6 +222,21 @@ class Pipeline(ABC):
         """Run the engine on local ``inputs`` and write under the local ``dst`` (a folder or file path,
         or None). Blocking; the engine releases the GIL, honours ``progress.cancel()`` and raises
         KeyboardInterrupt on a kernel interrupt."""
+
+    def run_task(
+        self,
+        inputs: list[str],
+        dst: str | None,
+        options: dict[str, Any],
+        progress: _engine.Progress,
+        tables: TaskTables,
+    ) -> RunOutput:
+        """Run a job's task: :meth:`run`, whose tables the runner then writes at ``tables.path(name)``.
+        A pipeline may instead write a table there itself as it runs (atomically: whole or absent)
+        and return it as a :class:`~aerofs_kernel.result.ParquetTable` located at that path, which
+        the runner records as it is: log-sessions streams its sessions there, so a task never holds
+        them."""
+        return self.run(inputs, dst, options, progress)
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         """Split ``inputs`` (path, size) into at most ``max_tasks`` batches of similar total size.

@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import atomic, register, remote_ranges, session_stream
-from aerofs_kernel.pipelines.base import Pipeline, RunOutput, split_into_ranges, split_range
+from aerofs_kernel.pipelines.base import Pipeline, RunOutput, TaskTables, split_into_ranges, split_range
 from aerofs_kernel.result import lazy, peek
 
 #: Uncompressed logs larger than this (and than their share of the tasks) are cut into byte ranges.
@@ -374,13 +374,47 @@ class LogSessions(Pipeline):
     def run(
         self, inputs: list[str], dst: str | None, options: dict[str, Any], progress: _engine.Progress
     ) -> RunOutput:
+        # With dst the engine writes sessions.parquet as the run goes and returns no sessions table.
+        out = self._engine_run(inputs, options, progress, {"output_dir": dst} if dst else {})
+        if dst:
+            parquet = os.path.join(dst, "sessions.parquet")
+            # summary.json again, as Python writes it (and after the samples' lines are located).
+            out.outputs = [parquet, *write_reports(dst, out.summary)]
+            # The engine's (empty) sessions table has the table's types, which the file cannot all keep.
+            schema = out.tables["sessions"].schema
+            out.tables = lazy(out.tables, "sessions", lambda: _sessions_file(out, parquet), schema)
+        return out
+
+    def run_task(
+        self,
+        inputs: list[str],
+        dst: str | None,
+        options: dict[str, Any],
+        progress: _engine.Progress,
+        tables: TaskTables,
+    ) -> RunOutput:
+        """A job's task: the engine writes the sessions table into the task's file as the run goes
+        (``sessions_file``: atomic, in the runner's row groups, with the start/end statistics the
+        merge's spans come from), so a task holds its open sessions, not all of them, and its
+        ``sessions`` is that file, never read here. No summary.json or report.html: the job's merge
+        writes those. ``visitors`` and ``counts`` stay in memory for the runner to write."""
+        path = tables.path("sessions")
+        eng = {"sessions_file": path, "row_group_rows": tables.row_group_rows}
+        out = self._engine_run(inputs, options, progress, eng)
+        # The file's own types, as the runner's written tables read back (times in milliseconds).
+        out.tables = lazy(out.tables, "sessions", lambda: path)
+        return out
+
+    def _engine_run(
+        self, inputs: list[str], options: dict[str, Any], progress: _engine.Progress, sink: dict[str, Any]
+    ) -> RunOutput:
+        """The engine's run over ``inputs`` (``path#bytes=S-E`` items: byte ranges), ``sink``: where
+        it writes the sessions (``output_dir`` or ``sessions_file``; none: the table is returned)."""
         eng = {k: v for k, v in options.items() if k not in ("src", "dst")}
         paths, ranges = zip(*(split_range(i) for i in inputs), strict=True) if inputs else ((), ())
         if any(r is not None for r in ranges):
             eng["byte_ranges"] = list(ranges)
-        if dst:
-            # The engine writes sessions.parquet as the run goes and returns no sessions table.
-            eng["output_dir"] = dst
+        eng.update(sink)
         out = RunOutput.from_engine(_engine.log_sessions(list(paths), json.dumps(eng), progress))
         views = remote_ranges.views(list(paths))
         if views:
@@ -389,13 +423,6 @@ class LogSessions(Pipeline):
             remote_ranges.locate(out.summary.get("unparsed_samples", []), "file", views)
             remote_ranges.locate(out.errors, "path", views)
             out.parts[remote_ranges.PARTS_KEY] = remote_ranges.parts(views)
-        if dst:
-            parquet = os.path.join(dst, "sessions.parquet")
-            # summary.json again, as Python writes it (and after the samples' lines are located).
-            out.outputs = [parquet, *write_reports(dst, out.summary)]
-            # The engine's (empty) sessions table has the table's types, which the file cannot all keep.
-            schema = out.tables["sessions"].schema
-            out.tables = lazy(out.tables, "sessions", lambda: _sessions_file(out, parquet), schema)
         return out
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:

@@ -35,9 +35,11 @@ SESSION_KEYS = ("sessions", "bounce_rate", "mean_duration_s", "median_duration_s
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    """Batches and row groups of a few rows, so windows, refills and row groups are crossed often."""
+    """Batches and row groups of a few rows, so windows, refills and row groups are crossed often
+    (the tasks' files too, which the engine writes in the runner's row groups)."""
     monkeypatch.setattr(ss, "BATCH_ROWS", 37)
     monkeypatch.setattr(ss, "ROW_GROUP_ROWS", 101)
+    monkeypatch.setattr(runner, "TASK_ROW_GROUP_ROWS", 53)
 
 
 def _interactive(paths, dst, **opts):

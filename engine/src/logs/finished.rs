@@ -198,10 +198,11 @@ impl Finished {
         Self::with(Sink::Memory(Vec::new()), rows)
     }
 
-    /// Rows written to `dest` (a Parquet file) as the run goes.
-    pub fn to_parquet(dest: &Path, rows: usize) -> Result<Self> {
+    /// Rows written to `dest` (a Parquet file) as the run goes, in row groups of `row_group_rows`
+    /// (0: the writer's default).
+    pub fn to_parquet(dest: &Path, rows: usize, row_group_rows: usize) -> Result<Self> {
         let file = AtomicFile::create(dest)?;
-        let mut props = report::parquet_props();
+        let mut props = report::parquet_props(row_group_rows);
         // The table's own types (times in seconds) in the embedded Arrow schema: see `file_schema`.
         add_encoded_arrow_schema_to_metadata(&report::schema(), &mut props);
         let opts = ArrowWriterOptions::new()

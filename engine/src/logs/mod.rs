@@ -114,6 +114,14 @@ pub struct Options {
     /// is then not returned (it is in the file).
     #[serde(default)]
     pub output_dir: Option<String>,
+    /// The Parquet file to write the sessions table to as the run goes, as with `output_dir` but
+    /// nothing else is written (a job's task: its table in the job's work folder, no summary.json).
+    #[serde(default)]
+    pub sessions_file: Option<String>,
+    /// Rows per row group of the written file (0: the Parquet writer's default, 1Mi rows). A job's
+    /// task files are read back a row group at a time, so they are written in small ones.
+    #[serde(default)]
+    pub row_group_rows: usize,
     /// Rows per batch of the sessions table (0: `report::BATCH_ROWS`). Not an option: for tests,
     /// so that a small log writes rows during the run.
     #[serde(skip)]
@@ -1002,6 +1010,19 @@ pub fn run(inputs: &[String], opts: &Options, progress: &Progress) -> Result<Log
         .expect("holding every session, nothing is written before the end"))
 }
 
+/// Where the sessions are written as the run goes: `output_dir`'s sessions.parquet, or
+/// `sessions_file`; None: the table is returned.
+fn sessions_path(opts: &Options) -> Result<Option<std::path::PathBuf>> {
+    match (&opts.output_dir, &opts.sessions_file) {
+        (Some(_), Some(_)) => Err(Error::options(
+            "log-sessions: give output_dir or sessions_file, not both",
+        )),
+        (Some(dir), None) => Ok(Some(Path::new(dir).join("sessions.parquet"))),
+        (None, Some(file)) => Ok(Some(file.into())),
+        (None, None) => Ok(None),
+    }
+}
+
 /// One pass over the inputs; None when a late line belongs before rows already written.
 /// `hold`: finish nothing before the end (the second pass; its summary has `notes`).
 fn run_once(
@@ -1073,11 +1094,10 @@ fn run_once(
         max_ts: i64::MIN,
         hold_all: hold,
         hold_from_start: hold,
-        done: match &opts.output_dir {
-            Some(dir) => finished::Finished::to_parquet(
-                &Path::new(dir).join("sessions.parquet"),
-                opts.batch_rows,
-            )?,
+        done: match sessions_path(opts)? {
+            Some(file) => {
+                finished::Finished::to_parquet(&file, opts.batch_rows, opts.row_group_rows)?
+            }
             None => finished::Finished::in_memory(opts.batch_rows),
         },
         ..Default::default()
@@ -1861,6 +1881,59 @@ mod tests {
         ] {
             assert_eq!(many.summary[k], one.summary[k], "{k}");
         }
+    }
+
+    #[test]
+    fn sessions_file_writes_only_the_table_in_row_groups_with_spans() {
+        // A job's task: the sessions to a file of its own (no summary.json beside it), in row
+        // groups of row_group_rows, each with start/end statistics (the merge's spans).
+        let dir = tempfile::tempdir().unwrap();
+        let text = long_log(0, 72, 40);
+        let one = run_on(&dir, &text, Options::default());
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let file = out.join("task-3-sessions.parquet");
+        let opts = Options {
+            sessions_file: Some(file.display().to_string()),
+            row_group_rows: 16,
+            batch_rows: 40,
+            ..Default::default()
+        };
+        let r = run_on(&dir, &text, opts.clone());
+        // Not an output of the run (the job's merge writes those).
+        assert!(r.batches.is_empty() && r.outputs.is_empty());
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["task-3-sessions.parquet"]);
+        assert_eq!(columns(&read_parquet(&file)), columns(&one.batches));
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(std::fs::File::open(&file).unwrap())
+                .unwrap();
+        let meta = parquet::file::reader::FileReader::metadata(&reader);
+        let n = one.summary["sessions"].as_u64().unwrap() as usize;
+        assert!(n > 100);
+        assert_eq!(meta.num_row_groups(), n.div_ceil(16));
+        for rg in meta.row_groups() {
+            assert!(rg.num_rows() <= 16);
+            for name in ["start", "end"] {
+                let c = rg
+                    .columns()
+                    .iter()
+                    .find(|c| c.column_path().string() == name)
+                    .unwrap();
+                let stats = c.statistics().expect("statistics");
+                assert!(stats.min_bytes_opt().is_some() && stats.max_bytes_opt().is_some());
+            }
+        }
+        // Both destinations: an options error.
+        let both = Options {
+            output_dir: Some(out.display().to_string()),
+            ..opts
+        };
+        let inputs = [dir.path().join("a.log").display().to_string()];
+        assert!(run(&inputs, &both, &Progress::new()).is_err());
     }
 
     #[test]

@@ -178,12 +178,17 @@ pub fn sessions_batch(
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
-/// How `sessions.parquet` is written (zstd).
-pub fn parquet_props() -> parquet::file::properties::WriterProperties {
+/// How `sessions.parquet` is written (zstd), in row groups of `row_group_rows` (0: the writer's
+/// default, 1Mi rows). Statistics (min/max per row group) are the writer's default: a job's merge
+/// reads each task file's spans from them.
+pub fn parquet_props(row_group_rows: usize) -> parquet::file::properties::WriterProperties {
     use parquet::basic::{Compression, ZstdLevel};
-    parquet::file::properties::WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build()
+    let b = parquet::file::properties::WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()));
+    match row_group_rows {
+        0 => b.build(),
+        n => b.set_max_row_group_row_count(Some(n)).build(),
+    }
 }
 
 #[cfg(test)]
