@@ -11,6 +11,8 @@ tail at 100 clients (the server had answered in well under a second), so it meas
 ``--profile FILE`` runs the server under cProfile; ``--py-spy FILE`` samples it with py-spy (the threads
 holding the GIL, collapsed stacks) from the end of the warm-up to the end of the run, which is how the
 cost per request was broken down in docs/operations.md; ``--poll`` changes the polling interval.
+``--no-fast-reads`` starts the server without the status poll's fast path (to compare on the same code);
+``--floor`` runs the same clients against a bare tornado app instead (this machine's floor for that load).
 """
 
 from __future__ import annotations
@@ -190,6 +192,72 @@ def _tail_report(reqs: list[tuple[float, float]], cut: float, stall_log: Path, s
         print(f"    {k}: {len(v)} over the threshold, {sum(v):.0f} ms in all, max {max(v):.1f} ms")
 
 
+# The floor (--floor): a bare tornado app with one RequestHandler answering a fixed JSON body the size of a
+# job's status, no database, no jupyter_server: what 100 polling clients cost on this machine by themselves.
+_FLOOR_SERVER = r"""
+import asyncio, json, sys
+import tornado.web
+BODY = json.dumps({"id": "0" * 32, "state": "RUNNING", "params": {"src": "/tmp/in.csv", "dst": "/tmp/o/" + "1" * 32},
+                   "pad": "x" * 250})
+class Job(tornado.web.RequestHandler):
+    def get(self, job_id):
+        self.set_header("Content-Type", "application/json")
+        self.finish(BODY)
+async def main():
+    tornado.web.Application([(r"/aerofs/api/jobs/([0-9a-f]{32})", Job)]).listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def _floor(args: argparse.Namespace) -> int:
+    import aiohttp
+    import psutil
+
+    port = _port()
+    proc = subprocess.Popen([sys.executable, "-c", _FLOOR_SERVER, str(port)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if time.monotonic() > deadline:
+                return 1
+            time.sleep(0.1)
+        server = psutil.Process(proc.pid)
+        c0, self0, t0 = server.cpu_times(), time.process_time(), time.monotonic()
+        until = t0 + args.seconds
+        lat: list[tuple[float, float]] = []
+
+        async def client() -> None:
+            async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}/") as c:
+                while time.monotonic() < until:
+                    at, t = time.monotonic(), time.perf_counter()
+                    async with c.get("aerofs/api/jobs/" + "0" * 32) as r:
+                        await r.json()
+                    lat.append((at, time.perf_counter() - t))
+                    await asyncio.sleep(args.poll)
+
+        async def run() -> None:
+            await asyncio.gather(*[client() for _ in range(args.clients)])
+
+        asyncio.run(run())
+        elapsed, c1 = time.monotonic() - t0, server.cpu_times()
+        cpu = c1.user + c1.system - c0.user - c0.system
+        xs = [x for at, x in lat if at >= t0 + args.warmup]
+        print(
+            f"floor (bare tornado, no database): {args.clients} clients (a GET every {args.poll:g} s), "
+            f"{args.seconds:g} s; after the first {args.warmup:g} s: p50 {_pct(xs, 50):.2f} ms  p95 {_pct(xs, 95):.2f}"
+            f" ms  p99 {_pct(xs, 99):.2f} ms; {len(lat) / elapsed:.0f} requests/s; server {cpu:.1f} s CPU"
+            f" ({cpu / max(1, len(lat)) * 1000:.3f} ms a request), clients {time.process_time() - self0:.1f} s;"
+            f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
+        return 0
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench server")
     ap.add_argument("--clients", type=int, default=100)
@@ -201,6 +269,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="not the benchmark's workload: each client submits one job and then polls its status until the "
         "end, to compare the status path's cost (server CPU per request) between versions",
+    )
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="not the job server: a bare tornado app answering a fixed status-sized JSON body under the same "
+        "clients (--clients, --poll, --seconds), the latency and CPU floor of this machine for that load",
+    )
+    ap.add_argument(
+        "--no-fast-reads",
+        dest="fast_reads",
+        action="store_false",
+        help="the server without the status poll's fast path (AEROFS_FAST_READS=0: every poll through "
+        "JobHandler), to compare the two on the same code",
     )
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
@@ -216,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds at the start (all clients submitting at once, the pool filling) also reported apart",
     )
     args = ap.parse_args(argv or [])
+    if args.floor:
+        return _floor(args)
     if not args.database_url:
         print(
             'bench server: set AEROFS_TEST_DATABASE_URL (eval "$(scripts/services.sh env)")', file=sys.stderr
@@ -239,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         "AEROFS_WORKERS": str(args.workers),
         # The server logs its GC pauses and event-loop lag here (jobserver.stalls): see _tail_report.
         "AEROFS_STALL_LOG": str(work / "stalls.log"),
+        "AEROFS_FAST_READS": "1" if args.fast_reads else "0",
     }
     prof = ["-m", "cProfile", "-o", os.path.abspath(args.profile)] if args.profile else []
     cmd = [
@@ -351,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             f"server bench: {args.clients} clients (status every {args.poll:g} s), {args.seconds:g} s, "
             f"{args.workers} workers, PostgreSQL + local pool"
             + (" (--status-only: one job per client, then status polls)" if args.status_only else "")
+            + ("" if args.fast_reads else " (--no-fast-reads)")
         )
 
         def line(name: str, xs: list[float], target: str) -> str:

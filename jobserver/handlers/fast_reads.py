@@ -127,6 +127,10 @@ class FastJobReads(routing.Router):
             if h in headers:
                 return None
         settings = self.settings
+        if not self.applies(
+            settings, self.app
+        ):  # checked at install; again in case a later extension changed it
+            return None
         caller = _Caller(request, settings)
         if not self._host_ok(caller):
             return None

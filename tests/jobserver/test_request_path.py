@@ -72,6 +72,12 @@ class Client:
         )
 
 
+@pytest.fixture
+def aerofs_config(on_both_databases: dict[str, Any]) -> dict[str, Any]:
+    # Both stores: the fast path's job read is the event loop's on PostgreSQL, a store thread's on SQLite.
+    return on_both_databases
+
+
 @pytest.fixture(autouse=True)
 def access_log_at_info(jp_serverapp: Any) -> Any:
     """The extension's log at INFO, as a server runs by default: the DEBUG access line of a success is
@@ -197,8 +203,8 @@ async def test_fast_path_hands_over_what_it_cannot_answer(
 
 class TestFastPathOff:
     @pytest.fixture
-    def aerofs_config(self) -> dict[str, Any]:
-        return {"fast_reads": False}
+    def aerofs_config(self, on_both_databases: dict[str, Any]) -> dict[str, Any]:
+        return {**on_both_databases, "fast_reads": False}
 
     @jp_sync
     async def test_not_installed(
