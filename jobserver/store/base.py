@@ -157,6 +157,10 @@ class Store(ABC):
             return
         c.execute(sql + " RETURNING id", args)
         row["id"] = int(c.fetchone()["id"])
+        self._to_outbox(row)
+
+    def _to_outbox(self, row: dict[str, Any]) -> None:
+        """An event row this thread's transaction wrote, for ``on_events`` once it commits."""
         pending = getattr(self._outbox, "rows", None)
         if pending is None:
             pending = self._outbox.rows = []
@@ -212,18 +216,31 @@ class Store(ABC):
             correlation_id=cid,
             cancel_requested=0,
         )
-        with self.batch() as c:
-            c.execute(
-                "INSERT INTO jobs (id, pipeline, params, owner, state, created_at, attempts, "
-                "idempotency_key, correlation_id) VALUES (?, ?, ?, ?, 'PENDING', ?, 0, ?, ?)",
-                (job_id, pipeline, row["params"], owner, at, idempotency_key, cid),
-            )
-            self._event(c, job_id, owner, "state", {"state": "PENDING"})
-            c.execute(
-                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
-                (job_id, at, f"submitted by {owner} (correlation id {cid})"),
-            )
+        self._insert_job(row, idempotency_key)
         return _row_job(row), True
+
+    # The new job's three rows, in one transaction. A back end may send them another way (PostgreSQL:
+    # one statement), the rows and the event for ``on_events`` being the same.
+    _NEW_JOB = (
+        "INSERT INTO jobs (id, pipeline, params, owner, state, created_at, attempts, "
+        "idempotency_key, correlation_id) VALUES (?, ?, ?, ?, 'PENDING', ?, 0, ?, ?)"
+    )
+    _NEW_JOB_LOG = "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)"
+
+    @staticmethod
+    def _new_job_args(row: dict[str, Any], idempotency_key: str | None) -> tuple[tuple, tuple]:
+        job_id, owner, at = row["id"], row["owner"], row["created_at"]
+        return (
+            (job_id, row["pipeline"], row["params"], owner, at, idempotency_key, row["correlation_id"]),
+            (job_id, at, f"submitted by {owner} (correlation id {row['correlation_id']})"),
+        )
+
+    def _insert_job(self, row: dict[str, Any], idempotency_key: str | None) -> None:
+        job_args, log_args = self._new_job_args(row, idempotency_key)
+        with self.batch() as c:
+            c.execute(self._NEW_JOB, job_args)
+            self._event(c, row["id"], row["owner"], "state", {"state": "PENDING"})
+            c.execute(self._NEW_JOB_LOG, log_args)
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         row = self._one(f"SELECT {JOB_COLS} FROM jobs WHERE id = ?", (job_id,))

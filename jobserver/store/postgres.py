@@ -3,6 +3,7 @@ migrations under an advisory lock. TLS: put ``sslmode=verify-full&sslrootcert=..
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,37 @@ class PostgresStore(Store):
         except BaseException:
             self._committed(False)
             raise
+        self._committed(True)
+
+    def _insert_job(self, row: dict[str, Any], idempotency_key: str | None) -> None:
+        """The new job's three rows as one statement (data-modifying CTEs), atomic on its own on an
+        autocommit connection: one round trip and one statement where the pipelined transaction was
+        five (BEGIN, three inserts, COMMIT) plus psycopg's pipeline and transaction bookkeeping. Timed
+        in process (1,000 submits, load ~2): the store call's CPU 0.41 -> 0.11 ms, PostgreSQL's
+        0.19-0.22 -> 0.07-0.10 ms, wall 0.64 -> 0.22 ms (docs/operations.md)."""
+        job_args, log_args = self._new_job_args(row, idempotency_key)
+        event: dict[str, Any] = {
+            "job_id": row["id"],
+            "owner": row["owner"],
+            "type": "state",
+            "data": {"state": "PENDING"},
+            "at": now_iso(),
+        }
+        event_args = (row["id"], row["owner"], "state", json.dumps(event["data"]), event["at"])
+        try:
+            with self.read() as c:
+                c.execute(
+                    f"WITH j AS ({self._NEW_JOB}), "
+                    "e AS (INSERT INTO events (job_id, owner, type, data, at) VALUES (?, ?, ?, ?, ?) "
+                    f"RETURNING id), l AS ({self._NEW_JOB_LOG}) SELECT id FROM e",
+                    (*job_args, *event_args, *log_args),
+                )
+                event["id"] = int(c.fetchone()["id"])
+        except BaseException:
+            self._committed(False)
+            raise
+        if self.on_events is not None:
+            self._to_outbox(event)
         self._committed(True)
 
     @contextmanager

@@ -214,6 +214,26 @@ def test_events_are_handed_over_after_commit(store):
     assert len(seen) == 2
 
 
+def test_a_new_job_is_its_three_rows_or_none(store, monkeypatch):
+    """A submit writes the job, its PENDING event and its "submitted by" log line in one transaction
+    (on PostgreSQL one statement): all three, as the job's own, or nothing when one of them fails."""
+    job, created = store.create_job("p", {"src": "a"}, "alice", "key-1", "corr-1")
+    assert created and store.get_job(job["id"]) == job
+    assert job["correlation_id"] == "corr-1" and job["state"] == "PENDING"
+    events = [e for e in store.events_since(0) if e["job_id"] == job["id"]]
+    assert [(e["type"], e["data"], e["owner"]) for e in events] == [("state", {"state": "PENDING"}, "alice")]
+    assert [line["message"] for line in store.logs(job["id"])] == [
+        "submitted by alice (correlation id corr-1)"
+    ]
+    assert store.create_job("p", {"src": "a"}, "alice", "key-1") == (job, False)
+    # the same id again: the job's insert fails, and neither the event nor the log line is left behind
+    monkeypatch.setattr("jobserver.store.base.uuid.uuid4", lambda: type("U", (), {"hex": job["id"]})())
+    with pytest.raises(Exception):  # noqa: B017 - sqlite3's or psycopg's IntegrityError
+        store.create_job("p", {"src": "b"}, "alice")
+    assert len([e for e in store.events_since(0) if e["job_id"] == job["id"]]) == 1
+    assert len(store.logs(job["id"])) == 1
+
+
 def test_failed_task_waits_its_backoff(store):
     job, _ = store.create_job("p", {}, "alice")
     plan(store, job["id"], [{"index": 0}])
