@@ -17,14 +17,16 @@ interleaved on one machine (``cp aerofs_kernel/_engine.abi3.so /tmp/engine_befor
 
 ``--job N,...``: the log as a job of N byte-range tasks, what a worker does (``runner.plan_job``,
 ``run_task`` on each task one after the other, ``merge_job`` writing sessions.parquet, summary.json and
-report.html to a dst). The tasks run once per N; then, interleaved ``--pairs`` times, each in a fresh
-process: the merge (``merge_job`` alone: reading the tasks' tables, the merge, writing the outputs),
-with ``--before DIR`` the same merge by the code of another checkout (``git worktree add DIR REV``, the
-built ``aerofs_kernel/_engine*.so`` copied into it: the step's process imports ``aerofs_kernel`` from
-there), with ``--python-merge`` the merge with the earlier row-by-row Python ``merge_sessions`` and median
-(tests/logs/reference.py), and the interactive run of the whole log with a dst. Each prints wall and
-CPU seconds of its own work (imports excluded) and its peak RSS; at the end the sessions.parquet and
-summary.json of each are compared with the interactive run's.
+report.html to a dst). Interleaved ``--pairs`` times, each step in a fresh process: the tasks (into a
+fresh work folder; the step's peak RSS is its largest task's), the merge (``merge_job`` alone: reading
+the tasks' tables, the merge, writing the outputs); with ``--before DIR`` the same two steps by the code
+of another checkout into its own work folder (``git worktree add DIR REV``, the built
+``aerofs_kernel/_engine*.so`` copied into it: the step's process imports ``aerofs_kernel`` from there);
+with ``--python-merge`` the merge of the new tasks with the earlier row-by-row Python ``merge_sessions``
+and median (tests/logs/reference.py); and the interactive run of the whole log with a dst. Each prints
+wall and CPU seconds of its own work (imports excluded) and its peak RSS (tasks: the largest task's, the
+peak reset before each task; also each task's wall and peak, and the RSS the tasks left behind);
+at the end the sessions.parquet and summary.json of each merge are compared with the interactive run's.
 """
 
 from __future__ import annotations
@@ -90,20 +92,37 @@ def child(code: str) -> tuple[float, float, str, float]:
 
 def job_child(what: str, path: str, work: str, tasks: int) -> None:
     """One measured step of ``--job``, in its own process: prints {wall, cpu, rss_mb} as JSON.
-    ``tasks``: plan and run the tasks; ``merge``/``merge-old``: merge them; ``interactive``: one run."""
+    ``tasks``: plan and run the tasks; ``merge``/``merge-old``: merge them; ``interactive``: one run.
+    ``-before``: the same step, run with another checkout's code, in its own work folder."""
+    import shutil
+
     from aerofs_kernel import _engine, runner
     from aerofs_kernel.pipelines import get_pipeline
     from aerofs_kernel.pipelines import log_sessions as ls
 
     params = {"src": path, "dst": os.path.join(work, f"dst-{what}")}
-    partials_file = os.path.join(work, "partials.json")
+    folder = os.path.join(work, "before" if what.endswith("-before") else "new")  # the tasks' work folder
+    partials_file = os.path.join(folder, "partials.json")
+    if what.startswith("tasks"):
+        shutil.rmtree(folder, ignore_errors=True)  # a task finished before would not run again
     t, c = time.perf_counter(), time.process_time()
-    if what == "tasks":
+    if what.startswith("tasks"):
         ls.SPLIT_BYTES = 1  # cut into `tasks` ranges whatever the size (the plan's floor is 256 MiB)
         plan = runner.plan_job("log-sessions", params, tasks)
-        partials = [runner.run_task("log-sessions", params, x, _engine.Progress(), work) for x in plan]
+        partials, walls, peaks = [], [], [_peak_rss_mb()]
+        for x in plan:
+            _reset_peak_rss()  # each task's own peak (what one task on a fresh worker would reach)
+            t1 = time.perf_counter()
+            partials.append(runner.run_task("log-sessions", params, x, _engine.Progress(), folder))
+            walls.append(time.perf_counter() - t1)
+            peaks.append(_peak_rss_mb())
         with open(partials_file, "w") as f:
             json.dump(partials, f)
+        print(
+            f"# per task {', '.join(f'{w:.2f}' for w in walls)} s, "
+            f"{', '.join(f'{m:.0f}' for m in peaks[1:])} MB (RSS between: {_rss_mb():.0f} MB)",
+            file=sys.stderr,
+        )
     elif what.startswith("merge"):  # merge-before: the same, run with another checkout's code
         if what == "merge-old":
             from reference import median, merge_sessions
@@ -111,26 +130,45 @@ def job_child(what: str, path: str, work: str, tasks: int) -> None:
             ls.merge_sessions, ls._median = merge_sessions, lambda c: median(c.to_pylist())  # type: ignore[assignment]
         with open(partials_file) as f:
             partials = json.load(f)
-        summary = runner.merge_job("log-sessions", params, partials, work)["summary"]
+        summary = runner.merge_job("log-sessions", params, partials, folder)["summary"]
         print(f"# sessions {summary['sessions']} median {summary['median_duration_s']}", file=sys.stderr)
     else:
         spec = get_pipeline("log-sessions")
         spec.run([path], params["dst"], spec.options({"src": path}), _engine.Progress())
     dt, cpu = time.perf_counter() - t, time.process_time() - c
-    print(json.dumps({"wall": dt, "cpu": cpu, "rss_mb": _peak_rss_mb()}))
+    peak = max(peaks) if what.startswith("tasks") else _peak_rss_mb()
+    print(json.dumps({"wall": dt, "cpu": cpu, "rss_mb": peak}))
+
+
+def _status_mb(key: str) -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(f"{key}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _peak_rss_mb() -> float:
     """This process's peak RSS: VmHWM, not ``ru_maxrss``, which Linux carries over from the parent
     through fork and exec (a step started after the bench read big tables reported the bench's peak)."""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS") or 0.0
+
+
+def _reset_peak_rss() -> None:
+    """VmHWM back to the current RSS (Linux: ``5`` to ``/proc/self/clear_refs``)."""
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _compare(work: str, steps: list[str]) -> None:
@@ -158,15 +196,18 @@ def _compare(work: str, steps: list[str]) -> None:
 def job(path: Path, counts: list[int], pairs: int, before: str | None = None, python: bool = False) -> None:
     import tempfile
 
+    tasks = ["tasks", *(["tasks-before"] if before else [])]
     merges = ["merge", *(["merge-before"] if before else []), *(["merge-old"] if python else [])]
 
     def step(what: str, work: str, n: int) -> dict[str, float]:
         paths = [str(ROOT), str(ROOT.parent / "tests" / "logs")]
-        if what == "merge-before":
+        if what.endswith("-before"):
             paths.insert(0, str(before))
         code = f"import sys; sys.path[:0] = {paths!r}; "
         code += f"from logs_bench import job_child; job_child({what!r}, {str(path)!r}, {work!r}, {n})"
-        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if p.returncode:
+            raise SystemExit(f"{what} failed ({p.returncode}):\n{p.stderr}")
         r = json.loads(p.stdout.strip().splitlines()[-1])
         print(f"  {what:12s} wall {r['wall']:7.2f}s  cpu {r['cpu']:7.2f}s  peak RSS {r['rss_mb']:6.0f} MB  "
               f"load {os.getloadavg()[0]:.2f}  {p.stderr.strip()}")  # fmt: skip
@@ -175,9 +216,8 @@ def job(path: Path, counts: list[int], pairs: int, before: str | None = None, py
     for n in counts:
         with tempfile.TemporaryDirectory(prefix="logs-job-") as work:
             print(f"{n} tasks:")
-            step("tasks", work, n)
             for _ in range(pairs):
-                for what in (*merges, "interactive"):
+                for what in (*tasks, *merges, "interactive"):
                     step(what, work, n)
             _compare(work, merges)
 
@@ -190,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="")
     ap.add_argument("--engine", default=None, help="path of an _engine.abi3.so to run instead")
     ap.add_argument("--job", default="", help="task counts, e.g. 4,8: the job's steps (see above)")
-    ap.add_argument("--pairs", type=int, default=2, help="--job: interleaved runs of each merge")
+    ap.add_argument("--pairs", type=int, default=2, help="--job: interleaved runs of each step")
     ap.add_argument("--before", default=None, help="--job: a checkout whose merge runs interleaved")
     ap.add_argument("--python-merge", action="store_true", help="--job: also the row-by-row Python merge")
     args = ap.parse_args(argv)
