@@ -52,6 +52,16 @@ async def test_pool_workers_run_niced(jp_fetch, jp_serverapp, aerofs_config, inc
     js = jp_serverapp.web_app.settings["aerofs_jobserver"]
     jid = await submit_job(jp_fetch, {"src": ["a", "b"], "dst": str(tmp_path / "o"), "seconds": 3})
     await wait_state(jp_fetch, jid, "alice", {"RUNNING"})  # task threads exist now
+
+    # A worker lowers itself first thing in main(), after its imports: on a busy machine the other
+    # worker can run the job before this one got that far. Wait for every worker to be past it (its
+    # main thread niced, or whatever it started), then check all of their threads.
+    def past_start(pid: int) -> bool:
+        threads = thread_nices(pid)
+        return len(threads) > 1 or set(threads.values()) != {expected(0)}
+
+    if increment:
+        wait_for(lambda: all(past_start(p.pid) for p in js.pool), what="every pool worker past its start")
     nices = {p.pid: thread_nices(p.pid) for p in js.pool}
     # Beside each main thread, the running task's threads (heartbeat, the task itself) are there too.
     assert sum(map(len, nices.values())) > len(js.pool), nices

@@ -234,6 +234,38 @@ def test_a_new_job_is_its_three_rows_or_none(store, monkeypatch):
     assert len(store.logs(job["id"])) == 1
 
 
+def test_next_work_merges_then_tasks_then_plans_oldest_first(store):
+    """One statement gives the three kinds of work in the worker's order (merges, ready tasks, plans;
+    each oldest job first, tasks by index), each kind limited on its own, or one job's."""
+    done, _ = store.create_job("p", {}, "alice")  # will wait for its merge
+    plan(store, done["id"], [{"index": 0}])
+    t = store.claim_task("w1")
+    assert store.finish_task(done["id"], t["idx"], "w1", {})
+    running, _ = store.create_job("p", {}, "alice")  # two ready tasks
+    plan(store, running["id"], [{"index": 0}, {"index": 1}])
+    time.sleep(0.002)  # created_at has millisecond resolution
+    first, _ = store.create_job("p", {}, "alice")
+    time.sleep(0.002)
+    second, _ = store.create_job("p", {}, "bob")
+    assert store.next_work() == [
+        Work("merge", done["id"], 0, -1, 1),
+        Work("task", running["id"], 0, 0, 1),
+        Work("task", running["id"], 0, 1, 1),
+        Work("plan", first["id"], 0, -1, 1),
+        Work("plan", second["id"], 0, -1, 1),
+    ]
+    assert store.next_work(limit=1) == [
+        Work("merge", done["id"], 0, -1, 1),
+        Work("task", running["id"], 0, 0, 1),
+        Work("plan", first["id"], 0, -1, 1),
+    ]
+    assert store.next_work(job_id=running["id"]) == [
+        Work("task", running["id"], 0, 0, 1),
+        Work("task", running["id"], 0, 1, 1),
+    ]
+    assert store.next_work(job_id=second["id"]) == [Work("plan", second["id"], 0, -1, 1)]
+
+
 def test_failed_task_waits_its_backoff(store):
     job, _ = store.create_job("p", {}, "alice")
     plan(store, job["id"], [{"index": 0}])
