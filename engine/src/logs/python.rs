@@ -7,7 +7,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 /// Sessions and summary of access logs: `(result_json, {"sessions", "visitors", "counts"})`. With
-/// `output_dir` the sessions are in `sessions.parquet` there and the `sessions` table is empty.
+/// `output_dir` the sessions are in `sessions.parquet` there (with `sessions_file`, in that file) and
+/// the `sessions` table is empty.
 #[pyfunction]
 fn log_sessions<'py>(
     py: Python<'py>,
