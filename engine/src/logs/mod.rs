@@ -12,8 +12,8 @@
 //! before the latest line of the input being read (and before the first line of any input still
 //! to come) is finished: it leaves the per-key state for [`finished`], which holds it for the
 //! sessions table, or, with `output_dir` (or `sessions_file`: a job's task), writes it to
-//! sessions.parquet (that file) once no session that sorts before it can still come. Inputs are read in the order of their first request's time. Memory
-//! holds the blocks in flight, the open sessions, the finished ones (128 bytes each, about the size
+//! sessions.parquet (that file) once no session that sorts before it can still come. Inputs are
+//! read in the order of their first request's time. Memory holds the blocks in flight, the open sessions, the finished ones (128 bytes each, about the size
 //! of the result; with `output_dir` only those waiting for their turn in the file) and one record
 //! per distinct key/value, never one per request.
 //!
