@@ -13,9 +13,10 @@
 //! to come) is finished: it leaves the per-key state for [`finished`], which holds it for the
 //! sessions table, or, with `output_dir` (or `sessions_file`: a job's task), writes it to
 //! sessions.parquet (that file) once no session that sorts before it can still come. Inputs are
-//! read in the order of their first request's time. Memory holds the blocks in flight, the open sessions, the finished ones (128 bytes each, about the size
-//! of the result; with `output_dir` only those waiting for their turn in the file) and one record
-//! per distinct key/value, never one per request.
+//! read in the order of their first request's time. Memory holds the blocks in flight, the open
+//! sessions, the finished ones (128 bytes each, about the size of the result; with a file only
+//! those waiting for their turn in it) and one record per distinct key/value, never one per
+//! request.
 //!
 //! Out-of-order lines: a session is a maximal run of one key's requests that are at most the
 //! timeout apart *in time order*, whatever order the lines came in (rotated files in any order,
