@@ -39,7 +39,8 @@ ROW_GROUP_ROWS = 1 << 16
 #: Columns of (nearly) one value per session, written without a dictionary: per row group a
 #: dictionary grows to its page limit and falls back to plain anyway, and with row groups this small
 #: that made the file 35% larger (1 GB log: 26.2 MB); plain and zstd: 17.9 MB (one 1Mi row group with
-#: dictionaries, as ``pq.write_table`` writes the table: 19.4 MB), and faster to write.
+#: dictionaries, as ``pq.write_table`` writes the table: 19.4 MB), and faster to write. The engine
+#: writes the same columns plain (``report::PLAIN_COLUMNS``).
 PLAIN_COLUMNS = ("session_id", "start", "end", "bytes", "entry_time", "exit_time")
 #: The final order of the sessions (ids count from 0 in it); unique: two sessions of one key never
 #: start at the same time.

@@ -178,13 +178,27 @@ pub fn sessions_batch(
     Ok(RecordBatch::try_new(schema.clone(), cols)?)
 }
 
+/// Columns of (nearly) one value per session, written without a dictionary (as the job's merge
+/// writes them: `session_stream.PLAIN_COLUMNS`): a dictionary of them only costs the interning.
+const PLAIN_COLUMNS: &[&str] = &[
+    "session_id",
+    "start",
+    "end",
+    "bytes",
+    "entry_time",
+    "exit_time",
+];
+
 /// How `sessions.parquet` is written (zstd), in row groups of `row_group_rows` (0: the writer's
 /// default, 1Mi rows). Statistics (min/max per row group) are the writer's default: a job's merge
 /// reads each task file's spans from them.
 pub fn parquet_props(row_group_rows: usize) -> parquet::file::properties::WriterProperties {
     use parquet::basic::{Compression, ZstdLevel};
-    let b = parquet::file::properties::WriterProperties::builder()
+    let mut b = parquet::file::properties::WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()));
+    for c in PLAIN_COLUMNS {
+        b = b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*c), false);
+    }
     match row_group_rows {
         0 => b.build(),
         n => b.set_max_row_group_row_count(Some(n)).build(),
