@@ -258,6 +258,37 @@ def _floor(args: argparse.Namespace) -> int:
         proc.wait(10)
 
 
+def _server_side(base: str, token: str) -> None:
+    """The status polls' latency as the server measured it (jupyter_server's request histogram, from
+    the request's headers parsed to its answer written; the whole run): what share of the tail the
+    server's own, against the clients' latency above (which adds the sockets and the client process)."""
+    import httpx
+
+    try:
+        text = httpx.get(base + "metrics", headers={"Authorization": f"token {token}"}, timeout=10).text
+    except httpx.HTTPError:
+        return
+    buckets: dict[float, float] = {}
+    for ln in text.splitlines():
+        if (
+            ln.startswith("http_request_duration_seconds_bucket{")
+            and 'handler="jobserver.handlers.api.JobHandler"' in ln
+            and 'method="GET"' in ln
+            and 'status_code="200"' in ln
+        ):
+            le = ln.split('le="', 1)[1].split('"', 1)[0]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + float(ln.rsplit(" ", 1)[1])
+    total = buckets.get(float("inf"), 0.0)
+    if total:
+        shares = ", ".join(
+            f"> {b * 1000:g} ms {100 * (total - n) / total:.2f}%"
+            for b, n in sorted(buckets.items())
+            if b in (0.005, 0.01, 0.025, 0.05)
+        )
+        print(f"  status polls as the server timed them (whole run, {total:.0f}): {shares}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench server")
     ap.add_argument("--clients", type=int, default=100)
@@ -474,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         _tail_report(sub + st, cut, work / "stalls.log")
+        _server_side(base, token)
         return 0
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
