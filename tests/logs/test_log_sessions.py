@@ -21,6 +21,7 @@ from aerofs_kernel.pipelines import get_pipeline
 from aerofs_kernel.pipelines import log_sessions as ls
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cut_tasks import cut_runs
 from reference import analyse, generate, median, merge_sessions
 
 
@@ -224,18 +225,6 @@ def test_merge_of_byte_range_tasks_is_exact(tmp_path, tasks, key):
     assert merged.summary["unique_visitors"] < sum(t.summary["unique_visitors"] for t in parts)
 
 
-def _cut_runs(data: bytes, path: Path, cuts: list[int], key: str, timeout_min: float, chunk: int):
-    """The sessions tables of tasks over byte ranges of ``path`` cut at ``cuts`` (any byte, so a cut
-    may fall inside a line, two cuts in one line make an empty task)."""
-    spec = get_pipeline("log-sessions")
-    opts = spec.options({"src": "x", "session_key": key, "timeout_minutes": timeout_min, "chunk_size": chunk})
-    bounds = [0, *sorted(cuts), len(data)]
-    return [
-        spec.run([f"{path}#bytes={a}-{b}"], None, opts, _engine.Progress()).tables["sessions"]
-        for a, b in itertools.pairwise(bounds)
-    ]
-
-
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
@@ -266,7 +255,7 @@ def test_vectorized_merge_equals_the_row_by_row_merge(
         path = Path(d) / "access.log"
         path.write_bytes(data)
         # The tasks' own timeout or another one: the merge must agree with the reference either way.
-        tables = _cut_runs(
+        tables = cut_runs(
             data, path, [int(c * len(data)) for c in cut_at], key, timeout_min if task_timeout else 30, chunk
         )
         if parquet:

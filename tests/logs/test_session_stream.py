@@ -5,7 +5,6 @@ batch by batch."""
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from aerofs_kernel.pipelines import session_stream as ss
 from aerofs_kernel.result import ParquetTable
 
 sys.path.insert(0, str(Path(__file__).parent))
+from cut_tasks import cut_runs
 from reference import generate
 
 #: Summary keys a job computes in its own way (the rest add up or are per input).
@@ -193,16 +193,6 @@ def test_median_from_duration_counts():
     assert ss.Figures().summary() == {"sessions": 0}
 
 
-def _cut_tables(data: bytes, path: Path, cuts: list[int], key: str, timeout_min: float) -> list[pa.Table]:
-    spec = get_pipeline("log-sessions")
-    opts = spec.options({"src": "x", "session_key": key, "timeout_minutes": timeout_min, "chunk_size": 4096})
-    bounds = [0, *sorted(cuts), len(data)]
-    return [
-        spec.run([f"{path}#bytes={a}-{b}"], None, opts, _engine.Progress()).tables["sessions"]
-        for a, b in itertools.pairwise(bounds)
-    ]
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),
@@ -227,7 +217,7 @@ def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, t
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "access.log"
             path.write_bytes(data)
-            tables = _cut_tables(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
+            tables = cut_runs(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
             files = []
             for i, t in enumerate(tables):
                 pq.write_table(t, Path(d) / f"t{i}.parquet", row_group_size=2 * batch)
