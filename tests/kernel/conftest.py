@@ -1,10 +1,8 @@
-"""Fixtures of the kernel tests: small real inputs, a big-enough CSV to cancel, S3 on loopback (moto)."""
+"""Fixtures of the kernel tests: small real inputs, a big-enough CSV to cancel (S3 on loopback: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,33 +72,6 @@ def register_pipeline() -> Iterator[Any]:
     yield reg
     for name in added:
         _REGISTRY.pop(name, None)
-
-
-# -- S3 (moto server on loopback) ----------------------------------------------------------------
-
-
-@pytest.fixture
-def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> str:
-    endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
-    if not endpoint:
-        pytest.fail('AEROFS_TEST_S3_ENDPOINT is not set: eval "$(scripts/services.sh env)"')
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return endpoint
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str) -> Iterator[tuple[Any, str]]:
-    import s3fs
-
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
-    bucket = f"aerofs-kernel-{uuid.uuid4().hex[:10]}"
-    fs.mkdir(bucket)
-    yield fs, bucket
-    with contextlib.suppress(Exception):
-        fs.rm(bucket, recursive=True)
 
 
 def _frontend_msg(widget: Any, content: dict[str, Any]) -> None:

@@ -380,41 +380,24 @@ def test_a_failed_run_with_dst_leaves_no_sessions_file(tmp_path):
 
 
 @pytest.mark.integration
-def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, monkeypatch):
+def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, s3_bucket):
     # The runner stages a remote dst locally and removes the staging folder once uploaded: the
     # result's table is then read from the uploaded object.
-    import os
-    import uuid
-
-    import s3fs
-
     import aerofs_kernel as aero
     from aerofs_kernel.result import ParquetTable
 
-    endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
-    if not endpoint:
-        pytest.fail('AEROFS_TEST_S3_ENDPOINT is not set: eval "$(scripts/services.sh env)"')
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(k, os.environ.get(k, v))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
-    bucket = f"aerofs-logs-{uuid.uuid4().hex[:10]}"
-    fs.mkdir(bucket)
-    try:
-        p = tmp_path / "access.log"
-        p.write_text("\n".join(generate(3000, 9)) + "\n")
-        r = aero.log_sessions(str(p), f"s3://{bucket}/report/", show_progress=False)
-        assert sorted(r.outputs) == [
-            f"s3://{bucket}/report/{n}" for n in ("report.html", "sessions.parquet", "summary.json")
-        ]
-        assert r.table.equals(run([p]).tables["sessions"])
-        assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
-        # A remote input: the runner names inputs by their URLs in the result's tables, which must
-        # not load the sessions table that stays in its file.
-        fs.put(str(p), f"{bucket}/in/access.log")
-        r2 = aero.log_sessions(f"s3://{bucket}/in/access.log", str(tmp_path / "local"), show_progress=False)
-        assert isinstance(r2.tables.peek("sessions"), ParquetTable)
-        assert r2.table.equals(r.table)
-    finally:
-        fs.rm(bucket, recursive=True)
+    fs, bucket = s3_bucket
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(3000, 9)) + "\n")
+    r = aero.log_sessions(str(p), f"s3://{bucket}/report/", show_progress=False)
+    assert sorted(r.outputs) == [
+        f"s3://{bucket}/report/{n}" for n in ("report.html", "sessions.parquet", "summary.json")
+    ]
+    assert r.table.equals(run([p]).tables["sessions"])
+    assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
+    # A remote input: the runner names inputs by their URLs in the result's tables, which must
+    # not load the sessions table that stays in its file.
+    fs.put(str(p), f"{bucket}/in/access.log")
+    r2 = aero.log_sessions(f"s3://{bucket}/in/access.log", str(tmp_path / "local"), show_progress=False)
+    assert isinstance(r2.tables.peek("sessions"), ParquetTable)
+    assert r2.table.equals(r.table)

@@ -247,49 +247,34 @@ def _written(table: pa.Table, d: str) -> str:
 
 
 @pytest.mark.integration
-def test_a_job_from_and_to_s3_writes_the_interactive_runs_file(tmp_path, monkeypatch, small_batches):
+def test_a_job_from_and_to_s3_writes_the_interactive_runs_file(
+    tmp_path, monkeypatch, s3_bucket, small_batches
+):
     # Remote byte ranges in, a remote dst out: the merge writes in the runner's local staging folder,
     # which is uploaded; the uploaded file equals the interactive run's.
-    import os
-    import uuid
-
-    import s3fs
-
-    endpoint = os.environ.get("AEROFS_TEST_S3_ENDPOINT")
-    if not endpoint:
-        pytest.fail('AEROFS_TEST_S3_ENDPOINT is not set: eval "$(scripts/services.sh env)"')
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(k, os.environ.get(k, v))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
-    bucket = f"aerofs-logs-{uuid.uuid4().hex[:10]}"
-    fs.mkdir(bucket)
-    try:
-        p = tmp_path / "access.log"
-        p.write_text("\n".join(generate(4000, 61, shuffle=0.05)) + "\n")
-        fs.put(str(p), f"{bucket}/in/access.log")
-        monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
-        read: list[str] = []
-        whole = ParquetTable.read
-        monkeypatch.setattr(ParquetTable, "read", lambda self: read.append(self.locate()) or whole(self))
-        plan, job = _job(f"s3://{bucket}/in/access.log", f"s3://{bucket}/out/", tmp_path / "work", 5)
-        assert len(plan) == 5
-        # The tasks' sessions files (written by the engine) are never read whole: not by the runner
-        # renaming the streams' paths back to the URLs, not by the merge.
-        assert read and not [r for r in read if r.endswith("-sessions.parquet")]
-        assert sorted(job["outputs"]) == [
-            f"s3://{bucket}/out/{n}" for n in ("report.html", "sessions.parquet", "summary.json")
-        ]
-        got = tmp_path / "got"
-        got.mkdir()
-        for n in ("sessions.parquet", "summary.json"):
-            fs.get(f"{bucket}/out/{n}", str(got / n))
-        assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
-        one = _interactive([p], tmp_path / "one")
-        _same_outputs(got, tmp_path / "one", job["summary"], one.summary)
-    finally:
-        fs.rm(bucket, recursive=True)
+    fs, bucket = s3_bucket
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(4000, 61, shuffle=0.05)) + "\n")
+    fs.put(str(p), f"{bucket}/in/access.log")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1)
+    read: list[str] = []
+    whole = ParquetTable.read
+    monkeypatch.setattr(ParquetTable, "read", lambda self: read.append(self.locate()) or whole(self))
+    plan, job = _job(f"s3://{bucket}/in/access.log", f"s3://{bucket}/out/", tmp_path / "work", 5)
+    assert len(plan) == 5
+    # The tasks' sessions files (written by the engine) are never read whole: not by the runner
+    # renaming the streams' paths back to the URLs, not by the merge.
+    assert read and not [r for r in read if r.endswith("-sessions.parquet")]
+    assert sorted(job["outputs"]) == [
+        f"s3://{bucket}/out/{n}" for n in ("report.html", "sessions.parquet", "summary.json")
+    ]
+    got = tmp_path / "got"
+    got.mkdir()
+    for n in ("sessions.parquet", "summary.json"):
+        fs.get(f"{bucket}/out/{n}", str(got / n))
+    assert not [x for x in fs.find(bucket) if "/." in x]  # no temporaries uploaded
+    one = _interactive([p], tmp_path / "one")
+    _same_outputs(got, tmp_path / "one", job["summary"], one.summary)
 
 
 def test_tables_in_memory_with_columns_chunked_apart(tmp_path, monkeypatch, small_batches):
