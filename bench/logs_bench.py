@@ -125,9 +125,9 @@ def job_child(what: str, path: str, work: str, tasks: int) -> None:
         )
     elif what.startswith("merge"):  # merge-before: the same, run with another checkout's code
         if what == "merge-old":
-            from reference import median, merge_sessions
+            from reference import merge_sessions
 
-            ls.merge_sessions, ls._median = merge_sessions, lambda c: median(c.to_pylist())  # type: ignore[assignment]
+            ls.merge_sessions = merge_sessions  # type: ignore[assignment]
         with open(partials_file) as f:
             partials = json.load(f)
         summary = runner.merge_job("log-sessions", params, partials, folder)["summary"]

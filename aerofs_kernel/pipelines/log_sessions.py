@@ -350,16 +350,6 @@ def unique_visitors(sources: list[session_stream.Source]) -> int:
     return n
 
 
-def _median(values: pa.ChunkedArray) -> float:
-    """The median of integers (the mean of the middle two for an even count), exact: the middle values
-    are found by selection in Arrow and averaged as Python integers."""
-    if not len(values):
-        return 0.0
-    lo = pc.quantile(values, q=0.5, interpolation="lower")[0].as_py()
-    hi = pc.quantile(values, q=0.5, interpolation="higher")[0].as_py()
-    return (lo + hi) / 2
-
-
 class LogSessions(Pipeline):
     name: ClassVar[str] = "log-sessions"
     title: ClassVar[str] = "Log sessions"
