@@ -6,8 +6,13 @@ csv-to-parquet job, then poll its status until it finishes (bounded loops). Prin
 latency p50/p95/p99 (all requests, the clients' simultaneous first submits, and those started after the
 simultaneous start), requests/s served and end-to-end jobs/s. Targets: submit p99 < 20 ms, status p99 < 10 ms.
 
-The clients use aiohttp: with httpx's AsyncClient the client side itself added seconds to the submit
-tail at 100 clients (the server had answered in well under a second), so it measured the client.
+The clients (``--clients-impl``): ``rust`` (the default) is bench/loadgen, built here on first use
+(cargo, release, into bench/.cache/loadgen): the same workload as ``_client()`` below on one thread, at
+a small fraction of the CPU, since the clients share the machine's cores with the server they measure and
+real clients (browsers, kernels) do not. It writes each request's start and latency to a file this reads,
+so every report below is the same code for both. ``python`` is the aiohttp client below, kept to compare
+(with httpx's AsyncClient the client side itself added seconds to the submit tail at 100 clients, so it
+measured the client). The first line of each report names the clients that ran.
 ``--profile FILE`` runs the server under cProfile; ``--py-spy FILE`` samples it with py-spy (the threads
 holding the GIL, collapsed stacks) from the end of the warm-up to the end of the run, which is how the
 cost per request was broken down in docs/operations.md; ``--poll`` changes the polling interval.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -27,8 +33,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -88,17 +96,23 @@ class _Burst:
     def __init__(self, n: int, server_pid: int) -> None:
         import psutil
 
-        self.n, self.lat = n, []
+        self.n = n
+        self.lat: list[float] = []
         self.server = psutil.Process(server_pid)
         t = self.server.cpu_times()
         self.cpu0 = (t.user + t.system, time.process_time())
         self.cpu = (0.0, 0.0)
 
     def answered(self, seconds: float) -> None:
+        """A first submit answered, to the Python clients (in this process)."""
         self.lat.append(seconds)
         if len(self.lat) == self.n:
-            t = self.server.cpu_times()
-            self.cpu = (t.user + t.system - self.cpu0[0], time.process_time() - self.cpu0[1])
+            self.complete(time.process_time() - self.cpu0[1])
+
+    def complete(self, clients_cpu: float) -> None:
+        """The last first submit answered: the clients had used ``clients_cpu`` seconds since they started."""
+        t = self.server.cpu_times()
+        self.cpu = (t.user + t.system - self.cpu0[0], clients_cpu)
 
     def report(self) -> str:
         return (
@@ -167,6 +181,159 @@ async def _client(
                 st.append((at, time.perf_counter() - t0))
 
 
+async def _floor_client(base: str, path: str, until: float, lat: list, poll: float) -> None:
+    """The ``--floor`` client: a GET of one path every ``poll`` s, no auth, nothing else."""
+    import aiohttp
+
+    async with aiohttp.ClientSession(base_url=base) as c:
+        while time.monotonic() < until:
+            at, t = time.monotonic(), time.perf_counter()
+            async with c.get(path) as r:
+                await r.json()
+            lat.append((at, time.perf_counter() - t))
+            await asyncio.sleep(poll)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the clients did, whichever ran them: when they started (``time.monotonic()``), how long they
+    ran, each submit's and status poll's (start on that clock, latency in s), the finished jobs' states,
+    and the clients' CPU seconds (user + system)."""
+
+    t0: float
+    elapsed: float
+    sub: list[tuple[float, float]]
+    st: list[tuple[float, float]]
+    done: list[str]
+    cpu: float
+
+
+@dataclasses.dataclass
+class _Load:
+    """The workload, for either implementation: ``floor`` (a path) for the --floor clients, else the job
+    clients with ``token``, ``src`` and ``dst``; ``on_start(t0)`` is called as the clients start."""
+
+    base: str
+    clients: int
+    seconds: float
+    poll: float
+    token: str = ""
+    src: str = ""
+    dst: str = ""
+    status_only: bool = False
+    floor: str = ""
+    burst: _Burst | None = None
+    on_start: Callable[[float], None] = lambda t0: None
+
+
+def _python_clients(load: _Load) -> _Run:
+    """The aiohttp clients, in this process (--clients-impl python)."""
+    sub: list[tuple[float, float]] = []
+    st: list[tuple[float, float]] = []
+    done: list[str] = []
+    self0, t0 = time.process_time(), time.monotonic()
+    until = t0 + load.seconds
+    load.on_start(t0)
+
+    async def run() -> None:
+        if load.floor:
+            clients = [
+                _floor_client(load.base, load.floor, until, st, load.poll) for _ in range(load.clients)
+            ]
+        else:
+            clients = [
+                _client(
+                    load.base,
+                    load.token,
+                    load.src,
+                    load.dst,
+                    until,
+                    sub,
+                    st,
+                    done,
+                    load.poll,
+                    load.status_only,
+                    load.burst,
+                )
+                for _ in range(load.clients)
+            ]
+        await asyncio.gather(*clients)
+
+    asyncio.run(run())
+    return _Run(t0, time.monotonic() - t0, sub, st, done, time.process_time() - self0)
+
+
+_LOADGEN = Path(__file__).resolve().parent / "loadgen"
+
+
+def _build_loadgen() -> str:
+    """Builds bench/loadgen (cargo, release, its own target dir; a no-op when up to date) and returns the
+    executable. Called before the server starts, so a build never overlaps a measurement."""
+    target = _LOADGEN.parent / ".cache" / "loadgen"
+    cmd = ["cargo", "build", "--release", "-q", "--manifest-path", str(_LOADGEN / "Cargo.toml")]
+    r = subprocess.run(
+        cmd, env={**os.environ, "CARGO_TARGET_DIR": str(target)}, capture_output=True, text=True
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"bench server: building bench/loadgen failed ({' '.join(cmd)}):\n{r.stderr}")
+    return str(target / "release" / "aerofs-loadgen")
+
+
+def _rust_clients(load: _Load, exe: str) -> _Run:
+    """bench/loadgen (--clients-impl rust): its stdout says when it started, when the first submits were
+    all answered and when it ended (with its CPU); its records file holds every request (see its main.rs)."""
+    with tempfile.TemporaryDirectory(prefix="aerofs-loadgen-") as tmp:
+        out = Path(tmp) / "records"
+        cmd = [exe, "--base", load.base, "--out", str(out), "--clients", str(load.clients)]
+        cmd += ["--seconds", str(load.seconds), "--poll", str(load.poll)]
+        if load.floor:
+            cmd += ["--floor", load.floor]
+        else:
+            cmd += ["--token", load.token, "--src", load.src, "--dst", load.dst]
+            cmd += ["--status-only"] if load.status_only else []
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        t0 = end = cpu = None
+        for ln in proc.stdout:
+            kind, *vals = ln.split()
+            if kind == "start":
+                t0 = float(vals[0])
+                load.on_start(t0)
+            elif kind == "burst" and load.burst is not None:
+                load.burst.complete(float(vals[0]))
+            elif kind == "end":
+                end, cpu = float(vals[0]), float(vals[1])
+        if proc.wait() != 0 or t0 is None or end is None or cpu is None:
+            raise SystemExit(
+                f"bench server: the load generator failed (exit {proc.returncode}; its error above)"
+            )
+        sub: list[tuple[float, float]] = []
+        st: list[tuple[float, float]] = []
+        done: list[str] = []
+        for ln in out.read_text().splitlines():
+            kind, *vals = ln.split()
+            if kind == "submit":
+                sub.append((float(vals[0]), float(vals[1])))
+                if vals[2] == "1" and load.burst is not None:
+                    load.burst.lat.append(float(vals[1]))
+            elif kind == "status":
+                st.append((float(vals[0]), float(vals[1])))
+            elif kind == "done":
+                done.append(vals[0])
+    return _Run(t0, end - t0, sub, st, done, cpu)
+
+
+def _clients(impl: str) -> Callable[[_Load], _Run]:
+    """The client implementation asked for, ready to run (the Rust one built first)."""
+    if impl == "python":
+        return _python_clients
+    exe = _build_loadgen()
+    return lambda load: _rust_clients(load, exe)
+
+
+_CLIENTS_LABEL = {"rust": "rust clients: bench/loadgen, one thread", "python": "python clients: aiohttp"}
+
+
 def _tail_report(reqs: list[tuple[float, float]], cut: float, stall_log: Path, slow_ms: float = 50) -> None:
     """Whether the slow requests (after the warm-up) are stalls or queueing: how many were in flight
     during a server GC pause or event-loop lag of 10 ms or more (the server's ``jobserver.stalls`` log,
@@ -211,9 +378,9 @@ asyncio.run(main())
 
 
 def _floor(args: argparse.Namespace) -> int:
-    import aiohttp
     import psutil
 
+    run_clients = _clients(args.clients_impl)
     port = _port()
     proc = subprocess.Popen([sys.executable, "-c", _FLOOR_SERVER, str(port)], start_new_session=True)
     try:
@@ -225,32 +392,25 @@ def _floor(args: argparse.Namespace) -> int:
                 return 1
             time.sleep(0.1)
         server = psutil.Process(proc.pid)
-        c0, self0, t0 = server.cpu_times(), time.process_time(), time.monotonic()
-        until = t0 + args.seconds
-        lat: list[tuple[float, float]] = []
-
-        async def client() -> None:
-            async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}/") as c:
-                while time.monotonic() < until:
-                    at, t = time.monotonic(), time.perf_counter()
-                    async with c.get("aerofs/api/jobs/" + "0" * 32) as r:
-                        await r.json()
-                    lat.append((at, time.perf_counter() - t))
-                    await asyncio.sleep(args.poll)
-
-        async def run() -> None:
-            await asyncio.gather(*[client() for _ in range(args.clients)])
-
-        asyncio.run(run())
-        elapsed, c1 = time.monotonic() - t0, server.cpu_times()
+        c0 = server.cpu_times()
+        load = _Load(
+            f"http://127.0.0.1:{port}/",
+            args.clients,
+            args.seconds,
+            args.poll,
+            floor="aerofs/api/jobs/" + "0" * 32,
+        )
+        run = run_clients(load)
+        c1, lat = server.cpu_times(), run.st
         cpu = c1.user + c1.system - c0.user - c0.system
-        xs = [x for at, x in lat if at >= t0 + args.warmup]
+        xs = [x for at, x in lat if at >= run.t0 + args.warmup]
+        n = max(1, len(lat))
         print(
-            f"floor (bare tornado, no database): {args.clients} clients (a GET every {args.poll:g} s), "
-            f"{args.seconds:g} s; after the first {args.warmup:g} s: p50 {_pct(xs, 50):.2f} ms  p95 {_pct(xs, 95):.2f}"
-            f" ms  p99 {_pct(xs, 99):.2f} ms; {len(lat) / elapsed:.0f} requests/s; server {cpu:.1f} s CPU"
-            f" ({cpu / max(1, len(lat)) * 1000:.3f} ms a request), clients {time.process_time() - self0:.1f} s;"
-            f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+            f"floor (bare tornado, no database), {_CLIENTS_LABEL[args.clients_impl]}; {args.clients} clients (a GET"
+            f" every {args.poll:g} s), {args.seconds:g} s; after the first {args.warmup:g} s: p50 {_pct(xs, 50):.2f} ms"
+            f"  p95 {_pct(xs, 95):.2f} ms  p99 {_pct(xs, 99):.2f} ms; {len(lat) / run.elapsed:.0f} requests/s; server"
+            f" {cpu:.1f} s CPU ({cpu / n * 1000:.3f} ms a request), clients {run.cpu:.1f} s"
+            f" ({run.cpu / n * 1000:.3f} ms a request); load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         return 0
     finally:
@@ -314,6 +474,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the server without the status poll's fast path (AEROFS_FAST_READS=0: every poll through "
         "JobHandler), to compare the two on the same code",
     )
+    ap.add_argument(
+        "--clients-impl",
+        choices=("rust", "python"),
+        default="rust",
+        help="the clients: bench/loadgen (Rust, one thread, built on first use) or the aiohttp clients in "
+        "this process (the workload is the same; they differ in how much of the machine they take)",
+    )
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     ap.add_argument(
@@ -337,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import psycopg
 
+    run_clients = _clients(args.clients_impl)  # built before the server starts: no build during a run
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -403,54 +571,42 @@ def main(argv: list[str] | None = None) -> int:
         # The server's user and system time apart: system time is the kernel's share of a request
         # (socket reads and writes, epoll, waking the store threads), which no Python change touches.
         srv0 = psutil.Process(proc.pid).cpu_times()
-        sys0, self0 = psutil.cpu_times(), time.process_time()
-        sub: list[float] = []
-        st: list[float] = []
-        done: list[str] = []
+        sys0 = psutil.cpu_times()
         burst = _Burst(args.clients, proc.pid)
-        t0 = time.monotonic()
-        until = t0 + args.seconds
-
-        async def run() -> None:
-            await asyncio.gather(
-                *[
-                    _client(
-                        base,
-                        token,
-                        str(src),
-                        str(work / "out"),
-                        until,
-                        sub,
-                        st,
-                        done,
-                        args.poll,
-                        args.status_only,
-                        burst,
-                    )
-                    for _ in range(args.clients)
-                ]
-            )
-
         spies: list[subprocess.Popen[bytes]] = []
+        timers: list[threading.Timer] = []
 
-        async def spy_after_warmup() -> None:
+        def spy(until: float) -> None:
             import shutil
 
-            await asyncio.sleep(args.warmup)
             exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
             cmd = [exe, "record", "--pid", str(proc.pid), "--gil", "--nonblocking", "--rate", "200"]
             cmd += ["--format", "raw", "-o", os.path.abspath(args.py_spy)]
             cmd += ["--duration", str(max(1, int(until - time.monotonic())))]
             spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
 
-        async def run_all() -> None:
-            spy = asyncio.ensure_future(spy_after_warmup()) if args.py_spy else None
-            await run()
-            if spy is not None:
-                spy.cancel()
+        def on_start(t0: float) -> None:
+            if args.py_spy:  # py-spy from the end of the warm-up to the end of the run
+                timers.append(threading.Timer(t0 + args.warmup - time.monotonic(), spy, (t0 + args.seconds,)))
+                timers[-1].start()
 
-        asyncio.run(run_all())
-        elapsed = time.monotonic() - t0
+        load = _Load(
+            base,
+            args.clients,
+            args.seconds,
+            args.poll,
+            token=token,
+            src=str(src),
+            dst=str(work / "out"),
+            status_only=args.status_only,
+            burst=burst,
+            on_start=on_start,
+        )
+        run = run_clients(load)
+        t0, elapsed, sub, st, done = run.t0, run.elapsed, run.sub, run.st, run.done
+        for timer in timers:
+            timer.cancel()
+            timer.join()
         for p in spies:
             p.wait(60)
         # CPU spent while the clients ran (backends that closed in between are not counted).
@@ -458,13 +614,13 @@ def main(argv: list[str] | None = None) -> int:
         cpu1 = {k: _cpu_seconds(v) for k, v in procs.items()}
         srv1 = psutil.Process(proc.pid).cpu_times()
         cpu = {k: sum(t - cpu0[k].get(pid, 0.0) for pid, t in cpu1[k].items()) for k in cpu1}
-        cpu["clients (bench)"] = time.process_time() - self0
+        cpu["clients (bench)"] = run.cpu
         sys1 = psutil.cpu_times()
         busy = sum(getattr(sys1, f) - getattr(sys0, f) for f in ("user", "system", "nice", "irq", "softirq"))
         ok = done.count("SUCCEEDED")
         print(
-            f"server bench: {args.clients} clients (status every {args.poll:g} s), {args.seconds:g} s, "
-            f"{args.workers} workers, PostgreSQL + local pool"
+            f"server bench, {_CLIENTS_LABEL[args.clients_impl]}; {args.clients} clients (status every"
+            f" {args.poll:g} s), {args.seconds:g} s, {args.workers} workers, PostgreSQL + local pool"
             + (" (--status-only: one job per client, then status polls)" if args.status_only else "")
             + ("" if args.fast_reads else " (--no-fast-reads)")
         )
