@@ -35,6 +35,11 @@ const USAGE: &str =
     "usage: aerofs-loadgen --base http://HOST:PORT/PREFIX/ --out FILE [--token T] [--clients N] \
 [--seconds S] [--poll S] [--src PATH --dst DIR] [--status-only] [--floor PATH]";
 
+/// The headers aiohttp sends besides Host, auth and cookies (so the server parses as many): no response is
+/// compressed (jupyter_server does not compress; a compressed answer is refused below).
+const HEADERS: &str =
+    "Accept: */*\r\nAccept-Encoding: gzip, deflate\r\nUser-Agent: aerofs-loadgen\r\n";
+
 struct Config {
     /// host:port to connect to, and the Host header.
     addr: String,
@@ -185,7 +190,7 @@ impl Conn {
         let r = &mut self.req;
         let _ = write!(
             r,
-            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: */*\r\n",
+            "{method} {}{path} HTTP/1.1\r\nHost: {}\r\n{HEADERS}",
             cfg.prefix, cfg.addr
         );
         if let Some(t) = &cfg.token {
@@ -277,6 +282,10 @@ impl Conn {
                 head.chunked = value.to_ascii_lowercase().contains("chunked");
             } else if h.name.eq_ignore_ascii_case("connection") {
                 head.close = value.eq_ignore_ascii_case("close");
+            } else if h.name.eq_ignore_ascii_case("content-encoding") && value != "identity" {
+                return Err(format!(
+                    "{method} {path}: compressed answer ({value}), not handled"
+                ));
             } else if h.name.eq_ignore_ascii_case("set-cookie") {
                 set_cookie(&mut self.cookies, value);
             }
