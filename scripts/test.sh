@@ -17,6 +17,10 @@ lint() {
   cargo fmt --all -- --check
   stage "cargo clippy -D warnings"
   cargo clippy --workspace --all-targets --features python -q -- -D warnings
+  stage "bench/loadgen: cargo fmt --check, clippy -D warnings"
+  # Its own workspace (the server bench's clients, not part of engine/'s) and the target dir the bench builds it in.
+  cargo fmt --manifest-path bench/loadgen/Cargo.toml -- --check
+  CARGO_TARGET_DIR=bench/.cache/loadgen cargo clippy --manifest-path bench/loadgen/Cargo.toml --release --all-targets -q -- -D warnings
   stage "ruff"
   ruff check aerofs_kernel jobserver tests bench scripts
   ruff format --check aerofs_kernel jobserver tests bench scripts
