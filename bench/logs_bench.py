@@ -6,6 +6,7 @@ assets, IPv6, a few malformed and out-of-order lines) under ``bench/data/logs/``
 
     python bench/logs_bench.py [--small] [--all-clients] [--dst DIR] [--skip python,goaccess] [--engine SO]
     python bench/logs_bench.py --job 4,8 [--pairs 2] [--small] [--all-clients] [--before DIR] [--python-merge]
+    python bench/logs_bench.py --job 2 --servers [--pairs 2] [--before DIR]
 
 ``--all-clients``: every request from any of the 5,000 clients (~9 times as many sessions, nearly one
 per request: the memory case of a log with millions of sessions). ``--dst``: AeroFS also writes
@@ -27,11 +28,17 @@ and median (tests/logs/reference.py); and the interactive run of the whole log w
 wall and CPU seconds of its own work (imports excluded) and its peak RSS (tasks: the largest task's, the
 peak reset before each task; also each task's wall and peak, and the RSS the tasks left behind);
 at the end the sessions.parquet and summary.json of each merge are compared with the interactive run's.
+
+``--servers``: for ``--job N`` the log dealt line by line to N files (``<log>-servers<N>/web<i>.log``,
+made once), as a round-robin load balancer deals requests to N servers: the files cover the same hours
+and every visitor's requests are in all of them. Each file is a task (never cut into ranges), so
+nearly every session is an edge of the merge; the interactive run reads the N files.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -77,6 +84,24 @@ def make(size_mb: int, all_clients: bool = False) -> Path:
     return out
 
 
+def deal(path: Path, n: int) -> list[Path]:
+    """``path``'s lines dealt round-robin to ``n`` files (made once, beside the log): line i to file
+    i mod n."""
+    folder = path.parent / f"{path.stem}-servers{n}"
+    files = [folder / f"web{i + 1}.log" for i in range(n)]
+    if all(f.exists() for f in files):
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = [f.with_suffix(".tmp") for f in files]
+    with contextlib.ExitStack() as stack, open(path, "rb") as f:
+        outs = [stack.enter_context(open(t, "wb")) for t in tmp]
+        for i, line in enumerate(f):
+            outs[i % n].write(line)
+    for t, done in zip(tmp, files, strict=True):
+        t.rename(done)
+    return files
+
+
 def _cpu() -> float:
     c = resource.getrusage(resource.RUSAGE_CHILDREN)
     return c.ru_utime + c.ru_stime
@@ -90,24 +115,28 @@ def child(code: str) -> tuple[float, float, str, float]:
     return dt, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, p.stdout, _cpu() - c
 
 
-def job_child(what: str, path: str, work: str, tasks: int) -> None:
+def job_child(what: str, path: str | list[str], work: str, tasks: int) -> None:
     """One measured step of ``--job``, in its own process: prints {wall, cpu, rss_mb} as JSON.
     ``tasks``: plan and run the tasks; ``merge``/``merge-old``: merge them; ``interactive``: one run.
-    ``-before``: the same step, run with another checkout's code, in its own work folder."""
+    ``-before``: the same step, run with another checkout's code, in its own work folder. ``path``:
+    the log (cut into ``tasks`` byte ranges), or a list of files (``--servers``: each file a task)."""
     import shutil
 
     from aerofs_kernel import _engine, runner
     from aerofs_kernel.pipelines import get_pipeline
     from aerofs_kernel.pipelines import log_sessions as ls
 
-    params = {"src": path, "dst": os.path.join(work, f"dst-{what}")}
+    dst = os.path.join(work, f"dst-{what}")
+    params = {"src": path, "dst": dst}
     folder = os.path.join(work, "before" if what.endswith("-before") else "new")  # the tasks' work folder
     partials_file = os.path.join(folder, "partials.json")
     if what.startswith("tasks"):
         shutil.rmtree(folder, ignore_errors=True)  # a task finished before would not run again
     t, c = time.perf_counter(), time.process_time()
     if what.startswith("tasks"):
-        ls.SPLIT_BYTES = 1  # cut into `tasks` ranges whatever the size (the plan's floor is 256 MiB)
+        # One log: cut into `tasks` ranges whatever the size (the plan's floor is 256 MiB); files of
+        # servers: never cut (one a few bytes over its share of the tasks would be).
+        ls.SPLIT_BYTES = 1 << 62 if isinstance(path, list) else 1
         plan = runner.plan_job("log-sessions", params, tasks)
         partials, walls, peaks = [], [], [_peak_rss_mb()]
         for x in plan:
@@ -134,7 +163,8 @@ def job_child(what: str, path: str, work: str, tasks: int) -> None:
         print(f"# sessions {summary['sessions']} median {summary['median_duration_s']}", file=sys.stderr)
     else:
         spec = get_pipeline("log-sessions")
-        spec.run([path], params["dst"], spec.options({"src": path}), _engine.Progress())
+        paths = path if isinstance(path, list) else [path]
+        spec.run(paths, dst, spec.options({"src": path}), _engine.Progress())
     dt, cpu = time.perf_counter() - t, time.process_time() - c
     peak = max(peaks) if what.startswith("tasks") else _peak_rss_mb()
     print(json.dumps({"wall": dt, "cpu": cpu, "rss_mb": peak}))
@@ -173,7 +203,7 @@ def _reset_peak_rss() -> None:
 
 def _compare(work: str, steps: list[str]) -> None:
     """Whether each step's sessions.parquet (rows, order, ids, types) and summary.json session
-    figures equal the interactive run's."""
+    figures equal the interactive run's (and each file the first step's)."""
     import pyarrow.parquet as pq
 
     keys = ("sessions", "unique_visitors", "bounce_rate", "mean_duration_s", "median_duration_s",
@@ -182,9 +212,13 @@ def _compare(work: str, steps: list[str]) -> None:
     table = pq.read_table(os.path.join(one, "sessions.parquet"))
     with open(os.path.join(one, "summary.json")) as f:
         summary = json.load(f)
+    first = pq.read_table(os.path.join(work, f"dst-{steps[0]}", "sessions.parquet"))
     for what in steps:
         dst = os.path.join(work, f"dst-{what}")
-        same = pq.read_table(os.path.join(dst, "sessions.parquet")).equals(table)
+        mine = pq.read_table(os.path.join(dst, "sessions.parquet"))
+        same = mine.equals(table)
+        if what != steps[0]:
+            print(f"  {what}: sessions.parquet equals {steps[0]}'s: {mine.equals(first)}")
         with open(os.path.join(dst, "summary.json")) as f:
             theirs = json.load(f)
         differ = [k for k in keys if theirs.get(k) != summary.get(k)]
@@ -193,18 +227,26 @@ def _compare(work: str, steps: list[str]) -> None:
         )
 
 
-def job(path: Path, counts: list[int], pairs: int, before: str | None = None, python: bool = False) -> None:
+def job(
+    path: Path,
+    counts: list[int],
+    pairs: int,
+    before: str | None = None,
+    python: bool = False,
+    servers: bool = False,
+) -> None:
     import tempfile
 
     tasks = ["tasks", *(["tasks-before"] if before else [])]
     merges = ["merge", *(["merge-before"] if before else []), *(["merge-old"] if python else [])]
 
     def step(what: str, work: str, n: int) -> dict[str, float]:
+        src: str | list[str] = [str(f) for f in deal(path, n)] if servers else str(path)
         paths = [str(ROOT), str(ROOT.parent / "tests" / "logs")]
         if what.endswith("-before"):
             paths.insert(0, str(before))
         code = f"import sys; sys.path[:0] = {paths!r}; "
-        code += f"from logs_bench import job_child; job_child({what!r}, {str(path)!r}, {work!r}, {n})"
+        code += f"from logs_bench import job_child; job_child({what!r}, {src!r}, {work!r}, {n})"
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         if p.returncode:
             raise SystemExit(f"{what} failed ({p.returncode}):\n{p.stderr}")
@@ -215,7 +257,7 @@ def job(path: Path, counts: list[int], pairs: int, before: str | None = None, py
 
     for n in counts:
         with tempfile.TemporaryDirectory(prefix="logs-job-") as work:
-            print(f"{n} tasks:")
+            print(f"{n} tasks{f' (the log dealt to {n} files, each a task)' if servers else ''}:")
             for _ in range(pairs):
                 for what in (*tasks, *merges, "interactive"):
                     step(what, work, n)
@@ -233,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=2, help="--job: interleaved runs of each step")
     ap.add_argument("--before", default=None, help="--job: a checkout whose merge runs interleaved")
     ap.add_argument("--python-merge", action="store_true", help="--job: also the row-by-row Python merge")
+    ap.add_argument("--servers", action="store_true", help="--job N: the log dealt to N files, each a task")
     args = ap.parse_args(argv)
     if args.job:
         job(
@@ -241,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             args.pairs,
             args.before,
             args.python_merge,
+            args.servers,
         )
         return 0
     skip = set(filter(None, args.skip.split(",")))

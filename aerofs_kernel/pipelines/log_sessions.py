@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import itertools
 import json
 import os
 from collections import Counter
@@ -252,44 +253,85 @@ def _pick(rows: pa.Array, group: pa.Array, time: pa.ChunkedArray, latest: bool) 
     return pc.if_else(pc.is_null(time.take(chosen)), rows.filter(_starts(group)), chosen)
 
 
+class _Chains:
+    """The rows of ``tables`` in merge order, cut into sessions: what :func:`merge_sessions` joins and
+    :func:`open_rows` asks of, computed one way for both. Merge order is (key, start, table) with ties
+    in table order (the tables: one per task, in task order); a row starts a session when its key
+    changes or its start is more than ``timeout_s`` after the running maximum of ``end`` within its
+    key (its session's end so far: a task's sessions have ``start <= end``)."""
+
+    def __init__(self, tables: list[pa.Table], timeout_s: float, by_ua: bool):
+        t = self.t = pa.concat_tables(tables)  # zero-copy: the tasks' tables have one schema
+        n = self.n = t.num_rows
+        unit = t.schema.field("start").type.unit
+        self.per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+        self.ip, self.ua = _codes(t.column("ip")), _codes(t.column("user_agent"))
+        # Codes are in 1..n, so ip * (n + 1) + ua is one integer per (ip, user agent).
+        key = pc.add(pc.multiply(self.ip, n + 1), self.ua) if by_ua else self.ip
+        part = pa.concat_arrays(
+            [pa.repeat(pa.scalar(i, pa.int32()), x.num_rows) for i, x in enumerate(tables)]
+        )
+        start = pc.cast(t.column("start"), pa.int64()).combine_chunks()
+        end = pc.cast(t.column("end"), pa.int64()).combine_chunks()
+        self.order = pc.sort_indices(
+            pa.table({"k": key, "s": start, "p": part}),
+            [("k", "ascending"), ("s", "ascending"), ("p", "ascending")],
+        )
+        key, self.start, end = key.take(self.order), start.take(self.order), end.take(self.order)
+        new_key = _starts(key)
+        self.reach = _running_max(end, pc.cumulative_sum(pc.cast(new_key, pa.int64())))
+        # The gap in seconds as a float, as timedelta.total_seconds() gave it: the same rational, rounded once.
+        gap = self.gap(self.start.slice(1), self.reach.slice(0, n - 1))
+        self.new = pc.or_(new_key, pa.concat_arrays([pa.array([False]), pc.greater(gap, timeout_s)]))
+        # Positions in merge order of each session's first and last row.
+        self.first = _arange(n).filter(self.new)
+        self.last = pa.concat_arrays([pc.subtract(self.first.slice(1), 1), pa.array([n - 1], pa.int64())])
+
+    def gap(self, later: Any, end: Any) -> Any:
+        """``later - end`` (times in the tables' ticks) in seconds, as a float."""
+        return pc.divide(pc.cast(pc.subtract(later, end), pa.float64()), float(self.per_s))
+
+    def session(self) -> Any:
+        """Per row in merge order, its session's index (from 0)."""
+        return pc.subtract(pc.cumulative_sum(pc.cast(self.new, pa.int64())), 1)
+
+
+def open_rows(tables: list[pa.Table], timeout_s: float, by_ua: bool, bound: int) -> list[pa.Array]:
+    """Per table, per row, whether its session (as :func:`merge_sessions` cuts the rows of ``tables``)
+    may still be joined by a row that starts at ``bound`` (the tables' ticks) or later: its end is not
+    more than ``timeout_s`` before ``bound``, by the gap rule of the merge (a float in seconds, which
+    only grows with the later row's start, so the rows still to come start no session before it). The
+    others are final: their sessions are the whole merge's. One such session per key at most (the
+    key's last); the streamed merge holds its rows."""
+    sizes = [x.num_rows for x in tables]
+    if not sum(sizes):
+        return [pa.array([], pa.bool_()) for _ in tables]
+    c = _Chains(tables, timeout_s, by_ua)
+    ends = c.reach.take(c.last)
+    still = pc.less_equal(c.gap(pa.repeat(pa.scalar(bound, pa.int64()), len(ends)), ends), timeout_s)
+    # Per row in merge order, then back to the rows' own places (the inverse of the merge order).
+    mask = still.take(c.session()).take(pc.sort_indices(c.order))
+    offsets = [0, *itertools.accumulate(sizes)]
+    return [mask.slice(a, b - a) for a, b in itertools.pairwise(offsets)]
+
+
 def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True) -> pa.Table:
     """Join sessions of the same key that tasks cut apart: per key, sessions whose time spans overlap
     or lie within ``timeout_s`` of each other are one session, which is what one pass gives (see the
     engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``.
 
-    Vectorized (Arrow kernels, no Python per row): the rows of all tasks in merge order, by (key,
-    start, task) with ties in task order; a row starts a session when its key changes or its start is
-    more than ``timeout_s`` after the running maximum of ``end`` within its key (which is its session's
-    end so far: a task's sessions have ``start <= end``). A session keeps its first row's columns (ip,
-    user agent, start, is_bot), sums the counters, takes the maximum end and the entry/exit of
-    :func:`_pick`; sessions are then ordered by (start, ip, user agent) and numbered. The tests keep the
-    earlier row-by-row Python merge as the reference this must equal."""
+    Vectorized (Arrow kernels, no Python per row): the rows of all tasks cut into sessions in merge
+    order (:class:`_Chains`). A session keeps its first row's columns (ip, user agent, start, is_bot),
+    sums the counters, takes the maximum end and the entry/exit of :func:`_pick`; sessions are then
+    ordered by (start, ip, user agent) and numbered. The tests keep the earlier row-by-row Python merge
+    as the reference this must equal."""
     if not tables:
         return pa.table({})
-    t = pa.concat_tables(tables)  # zero-copy: the tasks' tables have one schema
-    schema, n = t.schema, t.num_rows
-    if n == 0:
-        return t.combine_chunks()
-    unit = schema.field("start").type.unit
-    per_s = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    ip, ua = _codes(t.column("ip")), _codes(t.column("user_agent"))
-    # Codes are in 1..n, so ip * (n + 1) + ua is one integer per (ip, user agent).
-    key = pc.add(pc.multiply(ip, n + 1), ua) if by_ua else ip
-    part = pa.concat_arrays([pa.repeat(pa.scalar(i, pa.int32()), x.num_rows) for i, x in enumerate(tables)])
-    start = pc.cast(t.column("start"), pa.int64()).combine_chunks()
-    end = pc.cast(t.column("end"), pa.int64()).combine_chunks()
-    order = pc.sort_indices(
-        pa.table({"k": key, "s": start, "p": part}),
-        [("k", "ascending"), ("s", "ascending"), ("p", "ascending")],
-    )
-    key, start, end = key.take(order), start.take(order), end.take(order)
-    new_key = _starts(key)
-    reach = _running_max(end, pc.cumulative_sum(pc.cast(new_key, pa.int64())))
-    # The gap in seconds as a float, as timedelta.total_seconds() gave it: the same rational, rounded once.
-    gap = pc.divide(pc.cast(pc.subtract(start.slice(1), reach.slice(0, n - 1)), pa.float64()), float(per_s))
-    new = pc.or_(new_key, pa.concat_arrays([pa.array([False]), pc.greater(gap, timeout_s)]))
-    first = _arange(n).filter(new)  # positions in merge order of each session's first and last row
-    last = pa.concat_arrays([pc.subtract(first.slice(1), 1), pa.array([n - 1], pa.int64())])
+    if not sum(x.num_rows for x in tables):
+        return pa.concat_tables(tables).combine_chunks()
+    ch = _Chains(tables, timeout_s, by_ua)
+    t, schema, per_s = ch.t, ch.t.schema, ch.per_s
+    ip, ua, order, start, reach, first, last = ch.ip, ch.ua, ch.order, ch.start, ch.reach, ch.first, ch.last
     rows = order.take(first)  # each session's first row in t
     joined = pc.greater(last, first)
     cols: dict[str, Any] = {}
@@ -304,7 +346,7 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
     entry = exit_ = rows
     if pc.any(joined).as_py():
         # Only the rows of joined sessions need choosing (most sessions were never cut).
-        session = pc.subtract(pc.cumulative_sum(pc.cast(new, pa.int64())), 1)
+        session = ch.session()
         member = pc.greater(pc.take(pc.subtract(last, first), session), 0)
         sub, group = order.filter(member), session.filter(member)
         entry = pc.replace_with_mask(rows, joined, _pick(sub, group, t.column("entry_time"), latest=False))
@@ -325,6 +367,21 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
             col = t.column(f.name).take(pc.take(src.get(f.name, rows), final))
         out.append(pc.cast(col, f.type))
     return pa.Table.from_arrays(out, schema=schema)
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionJoin:
+    """The streamed merge's join (:class:`~aerofs_kernel.pipelines.session_stream.Join`): both
+    questions answered by the one cut into sessions of :class:`_Chains`."""
+
+    timeout_s: float
+    by_ua: bool = True
+
+    def __call__(self, tables: list[pa.Table]) -> pa.Table:
+        return merge_sessions(tables, self.timeout_s, self.by_ua)
+
+    def open_rows(self, tables: list[pa.Table], bound: int) -> list[pa.Array]:
+        return open_rows(tables, self.timeout_s, self.by_ua, bound)
 
 
 def unique_visitors(sources: list[session_stream.Source]) -> int:
@@ -436,9 +493,7 @@ class LogSessions(Pipeline):
         by_ua = options.get("session_key", "ip_ua") != "ip"
         sources = [peek(p.tables, "sessions") for p in parts if "sessions" in p.tables]
         parquet = os.path.join(dst, "sessions.parquet") if dst else None
-        sessions, figures, _ = session_stream.merge(
-            sources, timeout, lambda tables: merge_sessions(tables, timeout, by_ua), parquet
-        )
+        sessions, figures, _ = session_stream.merge(sources, timeout, SessionJoin(timeout, by_ua), parquet)
         if sessions is not None:
             merged.tables = {"sessions": sessions}
         else:

@@ -19,10 +19,11 @@ statistics), then all of it for the interior rows. See docs/log-sessions.md, "A 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -185,7 +186,7 @@ class _Stream:
     """One sorted input of the k-way merge: the rows read and not yet taken (all with start >= the
     last window's bound), topped up a batch at a time."""
 
-    def __init__(self, rows: Iterator[pa.RecordBatch], schema: pa.Schema):
+    def __init__(self, rows: Iterator[pa.RecordBatch | pa.Table], schema: pa.Schema):
         self.rows, self.schema = rows, schema
         self.buf = schema.empty_table()
         self.done = False
@@ -193,7 +194,7 @@ class _Stream:
     def pull(self) -> None:
         for b in self.rows:
             if b.num_rows:
-                t = pa.Table.from_batches([b])
+                t = b if isinstance(b, pa.Table) else pa.Table.from_batches([b])
                 self.buf = pa.concat_tables([self.buf, t if t.schema == self.schema else t.cast(self.schema)])
                 return
         self.done = True
@@ -217,11 +218,11 @@ class _Stream:
         return taken
 
 
-def ordered(streams: list[_Stream]) -> Iterator[pa.Table]:
-    """The rows of ``streams`` (each sorted by :data:`ORDER`) as windows in that order: every row that
-    starts before the bound, the least last buffered start of a stream not yet exhausted (no row still
-    to read starts before it), is taken and ordered; rows at the bound wait for the next window. A
-    window from one stream alone (byte ranges of a time-ordered log: nearly all) needs no sort."""
+def _steps(streams: list[_Stream]) -> Iterator[tuple[int | None, list[pa.Table]]]:
+    """The k-way walk of ``streams`` (each sorted by start): per step the bound, the least last
+    buffered start of a stream not yet exhausted (no row still to read starts before it; None: all
+    read), and per stream its buffered rows that start before it (rows at the bound wait for the next
+    step, so the rows of a step all start before those of the next)."""
     for s in streams:
         s.pull()
     while True:
@@ -230,20 +231,90 @@ def ordered(streams: list[_Stream]) -> Iterator[pa.Table]:
                 s.pull()
         live = [s.start(-1) for s in streams if not s.done]
         bound = min(live) if live else None
-        parts = [
-            s.take_before(bound) for s in streams if s.buf.num_rows and (bound is None or s.start(0) < bound)
-        ]
-        parts = [p for p in parts if p.num_rows]
-        if len(parts) == 1:
-            yield parts[0]
-        elif parts:
-            window = pa.concat_tables(parts)
-            yield window.take(pc.sort_indices(window, ORDER))
+        yield bound, [s.take_before(bound) for s in streams]
         if bound is None:
             return
         for s in streams:
             if not s.done and s.buf.num_rows and s.start(-1) == bound:
                 s.pull()
+
+
+def ordered(streams: list[_Stream]) -> Iterator[pa.Table]:
+    """The rows of ``streams`` (each sorted by :data:`ORDER`) as windows in that order: a step's rows
+    (:func:`_steps`), ordered. A window from one stream alone (byte ranges of a time-ordered log:
+    nearly all) needs no sort."""
+    for _, taken in _steps(streams):
+        parts = [p for p in taken if p.num_rows]
+        if len(parts) == 1:
+            yield parts[0]
+        elif parts:
+            window = pa.concat_tables(parts)
+            yield window.take(pc.sort_indices(window, ORDER))
+
+
+class Join(Protocol):
+    """How sessions cut by tasks are joined (log-sessions' ``SessionJoin``: ``merge_sessions``)."""
+
+    def __call__(self, tables: list[pa.Table]) -> pa.Table:
+        """The sessions of ``tables`` (one per task, in task order) joined, in the final order."""
+        ...
+
+    def open_rows(self, tables: list[pa.Table], bound: int) -> list[pa.Array]:
+        """Per table, per row, whether its joined session may still take a row starting at ``bound``
+        (in the tables' time ticks) or later."""
+        ...
+
+
+@dataclasses.dataclass
+class Held:
+    """What the edge join held: ``edges``, the edge sessions read (all of them pass through it);
+    ``peak``, the most rows it held at once (the open sessions' rows and a step's new ones, the joined
+    sessions waiting for their turn in the final order)."""
+
+    edges: int = 0
+    peak: int = 0
+
+
+def _start_ticks(t: pa.Table) -> Any:
+    return pc.cast(t.column("start"), pa.int64())
+
+
+def joined_edges(streams: list[_Stream], join: Join, schema: pa.Schema, held: Held) -> Iterator[pa.Table]:
+    """The edge sessions of ``streams`` (one per task, in task order, each sorted by start) joined, in
+    the final order, as they become final: streamed, with memory bounded by the sessions open at a
+    point in time. Per step (:func:`_steps`) the step's rows join the rows still held; a session whose
+    end is more than the timeout before the bound is final (no row to come can join it:
+    ``join.open_rows``) and its rows are joined by ``join`` on their own, which gives the whole
+    merge's session (a final session's rows are all read, and the key's earlier sessions, released
+    before it, end more than the timeout before it starts); the rest stay held, one session per key at
+    most, its rows in their tasks' tables (ties in task order, as the whole merge breaks them). A
+    joined session waits until it starts before the watermark, the least start of a session still open
+    and of a row still to read: nothing that sorts before it can come after."""
+    pending = [schema.empty_table() for _ in streams]  # per task: rows of sessions still open
+    ready = schema.empty_table()  # joined sessions waiting for the watermark
+    for bound, taken in _steps(streams):
+        held.edges += sum(x.num_rows for x in taken)
+        pending = [pa.concat_tables([p, x]) if x.num_rows else p for p, x in zip(pending, taken, strict=True)]
+        if bound is None:
+            final, pending = pending, [schema.empty_table() for _ in streams]
+        else:
+            still = join.open_rows(pending, bound)
+            final = [p.filter(pc.invert(m)) for p, m in zip(pending, still, strict=True)]
+            pending = [p.filter(m) for p, m in zip(pending, still, strict=True)]
+        if any(x.num_rows for x in final):
+            ready = pa.concat_tables([ready, join(final)])
+        held.peak = max(held.peak, ready.num_rows + sum(p.num_rows for p in pending))
+        opens = [pc.min(_start_ticks(p)).as_py() for p in pending if p.num_rows]
+        mark = None if bound is None else min([bound, *opens])
+        if not ready.num_rows:
+            continue
+        if mark is None:
+            out, ready = ready, schema.empty_table()
+        else:
+            before = pc.less(_start_ticks(ready), mark)
+            out, ready = ready.filter(before), ready.filter(pc.invert(before))
+        if out.num_rows:
+            yield out.take(pc.sort_indices(out, ORDER))
 
 
 class Figures:
@@ -341,9 +412,9 @@ def _write(windows: Iterator[pa.Table], dest: str, schema: pa.Schema) -> None:
 def merge(
     sources: list[Source],
     timeout_s: float,
-    join: Callable[[list[pa.Table]], pa.Table],
+    join: Join,
     dest: str | None,
-) -> tuple[pa.Table | None, Figures, int]:
+) -> tuple[pa.Table | None, Figures, Held]:
     """The tasks' sessions tables ``sources`` (in task order) merged: edges joined by ``join`` (the
     vectorized merge of a list of per-task tables), interior sessions passed through, all in the
     final order with ids from 0, written to ``dest`` (then the table returned is None) or collected.
@@ -352,29 +423,28 @@ def merge(
         empty = pa.table({})
         if dest is not None:
             atomic.write_table(empty, dest)
-        return (None if dest is not None else empty), Figures(), 0
+        return (None if dest is not None else empty), Figures(), Held()
     schema = schema_of(sources[0])
     reach = reach_s(timeout_s)
     pieces = [piece_spans(s) for s in sources]
     spans = [outer(p) for p in pieces]
     near = [neighbours(spans, i, reach) for i in range(len(sources))]
-    edges = []
-    for src, nb, ps in zip(sources, near, pieces, strict=True):
+    held = Held()
+
+    def edges(src: Source, nb: list[Span], ps: list[Span | None]) -> Iterator[pa.RecordBatch]:
         # Only the pieces (row groups) that come near another task are read for edges: with byte
         # ranges of a time-ordered log, the first and last of each task.
         some = [i for i, p in enumerate(ps) if meets(p, nb, reach)]
-        rows = [b.filter(edge_mask(b, nb, reach)) for b in batches(src, pieces=some)]
-        edges.append(pa.Table.from_batches(rows, schema=schema) if rows else schema.empty_table())
-    held = sum(e.num_rows for e in edges)
-    joined = join(edges) if held else schema.empty_table()
-    del edges
+        for b in batches(src, pieces=some):
+            yield b.filter(edge_mask(b, nb, reach))
 
     def interior(src: Source, nb: list[Span]) -> Iterator[pa.RecordBatch]:
         for b in batches(src):
             yield b.filter(pc.invert(edge_mask(b, nb, reach))) if nb else b
 
+    edge_streams = [_Stream(edges(*x), schema) for x in zip(sources, near, pieces, strict=True)]
     streams = [_Stream(interior(s, nb), schema) for s, nb in zip(sources, near, strict=True)]
-    streams.append(_Stream(iter(joined.to_batches(BATCH_ROWS)), schema))
+    streams.append(_Stream(joined_edges(edge_streams, join, schema, held), schema))
     figures = Figures()
     id_field = schema.field("session_id")
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import sys
 import tempfile
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +25,7 @@ from aerofs_kernel.pipelines import session_stream as ss
 from aerofs_kernel.result import ParquetTable
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cut_tasks import cut_runs
+from cut_tasks import cut_runs, file_runs
 from reference import generate, median
 
 #: Summary keys a job computes in its own way (the rest add up or are per input).
@@ -98,6 +99,37 @@ def test_a_job_of_overlapping_whole_files_writes_the_interactive_runs_file(tmp_p
     _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
 
 
+def test_overlapping_whole_files_are_merged_holding_the_open_sessions_only(tmp_path, small_batches):
+    # Two servers behind a load balancer, each log a task: every session is an edge (the files cover
+    # the same hours), yet the merge holds only the sessions open at a point in time (and the joined
+    # ones waiting for their turn in the order), not all of them; the job's files are the interactive
+    # run's. The visitors change from block to block, as on a site over a day.
+    lines: list[str] = []
+    t = datetime(2024, 3, 9, 22, 0, 0, tzinfo=timezone(timedelta(hours=1)))
+    for block in range(16):
+        clients = [f"10.2.{block}.{i}" for i in range(1, 7)]
+        lines += generate(400, 100 + block, start=t, clients=clients, steps=(1, 5, 30), shuffle=0.0)
+        t += timedelta(hours=3)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "web1.log").write_text("\n".join(lines[0::2]) + "\n")
+    (logs / "web2.log").write_text("\n".join(lines[1::2]) + "\n")
+    params = {"src": str(logs), "dst": str(tmp_path / "job")}
+    work = tmp_path / "work"
+    plan = runner.plan_job("log-sessions", params, 2)
+    assert [len(x["inputs"]) for x in plan] == [1, 1]  # each file a task
+    partials = [runner.run_task("log-sessions", params, x, _engine.Progress(), str(work)) for x in plan]
+    files = [ParquetTable(lambda p=x["tables"]["sessions"]: p) for x in partials]
+    got, _, held = ss.merge(files, 1800.0, ls.SessionJoin(1800.0), None)
+    total = sum(pq.read_metadata(f.locate()).num_rows for f in files)
+    assert got.equals(ls.merge_sessions([pq.read_table(f.locate()) for f in files], 1800.0))
+    assert held.edges > 0.9 * total  # nearly all edges ...
+    assert 0 < held.peak < total / 5  # ... but only a few blocks' worth held at once
+    job = runner.merge_job("log-sessions", params, partials, str(work))
+    one = _interactive([logs / "web1.log", logs / "web2.log"], tmp_path / "one")
+    _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+
+
 def test_a_job_with_empty_tasks_and_one_task(tmp_path, monkeypatch, small_batches):
     p = tmp_path / "access.log"
     p.write_text("\n".join(generate(300, 47)) + "\n")
@@ -156,8 +188,8 @@ def test_most_sessions_of_a_long_log_cut_in_tasks_are_interior(tmp_path, monkeyp
         near_pieces += sum(ss.meets(x, near, reach) for x in pieces[i])
     assert 0 < edges < total / 10
     assert near_pieces < sum(map(len, pieces)) / 10
-    streamed, _, held = ss.merge(tables, 1800.0, lambda x: ls.merge_sessions(x, 1800.0), None)
-    assert held == edges
+    streamed, _, held = ss.merge(tables, 1800.0, ls.SessionJoin(1800.0), None)
+    assert held.edges == edges
     assert streamed.equals(ls.merge_sessions(tables, 1800.0))
 
 
@@ -202,12 +234,17 @@ def test_median_from_duration_counts():
     key=st.sampled_from(["ip_ua", "ip"]),
     timeout_min=st.sampled_from([30, 1, 0.1]),
     cut_at=st.lists(st.floats(0, 1), max_size=9),
+    servers=st.sampled_from([0, 2, 3]),
     batch=st.sampled_from([1, 5, 64]),
 )
-def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, timeout_min, cut_at, batch):
+def test_streamed_merge_equals_the_whole_merge(
+    seed, n, clients, shuffle, key, timeout_min, cut_at, servers, batch
+):
     """Random byte cuts (empty tasks, lines out of order, ties across tasks, timeouts that are not
-    whole seconds), tables from Parquet as a job gives them: the streamed merge (collected, and
-    written) equals :func:`merge_sessions` over every session, row for row, ids and types."""
+    whole seconds), or (``servers``) the lines dealt at random to whole files of the same hours, one
+    task each (nearly every session an edge, one visitor's pieces overlapping in time): tables from
+    Parquet as a job gives them, the streamed merge (collected, and written) equals
+    :func:`merge_sessions` over every session, row for row, ids and types."""
     ips = [f"10.1.0.{i}" for i in range(1, clients + 1)]
     lines = generate(n, seed, shuffle=shuffle, clients=ips, steps=(0, 0, 1, 2, 30, 700))
     data = ("\n".join(lines) + "\n").encode() if lines else b""
@@ -217,7 +254,11 @@ def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, t
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "access.log"
             path.write_bytes(data)
-            tables = cut_runs(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
+            if servers:
+                deal = random.Random(seed).choices(range(servers), k=len(lines))
+                tables = file_runs(lines, Path(d), deal, key, timeout_min)
+            else:
+                tables = cut_runs(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
             files = []
             for i, t in enumerate(tables):
                 pq.write_table(t, Path(d) / f"t{i}.parquet", row_group_size=2 * batch)
@@ -226,9 +267,7 @@ def test_streamed_merge_equals_the_whole_merge(seed, n, clients, shuffle, key, t
                 [pq.read_table(f.locate()) for f in files], timeout_min * 60, key != "ip"
             )
 
-            def join(x: list[pa.Table]) -> pa.Table:
-                return ls.merge_sessions(x, timeout_min * 60, key != "ip")
-
+            join = ls.SessionJoin(timeout_min * 60, key != "ip")
             got, figures, _ = ss.merge(files, timeout_min * 60, join, None)
             assert got.schema == whole.schema
             assert got.to_pylist() == whole.to_pylist()
@@ -296,8 +335,6 @@ def test_tables_in_memory_with_columns_chunked_apart(tmp_path, monkeypatch, smal
         )
         return pa.Table.from_arrays(cols, schema=t.schema)
 
-    got, _, held = ss.merge(
-        [rechunked(t) for t in tables], 1800.0, lambda x: ls.merge_sessions(x, 1800.0), None
-    )
-    assert held
+    got, _, held = ss.merge([rechunked(t) for t in tables], 1800.0, ls.SessionJoin(1800.0), None)
+    assert held.edges
     assert got.equals(ls.merge_sessions(tables, 1800.0))
