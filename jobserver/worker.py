@@ -190,9 +190,7 @@ class Worker:
 
     def run(self, task: dict[str, Any], gen: int = 0) -> None:
         job_id, idx = task["job_id"], int(task["idx"])
-        job = self.store.get_job(job_id)
-        if not job:
-            return
+        job = task["job"]  # the claim read it: pipeline, params, correlation_id
         cid = job.get("correlation_id")
         log_event(
             "task.start",
@@ -273,9 +271,9 @@ class Worker:
             )
             return
         value = json.loads(json.dumps(result.get("value") or {}, default=str))
-        if not retrying(self.store.finish_task, job_id, idx, self.name, value, _snapshot(progress)):
+        done = f"task {idx} finished in {seconds:.3f} s"
+        if not retrying(self.store.finish_task, job_id, idx, self.name, value, _snapshot(progress), log=done):
             return
-        self.store.add_log(job_id, f"task {idx} finished in {seconds:.3f} s")
         log_event(
             "task.done",
             job_id=job_id,
@@ -306,13 +304,13 @@ class Worker:
             )
             return
         outputs = list(out.get("outputs") or [])
-        retrying(self.store.add_outputs, job_id, [(str(p), _size(p)) for p in outputs])
         if not progress_fresh:  # the last task's worker merges right after publishing it
             retrying(self.store.publish_progress, job_id)
+        # The output records and SUCCEEDED in one transaction (one statement on PostgreSQL).
         retrying(
-            self.store.set_job_state,
+            self.store.succeed_job,
             job_id,
-            "SUCCEEDED",
+            [(str(p), _size(p)) for p in outputs],
             summary=out.get("summary") or {},
             outputs=outputs,
             errors=json.loads(redact(json.dumps(out.get("errors") or [], default=str))),

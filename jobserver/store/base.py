@@ -66,6 +66,14 @@ def _row_job(row: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+def _claimed(task: dict[str, Any]) -> dict[str, Any]:
+    """A claimed task's row as :meth:`Store.claim_task` returns it (JSON decoded)."""
+    task["spec"] = json.loads(task["spec"])
+    job = task["job"] = dict(task["job"])
+    job["params"] = json.loads(job["params"]) if job.get("params") else None
+    return task
+
+
 class Store(ABC):
     """Synchronous, thread-safe store. SQL uses ``?`` placeholders (translated by back ends)."""
 
@@ -326,44 +334,76 @@ class Store(ABC):
         **fields: Any,
     ) -> dict | None:
         """:meth:`set_job_state` inside the caller's transaction ``c``; the job's row or None."""
+        sql, args, data, log = self._state_change(job_id, state, error, from_states, fields)
+        c.execute(sql, args)
+        row = c.fetchone()
+        if row is None:
+            return None
+        self._event(c, job_id, row["owner"], "state", data)
+        c.execute("INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)", (job_id, *log))
+        return dict(row)
+
+    @staticmethod
+    def _state_change(
+        job_id: str,
+        state: str,
+        error: str | None,
+        from_states: tuple[str, ...] | None,
+        fields: dict[str, Any],
+    ) -> tuple[str, tuple, dict[str, Any], tuple[str, str, str]]:
+        """A state change's parts, for :meth:`_set_state` and a back end that sends it as one
+        statement: the UPDATE (``RETURNING`` the job; no row when the job did not move), its
+        arguments, the state event's data and the log line's ``(at, level, message)``."""
         assert state in STATES
+        at = now_iso()
         sets, args = ["state = ?"], [state]
         if state == "RUNNING":
             sets.append("started_at = COALESCE(started_at, ?)")
-            args.append(now_iso())
+            args.append(at)
         if state in TERMINAL:
             sets.append("finished_at = ?")
-            args.append(now_iso())
+            args.append(at)
         if error is not None:
             sets.append("error = ?")
             args.append(redact(error))
         for k, v in fields.items():
             sets.append(f"{k} = ?")
             args.append(json.dumps(v, default=str) if k in JSON_COLS else v)
-        # The updated row comes back from the UPDATE (no reads before or after it).
         only = f" AND state IN ({', '.join('?' for _ in from_states)})" if from_states else ""
-        c.execute(
-            f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')"
-            f"{only} RETURNING {JOB_COLS}",
-            (*args, job_id, *(from_states or ())),
+        sql = (
+            f"UPDATE jobs SET {', '.join(sets)} WHERE id = ? AND state NOT IN ('SUCCEEDED', 'FAILED', "
+            f"'CANCELLED'){only} RETURNING {JOB_COLS}"
         )
-        row = c.fetchone()
-        if row is None:
-            return None
         data: dict[str, Any] = {"state": state}
         if error:
             data["error"] = redact(error)
-        self._event(c, job_id, row["owner"], "state", data)
-        c.execute(
-            "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
-            (
-                job_id,
-                now_iso(),
-                "ERROR" if state == "FAILED" else "INFO",
-                f"state {state}" + (f": {redact(error)}" if error else ""),
-            ),
+        log = (
+            at,
+            "ERROR" if state == "FAILED" else "INFO",
+            f"state {state}" + (f": {redact(error)}" if error else ""),
         )
-        return dict(row)
+        return sql, (*args, job_id, *(from_states or ())), data, log
+
+    def succeed_job(
+        self,
+        job_id: str,
+        files: list[tuple[str, int | None]],
+        summary: dict[str, Any],
+        outputs: list[str],
+        errors: list[Any],
+    ) -> dict | None:
+        """The merge's end in one transaction: the job SUCCEEDED with its summary, and its output
+        records (``files``: path, size) replaced. A job that already ended (cancelled meanwhile)
+        keeps its state and records; the job as it now is, or None when it did not move."""
+        with self.tx() as c:
+            row = self._set_state(c, job_id, "SUCCEEDED", summary=summary, outputs=outputs, errors=errors)
+            if row is not None:
+                c.execute("DELETE FROM outputs WHERE job_id = ?", (job_id,))
+                for path, size in files:
+                    c.execute(
+                        "INSERT INTO outputs (job_id, path, size) VALUES (?, ?, ?)", (job_id, path, size)
+                    )
+        return _row_job(row) if row else None
 
     def cancel_job(self, job_id: str) -> dict | None:
         with self.tx() as c:
@@ -505,7 +545,9 @@ class Store(ABC):
 
     def claim_task(self, worker: str, work: Work | None = None) -> dict | None:
         """Take a QUEUED task of a live job (``work``'s, or the oldest ready one): RUNNING, attempts+1,
-        heartbeat now. The job's ``attempts`` is its most-tried task's attempt count."""
+        heartbeat now. The job's ``attempts`` is its most-tried task's attempt count. The task's row,
+        with ``job``: the job's ``id, pipeline, params, correlation_id`` (what running it needs, so
+        the worker does not read the job again)."""
         if work is None:
             ready = [w for w in self.next_work(limit=20) if w.kind == "task"]
             for w in ready:
@@ -535,8 +577,9 @@ class Store(ABC):
             # The job's first running task makes it RUNNING, in the same transaction (a no-op
             # UPDATE for the others).
             self._set_state(c, work.job_id, "RUNNING", from_states=("QUEUED",))
-        task["spec"] = json.loads(task["spec"])
-        return task
+            c.execute("SELECT id, pipeline, params, correlation_id FROM jobs WHERE id = ?", (work.job_id,))
+            task["job"] = c.fetchone()
+        return _claimed(task)
 
     def heartbeat(self, job_id: str, idx: int, worker: str, progress: dict[str, Any] | None) -> bool:
         """Refresh a running task's heartbeat and progress; False if the task is no longer ours."""
@@ -600,16 +643,32 @@ class Store(ABC):
         worker: str,
         result: dict[str, Any],
         progress: dict[str, Any] | None = None,
+        log: str | None = None,
     ) -> bool:
-        """The task succeeded with ``result`` (and its last ``progress``, when given)."""
+        """The task succeeded with ``result`` (and its last ``progress``, when given); ``log``: a line
+        for the job's log, written with it. False when the task is no longer this worker's."""
+        sql, args = self._finish_task(job_id, idx, worker, result, progress)
+        if log is None:
+            return self._write(sql, args) == 1
+        with self.tx() as c:
+            c.execute(sql, args)
+            if c.rowcount != 1:
+                return False
+            c.execute(
+                "INSERT INTO logs (job_id, at, level, message) VALUES (?, ?, 'INFO', ?)",
+                (job_id, now_iso(), redact(log)),
+            )
+        return True
+
+    @staticmethod
+    def _finish_task(
+        job_id: str, idx: int, worker: str, result: dict[str, Any], progress: dict[str, Any] | None
+    ) -> tuple[str, tuple]:
         prog, arg = (", progress = ?", (json.dumps(progress),)) if progress is not None else ("", ())
         return (
-            self._write(
-                f"UPDATE tasks SET state = 'SUCCEEDED', result = ?, heartbeat = ?{prog} WHERE job_id = ? "
-                "AND idx = ? AND worker = ? AND state = 'RUNNING'",
-                (json.dumps(result, default=str), time.time(), *arg, job_id, idx, worker),
-            )
-            == 1
+            f"UPDATE tasks SET state = 'SUCCEEDED', result = ?, heartbeat = ?{prog} WHERE job_id = ? "
+            "AND idx = ? AND worker = ? AND state = 'RUNNING'",
+            (json.dumps(result, default=str), time.time(), *arg, job_id, idx, worker),
         )
 
     def fail_task(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +14,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from jobserver.store.base import Store, migrations, now_iso
+from jobserver.redact import redact
+from jobserver.store.base import Store, Work, _claimed, _row_job, migrations, now_iso
 from jobserver.store.pg_loop_reads import LoopReads, suspect
 from jobserver.store.sqlite import _only_comments
 
@@ -123,6 +125,230 @@ class PostgresStore(Store):
     def read(self) -> Iterator[Any]:
         with self.pool.connection() as conn, conn.cursor() as cur:
             yield _Cursor(cur)
+
+    # -- a job's transitions, each one statement --------------------------------------------------
+    # A worker's transaction was a round trip per statement plus BEGIN and COMMIT (a tiny job took
+    # ~37 round trips and 5 transactions of them). Each transition below is one statement instead:
+    # data-modifying CTEs, atomic on their own on an autocommit connection, the later CTEs writing
+    # only when the first one's UPDATE matched (``FROM u``), so every row the transaction wrote is
+    # still written, or none. SQLite keeps the transactions of ``Store`` (same rows, same tests).
+    def _statement(self, sql: str, args: tuple) -> dict[str, Any] | None:
+        """One data-modifying statement's row (None when it returned none)."""
+        try:
+            with self.read() as c:
+                c.execute(sql, args)
+                return c.fetchone()
+        except BaseException:
+            self._committed(False)
+            raise
+
+    def _wrote_events(self, rows: list[dict[str, Any]]) -> None:
+        """The event rows a one-statement change committed, for ``on_events``."""
+        if self.on_events is not None:
+            for r in rows:
+                self._to_outbox(r)
+        self._committed(True)
+
+    @staticmethod
+    def _event_row(job_id: str, owner: str, type_: str, data: Any, at: str, id_: int) -> dict[str, Any]:
+        return {"job_id": job_id, "owner": owner, "type": type_, "data": data, "at": at, "id": int(id_)}
+
+    def _change_state(
+        self,
+        job_id: str,
+        state: str,
+        error: str | None,
+        from_states: tuple[str, ...] | None,
+        fields: dict[str, Any],
+        more: str = "",
+        more_args: tuple = (),
+    ) -> dict | None:
+        """:meth:`Store._set_state` as one statement (the UPDATE, its event and its log line), plus
+        ``more`` CTEs (which may read ``u``, the moved job); the job's row or None."""
+        upd, args, data, (at, level, msg) = self._state_change(job_id, state, error, from_states, fields)
+        row = self._statement(
+            f"WITH u AS ({upd}), "
+            "e AS (INSERT INTO events (job_id, owner, type, data, at) SELECT id, owner, 'state', ?, ? "
+            "FROM u RETURNING id), "
+            f"l AS (INSERT INTO logs (job_id, at, level, message) SELECT id, ?, ?, ? FROM u){more} "
+            "SELECT u.*, (SELECT id FROM e) AS event_id FROM u",
+            (*args, json.dumps(data), at, at, level, msg, *more_args),
+        )
+        if row is None:
+            self._committed(True)
+            return None
+        self._wrote_events([self._event_row(job_id, row["owner"], "state", data, at, row.pop("event_id"))])
+        return row
+
+    def set_job_state(
+        self,
+        job_id: str,
+        state: str,
+        error: str | None = None,
+        from_states: tuple[str, ...] | None = None,
+        **fields: Any,
+    ) -> dict | None:
+        row = self._change_state(job_id, state, error, from_states, fields)
+        return _row_job(row) if row else None
+
+    def succeed_job(
+        self,
+        job_id: str,
+        files: list[tuple[str, int | None]],
+        summary: dict[str, Any],
+        outputs: list[str],
+        errors: list[Any],
+    ) -> dict | None:
+        # The records of paths no longer output go; the others are upserted. (A DELETE and an INSERT
+        # of the same key in one statement may run in either order: their rows must not meet.)
+        paths = dict(files)
+        row = self._change_state(
+            job_id,
+            "SUCCEEDED",
+            None,
+            None,
+            {"summary": summary, "outputs": outputs, "errors": errors},
+            ", d AS (DELETE FROM outputs WHERE job_id IN (SELECT id FROM u) AND NOT (path = ANY(?::text[]))), "
+            "o AS (INSERT INTO outputs (job_id, path, size) SELECT u.id, f.path, f.size FROM u, "
+            "unnest(?::text[], ?::bigint[]) AS f(path, size) "
+            "ON CONFLICT (job_id, path) DO UPDATE SET size = EXCLUDED.size)",
+            (list(paths), list(paths), [None if v is None else int(v) for v in paths.values()]),
+        )
+        return _row_job(row) if row else None
+
+    def claim_task(self, worker: str, work: Work | None = None) -> dict | None:
+        if work is None:
+            return super().claim_task(worker, work)
+        # ``r``: the job's first claimed task moves it QUEUED -> RUNNING (a concurrent claim that
+        # moved it first makes r's re-checked WHERE fail: one RUNNING event); ``a``: a running job's
+        # attempts. On the statement's snapshot at most one of the two matches the job's row.
+        _, _, data, (at, level, msg) = self._state_change(work.job_id, "RUNNING", None, ("QUEUED",), {})
+        row = self._statement(
+            "WITH t AS (UPDATE tasks SET state = 'RUNNING', attempts = attempts + 1, worker = ?, "
+            "heartbeat = ?, not_before = NULL WHERE job_id = ? AND idx = ? AND state = 'QUEUED' AND EXISTS "
+            "(SELECT 1 FROM jobs j WHERE j.id = ? AND j.state IN ('QUEUED', 'RUNNING')) RETURNING *), "
+            "r AS (UPDATE jobs SET state = 'RUNNING', started_at = COALESCE(started_at, ?), "
+            "attempts = GREATEST(jobs.attempts, t.attempts) FROM t WHERE jobs.id = t.job_id "
+            "AND jobs.state = 'QUEUED' RETURNING jobs.id, jobs.owner), "
+            "a AS (UPDATE jobs SET attempts = t.attempts FROM t WHERE jobs.id = t.job_id "
+            "AND jobs.state <> 'QUEUED' AND jobs.attempts < t.attempts), "
+            "e AS (INSERT INTO events (job_id, owner, type, data, at) SELECT id, owner, 'state', ?, ? "
+            "FROM r RETURNING id), "
+            "l AS (INSERT INTO logs (job_id, at, level, message) SELECT job_id, ?, lvl, msg FROM ("
+            "SELECT 1 AS n, t.job_id, 'INFO' AS lvl, 'task ' || t.idx || ' attempt ' || t.attempts || "
+            "' started on ' || ?::text AS msg FROM t UNION ALL SELECT 2, r.id, ?::text, ?::text FROM r) x "
+            "ORDER BY n) "
+            "SELECT t.*, j.id AS job_id_, j.pipeline, j.params, j.correlation_id, "
+            "(SELECT owner FROM r) AS event_owner, (SELECT id FROM e) AS event_id "
+            "FROM t JOIN jobs j ON j.id = t.job_id",
+            (
+                worker,
+                time.time(),
+                work.job_id,
+                work.idx,
+                work.job_id,
+                at,
+                json.dumps(data),
+                at,
+                at,
+                worker,
+                level,
+                msg,
+            ),
+        )
+        if row is None:
+            self._committed(True)
+            return None
+        job = {"id": row.pop("job_id_")} | {k: row.pop(k) for k in ("pipeline", "params", "correlation_id")}
+        owner, event_id = row.pop("event_owner"), row.pop("event_id")
+        self._wrote_events(
+            [] if event_id is None else [self._event_row(work.job_id, owner, "state", data, at, event_id)]
+        )
+        return _claimed({**row, "job": job})
+
+    def plan_job(self, job_id: str, worker: str, specs: list[dict[str, Any]]) -> list[Work] | None:
+        state = "QUEUED" if specs else "RUNNING"
+        at = now_iso()
+        started = "COALESCE(started_at, ?)" if state == "RUNNING" else "started_at"
+        datas = [{"state": "QUEUED"}] + ([] if specs else [{"state": "RUNNING"}])
+        row = self._statement(
+            f"WITH u AS (UPDATE jobs SET state = ?, step_worker = NULL, step_heartbeat = NULL, "
+            f"step_attempts = 0, started_at = {started} WHERE id = ? AND state = 'PENDING' "
+            "AND step_worker = ? RETURNING id, owner, generation), "
+            "t AS (INSERT INTO tasks (job_id, idx, state, attempts, spec, queued_at) "
+            "SELECT u.id, s.n - 1, 'QUEUED', 0, s.spec, ? FROM u, unnest(?::text[]) WITH ORDINALITY AS s(spec, n)), "
+            "l AS (INSERT INTO logs (job_id, at, level, message) SELECT id, ?, 'INFO', ? FROM u), "
+            # the events in order (QUEUED, then RUNNING for an empty plan): ids follow the rows' order
+            "e AS (INSERT INTO events (job_id, owner, type, data, at) SELECT u.id, u.owner, 'state', d.data, ? "
+            "FROM u, unnest(?::text[]) WITH ORDINALITY AS d(data, n) ORDER BY d.n RETURNING id) "
+            "SELECT u.owner, u.generation, ARRAY(SELECT id FROM e ORDER BY id) AS event_ids FROM u",
+            (
+                state,
+                *((at,) if state == "RUNNING" else ()),
+                job_id,
+                worker,
+                time.time(),
+                [json.dumps(spec, default=str) for spec in specs],
+                at,
+                f"planned {len(specs)} task(s) on {worker}",
+                at,
+                [json.dumps(d) for d in datas],
+            ),
+        )
+        if row is None:
+            self._committed(True)
+            return None
+        self._wrote_events(
+            [
+                self._event_row(job_id, row["owner"], "state", d, at, i)
+                for d, i in zip(datas, row["event_ids"], strict=True)
+            ]
+        )
+        gen = int(row["generation"])
+        if not specs:
+            return [Work("merge", job_id, gen, -1, 1)]
+        return [Work("task", job_id, gen, i, 1) for i in range(len(specs))]
+
+    def publish_progress(self, job_id: str) -> dict[str, Any]:
+        prog = self.job_progress(job_id)
+        at, text = now_iso(), json.dumps(prog)
+        # The event's data as json.dumps writes {"state": ..., "progress": ...} (the state is the
+        # row's, known only in the statement).
+        row = self._statement(
+            "WITH u AS (UPDATE jobs SET progress = ? WHERE id = ? RETURNING owner, state), "
+            "e AS (INSERT INTO events (job_id, owner, type, data, at) SELECT ?, owner, 'progress', "
+            "'{\"state\": ' || to_json(state)::text || ', \"progress\": ' || ?::text || '}', ? FROM u "
+            "RETURNING id) SELECT u.owner, u.state, (SELECT id FROM e) AS event_id FROM u",
+            (text, job_id, job_id, text, at),
+        )
+        if row is None:
+            self._committed(True)
+            return prog
+        data = {"state": row["state"], "progress": prog}
+        self._wrote_events([self._event_row(job_id, row["owner"], "progress", data, at, row["event_id"])])
+        return prog
+
+    def finish_task(
+        self,
+        job_id: str,
+        idx: int,
+        worker: str,
+        result: dict[str, Any],
+        progress: dict[str, Any] | None = None,
+        log: str | None = None,
+    ) -> bool:
+        if log is None:
+            return super().finish_task(job_id, idx, worker, result, progress)
+        sql, args = self._finish_task(job_id, idx, worker, result, progress)
+        # The log line only when the task was still this worker's: the INSERT's row count says which.
+        return (
+            self._write(
+                f"WITH t AS ({sql} RETURNING 1) INSERT INTO logs (job_id, at, level, message) "
+                "SELECT ?, ?, 'INFO', ? FROM t",
+                (*args, job_id, now_iso(), redact(log)),
+            )
+            == 1
+        )
 
     # One read of each table a submit writes and a status poll reads: a new backend's first statement on
     # a table loads its catalog entries (~1-4 ms, the first submit on a connection took ~5 ms against
