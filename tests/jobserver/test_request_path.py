@@ -257,3 +257,76 @@ class TestCorsSettings:
             assert code == 404 and h["Access-Control-Allow-Origin"] is None
             code, h = await client.send(path, Origin="https://evil.example")  # token: origin not checked
             assert code == 200 and h["Access-Control-Allow-Origin"] is None  # but not granted CORS either
+
+
+async def _raw_get(
+    reader: Any, writer: Any, path: str, version: str, token: str, **headers: str
+) -> tuple[str, dict[str, str], bytes]:
+    """One GET on an open connection, written and read as bytes: the status line, the headers (as
+    sent, names lowercased) and the body."""
+    lines = [
+        f"GET {path} {version}",
+        "Host: 127.0.0.1",
+        f"Authorization: token {token}",
+        "X-Test-User: alice",
+    ]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin1").split("\r\n")
+    fields = dict(ln.split(": ", 1) if ": " in ln else (ln.rstrip(":"), "") for ln in head[1:] if ln)
+    got = {k.lower(): v for k, v in fields.items()}
+    return head[0], got, await reader.readexactly(int(got["content-length"]))
+
+
+@jp_sync
+@pytest.mark.parametrize(
+    ("version", "conn", "answer", "stays_open"),
+    [
+        ("HTTP/1.1", None, None, True),
+        ("HTTP/1.1", "close", "close", False),
+        ("HTTP/1.0", "keep-alive", "Keep-Alive", True),
+        ("HTTP/1.0", None, None, False),
+    ],
+)
+async def test_fast_path_keeps_or_closes_the_connection_as_tornado_does(
+    version: str,
+    conn: str | None,
+    answer: str | None,
+    stays_open: bool,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    http_server_port: Any,
+    tmp_path: Any,
+) -> None:
+    """The fast path writes its answer's head as bytes: the Connection header and whether the
+    connection stays open follow the request's version and Connection header exactly as tornado's
+    ``write_headers`` has them for the handler (``?tasks=0`` takes the handler)."""
+    import asyncio
+
+    fast = _fast(jp_serverapp)
+    jid = await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "o")})
+    token = jp_serverapp.identity_provider.token
+    path = f"{jp_serverapp.web_app.settings['base_url']}aerofs/api/jobs/{jid}"
+    extra = {"Connection": conn} if conn else {}
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_server_port[1])
+    await _raw_get(reader, writer, path, "HTTP/1.1", token)  # the identity cache learns the caller
+    writer.close()
+    seen = []
+    for query in ("?tasks=0", ""):  # the handler's answer, then the fast path's
+        reader, writer = await asyncio.open_connection("127.0.0.1", http_server_port[1])
+        try:
+            before = fast.answered
+            status, got, body = await _raw_get(reader, writer, path + query, version, token, **extra)
+            assert fast.answered == before + (query == "")
+            assert got.get("connection") == answer
+            if stays_open:  # a second request on the same connection is answered
+                again = await _raw_get(reader, writer, path, version, token, **extra)
+                assert again[0] == status and again[2] == body
+            else:  # tornado closes the connection after the answer
+                assert await asyncio.wait_for(reader.read(), 30) == b""
+            got.pop("date")
+            seen.append((status, got, body))
+        finally:
+            writer.close()
+    assert seen[0] == seen[1]
+    assert seen[0][0] == "HTTP/1.1 200 OK"  # tornado answers as HTTP/1.1 whatever the request's version
