@@ -384,26 +384,46 @@ class SessionJoin:
         return open_rows(tables, self.timeout_s, self.by_ua, bound)
 
 
+#: Visitor rows of shared days held at once for their distinct count (a group of days; a day with more
+#: rows is held alone): ~20 MB of (ip, user agent, day) and the group-by's table.
+VISITOR_ROWS = 1 << 18
+
+
 def unique_visitors(sources: list[session_stream.Source]) -> int:
     """The distinct (ip, user agent, day) of the tasks' ``visitors`` tables, read batch by batch. A
-    task's rows are distinct already (as its run counts them), so only the rows of days that two or
-    more tasks saw (a cut's day, or files of the same days) are held for a distinct count of their
-    union; the others are counted."""
-    days: list[set[Any]] = [set() for _ in sources]
-    for seen, src in zip(days, sources, strict=True):
-        for b in session_stream.batches(src, ["day"]):
-            seen.update(pc.unique(b.column(0)).to_pylist())
-    tally = Counter(d for seen in days for d in seen)
-    day_type = session_stream.schema_of(sources[0]).field("day").type
-    shared = pa.array(sorted(d for d, c in tally.items() if c > 1), day_type)
-    n, held = 0, []
+    task's rows are distinct already (as its run counts them), so the rows of a day only one task saw
+    are counted (a first pass counts rows per day and task); the days two or more tasks saw (a cut's
+    day; every day of files of the same days, two servers' logs) are counted distinct over their
+    union a group of days at a time, at most :data:`VISITOR_ROWS` rows (or one day's), a pass over
+    the tasks' tables each: memory bounded by the group, not by the days of the input."""
+    per_task: list[Counter[Any]] = []
     for src in sources:
-        for b in session_stream.batches(src):
-            mask = pc.is_in(b.column("day"), value_set=shared)
-            n += b.num_rows - (pc.sum(mask).as_py() or 0)
-            held.append(b.filter(mask))
-    if held:
-        n += pa.Table.from_batches(held).group_by(["ip", "user_agent", "day"]).aggregate([]).num_rows
+        rows: Counter[Any] = Counter()
+        for b in session_stream.batches(src, ["day"]):
+            vc = pc.value_counts(b.column(0))
+            for d, c in zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True):
+                rows[d] += c
+        per_task.append(rows)
+    tasks = Counter(d for rows in per_task for d in rows)
+    n = sum(c for rows in per_task for d, c in rows.items() if tasks[d] == 1)
+    groups: list[list[Any]] = [[]]
+    held = 0
+    for d in sorted(d for d, k in tasks.items() if k > 1):
+        day_rows = sum(rows[d] for rows in per_task)
+        if groups[-1] and held + day_rows > VISITOR_ROWS:
+            groups.append([])
+            held = 0
+        groups[-1].append(d)
+        held += day_rows
+    day_type = session_stream.schema_of(sources[0]).field("day").type
+    for days in filter(None, groups):
+        shared = pa.array(days, day_type)
+        group = [
+            b.filter(pc.is_in(b.column("day"), value_set=shared))
+            for src in sources
+            for b in session_stream.batches(src)
+        ]
+        n += pa.Table.from_batches(group).group_by(["ip", "user_agent", "day"]).aggregate([]).num_rows
     return n
 
 

@@ -32,18 +32,25 @@ def cut_runs(
 
 
 def file_runs(
-    lines: list[str], folder: Path, servers: list[int], key: str, timeout_min: float, chunk: int = 4096
+    lines: list[str],
+    folder: Path,
+    deal: list[int],
+    files: int,
+    key: str,
+    timeout_min: float,
+    chunk: int = 4096,
 ) -> list[pa.Table]:
-    """The sessions tables of whole-file tasks: line i goes to ``folder``/server-``servers[i]``.log (in
-    order), as a load balancer deals one log's requests to its servers; each file one task. The files
-    cover the same hours and one visitor's requests land in several (its pieces overlap in time)."""
+    """The sessions tables of ``files`` whole-file tasks: line i goes to ``folder``/server-``deal[i]``.log
+    (in order), as a load balancer deals one log's requests to its servers (a server may get none: an
+    empty log); each file one task. The files cover the same hours and one visitor's requests land in
+    several (its pieces overlap in time)."""
     spec, opts = get_pipeline("log-sessions"), _options(key, timeout_min, chunk)
-    files: dict[int, list[str]] = {}
-    for line, server in zip(lines, servers, strict=True):
-        files.setdefault(server, []).append(line)
+    mine: list[list[str]] = [[] for _ in range(files)]
+    for line, server in zip(lines, deal, strict=True):
+        mine[server].append(line)
     tables = []
-    for server, mine in sorted(files.items()):
+    for server, served in enumerate(mine):
         path = folder / f"server-{server}.log"
-        path.write_text("\n".join(mine) + "\n")
+        path.write_text("".join(f"{x}\n" for x in served))
         tables.append(spec.run([str(path)], None, opts, _engine.Progress()).tables["sessions"])
     return tables

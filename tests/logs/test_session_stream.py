@@ -99,11 +99,15 @@ def test_a_job_of_overlapping_whole_files_writes_the_interactive_runs_file(tmp_p
     _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
 
 
-def test_overlapping_whole_files_are_merged_holding_the_open_sessions_only(tmp_path, small_batches):
+def test_overlapping_whole_files_are_merged_holding_the_open_sessions_only(
+    tmp_path, monkeypatch, small_batches
+):
     # Two servers behind a load balancer, each log a task: every session is an edge (the files cover
     # the same hours), yet the merge holds only the sessions open at a point in time (and the joined
     # ones waiting for their turn in the order), not all of them; the job's files are the interactive
-    # run's. The visitors change from block to block, as on a site over a day.
+    # run's. The visitors change from block to block, as on a site over a day. Every day is seen by
+    # both tasks: the unique visitors are counted a few days at a time.
+    monkeypatch.setattr(ls, "VISITOR_ROWS", 40)
     lines: list[str] = []
     t = datetime(2024, 3, 9, 22, 0, 0, tzinfo=timezone(timedelta(hours=1)))
     for block in range(16):
@@ -256,7 +260,7 @@ def test_streamed_merge_equals_the_whole_merge(
             path.write_bytes(data)
             if servers:
                 deal = random.Random(seed).choices(range(servers), k=len(lines))
-                tables = file_runs(lines, Path(d), deal, key, timeout_min)
+                tables = file_runs(lines, Path(d), deal, servers, key, timeout_min)
             else:
                 tables = cut_runs(data, path, [int(c * len(data)) for c in cut_at], key, timeout_min)
             files = []
