@@ -119,7 +119,8 @@ class EventBus:
         self._hand_over(evs)
 
     def _hand_over(self, evs: list[dict[str, Any]]) -> None:
-        jobs = {jid: self.store.get_job(jid) for jid in {e["job_id"] for e in evs}}
+        # One statement for the batch's jobs (it was one a job: ~16 a poll with 80 jobs/s finishing).
+        jobs = self.store.get_jobs(list({e["job_id"] for e in evs}))
         self._call(self._dispatch, evs, jobs)
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
