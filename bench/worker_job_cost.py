@@ -7,7 +7,11 @@ Prints, a job: the worker's statements (every ``execute`` of the store's cursors
 transactions (``Store.tx``/``batch``) and this process's CPU (the store calls, the runner and psycopg;
 the submit's own insert is excluded), plus PostgreSQL's CPU (its backends, psutil) over the same run.
 
-    python bench/worker_job_cost.py [--jobs 300] [--database-url postgresql://...|sqlite:///path]
+    python bench/worker_job_cost.py [--jobs 300] [--database-url postgresql://...|sqlite:///path] 2>/dev/null
+
+(stderr: the worker's JSON log lines, written as a pool worker writes them; ``--profile FILE``: cProfile of
+this thread's CPU over the measured jobs.) Compare versions by putting another checkout's ``jobserver/``
+first on ``PYTHONPATH`` (run it from outside the checkout: ``python -m``'s current folder would win).
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             import cProfile
 
-            prof = cProfile.Profile()
+            prof = cProfile.Profile(time.thread_time)  # CPU, not wall (this thread only)
             prof.enable()
         for i in range(args.jobs):
             one(args.warmup + i)
