@@ -11,7 +11,8 @@ the submit's own insert is excluded), plus PostgreSQL's CPU (its backends, psuti
 
 (stderr: the worker's JSON log lines, written as a pool worker writes them; ``--profile FILE``: cProfile of
 this thread's CPU over the measured jobs.) Compare versions by putting another checkout's ``jobserver/``
-first on ``PYTHONPATH`` (run it from outside the checkout: ``python -m``'s current folder would win).
+first on ``PYTHONPATH``; for ``bench/server_bench.py`` run from outside the checkout too, or the server's and
+workers' ``python -m`` put the current folder's ``jobserver/`` first.
 """
 
 from __future__ import annotations
