@@ -269,6 +269,12 @@ _LOADGEN = Path(__file__).resolve().parent / "loadgen"
 def _build_loadgen() -> str:
     """Builds bench/loadgen (cargo, release, its own target dir; a no-op when up to date) and returns the
     executable. Called before the server starts, so a build never overlaps a measurement."""
+    import shutil
+
+    if shutil.which("cargo") is None:
+        raise SystemExit(
+            "bench server: the Rust clients (bench/loadgen) need cargo on PATH; or --clients-impl python"
+        )
     target = _LOADGEN.parent / ".cache" / "loadgen"
     cmd = ["cargo", "build", "--release", "-q", "--manifest-path", str(_LOADGEN / "Cargo.toml")]
     r = subprocess.run(
