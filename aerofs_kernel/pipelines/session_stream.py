@@ -1,20 +1,24 @@
-"""A job's sessions merged in one streamed pass, with memory bounded by the sessions that task
-boundaries can cut (log-sessions' :meth:`~aerofs_kernel.pipelines.log_sessions.LogSessions.merge`).
+"""A job's sessions merged in one streamed pass, with memory bounded by the sessions open at a point
+in time (log-sessions' :meth:`~aerofs_kernel.pipelines.log_sessions.LogSessions.merge`).
 
 Why it can stream: each task's sessions table is in the final order (start, ip, user agent), and a
 session joins a session of another task only if it comes within the timeout of it. So a session
 whose time span, widened by the timeout, meets no other task's span (min start .. max end) is
 *interior*: it joins nothing (a task's own sessions of one key are already more than the timeout
-apart) and passes through unchanged. Only the rest, the *edge* sessions, are held and joined by the
-vectorized ``merge_sessions``; the tasks' interior sessions and the joined edges are then k-way merged
-in the final order, window by window, numbered and written (or collected when there is no ``dst``).
+apart) and passes through unchanged. The rest, the *edge* sessions, are walked k-way by start across
+the tasks and joined as they become final (:func:`joined_edges`: a session is final once the walk is
+more than the timeout past its end; its rows are joined by the vectorized ``merge_sessions`` on their
+own), then wait for the watermark (the least start of a session still open) to take their place in
+the final order. The tasks' interior sessions and the joined edges are k-way merged in the final
+order, window by window, numbered and written (or collected when there is no ``dst``).
 
-What is held: the edge sessions (with byte ranges of one time-ordered log, those within the timeout
-of a cut: a few minutes of traffic per cut; with files of the same hours, e.g. two servers' logs,
-nearly all of them: correct, not bounded), one row group per task, the window being ordered and the
-written file's row group in progress (and the one being written). A task's file is read a row group
-at a time, never whole: for edges only the row groups that come near another task (from the footer's
-statistics), then all of it for the interior rows. See docs/log-sessions.md, "A job's merge".
+What is held: the open edge sessions' rows (with byte ranges of one time-ordered log, those near a
+cut; with files of the same hours, e.g. two servers' logs, nearly every session is an edge, but only
+the open ones are held), the joined ones waiting for the watermark, per task one row group of edges
+and one of interior rows, the window being ordered and the written file's row group in progress (and
+the one being written). A task's file is read a row group at a time, never whole: for edges only the
+row groups that come near another task (from the footer's statistics), and all of it for the interior
+rows. See docs/log-sessions.md, "A job's merge".
 """
 
 from __future__ import annotations
@@ -287,7 +291,8 @@ def joined_edges(streams: list[_Stream], join: Join, schema: pa.Schema, held: He
     ``join.open_rows``) and its rows are joined by ``join`` on their own, which gives the whole
     merge's session (a final session's rows are all read, and the key's earlier sessions, released
     before it, end more than the timeout before it starts); the rest stay held, one session per key at
-    most, its rows in their tasks' tables (ties in task order, as the whole merge breaks them). A
+    most, its rows in their tasks' tables (so the join's merge order, key, start and task, breaks ties
+    as the whole merge's does). A
     joined session waits until it starts before the watermark, the least start of a session still open
     and of a row still to read: nothing that sorts before it can come after."""
     pending = [schema.empty_table() for _ in streams]  # per task: rows of sessions still open
@@ -415,10 +420,10 @@ def merge(
     join: Join,
     dest: str | None,
 ) -> tuple[pa.Table | None, Figures, Held]:
-    """The tasks' sessions tables ``sources`` (in task order) merged: edges joined by ``join`` (the
-    vectorized merge of a list of per-task tables), interior sessions passed through, all in the
-    final order with ids from 0, written to ``dest`` (then the table returned is None) or collected.
-    Returns (table, figures, edge sessions held)."""
+    """The tasks' sessions tables ``sources`` (in task order) merged: edges joined by ``join`` as they
+    become final (:func:`joined_edges`), interior sessions passed through, all in the final order with
+    ids from 0, written to ``dest`` (then the table returned is None) or collected. Returns (table,
+    figures, what the edge join held)."""
     if not sources:  # no task returned a table: an empty one without columns, as the merge gave
         empty = pa.table({})
         if dest is not None:
