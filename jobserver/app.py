@@ -249,7 +249,7 @@ class AerofsApp(ExtensionApp):
     metrics_auth = Bool(True, help="require authentication for aerofs/metrics").tag(config=True)
     event_poll_interval = Float(0.2, help="seconds between event-table polls").tag(config=True)
     identity_cache_ttl = Float(
-        2.0,
+        10.0,
         help="seconds a request's identity (same credentials) is remembered; 0: ask the identity "
         "provider every time (env AEROFS_IDENTITY_CACHE_TTL; see jobserver.identity_cache)",
     ).tag(config=True)
@@ -286,7 +286,7 @@ class AerofsApp(ExtensionApp):
 
     @default("identity_cache_ttl")
     def _ict_default(self) -> float:
-        return float(os.environ.get("AEROFS_IDENTITY_CACHE_TTL", "2"))
+        return float(os.environ.get("AEROFS_IDENTITY_CACHE_TTL", "10"))
 
     @default("fast_reads")
     def _fast_reads_default(self) -> bool:

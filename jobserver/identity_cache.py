@@ -16,7 +16,9 @@ It stays exact for every provider that decides from the request's headers, query
 - the attributes the provider put on the handler (``_token_authenticated``, a hub user) are
   replayed on a hit, so XSRF and origin checks see what they saw;
 - ``ttl`` bounds how long a revoked token or a logged-out cookie still works here: JupyterHub's own
-  token cache keeps a hub answer for 5 minutes, this adds at most ``ttl`` (2 s by default).
+  token cache keeps a hub answer for 5 minutes, this adds at most ``ttl`` (10 s by default: at 2 s
+  every polling client's entry expired every 2 s and one poll in 20 took the full handler at twice the
+  cost; docs/operations.md, "The identity cache's TTL").
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def _query_key(args: dict[str, list[bytes]]) -> tuple:
 
 
 class IdentityCache:
-    def __init__(self, ttl: float = 2.0, size: int = 4096) -> None:
+    def __init__(self, ttl: float = 10.0, size: int = 4096) -> None:
         self.ttl = ttl
         self.size = size
         self._entries: OrderedDict[tuple, tuple[float, Any, dict[str, Any]]] = OrderedDict()
