@@ -230,33 +230,39 @@ def _running_max(values: pa.Array, segment: pa.Array) -> pa.Array:
     return distinct.take(pc.subtract(top, 1))
 
 
-def _pick(rows: pa.Array, group: pa.Array, time: pa.ChunkedArray, latest: bool) -> pa.Array:
+def _pick(rows: pa.Array, group: pa.Array, time: pa.ChunkedArray, part: pa.Array, latest: bool) -> pa.Array:
     """Per group (``group``: the nondecreasing group ids of ``rows``, which are in merge order) the row
     with the earliest ``time`` (``latest``: the latest), nulls never chosen over a time; on a tie the
-    earlier row in merge order (``latest``: the later); a group of nulls only: its first row. This is
-    what the one pass over the rows in merge order keeps: an entry is replaced by a strictly earlier
-    one, an exit by a later or equal one (so the earlier task's entry, the later task's exit)."""
+    row of the earlier task (``part``: per row of the tables, its task; ``latest``: the later task);
+    a group of nulls only: its first row. This is what one pass over the lines keeps (the engine's
+    entry is the least (time, line), its exit the greatest, and the tasks' lines are in task order),
+    whatever the order of the pieces' starts: two servers' pieces of one visitor's session overlap in
+    time, so the piece that starts first may be the later task's. A task's pieces of one key are more
+    than the timeout apart, so no two rows of a group tie in (time, task)."""
     time = time.combine_chunks()
     at = time.take(rows)
-    t = pa.table({"g": group, "v": pc.is_valid(at), "t": at})
-    # Stable sort: the rows of a tie stay in merge order, so the first of a tie is the earlier row and
-    # the last the later one. Times before nulls for entries, after them for exits (``v``, not the
-    # sort's null placement, whose form changed across pyarrow versions), so a group's chosen row is
-    # null only if all are.
+    t = pa.table({"g": group, "v": pc.is_valid(at), "t": at, "p": part.take(rows)})
+    # Times before nulls for entries, after them for exits (``v``, not the sort's null placement,
+    # whose form changed across pyarrow versions), so a group's chosen row is null only if all are.
     order = pc.sort_indices(
-        t, [("g", "ascending"), ("v", "ascending" if latest else "descending"), ("t", "ascending")]
+        t,
+        [
+            ("g", "ascending"),
+            ("v", "ascending" if latest else "descending"),
+            ("t", "ascending"),
+            ("p", "ascending"),
+        ],
     )
     g = group.take(order)
     chosen = rows.take(order.filter(_ends(g) if latest else _starts(g)))
-    if not latest:
-        return chosen
     return pc.if_else(pc.is_null(time.take(chosen)), rows.filter(_starts(group)), chosen)
 
 
 class _Chains:
     """The rows of ``tables`` in merge order, cut into sessions: what :func:`merge_sessions` joins and
     :func:`open_rows` asks of, computed one way for both. Merge order is (key, start, table) with ties
-    in table order (the tables: one per task, in task order); a row starts a session when its key
+    in table order (the tables: one per task, in task order, which is input order: the plan keeps it,
+    so a session's first row is its first line's, as in one pass); a row starts a session when its key
     changes or its start is more than ``timeout_s`` after the running maximum of ``end`` within its
     key (its session's end so far: a task's sessions have ``start <= end``)."""
 
@@ -268,7 +274,7 @@ class _Chains:
         self.ip, self.ua = _codes(t.column("ip")), _codes(t.column("user_agent"))
         # Codes are in 1..n, so ip * (n + 1) + ua is one integer per (ip, user agent).
         key = pc.add(pc.multiply(self.ip, n + 1), self.ua) if by_ua else self.ip
-        part = pa.concat_arrays(
+        part = self.part = pa.concat_arrays(
             [pa.repeat(pa.scalar(i, pa.int32()), x.num_rows) for i, x in enumerate(tables)]
         )
         start = pc.cast(t.column("start"), pa.int64()).combine_chunks()
@@ -318,7 +324,8 @@ def open_rows(tables: list[pa.Table], timeout_s: float, by_ua: bool, bound: int)
 def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True) -> pa.Table:
     """Join sessions of the same key that tasks cut apart: per key, sessions whose time spans overlap
     or lie within ``timeout_s`` of each other are one session, which is what one pass gives (see the
-    engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``.
+    engine's ``sessionize`` module). Entry/exit pages follow ``entry_time``/``exit_time``, ties in
+    time by task (:func:`_pick`).
 
     Vectorized (Arrow kernels, no Python per row): the rows of all tasks cut into sessions in merge
     order (:class:`_Chains`). A session keeps its first row's columns (ip, user agent, start, is_bot),
@@ -349,8 +356,12 @@ def merge_sessions(tables: list[pa.Table], timeout_s: float, by_ua: bool = True)
         session = ch.session()
         member = pc.greater(pc.take(pc.subtract(last, first), session), 0)
         sub, group = order.filter(member), session.filter(member)
-        entry = pc.replace_with_mask(rows, joined, _pick(sub, group, t.column("entry_time"), latest=False))
-        exit_ = pc.replace_with_mask(rows, joined, _pick(sub, group, t.column("exit_time"), latest=True))
+        entry = pc.replace_with_mask(
+            rows, joined, _pick(sub, group, t.column("entry_time"), ch.part, latest=False)
+        )
+        exit_ = pc.replace_with_mask(
+            rows, joined, _pick(sub, group, t.column("exit_time"), ch.part, latest=True)
+        )
     final = pc.sort_indices(
         pa.table({"s": start.take(first), "i": ip.take(rows), "u": ua.take(rows)}),
         [("s", "ascending"), ("i", "ascending"), ("u", "ascending")],
@@ -427,6 +438,44 @@ def unique_visitors(sources: list[session_stream.Source]) -> int:
     return n
 
 
+def contiguous_plan(items: list[tuple[str, int]], max_tasks: int) -> list[list[str]]:
+    """``items`` (path or range, size) cut into ``min(max_tasks, len(items))`` contiguous groups, in
+    order, whose largest total size is the least any such cut can give: the concatenated groups are
+    ``items`` again, so task order is input order (what the merge's tie rule needs). The least
+    largest load is found by bisection (a greedy fill under a cap needs at most ``max_tasks`` groups
+    exactly when some cut does); the fill then opens a new group early only when the items left are
+    as many as the groups still to open, so no task is left empty and none exceeds the cap."""
+    if not items:
+        return []
+    sizes = [max(s, 1) for _, s in items]
+    k = max(1, min(max_tasks, len(items)))
+
+    def groups_under(cap: int) -> int:
+        n, load = 1, 0
+        for s in sizes:
+            if load and load + s > cap:
+                n, load = n + 1, 0
+            load += s
+        return n
+
+    lo, hi = max(sizes), sum(sizes)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if groups_under(mid) <= k:
+            hi = mid
+        else:
+            lo = mid + 1
+    out: list[list[str]] = [[]]
+    load = 0
+    for i, ((item, _), s) in enumerate(zip(items, sizes, strict=True)):
+        if out[-1] and (load + s > lo or len(items) - i == k - len(out)):
+            out.append([])
+            load = 0
+        out[-1].append(item)
+        load += s
+    return out
+
+
 class LogSessions(Pipeline):
     name: ClassVar[str] = "log-sessions"
     title: ClassVar[str] = "Log sessions"
@@ -494,8 +543,12 @@ class LogSessions(Pipeline):
 
     def plan(self, inputs: list[tuple[str, int]], options: dict[str, Any], max_tasks: int) -> list[list[str]]:
         """Whole files, except that an uncompressed log bigger than ``SPLIT_BYTES`` (and than its share of
-        the tasks) is cut into byte ranges ``path#bytes=S-E``; a line belongs to the range it starts in."""
-        return super().plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), options, max_tasks)
+        the tasks) is cut into byte ranges ``path#bytes=S-E``; a line belongs to the range it starts in.
+
+        Tasks are contiguous runs of the inputs in their given order (:func:`contiguous_plan`), not the
+        base plan's largest-first packing: the interactive run breaks a tie in time by input order
+        (then byte order), so the merge can break it by task only if task order is input order."""
+        return contiguous_plan(split_into_ranges(inputs, max_tasks, SPLIT_BYTES), max_tasks)
 
     def merge(self, parts: list[RunOutput], dst: str | None, options: dict[str, Any]) -> RunOutput:
         """Exactly the result of one run over all the tasks' inputs: sessions cut by task boundaries are

@@ -54,3 +54,10 @@ def file_runs(
         path.write_text("".join(f"{x}\n" for x in served))
         tables.append(spec.run([str(path)], None, opts, _engine.Progress()).tables["sessions"])
     return tables
+
+
+def one_run(paths: list[Path], key: str, timeout_min: float, chunk: int = 4096) -> pa.Table:
+    """The sessions table of the interactive run over ``paths`` (in that order: a tie in time goes by
+    input order), with the options of the tasks above: what their merge must equal."""
+    spec, opts = get_pipeline("log-sessions"), _options(key, timeout_min, chunk)
+    return spec.run([str(p) for p in paths], None, opts, _engine.Progress()).tables["sessions"]

@@ -136,18 +136,23 @@ def generate(
 
 
 def _first(a, b, later: bool) -> bool:
-    """Whether ``b`` (a time or None) should replace ``a``: earlier (``later``: later) wins; on a tie the
-    one already kept (the earlier task) stays for entries, the later one wins for exits."""
-    if b is None:
+    """Whether ``b`` (a (time or None, task)) should replace ``a``: the earlier time (``later``: the
+    later) wins, on a tie the earlier task (``later``: the later task), as one pass over the lines in
+    task order keeps them; a null time never wins."""
+    if b[0] is None:
         return False
-    if a is None:
+    if a[0] is None:
         return True
-    return b >= a if later else b < a
+    return b > a if later else b < a
 
 
 def merge_sessions(tables, timeout_s: float, by_ua: bool = True):
     """The row-by-row Python merge of tasks' sessions tables that log-sessions used before its merge
-    was vectorized: the reference the pipeline's ``merge_sessions`` must equal, column for column."""
+    was vectorized: the reference the pipeline's ``merge_sessions`` must equal, column for column.
+    ``tables`` in task order, which is input order (the plan keeps it): a joined session's entry is
+    the earliest (time, task), its exit the latest, as the engine's one pass keeps the least and the
+    greatest (time, input, byte offset); its ip, user agent and is_bot are those of its piece that
+    starts first, the earlier task on a tie."""
     import pyarrow as pa
 
     if not tables:
@@ -165,18 +170,26 @@ def merge_sessions(tables, timeout_s: float, by_ua: bool = True):
         if cur is not None and key(cur) == key(r) and (r["start"] - cur["end"]).total_seconds() <= timeout_s:
             for k in ("requests", "pages", "bytes", "status_2xx", "status_3xx", "status_4xx", "status_5xx"):
                 cur[k] += r[k]
-            if _first(cur["entry_time"], r["entry_time"], later=False):
-                cur["entry_time"], cur["entry_page"] = r["entry_time"], r["entry_page"]
-            if _first(cur["exit_time"], r["exit_time"], later=True):
-                cur["exit_time"], cur["exit_page"] = r["exit_time"], r["exit_page"]
+            if _first((cur["entry_time"], cur["_entry_part"]), (r["entry_time"], r["_part"]), later=False):
+                cur["entry_time"], cur["entry_page"], cur["_entry_part"] = (
+                    r["entry_time"],
+                    r["entry_page"],
+                    r["_part"],
+                )
+            if _first((cur["exit_time"], cur["_exit_part"]), (r["exit_time"], r["_part"]), later=True):
+                cur["exit_time"], cur["exit_page"], cur["_exit_part"] = (
+                    r["exit_time"],
+                    r["exit_page"],
+                    r["_part"],
+                )
             cur["end"] = max(cur["end"], r["end"])
             cur["duration_s"] = int((cur["end"] - cur["start"]).total_seconds())
         else:
-            out.append(dict(r))
+            out.append(dict(r, _entry_part=r["_part"], _exit_part=r["_part"]))
     out.sort(key=lambda r: (r["start"], r["ip"], r["user_agent"]))
     for i, r in enumerate(out):
         r["session_id"] = i
-        del r["_part"]
+        del r["_part"], r["_entry_part"], r["_exit_part"]
     return pa.Table.from_pylist(out, schema=tables[0].schema)
 
 

@@ -25,8 +25,8 @@ from aerofs_kernel.pipelines import session_stream as ss
 from aerofs_kernel.result import ParquetTable
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cut_tasks import cut_runs, file_runs
-from reference import generate, median
+from cut_tasks import cut_runs, file_runs, one_run
+from reference import generate, median, merge_sessions
 
 #: Summary keys a job computes in its own way (the rest add up or are per input).
 SESSION_KEYS = ("sessions", "bounce_rate", "mean_duration_s", "median_duration_s", "pages_per_session",
@@ -132,6 +132,60 @@ def test_overlapping_whole_files_are_merged_holding_the_open_sessions_only(
     job = runner.merge_job("log-sessions", params, partials, str(work))
     one = _interactive([logs / "web1.log", logs / "web2.log"], tmp_path / "one")
     _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+
+
+def test_entry_and_exit_ties_across_overlapping_files_follow_the_input_order(tmp_path):
+    # One visitor served by two servers at once: web2's piece starts first (an asset at 10:00), the
+    # pages tie at 10:05 (entry) and 10:20 (exit). One pass keeps the first line of a tie as the
+    # entry (web1's, the first file) and the last as the exit (web2's), whichever piece starts first.
+    def line(t: str, page: str) -> str:
+        return f'10.9.9.9 - - [09/Mar/2024:{t} +0000] "GET {page} HTTP/1.1" 200 10 "-" "UA"'
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "web1.log").write_text(line("10:05:00", "/a") + "\n" + line("10:20:00", "/c") + "\n")
+    (logs / "web2.log").write_text(
+        "\n".join([line("10:00:00", "/style.css"), line("10:05:00", "/b"), line("10:20:00", "/d")]) + "\n"
+    )
+    _, job = _job(str(logs), tmp_path / "job", tmp_path / "work", 2)
+    one = _interactive([logs / "web1.log", logs / "web2.log"], tmp_path / "one")
+    rows = pq.read_table(tmp_path / "one" / "sessions.parquet").to_pylist()
+    assert [(r["requests"], r["entry_page"], r["exit_page"]) for r in rows] == [(5, "/a", "/d")]
+    _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+
+
+@pytest.mark.parametrize("key", ["ip_ua", "ip"])
+def test_a_job_over_servers_logs_with_many_same_second_lines_equals_the_interactive_run(
+    tmp_path, small_batches, key
+):
+    # Three servers' logs of the same minutes, given out of name order and growing in size (the base
+    # plan packed the largest first, so task order was not input order): two visitors' lines, many
+    # in the same second on two or three servers, dealt at random. The interactive run breaks each
+    # tie in time by input order: the entry is the first file's line, the exit the last file's, and
+    # by IP only, a session's user agent (and is_bot) is its first line's, in input order too.
+    lines = generate(3000, 71, malformed=0.0, shuffle=0.0, clients=["10.7.0.1"], steps=(0, 0, 0, 1, 900))
+    deal = random.Random(71).choices(range(3), weights=(1, 2, 4), k=len(lines))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    paths = [logs / n for n in ("web-c.log", "web-a.log", "web-b.log")]
+    for server, path in enumerate(paths):
+        path.write_text("".join(f"{x}\n" for x, d in zip(lines, deal, strict=True) if d == server))
+    sizes = [p.stat().st_size for p in paths]
+    assert sizes == sorted(sizes)
+    # Ties across files there are: (ip, time) seen on two servers or more.
+    seconds = [
+        {x.split(" - - [")[0] + x.split("[")[1][:20] for x in p.read_text().splitlines()} for p in paths
+    ]
+    assert len((seconds[0] & seconds[1]) | (seconds[1] & seconds[2]) | (seconds[0] & seconds[2])) > 200
+    plan, job = _job([str(p) for p in paths], tmp_path / "job", tmp_path / "work", 3, session_key=key)
+    assert [[runner.Input.from_dict(i).url for i in t["inputs"]] for t in plan] == [[str(p)] for p in paths]
+    one = _interactive(paths, tmp_path / "one", session_key=key)
+    _same_outputs(tmp_path / "job", tmp_path / "one", job["summary"], one.summary)
+    # The same files in another order are another interactive run: the job follows that one.
+    again = [paths[2], paths[0], paths[1]]
+    _, job = _job([str(p) for p in again], tmp_path / "job2", tmp_path / "work2", 2, session_key=key)
+    one = _interactive(again, tmp_path / "one2", session_key=key)
+    _same_outputs(tmp_path / "job2", tmp_path / "one2", job["summary"], one.summary)
 
 
 def test_a_job_with_empty_tasks_and_one_task(tmp_path, monkeypatch, small_batches):
@@ -240,17 +294,22 @@ def test_median_from_duration_counts():
     cut_at=st.lists(st.floats(0, 1), max_size=9),
     servers=st.sampled_from([0, 2, 3]),
     batch=st.sampled_from([1, 5, 64]),
+    same_second=st.booleans(),
 )
 def test_streamed_merge_equals_the_whole_merge(
-    seed, n, clients, shuffle, key, timeout_min, cut_at, servers, batch
+    seed, n, clients, shuffle, key, timeout_min, cut_at, servers, batch, same_second
 ):
     """Random byte cuts (empty tasks, lines out of order, ties across tasks, timeouts that are not
     whole seconds), or (``servers``) the lines dealt at random to whole files of the same hours, one
-    task each (nearly every session an edge, one visitor's pieces overlapping in time): tables from
-    Parquet as a job gives them, the streamed merge (collected, and written) equals
-    :func:`merge_sessions` over every session, row for row, ids and types."""
+    task each (nearly every session an edge, one visitor's pieces overlapping in time, many lines of
+    one visitor in the same second on several servers: entry and exit ties): tables from Parquet as
+    a job gives them, the streamed merge (collected, and written) equals :func:`merge_sessions` over
+    every session, row for row, ids and types, which equals the interactive run over the same lines
+    and the row-by-row reference merge."""
     ips = [f"10.1.0.{i}" for i in range(1, clients + 1)]
-    lines = generate(n, seed, shuffle=shuffle, clients=ips, steps=(0, 0, 1, 2, 30, 700))
+    # same_second: most lines in the second of the line before (ties in time of one visitor's lines).
+    steps = (0, 0, 0, 1, 900) if same_second else (0, 0, 1, 2, 30, 700)
+    lines = generate(n, seed, shuffle=shuffle, clients=ips, steps=steps)
     data = ("\n".join(lines) + "\n").encode() if lines else b""
     old = ss.BATCH_ROWS, ss.ROW_GROUP_ROWS
     ss.BATCH_ROWS, ss.ROW_GROUP_ROWS = batch, 3 * batch
@@ -270,6 +329,14 @@ def test_streamed_merge_equals_the_whole_merge(
             whole = ls.merge_sessions(
                 [pq.read_table(f.locate()) for f in files], timeout_min * 60, key != "ip"
             )
+            # ... which is the interactive run's (ties in time: the files in task order, as the plan
+            # keeps them; one file's lines in byte order), and the row-by-row reference's.
+            one = one_run(
+                [Path(d) / f"server-{i}.log" for i in range(servers)] if servers else [path], key, timeout_min
+            )
+            assert whole.to_pylist() == one.to_pylist()
+            ref = merge_sessions([pq.read_table(f.locate()) for f in files], timeout_min * 60, key != "ip")
+            assert whole.to_pylist() == ref.to_pylist()
 
             join = ls.SessionJoin(timeout_min * 60, key != "ip")
             got, figures, _ = ss.merge(files, timeout_min * 60, join, None)

@@ -4,7 +4,9 @@ or absent, and a finished task is not run again."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -141,3 +143,56 @@ def test_a_cancelled_or_failed_task_leaves_no_file(tmp_path, log, monkeypatch):
         runner.run_task("log-sessions", params, plan[0], _engine.Progress(), str(work))
     assert sorted(p.name for p in work.iterdir()) == ["task-0-sessions.parquet"]
     assert (work / "task-0-sessions.parquet").read_text() == "old"
+
+
+def _least_largest(sizes: list[int], k: int) -> int:
+    """The least largest total of any cut of ``sizes`` into ``k`` contiguous groups, by brute force."""
+    return min(
+        max(sum(sizes[a:b]) for a, b in itertools.pairwise([0, *cut, len(sizes)]))
+        for cut in itertools.combinations(range(1, len(sizes)), k - 1)
+    )
+
+
+def test_the_plan_keeps_input_order_in_contiguous_balanced_tasks(monkeypatch):
+    # The merge breaks a tie in time by task, as the interactive run breaks it by input order (then
+    # byte order): so tasks are contiguous runs of the inputs in their given order (never sorted by
+    # name or packed largest first), byte ranges of a big file in byte order, and balanced: no other
+    # cut into as many contiguous tasks has a smaller largest task.
+    spec = get_pipeline("log-sessions")
+    monkeypatch.setattr(ls, "SPLIT_BYTES", 1000)
+    rnd = random.Random(5)
+    for case in range(300):
+        n = rnd.randrange(0, 9)
+        inputs = [(f"/logs/{rnd.choice('zyxab')}{i}.log" + rnd.choice(["", ".gz"]), rnd.choice([0, 1, 5, 300, 4000]))
+                  for i in range(n)]  # fmt: skip
+        tasks = rnd.randrange(1, 7)
+        items = ls.split_into_ranges(inputs, tasks, ls.SPLIT_BYTES)
+        plan = spec.plan(inputs, {}, tasks)
+        assert [x for g in plan for x in g] == [x for x, _ in items], case  # input order, ranges in order
+        assert len(plan) == min(tasks, len(items)) and all(plan), case
+        if plan:
+            size = {x: max(s, 1) for x, s in items}
+            largest = max(sum(size[x] for x in g) for g in plan)
+            assert largest == _least_largest([size[x] for x, _ in items], len(plan)), case
+    # A big uncompressed log among others: its ranges in byte order, in consecutive tasks.
+    plan = spec.plan([("/b.log", 10), ("/a.log", 5000), ("/c.log.gz", 3000)], {}, 4)
+    assert plan == [["/b.log", "/a.log#bytes=0-1667"], ["/a.log#bytes=1667-3334"], ["/a.log#bytes=3334-5000"],
+                    ["/c.log.gz"]]  # fmt: skip
+
+
+def test_a_jobs_tasks_follow_the_order_of_src(tmp_path):
+    # src as a list keeps its order; a folder's files come sorted: the tasks follow either, as the
+    # interactive run over the same src reads them.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name, n in (("b.log", 300), ("a.log", 100), ("c.log", 200)):
+        (logs / name).write_text("\n".join(generate(n, 7)) + "\n")
+
+    def urls(src, tasks):
+        plan = runner.plan_job("log-sessions", {"src": src}, tasks)
+        return [[runner.Input.from_dict(i).url for i in t["inputs"]] for t in plan]
+
+    given = [str(logs / n) for n in ("c.log", "a.log", "b.log")]
+    assert urls(given, 3) == [[x] for x in given]
+    assert [x for t in urls(given, 2) for x in t] == given
+    assert [x for t in urls(str(logs), 2) for x in t] == [str(logs / n) for n in ("a.log", "b.log", "c.log")]
