@@ -113,11 +113,14 @@ class JobsHandler(BaseHandler):
             return
         cid = self.request.headers.get("X-Correlation-Id")
         job, created = await self.call(self.js.store.create_job, pipeline, params, self.username, key, cid)
-        self.js.submitted(job, created)
         self.set_header("Location", self.js.api_url(f"jobs/{job['id']}"))
         self.send_json(
             {"id": job["id"], "state": job["state"], "job": public_job(job)}, 202 if created else 200
         )
+        # The job is committed: answer first, then wake a worker (or send the RQ message) and write
+        # the `job.submitted` line. Neither changes the answer, and the line's JSON and log record
+        # (~40 us) no longer delay it; the wake still goes out before the loop takes anything else.
+        self.js.submitted(job, created)
 
 
 class JobHandler(BaseHandler):
@@ -153,8 +156,8 @@ class JobRetryHandler(BaseHandler):
                 {"message": f"a {job['state']} job cannot be retried", "job": public_job(job)}, 409
             )
             return
-        self.js.submitted(again, True)
         self.send_json({"id": again["id"], "state": again["state"], "job": public_job(again)}, 202)
+        self.js.submitted(again, True)  # after the answer, as a submit's (JobsHandler.post)
 
 
 class JobLogsHandler(BaseHandler):
