@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import json
 import os
 import sys
@@ -181,3 +182,22 @@ def test_failed_submit_stops_the_run(serve: Any, capfd: pytest.CaptureFixture[st
     with pytest.raises(SystemExit, match="load generator failed"):
         _run("rust", load)
     assert 'submit failed: 500 {"message": "boom"}' in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("impl", ["rust", "python"])
+@pytest.mark.parametrize("jitter", [True, False])
+def test_poll_waits(impl: str, jitter: bool, serve: Any) -> None:
+    """Each wait between polls is drawn from 0.5-1.5 times --poll (AeroFS's clients' waits), or with
+    --lockstep is --poll exactly: the gaps between one client's polls (wait + answer) show which."""
+    api = _Api(token=False)
+    base = serve(api)
+    with api.lock:
+        api.jobs["0" * 32] = {"body": None, "polls": 0}
+    poll = 0.1
+    run = _run(impl, bench._Load(base, 1, 2.5, poll, jitter=jitter, floor="aerofs/api/jobs/" + "0" * 32))
+    starts = sorted(at for at, _ in run.st)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(gaps) >= 10
+    assert min(gaps) >= (0.5 if jitter else 1.0) * poll * 0.999  # a sleep is never shorter than asked
+    # ~20 draws: that none is below 0.8 of the period has a chance of 0.7**20 (< 0.1%).
+    assert any(g < 0.9 * poll for g in gaps) == jitter

@@ -12,7 +12,9 @@
 //! `GET {base}aerofs/api/jobs/{id}` every `--poll` s until a terminal state (at most 600 polls, and none
 //! more than 30 s past the end), then the next job, until `--seconds` have passed since the start. All
 //! clients start at once. A submit answered other than 202 or a status other than 200 stops the run
-//! (exit 1, the answer on stderr). `--status-only`: after its first job each client polls that job's
+//! (exit 1, the answer on stderr). `--jitter`: each wait between polls is drawn from 0.5-1.5 times
+//! `--poll` (as AeroFS's own clients wait: `aerofs_kernel.client.poll_pause`); without it every wait
+//! is `--poll` exactly and the clients, started together, poll in lockstep. `--status-only`: after its first job each client polls that job's
 //! status until the end. `--floor PATH`: no auth, no submits, each client GETs `{base}PATH` every
 //! `--poll` s (the bench's `--floor` against a bare tornado app).
 //!
@@ -33,7 +35,7 @@ use tokio::net::TcpStream;
 
 const USAGE: &str =
     "usage: aerofs-loadgen --base http://HOST:PORT/PREFIX/ --out FILE [--token T] [--clients N] \
-[--seconds S] [--poll S] [--src PATH --dst DIR] [--status-only] [--floor PATH]";
+[--seconds S] [--poll S] [--jitter] [--src PATH --dst DIR] [--status-only] [--floor PATH]";
 
 /// The headers aiohttp sends besides Host, auth and cookies (so the server parses as many): no response is
 /// compressed (jupyter_server does not compress; a compressed answer is refused below).
@@ -52,6 +54,7 @@ struct Config {
     src: String,
     dst: String,
     status_only: bool,
+    jitter: bool,
     floor: Option<String>,
     out: String,
 }
@@ -60,10 +63,15 @@ fn parse_args() -> Result<Config, String> {
     let mut a = std::env::args().skip(1);
     let (mut base, mut out, mut token, mut floor) = (None, None, None, None);
     let (mut clients, mut seconds, mut poll) = (100usize, 30.0f64, 0.1f64);
-    let (mut src, mut dst, mut status_only) = (String::new(), String::new(), false);
+    let (mut src, mut dst, mut status_only, mut jitter) =
+        (String::new(), String::new(), false, false);
     while let Some(flag) = a.next() {
         if flag == "--status-only" {
             status_only = true;
+            continue;
+        }
+        if flag == "--jitter" {
+            jitter = true;
             continue;
         }
         let value = a
@@ -110,6 +118,7 @@ fn parse_args() -> Result<Config, String> {
         src,
         dst,
         status_only,
+        jitter,
         floor,
         out: out.ok_or_else(|| format!("--out is required\n{USAGE}"))?,
     })
@@ -407,6 +416,33 @@ async fn sleep(s: f64) {
     tokio::time::sleep(Duration::from_secs_f64(s)).await;
 }
 
+thread_local! {
+    /// splitmix64's state, seeded from the OS (uuid's v4 bits) once: the clients share the one thread.
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(uuid::Uuid::new_v4().as_u64_pair().0);
+}
+
+/// A uniform draw from [0, 1) (splitmix64).
+fn uniform() -> f64 {
+    RNG.with(|r| {
+        let s = r.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+        r.set(s);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)) as f64 / (u64::MAX as f64 + 1.0)
+    })
+}
+
+/// The wait before a client's next poll: `--poll`, or with `--jitter` 0.5-1.5 times it.
+async fn pause(cfg: &Config) {
+    sleep(if cfg.jitter {
+        cfg.poll * (0.5 + uniform())
+    } else {
+        cfg.poll
+    })
+    .await;
+}
+
 /// `_client()` of server_bench.py, step for step.
 async fn client(cfg: Rc<Config>, until: f64, rec: Shared) -> Result<(), String> {
     let mut c = Conn::new(cfg.clone());
@@ -462,10 +498,10 @@ async fn client(cfg: Rc<Config>, until: f64, rec: Shared) -> Result<(), String> 
             if monotonic() > until + 30.0 {
                 break;
             }
-            sleep(cfg.poll).await;
+            pause(&cfg).await;
         }
         while cfg.status_only && monotonic() < until {
-            sleep(cfg.poll).await;
+            pause(&cfg).await;
             let at = monotonic();
             status(&mut c, &job).await?;
             rec.borrow_mut().statuses.push((at, monotonic() - at));
@@ -510,7 +546,7 @@ async fn floor_client(
         }
         json(&r.body, "floor")?;
         rec.borrow_mut().statuses.push((at, monotonic() - at));
-        sleep(cfg.poll).await;
+        pause(&cfg).await;
     }
     Ok(())
 }
