@@ -80,9 +80,10 @@ def log_sessions(inputs: list[str], options_json: str, progress: Progress) -> tu
     asset_extensions, log_format, threads, chunk_size, unparsed_samples, top, byte_ranges (one
     [start, end] or null per input), output_dir (sessions.parquet + summary.json, written as the run
     goes), sessions_file (a job's task: the sessions alone to this file, as the run goes; not with
-    output_dir), row_group_rows (of the written file), on_error. Tables: ``sessions`` (empty when it
-    went to a file), ``visitors`` (ip, user_agent, day) and ``counts`` (kind, value, hits), the last two
-    for an exact merge of tasks. Summary: requests, sessions, unique_visitors, bytes, unparsed_lines,
+    output_dir), row_group_rows (of the written file), visitors_table (a job's task: the visitors
+    rows, else none), on_error. Tables: ``sessions`` (empty when it went to a file), ``visitors`` (ip,
+    user_agent, day; empty without visitors_table) and ``counts`` (kind, value, hits), the last two for
+    an exact merge of tasks. Summary: requests, sessions, unique_visitors, bytes, unparsed_lines,
     bounce_rate, durations, tops, traffic."""
 
 # --- end log-sessions ---

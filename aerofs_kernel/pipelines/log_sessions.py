@@ -492,6 +492,8 @@ class LogSessions(Pipeline):
     ) -> RunOutput:
         # With dst the engine writes sessions.parquet as the run goes and returns no sessions table.
         out = self._engine_run(inputs, options, progress, {"output_dir": dst} if dst else {})
+        # No `visitors` table (the engine builds it only for a task): a run has their count.
+        out.tables.pop("visitors", None)
         if dst:
             parquet = os.path.join(dst, "sessions.parquet")
             # summary.json again, as Python writes it (and after the samples' lines are located).
@@ -513,9 +515,10 @@ class LogSessions(Pipeline):
         (``sessions_file``: atomic, in the runner's row groups, with the start/end statistics the
         merge's spans come from), so a task holds its open sessions, not all of them, and its
         ``sessions`` is that file, never read here. No summary.json or report.html: the job's merge
-        writes those. ``visitors`` and ``counts`` stay in memory for the runner to write."""
+        writes those. ``visitors`` (asked of the engine for the merge's union: a run has only their
+        count) and ``counts`` stay in memory for the runner to write."""
         path = tables.path("sessions")
-        eng = {"sessions_file": path, "row_group_rows": tables.row_group_rows}
+        eng = {"sessions_file": path, "row_group_rows": tables.row_group_rows, "visitors_table": True}
         out = self._engine_run(inputs, options, progress, eng)
         # The file's own types, as the runner's written tables read back (times in milliseconds).
         out.tables = lazy(out.tables, "sessions", lambda: path)

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from aerofs_kernel import _engine
 from aerofs_kernel.pipelines import get_pipeline
 from aerofs_kernel.pipelines import log_sessions as ls
+from aerofs_kernel.pipelines.base import TaskTables
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cut_tasks import cut_runs
@@ -99,7 +101,7 @@ def test_merge_of_tasks_equals_one_pass(tmp_path):
         paths.append(p)
     spec = get_pipeline("log-sessions")
     opts = spec.options({"src": "x"})
-    parts = [spec.run([str(p)], None, opts, _engine.Progress()) for p in paths]
+    parts = [_task(spec, [str(p)], opts, tmp_path, i) for i, p in enumerate(paths)]
     merged = spec.merge(parts, None, opts)
     whole = run(paths)
     assert sessions_of(merged) == sessions_of(whole)
@@ -175,6 +177,11 @@ def test_custom_log_formats_equal_the_built_in_parser(tmp_path):
         _engine.log_sessions([str(combined)], json.dumps({"log_format": "%s %b"}), _engine.Progress())
 
 
+def _task(spec, items, opts, folder, index):
+    """What a job's task gives the merge (``run_task``: its sessions in a file, the visitors table)."""
+    return spec.run_task(items, None, opts, _engine.Progress(), TaskTables(str(folder), index, 1 << 14))
+
+
 def _plan_run_merge(path, tasks, **extra):
     import aerofs_kernel.pipelines.log_sessions as ls
 
@@ -186,7 +193,8 @@ def _plan_run_merge(path, tasks, **extra):
     finally:
         ls.SPLIT_BYTES = old
     opts = spec.options({"src": "x", **extra})
-    parts = [spec.run(b, None, opts, _engine.Progress()) for b in batches]
+    folder = Path(tempfile.mkdtemp(prefix="log-tasks-"))
+    parts = [_task(spec, b, opts, folder, i) for i, b in enumerate(batches)]
     return batches, parts, spec.merge(parts, None, opts)
 
 
@@ -364,7 +372,7 @@ def test_dst_writes_what_the_in_memory_run_holds_and_reads_it_lazily(tmp_path):
         assert isinstance(out.tables.peek("sessions"), ParquetTable)
         assert r.table.equals(mem.tables["sessions"])  # read on first use, then kept
         assert out.tables.peek("sessions") is r.table
-        assert [k for k, _ in out.tables.items()] == ["sessions", "visitors", "counts"]
+        assert [k for k, _ in out.tables.items()] == ["sessions", "counts"]
 
 
 def test_a_failed_run_with_dst_leaves_no_sessions_file(tmp_path):
@@ -398,3 +406,24 @@ def test_remote_dst_is_uploaded_and_its_table_read_from_there(tmp_path, s3_bucke
     r2 = aero.log_sessions(f"s3://{bucket}/in/access.log", str(tmp_path / "local"), show_progress=False)
     assert isinstance(r2.tables.peek("sessions"), ParquetTable)
     assert r2.table.equals(r.table)
+
+
+def test_the_visitors_table_only_for_a_task(tmp_path):
+    """The engine builds the distinct (ip, user agent, day) rows only when asked (a job's task, for the
+    merge's union): a run needs their count, and at 5 GB the rows were half the run's peak memory."""
+    p = tmp_path / "access.log"
+    p.write_text("\n".join(generate(500, 5)) + "\n")
+
+    def visitors(opts):
+        doc, tables = _engine.log_sessions([str(p)], json.dumps(opts), _engine.Progress())
+        return json.loads(doc)["summary"]["unique_visitors"], tables["visitors"]
+
+    n, none = visitors({})
+    assert none.num_rows == 0 and none.column_names == ["ip", "user_agent", "day"]
+    same, rows = visitors({"visitors_table": True})
+    assert same == n == rows.num_rows > 0
+    spec = get_pipeline("log-sessions")
+    opts = spec.options({"src": "x"})
+    assert "visitors" not in spec.run([str(p)], None, opts, _engine.Progress()).tables
+    task = _task(spec, [str(p)], opts, tmp_path, 0)
+    assert task.tables["visitors"].num_rows == n
