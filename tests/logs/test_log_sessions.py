@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -193,8 +192,7 @@ def _plan_run_merge(path, tasks, **extra):
     finally:
         ls.SPLIT_BYTES = old
     opts = spec.options({"src": "x", **extra})
-    folder = Path(tempfile.mkdtemp(prefix="log-tasks-"))
-    parts = [_task(spec, b, opts, folder, i) for i, b in enumerate(batches)]
+    parts = [_task(spec, b, opts, path.parent, i) for i, b in enumerate(batches)]  # beside the log
     return batches, parts, spec.merge(parts, None, opts)
 
 
