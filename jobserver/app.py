@@ -53,14 +53,9 @@ class JobService:
 
     # -- pipelines and validation ---------------------------------------------------------------
     def _registry(self) -> Any:
-        from jobserver.worker import load_runner
+        from jobserver.worker import load_runner, registry
 
-        runner = load_runner(self.app.runner_module or None)
-        if hasattr(runner, "all_pipelines"):
-            return runner
-        from aerofs_kernel import pipelines
-
-        return pipelines
+        return registry(load_runner(self.app.runner_module or None))
 
     def pipelines(self) -> list[Any]:
         return list(self._registry().all_pipelines())
@@ -132,8 +127,9 @@ class JobService:
     def start(self) -> None:
         # Import the runner and pipelines, and compile each pipeline's option validator, now rather
         # than in the first submits (the validator is built at its first use; see Pipeline._validator).
-        for p in self.pipelines():
-            p.validate({})
+        from jobserver.worker import load_runner, preload
+
+        preload(load_runner(self.app.runner_module or None))
         self.bus.start()
         self.maintenance.start()
         self._pool_watch.start()

@@ -43,6 +43,27 @@ def load_runner(name: str | None = None) -> Any:
     return importlib.import_module(name or os.environ.get("AEROFS_JOBSERVER_RUNNER") or DEFAULT_RUNNER)
 
 
+def registry(runner: Any) -> Any:
+    """Where ``runner``'s pipelines are looked up: the runner itself when it has a registry (tests'
+    runners), else AeroFS's own (``aerofs_kernel.pipelines``)."""
+    if hasattr(runner, "all_pipelines"):
+        return runner
+    from aerofs_kernel import pipelines
+
+    return pipelines
+
+
+def preload(runner: Any) -> None:
+    """Import every pipeline and build each one's option validator now, once, rather than at first use.
+
+    The server calls it at start (its first submits would pay it). ``aerofs worker`` in team mode calls
+    it before RQ forks its first work horse: each message runs in a fresh fork, so whatever the parent
+    did not load, every horse loads again. Measured before this (py-spy, server bench with Redis): 83%
+    of a horse's CPU was imports and the JSON-schema validator's build, ~0.3-0.6 s a tiny task."""
+    for p in registry(runner).all_pipelines():
+        p.validate({})
+
+
 def _progress_obj() -> Any:
     from aerofs_kernel import _engine
 
@@ -394,36 +415,57 @@ def _team_config() -> dict[str, Any]:
 
 
 def perform(kind: str, job_id: str, gen: int = 0, idx: int = -1, attempt: int = 1) -> dict[str, Any]:
-    """The RQ message function (JSON arguments): :meth:`Worker.handle` in a work horse, with a store and
-    a Redis connection of its own (a forked process must not share its parent's sockets). Raises only
-    when the store or Redis is unreachable: RQ then retries the message with backoff."""
+    """The RQ message function (JSON arguments): :meth:`Worker.handle`. Raises only when the store or
+    Redis is unreachable: RQ then retries the message with backoff.
+
+    In ``aerofs worker``'s own process (the default, see :func:`run_rq_worker`) it uses that process's
+    store and Redis connection, opened once. In a forked work horse (``--fork``, or RQ's own ``rq
+    worker``) it opens its own and closes them after: a forked process must not share its parent's
+    sockets."""
     cfg = _team_config()
+    shared = cfg.get("shared")
+    if shared is not None and shared[0] == os.getpid():
+        _, store, queue = shared
+        return _perform(cfg, store, queue, Work(kind, job_id, int(gen), int(idx), int(attempt)))
     store = open_store(cfg["database_url"])
     queue = open_queue(cfg["redis_url"], job_timeout=cfg["task_timeout"])
     store.on_events = queue.publish  # live updates: every event row this worker writes
-    work = Work(kind, job_id, int(gen), int(idx), int(attempt))
     try:
-        w = Worker(
-            store,
-            cfg["workdir"],
-            load_runner(cfg["runner"]),
-            max_attempts=cfg["max_attempts"],
-            task_timeout=cfg["task_timeout"],
-            stale_after=cfg["stale_after"],
-            max_tasks=cfg["max_tasks"],
-            queue=queue,
-        )
-        done = w.handle(work)
-        return {"work": work.key, "claimed": done, "worker": w.name}
+        return _perform(cfg, store, queue, Work(kind, job_id, int(gen), int(idx), int(attempt)))
     finally:
         store.close()
         queue.close()
 
 
+def _perform(cfg: dict[str, Any], store: Store, queue: Any, work: Work) -> dict[str, Any]:
+    w = Worker(
+        store,
+        cfg["workdir"],
+        load_runner(cfg["runner"]),
+        max_attempts=cfg["max_attempts"],
+        task_timeout=cfg["task_timeout"],
+        stale_after=cfg["stale_after"],
+        max_tasks=cfg["max_tasks"],
+        queue=queue,
+    )
+    done = w.handle(work)
+    return {"work": work.key, "claimed": done, "worker": w.name}
+
+
 def run_rq_worker(args: argparse.Namespace, nice: int = 0) -> int:
     """``aerofs worker`` in team mode: an RQ worker on queue ``aerofs`` (restarted when Redis goes
-    away), plus the reaper/sweeper on a thread."""
-    from rq import Queue
+    away), plus the reaper/sweeper on a thread.
+
+    Messages run in this process (RQ's ``SimpleWorker``) with one store and one Redis connection for
+    all of them, as the local pool's workers run theirs. RQ's default forks a work horse per message,
+    which then opens its own store (a PostgreSQL backend) and Redis connections and touches the
+    parent's memory copy-on-write: measured with the server bench and Redis, 2 workers, tiny
+    csv-to-parquet jobs, that cost ~140 ms of CPU a job (three messages) and capped the pair at ~7
+    jobs/s (docs/operations.md, "Team-mode workers"). Nothing in AeroFS's durability needs the horse:
+    a task's heartbeat and the reaper (not RQ) find a worker that died, and the worker stops a task
+    at ``task_timeout`` itself. ``--fork`` (env ``AEROFS_WORKER_FORK=1``) keeps RQ's work horses, for
+    runners whose crashes or leaks should end with the message."""
+    from rq import Queue, SimpleWorker
     from rq import Worker as RQWorker
     from rq.serializers import JSONSerializer
 
@@ -441,22 +483,25 @@ def run_rq_worker(args: argparse.Namespace, nice: int = 0) -> int:
         stale_after=args.stale_after,
         max_tasks=args.max_tasks,
     )
-    load_runner(args.runner)  # imported once here; every forked work horse has it
+    preload(load_runner(args.runner))  # once here; every forked work horse has it
     store = open_store(args.database_url)
     retrying(store.migrate, deadline=600)
     queue = open_queue(args.redis_url, job_timeout=args.task_timeout)
+    if not args.fork:  # perform() uses these two; the reaper's own events are then published too
+        store.on_events = queue.publish
+        this._TEAM["shared"] = (os.getpid(), store, queue)
     maint = Maintenance(store, queue, args.stale_after, args.max_attempts)
     maint.start()
     base = args.name or f"aerofs-{socket.gethostname()}-{os.getpid()}"
     stop = threading.Event()
 
-    class _RQWorker(RQWorker):
+    class _RQWorker(RQWorker if args.fork else SimpleWorker):  # type: ignore[misc,valid-type]
         # RQ only flags a stop asked for while a job runs; an idle worker's SIGTERM must end us too.
         def request_stop(self, signum: Any, frame: Any) -> None:
             stop.set()
             super().request_stop(signum, frame)
 
-    log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME, nice=nice)
+    log_event("worker.start", worker=base, mode="rq", queue=QUEUE_NAME, nice=nice, fork=args.fork)
     n = 0
     w: Any = None
     try:
@@ -547,6 +592,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="lower this worker's CPU priority by N, 0 to 19 (env AEROFS_WORKER_NICE; default 0, the "
         "local pool passes 10: see jobserver.priority)",
+    )
+    ap.add_argument(
+        "--fork",
+        action="store_true",
+        default=os.environ.get("AEROFS_WORKER_FORK", "").strip().lower() in ("1", "true", "yes"),
+        help="team mode: run each message in a forked RQ work horse (env AEROFS_WORKER_FORK=1) instead "
+        "of in this process",
     )
     ap.add_argument(
         "--parent-pid",

@@ -301,15 +301,22 @@ class Workers:
             self.logs.append(log)
         return self
 
-    def kill_running(self, horse_pid: int) -> int:
-        """SIGKILL the work horse running a task and the RQ worker that forked it (a machine lost)."""
+    def kill_running(self, pid: int) -> int:
+        """SIGKILL the worker that runs a task (a machine lost): ``pid`` ran the task, either the worker
+        itself (messages run in its process) or, with ``--fork``, the work horse it forked, killed with
+        it. The worker's pid."""
         import signal
 
-        with open(f"/proc/{horse_pid}/stat") as f:
-            parent = int(f.read().rsplit(")", 1)[1].split()[1])
-        os.kill(parent, signal.SIGKILL)
-        os.kill(horse_pid, signal.SIGKILL)
-        return parent
+        workers = {p.pid for p in self.procs}
+        worker = pid
+        if pid not in workers:
+            with open(f"/proc/{pid}/stat") as f:
+                worker = int(f.read().rsplit(")", 1)[1].split()[1])
+            assert worker in workers, f"{pid} is neither a worker nor a worker's work horse"
+        os.kill(worker, signal.SIGKILL)
+        if pid != worker:
+            os.kill(pid, signal.SIGKILL)
+        return worker
 
     def stop(self) -> None:
         import signal

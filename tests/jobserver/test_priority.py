@@ -100,15 +100,19 @@ def test_bad_values_are_refused_with_their_name(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.mark.integration
-def test_rq_worker_and_its_work_horse_run_niced(pg_url: str, redis_server: Any, tmp_path: Path) -> None:
-    """``aerofs worker`` in team mode: the RQ worker and the work horse it forks for a task."""
+@pytest.mark.parametrize("args", [(), ("--fork",)], ids=["in-process", "fork"])
+def test_rq_worker_and_its_work_horse_run_niced(
+    pg_url: str, redis_server: Any, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """``aerofs worker`` in team mode: the RQ worker, every thread of it while it runs a task (the
+    task's own threads included), and with ``--fork`` the work horse it forks for the task."""
     from jobserver.queue import open_queue
     from jobserver.store import open_store
 
     store = open_store(pg_url)
     store.migrate()
     queue = open_queue(redis_server.url)
-    workers = Workers(pg_url, redis_server.url, tmp_path / "w", **{priority.ENV: "7"}).start(1)
+    workers = Workers(pg_url, redis_server.url, tmp_path / "w", **{priority.ENV: "7"}).start(1, *args)
     try:
         dst = tmp_path / "out"
         job, _ = store.create_job(
@@ -116,6 +120,7 @@ def test_rq_worker_and_its_work_horse_run_niced(pg_url: str, redis_server: Any, 
         )
         queue.enqueue(store.next_work(job_id=job["id"]))
         [horse] = wait_for(lambda: rq_horses_of(dst), 60, "the task's work horse")
+        assert (horse == workers.procs[0].pid) == (not args)  # forked only with --fork
         for pid in (workers.procs[0].pid, horse):
             nices = thread_nices(pid)
             assert set(nices.values()) == {expected(7)}, (pid, nices, workers.output())

@@ -95,7 +95,8 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
     assert job["state"] == "SUCCEEDED" and job["attempts"] == 1, job
     assert (dst / "all.txt").read_text() == "".join(f"{n}.txt {digest(n)}" for n in "abcd")
-    assert len({p for i in range(4) for p in rq_horses_of(dst, i)}) == 4  # one forked horse per task
+    # Each task ran in a worker's own process (no work horse forked; --fork is tested below).
+    assert {p for i in range(4) for p in rq_horses_of(dst, i)} <= {p.pid for p in workers.procs}
 
     # Live: the WebSocket got the worker's progress through Redis pub/sub, in event-id order.
     events: list[dict[str, Any]] = []
@@ -116,12 +117,15 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     assert stats["workers_total"] == 2 and stats["queue_length"] == 0
 
 
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
 @jp_sync
-async def test_sigkill_worker_mid_task_requeues_to_another_worker(jp_fetch, workers, tmp_path):
-    workers.start(2)
+async def test_sigkill_worker_mid_task_requeues_to_another_worker(jp_fetch, workers, tmp_path, fork):
+    workers.start(2, *(["--fork"] if fork else []))
     dst = tmp_path / "out"
     jid = await submit_job(jp_fetch, {"src": ["only"], "dst": str(dst), "seconds": 3})
     [horse] = await poll(lambda: rq_horses_of(dst), what="the first attempt")
+    # The task runs in a worker's own process, or with --fork in a work horse it forked.
+    assert (horse in {p.pid for p in workers.procs}) != fork
     await asyncio.sleep(0.3)
     workers.kill_running(horse)
     job = await wait_state(jp_fetch, jid, "alice", {"SUCCEEDED", "FAILED"}, timeout=60)
