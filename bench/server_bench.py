@@ -1,8 +1,10 @@
 """`just bench server`: the job server under load on loopback.
 
-PostgreSQL (AEROFS_TEST_DATABASE_URL, a fresh schema dropped afterwards) + the server's pool of 2
-worker processes; N concurrent clients (default 100) for S seconds (default 30) each submit a tiny
-csv-to-parquet job, then poll its status until it finishes (bounded loops). Prints submit and status
+PostgreSQL (AEROFS_TEST_DATABASE_URL, a fresh schema dropped afterwards) + Redis
+(AEROFS_TEST_REDIS_URL: the server enqueues each job on RQ) + the server's pool of 2 worker processes,
+which are RQ workers (``--queue local``: no Redis, the workers poll PostgreSQL, the embedded default);
+N concurrent clients (default 100) for S seconds (default 30) each submit a tiny csv-to-parquet job,
+then poll its status until it finishes (bounded loops). Prints submit and status
 latency p50/p95/p99 (all requests, the clients' simultaneous first submits, and those started after the
 simultaneous start), requests/s served and end-to-end jobs/s. Targets: submit p99 < 20 ms, status p99 < 10 ms.
 
@@ -66,24 +68,28 @@ def _cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
-def _processes(server_pid: int, pg_port: int | None) -> dict[str, list[int]]:
-    """The processes whose CPU the bench reports: the Jupyter server, its worker children, and the
-    PostgreSQL server (postmaster on ``pg_port`` and its backends)."""
+def _processes(server_pid: int, pg_port: int | None, redis_port: int | None = None) -> dict[str, list[int]]:
+    """The processes whose CPU the bench reports: the Jupyter server, its worker children, the
+    PostgreSQL server (postmaster on ``pg_port`` and its backends) and, with RQ, redis-server on
+    ``redis_port``."""
     import psutil
 
     out: dict[str, list[int]] = {"server": [server_pid], "workers": [], "postgres": []}
+    if redis_port:
+        out["redis"] = []
     with contextlib.suppress(psutil.Error):
         out["workers"] = [c.pid for c in psutil.Process(server_pid).children(recursive=True)]
-    if pg_port:
-        for p in psutil.process_iter(["name", "cmdline"]):
-            cmd = p.info["cmdline"] or []
-            if (
-                p.info["name"] == "postgres"
-                and "-p" in cmd
-                and cmd[cmd.index("-p") + 1 :][:1] == [str(pg_port)]
-            ):
-                out["postgres"] = [p.pid] + [c.pid for c in p.children()]
-                break
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if (
+            pg_port
+            and p.info["name"] == "postgres"
+            and "-p" in cmd
+            and cmd[cmd.index("-p") + 1 :][:1] == [str(pg_port)]
+        ):
+            out["postgres"] = [p.pid] + [c.pid for c in p.children()]
+        elif redis_port and p.info["name"] == "redis-server" and any(f":{redis_port}" in c for c in cmd):
+            out["redis"] = [p.pid]
     return out
 
 
@@ -520,6 +526,15 @@ def main(argv: list[str] | None = None) -> int:
         "this process (the workload is the same; they differ in how much of the machine they take)",
     )
     ap.add_argument("--database-url", default=os.environ.get("AEROFS_TEST_DATABASE_URL"))
+    ap.add_argument(
+        "--queue",
+        choices=("rq", "local"),
+        default="rq",
+        help="how jobs reach the workers: rq (the issue's set-up: the server enqueues on RQ in Redis, "
+        "--redis-url, and its pool of workers are RQ workers) or local (no Redis: the pool's workers poll "
+        "PostgreSQL, woken through a pipe by the server, the embedded default with PostgreSQL)",
+    )
+    ap.add_argument("--redis-url", default=os.environ.get("AEROFS_TEST_REDIS_URL"))
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     ap.add_argument(
         "--py-spy",
@@ -538,6 +553,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url:
         print(
             'bench server: set AEROFS_TEST_DATABASE_URL (eval "$(scripts/services.sh env)")', file=sys.stderr
+        )
+        return 2
+    if args.queue == "rq" and not args.redis_url:
+        print(
+            'bench server: set AEROFS_TEST_REDIS_URL (eval "$(scripts/services.sh env)"), or --queue local',
+            file=sys.stderr,
         )
         return 2
     import psycopg
@@ -561,6 +582,11 @@ def main(argv: list[str] | None = None) -> int:
         "AEROFS_STALL_LOG": str(work / "stalls.log"),
         "AEROFS_FAST_READS": "1" if args.fast_reads else "0",
     }
+    env.pop("AEROFS_REDIS_URL", None)
+    if args.queue == "rq":
+        # Team mode on one machine: the server enqueues on RQ and its pool's workers are RQ workers
+        # (`aerofs worker` with the Redis URL), niced as the pool's are (jobserver.priority).
+        env["AEROFS_REDIS_URL"] = args.redis_url
     prof = ["-m", "cProfile", "-o", os.path.abspath(args.profile)] if args.profile else []
     cmd = [
         sys.executable,
@@ -604,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
 
         import psutil
 
-        procs = _processes(proc.pid, urlparse(args.database_url).port)
+        redis_port = urlparse(args.redis_url).port if args.queue == "rq" else None
+        procs = _processes(proc.pid, urlparse(args.database_url).port, redis_port)
         cpu0 = {k: _cpu_seconds(v) for k, v in procs.items()}
         # The server's user and system time apart: system time is the kernel's share of a request
         # (socket reads and writes, epoll, waking the store threads), which no Python change touches.
@@ -649,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in spies:
             p.wait(60)
         # CPU spent while the clients ran (backends that closed in between are not counted).
-        procs = _processes(proc.pid, urlparse(args.database_url).port)
+        procs = _processes(proc.pid, urlparse(args.database_url).port, redis_port)
         cpu1 = {k: _cpu_seconds(v) for k, v in procs.items()}
         srv1 = psutil.Process(proc.pid).cpu_times()
         cpu = {k: sum(t - cpu0[k].get(pid, 0.0) for pid, t in cpu1[k].items()) for k in cpu1}
@@ -659,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         ok = done.count("SUCCEEDED")
         print(
             f"server bench, {_CLIENTS_LABEL[args.clients_impl]}; {args.clients} clients (status every"
-            f" {_every(args)}), {args.seconds:g} s, {args.workers} workers, PostgreSQL + local pool"
+            f" {_every(args)}), {args.seconds:g} s, {args.workers} workers, PostgreSQL + "
+            + ("Redis (RQ)" if args.queue == "rq" else "local pool (no Redis)")
             + (" (--status-only: one job per client, then status polls)" if args.status_only else "")
             + ("" if args.fast_reads else " (--no-fast-reads)")
         )
