@@ -7,7 +7,9 @@ Every state change and progress checkpoint is a row of the store's append-only e
   (progress at most once a second per task); a message makes the thread read the table at once and
   forward what is new, in event-id order (a pub/sub message can overtake a row committed just
   before it). The thread still polls every ``interval`` for rows nobody published (the server's
-  own, or any that pub/sub lost while Redis restarted);
+  own, or any that pub/sub lost while Redis restarted). It is subscribed to the channel only while
+  a WebSocket is: otherwise every message would be received, parsed and dropped on the server's
+  CPU, a few hundred a second under the server bench, and the table poll alone finds new rows;
 - embedded default: the thread polls the table.
 
 A reconnecting client passes ``since=<event id>`` and the WebSocket handler replays the table from
@@ -73,12 +75,16 @@ class EventBus:
         last_poll = 0.0
         while not self._stop.is_set():
             try:
-                if self.redis is not None and pubsub is None:
+                listening = self.redis is not None and bool(self.subscribers)
+                if listening and pubsub is None:
                     pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(EVENTS_CHANNEL)
+                elif not listening and pubsub is not None:
+                    pubsub.close()  # no one to send to: see the module's docstring
+                    pubsub = None
                 if pubsub is not None:
                     msg = pubsub.get_message(timeout=self.interval)
-                    if msg and msg.get("type") == "message" and self.subscribers:
+                    if msg and msg.get("type") == "message":
                         self.forwarded += self._wake(json.loads(msg["data"]))
                         continue
                 else:

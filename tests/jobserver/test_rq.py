@@ -69,13 +69,20 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     jp_fetch, jp_ws_fetch, jp_serverapp, workers, redis_server, tmp_path
 ):
     js = service(jp_serverapp)
+    redis = js.queue.redis
+
+    def listeners() -> int:
+        return dict(redis.pubsub_numsub("aerofs:events")).get(b"aerofs:events", 0)
+
+    # The server listens to the events channel only while a WebSocket is open.
+    assert listeners() == 0
     ws = await jp_ws_fetch("aerofs", "api", "events", headers=user("alice"))
     assert json.loads(await ws.read_message())["type"] == "hello"
+    await poll(lambda: listeners() == 1, what="the server to subscribe")
 
     # No worker yet: the plan message waits in rq:queue:aerofs, and stats/metrics say so.
     dst = tmp_path / "out"
     jid = await submit_job(jp_fetch, {"src": ["a", "b", "c", "d"], "dst": str(dst), "seconds": 1.2})
-    redis = js.queue.redis
     await poll(lambda: redis.llen("rq:queue:aerofs") == 1, what="the plan message")
     [msg_id] = [m.decode() for m in redis.lrange("rq:queue:aerofs", 0, -1)]
     assert msg_id == f"aerofs-plan-{jid}-0-1"
@@ -112,6 +119,7 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     replay = json.loads(await ws2.read_message())["events"]
     assert [e["event_id"] for e in replay] == [e["event_id"] for e in events if e["event_id"] > since]
     ws2.close()
+    await poll(lambda: listeners() == 0, what="the server to unsubscribe")
     r = await jp_fetch("aerofs", "api", "stats", headers=user("root"))
     stats = json.loads(r.body)
     assert stats["workers_total"] == 2 and stats["queue_length"] == 0
