@@ -57,9 +57,10 @@ def preload(runner: Any) -> None:
     """Import every pipeline and build each one's option validator now, once, rather than at first use.
 
     The server calls it at start (its first submits would pay it). ``aerofs worker`` in team mode calls
-    it before RQ forks its first work horse: each message runs in a fresh fork, so whatever the parent
-    did not load, every horse loads again. Measured before this (py-spy, server bench with Redis): 83%
-    of a horse's CPU was imports and the JSON-schema validator's build, ~0.3-0.6 s a tiny task."""
+    it before its first message, which would pay it otherwise; with ``--fork`` every message runs in a
+    fresh work horse, which loads again whatever the parent did not: measured before this (py-spy,
+    server bench with Redis), 83% of a horse's CPU was imports and the JSON-schema validators' build,
+    ~0.3-0.6 s a tiny task."""
     for p in registry(runner).all_pipelines():
         p.validate({})
 
@@ -483,7 +484,7 @@ def run_rq_worker(args: argparse.Namespace, nice: int = 0) -> int:
         stale_after=args.stale_after,
         max_tasks=args.max_tasks,
     )
-    preload(load_runner(args.runner))  # once here; every forked work horse has it
+    preload(load_runner(args.runner))  # once here (a forked work horse inherits it)
     store = open_store(args.database_url)
     retrying(store.migrate, deadline=600)
     queue = open_queue(args.redis_url, job_timeout=args.task_timeout)
