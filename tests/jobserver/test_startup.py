@@ -61,3 +61,25 @@ async def test_server_starts_warm(jp_serverapp, jp_fetch, tmp_path):
         assert pool.get_stats()["pool_size"] >= STORE_THREADS + 2
     # The first submit goes through as any other.
     assert await submit_job(jp_fetch, {"src": ["a"], "dst": str(tmp_path / "out")})
+
+
+def test_preload_imports_every_pipeline_and_builds_its_validator():
+    """What ``aerofs worker`` loads before its first message (and a ``--fork`` work horse inherits):
+    every pipeline's module and compiled option validator. Run in a fresh interpreter, where nothing
+    has loaded them yet."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json\n"
+        "from jobserver.worker import load_runner, preload, registry\n"
+        "runner = load_runner()\n"
+        "preload(runner)\n"
+        "ps = registry(runner).all_pipelines()\n"
+        "print(json.dumps({'names': [p.name for p in ps],\n"
+        "    'compiled': [('_compiled' in type(p).__dict__) for p in ps]}))\n"
+    )
+    out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True).stdout)
+    assert sorted(out["names"]) == ["csv-to-parquet", "exif", "log-sessions", "word-count"]
+    assert all(out["compiled"]), out
