@@ -73,3 +73,21 @@ def test_a_started_message_is_left_alone(setup: Any) -> None:
     queue.redis.zadd(started.key, {f"{work.key}:e1": time.time() + 65})
     queue.redis.hset(f"rq:job:{work.key}", "status", "started")
     assert [queue.sweep(store) for _ in range(3)] == [0, 0, 0]
+
+
+@pytest.mark.parametrize("seconds_ago, resent", [(5, 0), (120, 1)])
+def test_a_message_started_long_ago_on_unclaimed_work_is_sent_again(
+    setup: Any, seconds_ago: float, resent: int
+) -> None:
+    """Started by RQ but its work still unclaimed in the store: a worker that died between the two.
+    Left alone for STARTED_GRACE (60 s) after its start, then sent again."""
+    from datetime import UTC, datetime, timedelta
+
+    from rq.utils import utcformat
+
+    store, queue, work = setup
+    queue.redis.lmove(queue.queue.key, queue.queue.intermediate_queue.key)
+    started_at = utcformat(datetime.now(UTC) - timedelta(seconds=seconds_ago))
+    queue.redis.hset(f"rq:job:{work.key}", mapping={"status": "started", "started_at": started_at})
+    assert queue.sweep(store) == resent
+    assert waiting(queue) == ([work.key] if resent else [])
