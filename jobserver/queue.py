@@ -29,6 +29,7 @@ from jobserver.store.base import Work
 
 QUEUE_NAME = "aerofs"
 EVENTS_CHANNEL = "aerofs:events"
+SWEEPER_KEY = "aerofs:sweeper"  # who sweeps (see RQQueue.lead_sweep)
 PERFORM = "jobserver.worker.perform"
 # Delays of RQ's own retries (a message that raised: database or Redis unreachable, not a task error).
 RQ_RETRY_INTERVALS = [1, 2, 5, 10, 30, 60]
@@ -63,6 +64,9 @@ class LocalQueue:
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
         pass
 
+    def lead_sweep(self, ttl: float) -> bool:
+        return True
+
     def sweep(self, store: Store) -> int:
         return 0
 
@@ -89,6 +93,7 @@ class RQQueue:
         # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
         self.job_timeout = int(job_timeout) + 120
         self._stuck_last_sweep: set[str] = set()
+        self._token = f"{os.getpid()}:{os.urandom(8).hex()}"  # this process, as the sweeper's key holds it
 
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
         from rq import Retry
@@ -107,6 +112,22 @@ class RQQueue:
                 self.queue.enqueue_in(timedelta(seconds=delay), PERFORM, *args, **kw)
             else:
                 self.queue.enqueue(PERFORM, *args, **kw)
+
+    def lead_sweep(self, ttl: float) -> bool:
+        """Whether this process is the one that sweeps (taking the role if no one holds it, keeping it
+        ``ttl`` seconds longer if it does).
+
+        Every worker and the server run maintenance; one sweep per round is enough, and each is a read of
+        up to 500 rows of ready work and a Redis round trip over their messages, so with many workers
+        most of them were repeats. The role stays with its holder while it lives (its
+        ``_dropped_in_dequeue`` compares each sweep with its own previous one) and passes to another
+        process ``ttl`` after the holder stops renewing it."""
+        ms = max(1, int(ttl * 1000))
+        if self.redis.set(SWEEPER_KEY, self._token, nx=True, px=ms):
+            return True
+        if self.redis.get(SWEEPER_KEY) == self._token.encode():
+            return bool(self.redis.pexpire(SWEEPER_KEY, ms))  # 0: it expired just now; next round
+        return False
 
     def sweep(self, store: Store) -> int:
         """Send a message for ready work that has none alive in Redis; how many were sent."""
@@ -222,7 +243,8 @@ def open_queue(redis_url: str | None, ca_file: str | None = None, job_timeout: f
 
 
 class Maintenance:
-    """Reaper + sweeper, run every second by the server and by every ``aerofs worker``.
+    """Reaper + sweeper, run every second by the server and by every ``aerofs worker`` (the sweep, every
+    ``sweep_every`` seconds, by one of them at a time: :meth:`RQQueue.lead_sweep`).
 
     After this process could not reach the store for longer than ``stale_after`` (a database restart),
     it skips one round: workers cut off as long could not heartbeat either, and get a beat to do so
@@ -259,7 +281,8 @@ class Maintenance:
                 self.queue.enqueue(items)
             if now - self.last_sweep >= self.sweep_every:
                 self.last_sweep = now
-                self.queue.sweep(self.store)
+                if self.queue.lead_sweep(3 * self.sweep_every):
+                    self.queue.sweep(self.store)
         except Exception as e:
             log_event("sweeper.error", error=redact(f"{type(e).__name__}: {e}"))
         return items

@@ -91,3 +91,26 @@ def test_a_message_started_long_ago_on_unclaimed_work_is_sent_again(
     queue.redis.hset(f"rq:job:{work.key}", mapping={"status": "started", "started_at": started_at})
     assert queue.sweep(store) == resent
     assert waiting(queue) == ([work.key] if resent else [])
+
+
+def test_one_process_sweeps_at_a_time(setup: Any, redis_server: Any) -> None:
+    """Every worker and the server run maintenance; the sweep's role stays with one of them while it
+    renews it, and passes to another once it stops."""
+    store, first, work = setup
+    second = open_queue(redis_server.url)
+    try:
+        assert first.lead_sweep(0.5) and not second.lead_sweep(0.5)
+        assert first.lead_sweep(0.5) and not second.lead_sweep(0.5)  # renewed
+        time.sleep(0.6)  # the holder stopped renewing
+        assert second.lead_sweep(0.5) and not first.lead_sweep(0.5)
+        # Maintenance sweeps only while it holds the role: a lost message is sent again by the holder.
+        from jobserver.queue import Maintenance
+
+        first.redis.delete(first.queue.key, f"rq:job:{work.key}")  # the message is lost
+        idle = Maintenance(store, first, stale_after=30, max_attempts=3, sweep_every=0.2)
+        idle.tick()
+        assert waiting(first) == []
+        Maintenance(store, second, stale_after=30, max_attempts=3, sweep_every=0.2).tick()
+        assert waiting(first) == [work.key]
+    finally:
+        second.close()
