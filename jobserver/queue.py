@@ -90,8 +90,9 @@ class RQQueue:
         self.redis = redis_connection(url, ca_file, socket_timeout=30)
         self.serializer = JSONSerializer
         self.queue = Queue(QUEUE_NAME, connection=self.redis, serializer=JSONSerializer)
-        # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop.
-        self.job_timeout = int(job_timeout) + 120
+        # The worker stops a task itself at ``task_timeout``; RQ's timeout is the backstop. A plan
+        # message also runs the job's first task (Worker.plan): room for the planning and the task.
+        self.job_timeout = 2 * int(job_timeout) + 120
         self._stuck_last_sweep: set[str] = set()
         self._token = f"{os.getpid()}:{os.urandom(8).hex()}"  # this process, as the sweeper's key holds it
 

@@ -104,6 +104,9 @@ async def test_jobs_go_through_rq_with_live_updates_and_metrics(
     assert (dst / "all.txt").read_text() == "".join(f"{n}.txt {digest(n)}" for n in "abcd")
     # Each task ran in a worker's own process (no work horse forked; --fork is tested below).
     assert {p for i in range(4) for p in rq_horses_of(dst, i)} <= {p.pid for p in workers.procs}
+    # The worker that planned ran task 0 in the plan's message; only the other three were sent.
+    sent = [i for i in range(4) if redis.exists(f"rq:job:aerofs-task-{jid}-0-{i}-1")]
+    assert sent == [1, 2, 3], sent
 
     # Live: the WebSocket got the worker's progress through Redis pub/sub, in event-id order.
     events: list[dict[str, Any]] = []
