@@ -33,6 +33,25 @@ class _Cursor:
         return [dict(r) for r in self.cur.fetchall()]
 
 
+def _wal(conn: sqlite3.Connection, wait: float = 30.0) -> None:
+    """Put the database in WAL mode (it stays so: later connections find it set).
+
+    Setting it takes an exclusive lock, and when connections race to set it on a new file (a server and
+    its pool's workers starting together) SQLite answers "database is locked" at once, without waiting
+    out the busy timeout: one of four threads migrating a new file failed so in CI. Try again for up to
+    ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class SQLiteStore(Store):
     def __init__(self, path: str) -> None:
         self.path = path
@@ -45,7 +64,7 @@ class SQLiteStore(Store):
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
+            _wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn

@@ -53,6 +53,32 @@ def test_concurrent_migrations(store_url):
     assert results == [LATEST] * 4
 
 
+def test_connections_racing_on_a_new_sqlite_file(tmp_path):
+    """A server and its pool's workers open a new SQLite file together: each connection's switch to WAL
+    mode must wait its turn, not fail with "database is locked"."""
+    for n in range(10):
+        url = f"sqlite:///{tmp_path}/race{n}.db"
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def connect(url=url, start=start, errors=errors):
+            s = open_store(url)
+            try:
+                start.wait()
+                s._conn()  # this thread's connection, opened as every store call opens it
+            except BaseException as e:
+                errors.append(e)
+            finally:
+                s.close()
+
+        ts = [threading.Thread(target=connect) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert not errors, errors
+
+
 def test_lifecycle_and_events(store):
     job, created = store.create_job("p", {"src": "a", "dst": "b"}, "alice", "key", "cid-1")
     assert created and job["state"] == "PENDING" and job["correlation_id"] == "cid-1"
