@@ -94,6 +94,7 @@ class RQQueue:
         # message also runs the job's first task (Worker.plan): room for the planning and the task.
         self.job_timeout = 2 * int(job_timeout) + 120
         self._stuck_last_sweep: set[str] = set()
+        self._unsent_last_sweep: set[str] = set()
         self._token = f"{os.getpid()}:{os.urandom(8).hex()}"  # this process, as the sweeper's key holds it
 
     def enqueue(self, items: list[Work], delay: float = 0.0) -> None:
@@ -131,7 +132,8 @@ class RQQueue:
         return False
 
     def sweep(self, store: Store) -> int:
-        """Send a message for ready work that has none alive in Redis; how many were sent."""
+        """Send a message for ready work that has none alive in Redis; how many were sent. Work without a
+        message is sent again once two sweeps in a row (``sweep_every`` apart) found it so."""
         from rq.job import JobStatus
 
         items = store.next_work(limit=500)
@@ -141,18 +143,21 @@ class RQQueue:
         alive = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
         dropped = self._dropped_in_dequeue()
         lost = []
+        unsent: set[str] = set()
         now = datetime.now(UTC)
         for w, (status, started) in zip(items, states, strict=True):
-            if (
-                status == JobStatus.STARTED
-                and started is not None
-                and (now - started).total_seconds() > STARTED_GRACE
-            ):
-                status = None
-            if status == JobStatus.QUEUED and w.key in dropped:
-                status = None
-            if status not in alive:
-                lost.append(w)
+            if status == JobStatus.STARTED and started is not None:
+                if (now - started).total_seconds() > STARTED_GRACE:
+                    lost.append(w)  # its worker died between taking the message and claiming the work
+            elif status == JobStatus.QUEUED and w.key in dropped:
+                lost.append(w)  # seen stuck mid-dequeue on two sweeps already
+            elif status not in alive:
+                # No message, on two sweeps in a row: one may be on its way (the server's enqueue
+                # thread, a worker that planned the job and is about to claim its first task).
+                unsent.add(w.key)
+                if w.key in self._unsent_last_sweep:
+                    lost.append(w)
+        self._unsent_last_sweep = unsent
         if lost:
             log_event("queue.resend", count=len(lost), work=[w.key for w in lost[:10]])
             for w in lost:  # what a dropped dequeue left behind, or RQ's cleanup fails the new message

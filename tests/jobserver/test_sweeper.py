@@ -42,7 +42,22 @@ def test_a_waiting_message_is_left_alone(setup: Any) -> None:
 def test_a_lost_message_is_sent_again(setup: Any) -> None:
     store, queue, work = setup
     queue.redis.delete(queue.queue.key, f"rq:job:{work.key}")  # what a Redis without its AOF forgets
+    assert queue.sweep(store) == 0  # the first sighting may be a message on its way
     assert queue.sweep(store) == 1
+    assert waiting(queue) == [work.key]
+    assert queue.sweep(store) == 0 and queue.sweep(store) == 0  # once sent, it is waiting again
+
+
+def test_a_message_on_its_way_is_not_sent_twice(setup: Any) -> None:
+    """Ready work whose message comes between two sweeps (the server's enqueue thread, a worker that
+    planned the job and claims its first task itself) gets no second message."""
+    store, queue, work = setup
+    queue.redis.delete(queue.queue.key, f"rq:job:{work.key}")
+    assert queue.sweep(store) == 0
+    queue.enqueue([work])  # it arrives
+    assert queue.sweep(store) == 0
+    queue.redis.delete(queue.queue.key, f"rq:job:{work.key}")  # and is lost later: a new first sighting
+    assert queue.sweep(store) == 0 and queue.sweep(store) == 1
     assert waiting(queue) == [work.key]
 
 
@@ -108,9 +123,12 @@ def test_one_process_sweeps_at_a_time(setup: Any, redis_server: Any) -> None:
 
         first.redis.delete(first.queue.key, f"rq:job:{work.key}")  # the message is lost
         idle = Maintenance(store, first, stale_after=30, max_attempts=3, sweep_every=0.2)
-        idle.tick()
-        assert waiting(first) == []
-        Maintenance(store, second, stale_after=30, max_attempts=3, sweep_every=0.2).tick()
-        assert waiting(first) == [work.key]
+        holder = Maintenance(store, second, stale_after=30, max_attempts=3, sweep_every=0.2)
+        for _ in range(2):  # two sweeps in a row find it without a message
+            idle.tick()
+            holder.tick()
+            time.sleep(0.25)
+        assert waiting(first) == [work.key]  # one message: the idle process never swept
+        assert first._unsent_last_sweep == set()
     finally:
         second.close()
