@@ -37,6 +37,15 @@ def test_migrate_is_idempotent_and_recorded(store, store_url):
     other.close()
 
 
+def in_threads(target, n):
+    """Run ``target`` on ``n`` threads at once and wait for all of them."""
+    ts = [threading.Thread(target=target) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
 def test_concurrent_migrations(store_url):
     results = []
 
@@ -45,11 +54,7 @@ def test_concurrent_migrations(store_url):
         results.append(s.migrate())
         s.close()
 
-    ts = [threading.Thread(target=go) for _ in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    in_threads(go, 4)
     assert results == [LATEST] * 4
 
 
@@ -71,11 +76,7 @@ def test_connections_racing_on_a_new_sqlite_file(tmp_path):
             finally:
                 s.close()
 
-        ts = [threading.Thread(target=connect) for _ in range(8)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
+        in_threads(connect, 8)
         assert not errors, errors
 
 
