@@ -19,7 +19,9 @@ measured the client). The first line of each report names the clients that ran.
 holding the GIL, collapsed stacks) from the end of the warm-up to the end of the run, which is how the
 cost per request was broken down in docs/operations.md; ``--poll`` changes the polling interval.
 ``--no-fast-reads`` starts the server without the status poll's fast path (to compare on the same code);
-``--floor`` runs the same clients against a bare tornado app instead (this machine's floor for that load).
+``--floor`` runs the same clients against a bare tornado app instead (this machine's floor for that load);
+``--own-core`` gives the server one CPU to itself and runs everything else on the other (not the issue's
+set-up, where all of it shares both cores: the set-up of a deployment whose job server has its own pod).
 
 Each wait between a client's polls is drawn from 0.5-1.5 times ``--poll``, as AeroFS's own clients wait
 (``aerofs_kernel.client.poll_pause``): pollers of one server at one fixed period fall into step, and then
@@ -91,6 +93,54 @@ def _processes(server_pid: int, pg_port: int | None, redis_port: int | None = No
         elif redis_port and p.info["name"] == "redis-server" and any(f":{redis_port}" in c for c in cmd):
             out["redis"] = [p.pid]
     return out
+
+
+class _CoreSplit:
+    """``--own-core``: the server alone on one CPU (the last this process may use), and everything else of
+    the run on the others: the server's workers, PostgreSQL (its postmaster, so the backends it forks
+    later too), Redis, the clients and this process. A team deployment's job server runs in a pod of its
+    own, with its workers, PostgreSQL and Redis elsewhere; on one machine the default run has them all
+    share both cores at equal priority but the workers' (nice 10), and the server's loop waits for a core
+    ~30% of the time it runs (docs/operations.md, "The status tail is CPU sharing"). PostgreSQL's and
+    Redis's affinity is put back when the run ends (backends forked during the run keep the other CPUs
+    until they close: the run's own connections, which close with its server)."""
+
+    def __init__(self) -> None:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit(f"bench server --own-core: needs 2 CPUs or more, this process may use {cpus}")
+        self.server, self.rest = {cpus[-1]}, set(cpus[:-1])
+        self._before: dict[int, set[int]] = {}  # thread id -> its affinity before the run
+
+    def describe(self) -> str:
+        return (
+            f" (--own-core: the server alone on CPU {min(self.server)}; its workers, PostgreSQL, Redis and the"
+            f" clients on CPU {','.join(map(str, sorted(self.rest)))})"
+        )
+
+    def move(self, pid: int, *, restore: bool = False) -> None:
+        """Every thread of ``pid`` onto the other CPUs (``restore``: put back by :meth:`undo`)."""
+        try:
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except FileNotFoundError:
+            return
+        for tid in tids:
+            try:
+                if restore:
+                    self._before.setdefault(tid, os.sched_getaffinity(tid))
+                os.sched_setaffinity(tid, self.rest)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                raise SystemExit(
+                    f"bench server --own-core: not allowed to set the CPU affinity of pid {pid}"
+                    " (run the bench as its owner or root)"
+                ) from None
+
+    def undo(self) -> None:
+        for tid, cpus in self._before.items():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.sched_setaffinity(tid, cpus)
 
 
 def _every(args: argparse.Namespace) -> str:
@@ -535,6 +585,12 @@ def main(argv: list[str] | None = None) -> int:
         "PostgreSQL, woken through a pipe by the server, the embedded default with PostgreSQL)",
     )
     ap.add_argument("--redis-url", default=os.environ.get("AEROFS_TEST_REDIS_URL"))
+    ap.add_argument(
+        "--own-core",
+        action="store_true",
+        help="the server alone on one CPU, its workers, PostgreSQL, Redis and the clients on the others (a "
+        "deployment where the job server has a core of its own); not the default set-up, where all share",
+    )
     ap.add_argument("--profile", help="run the server under cProfile and write its stats to this file")
     ap.add_argument(
         "--py-spy",
@@ -564,6 +620,9 @@ def main(argv: list[str] | None = None) -> int:
     import psycopg
 
     run_clients = _clients(args.clients_impl)  # built before the server starts: no build during a run
+    split = _CoreSplit() if args.own_core else None
+    if split is not None:  # this process and the clients it starts: off the server's CPU
+        os.sched_setaffinity(0, split.rest)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
@@ -605,7 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(work / "server.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=(lambda: os.sched_setaffinity(0, split.server)) if split is not None else None,
+    )
     base = f"http://127.0.0.1:{port}/"
     try:
         import httpx
@@ -632,6 +698,11 @@ def main(argv: list[str] | None = None) -> int:
 
         redis_port = urlparse(args.redis_url).port if args.queue == "rq" else None
         procs = _processes(proc.pid, urlparse(args.database_url).port, redis_port)
+        if split is not None:  # the workers were started on the server's CPU: moved off it, and the services
+            for pid in procs["workers"]:
+                split.move(pid)
+            for pid in procs["postgres"] + procs.get("redis", []):
+                split.move(pid, restore=True)
         cpu0 = {k: _cpu_seconds(v) for k, v in procs.items()}
         # The server's user and system time apart: system time is the kernel's share of a request
         # (socket reads and writes, epoll, waking the store threads), which no Python change touches.
@@ -690,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
             + ("Redis (RQ)" if args.queue == "rq" else "local pool (no Redis)")
             + (" (--status-only: one job per client, then status polls)" if args.status_only else "")
             + ("" if args.fast_reads else " (--no-fast-reads)")
+            + (split.describe() if split is not None else "")
         )
 
         def line(name: str, xs: list[float], target: str) -> str:
@@ -731,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         _server_side(base, token)
         return 0
     finally:
+        if split is not None:
+            split.undo()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(20)

@@ -1,7 +1,9 @@
 """The server bench's two client implementations (bench/server_bench.py ``--clients-impl rust|python``) run
 the same workload: against a stand-in for the job API, each client submits jobs with a new dst each, sends
 the token and the cookie the server set back, polls each job until it is terminal, and the records that
-every report is computed from come out alike. A failed request stops the run with the server's answer."""
+every report is computed from come out alike. A failed request stops the run with the server's answer.
+And ``--own-core``'s CPU split: the server keeps one CPU to itself, the other processes of the run are moved
+off it thread by thread, and PostgreSQL's and Redis's affinity is put back afterwards."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import importlib.util
 import itertools
 import json
 import os
+import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +205,73 @@ def test_poll_waits(impl: str, jitter: bool, serve: Any) -> None:
     assert min(gaps) >= (0.5 if jitter else 1.0) * poll * 0.999  # a sleep is never shorter than asked
     # ~20 draws: that none is below 0.8 of the period has a chance of 0.7**20 (< 0.1%).
     assert any(g < 0.9 * poll for g in gaps) == jitter
+
+
+# --own-core
+_cores = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs or more"
+)
+
+# A process with a second thread, both alive until stdin closes.
+_TWO_THREADS = (
+    "import sys, threading\n"
+    "threading.Thread(target=sys.stdin.read, daemon=True).start()\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def _threads(pid: int) -> list[int]:
+    return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+
+
+def _two_threads() -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _TWO_THREADS], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    deadline = time.monotonic() + 10
+    while len(_threads(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_threads(proc.pid)) == 2
+    return proc
+
+
+@_cores
+def test_split_leaves_the_server_a_cpu_of_its_own() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    split = bench._CoreSplit()
+    assert split.server == {cpus[-1]}
+    assert split.rest == set(cpus[:-1])
+    assert split.server.isdisjoint(split.rest)
+    assert f"the server alone on CPU {cpus[-1]}" in split.describe()
+
+
+@_cores
+def test_move_covers_every_thread_and_undo_puts_back_what_was() -> None:
+    split = bench._CoreSplit()
+    service, worker = _two_threads(), _two_threads()
+    try:
+        before = {tid: os.sched_getaffinity(tid) for tid in _threads(service.pid)}
+        split.move(service.pid, restore=True)  # as PostgreSQL and Redis
+        split.move(worker.pid)  # as the server's workers: not put back
+        for pid in (service.pid, worker.pid):
+            assert {tid: os.sched_getaffinity(tid) for tid in _threads(pid)} == dict.fromkeys(
+                _threads(pid), split.rest
+            )
+        split.undo()
+        assert {tid: os.sched_getaffinity(tid) for tid in _threads(service.pid)} == before
+        assert all(os.sched_getaffinity(tid) == split.rest for tid in _threads(worker.pid))
+    finally:
+        for p in (service, worker):
+            p.communicate("")
+
+
+@_cores
+def test_move_of_a_process_gone_is_a_no_op() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    split = bench._CoreSplit()
+    split.move(proc.pid, restore=True)
+    split.undo()
+    assert split._before == {}
