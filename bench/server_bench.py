@@ -143,6 +143,17 @@ class _CoreSplit:
                 os.sched_setaffinity(tid, cpus)
 
 
+def _schedstat(tid: int) -> tuple[float, float]:
+    """Seconds a thread has run and has waited runnable for a CPU (/proc/<tid>/schedstat; 0, 0 where the
+    kernel does not keep it)."""
+    try:
+        with open(f"/proc/{tid}/schedstat") as f:
+            ran, waited, _ = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return ran / 1e9, waited / 1e9
+
+
 def _every(args: argparse.Namespace) -> str:
     """The clients' polling period as the reports' first lines give it."""
     return f"{args.poll:g} s" + (
@@ -707,6 +718,9 @@ def main(argv: list[str] | None = None) -> int:
         # The server's user and system time apart: system time is the kernel's share of a request
         # (socket reads and writes, epoll, waking the store threads), which no Python change touches.
         srv0 = psutil.Process(proc.pid).cpu_times()
+        # The loop's thread (the server's main thread): how long it ran, and how long it was ready to run
+        # but waited for a CPU (docs/operations.md, "The status tail is CPU sharing").
+        loop0 = _schedstat(proc.pid)
         sys0 = psutil.cpu_times()
         burst = _Burst(args.clients, proc.pid)
         spies: list[subprocess.Popen[bytes]] = []
@@ -750,6 +764,7 @@ def main(argv: list[str] | None = None) -> int:
         procs = _processes(proc.pid, urlparse(args.database_url).port, redis_port)
         cpu1 = {k: _cpu_seconds(v) for k, v in procs.items()}
         srv1 = psutil.Process(proc.pid).cpu_times()
+        loop1 = _schedstat(proc.pid)
         cpu = {k: sum(t - cpu0[k].get(pid, 0.0) for pid, t in cpu1[k].items()) for k in cpu1}
         cpu["clients (bench)"] = run.cpu
         sys1 = psutil.cpu_times()
@@ -797,6 +812,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  server: user {srv1.user - srv0.user:.1f} s, system {srv1.system - srv0.system:.1f} s"
             f" ({(srv1.user - srv0.user) / n * 1000:.2f} + {(srv1.system - srv0.system) / n * 1000:.2f} ms"
             " a request)"
+        )
+        ran, waited = loop1[0] - loop0[0], loop1[1] - loop0[1]
+        print(
+            f"  server's loop thread: ran {ran:.1f} s, waited {waited:.1f} s ready to run for a CPU"
+            f" ({100 * waited / ran if ran else 0:.0f}% of its run time)"
         )
         print(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         _tail_report(sub + st, cut, work / "stalls.log")
