@@ -632,8 +632,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run_clients = _clients(args.clients_impl)  # built before the server starts: no build during a run
     split = _CoreSplit() if args.own_core else None
-    if split is not None:  # this process and the clients it starts: off the server's CPU
-        os.sched_setaffinity(0, split.rest)
+    if split is not None:  # this process and the clients it starts: off the server's CPU (put back after,
+        split.move(os.getpid(), restore=True)  # for bench/run.py's next benchmark in this process)
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(args.database_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
