@@ -203,11 +203,10 @@ class Worker:
         # tiny job's worker CPU) and the task does not queue a second time behind other jobs' work.
         # The others go to any worker first: messages in team mode, a wake-up for idle local workers.
         rest = new[1:]
-        if rest and getattr(self.queue, "mode", "") == "local":
-            if self.wake is not None:
-                self.wake.wake(len(rest))
-        elif rest:
+        if rest and getattr(self.queue, "mode", "") != "local":
             self.queue.enqueue(rest)
+        elif rest and self.wake is not None:
+            self.wake.wake(len(rest))
         self.handle(new[0])
 
     def _params(self, job: dict[str, Any]) -> dict[str, Any]:
